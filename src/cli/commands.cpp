@@ -1,0 +1,299 @@
+#include "cli/commands.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "eval/perplexity.h"
+#include "io/mapped_file.h"
+#include "io/synth_model.h"
+#include "model/forward.h"
+#include "model/model.h"
+#include "sampling/sampler.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/unicode.h"
+#include "util/error.h"
+
+namespace dip::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+int default_threads() { return std::max(1u, std::thread::hardware_concurrency()); }
+
+// The model used when -m is not given: $DIP_MODEL, else models/default.gguf next to the
+// source tree the binary was built from.
+std::string resolve_model(const std::string& m) {
+  if (!m.empty()) return m;
+  if (const char* env = std::getenv("DIP_MODEL"); env && *env) return env;
+  const std::filesystem::path p = std::filesystem::path(DIP_SOURCE_DIR) / "models" / "default.gguf";
+  if (std::filesystem::exists(p)) return p.string();
+  fail("no model given (-m) and no default model at {}", p.string());
+}
+
+struct ModelOpts {
+  std::string model;
+  int threads = default_threads();
+  uint32_t ctx = 0;
+};
+
+void add_model_opts(CLI::App* c, ModelOpts& o, bool with_ctx) {
+  c->add_option("-m,--model", o.model, "GGUF model file");
+  c->add_option("-t,--threads", o.threads, "threads")->check(CLI::Range(1, 1024));
+  if (with_ctx) c->add_option("-c,--ctx-size", o.ctx, "context size (default: the model's, at most 4096)");
+}
+
+uint32_t pick_ctx(const Model& m, uint32_t want, size_t need) {
+  uint32_t c = want ? want : std::min<uint32_t>(m.hparams().n_ctx_train, 4096);
+  if (need > c) c = uint32_t(need);
+  return c;
+}
+
+std::vector<int32_t> parse_ids(const std::string& s) {
+  std::vector<int32_t> ids;
+  std::string cur;
+  for (char ch : s + ",") {
+    if (ch == ',' || ch == ' ') {
+      if (!cur.empty()) {
+        char* end = nullptr;
+        const long v = std::strtol(cur.c_str(), &end, 10);
+        if (*end || v < 0 || v > INT32_MAX) fail("bad token id '{}'", cur);
+        ids.push_back(int32_t(v));
+        cur.clear();
+      }
+    } else {
+      cur.push_back(ch);
+    }
+  }
+  return ids;
+}
+
+}  // namespace
+
+void add_generate(CLI::App& app) {
+  auto* c = app.add_subcommand("generate", "generate text from a prompt");
+  auto o = std::make_shared<ModelOpts>();
+  auto sp = std::make_shared<SamplingParams>();
+  auto prompt = std::make_shared<std::string>();
+  auto n_predict = std::make_shared<int>(128);
+  auto ignore_eos = std::make_shared<bool>(false);
+  add_model_opts(c, *o, true);
+  c->add_option("-p,--prompt", *prompt, "prompt")->required();
+  c->add_option("-n,--n-predict", *n_predict, "tokens to generate")->check(CLI::Range(0, 1 << 20));
+  c->add_option("--temp", sp->temperature, "temperature (0 = greedy)");
+  c->add_option("--top-k", sp->top_k, "top-k (<= 0: off)");
+  c->add_option("--top-p", sp->top_p, "top-p (1: off)");
+  c->add_option("--min-p", sp->min_p, "min-p (0: off)");
+  c->add_option("--repeat-penalty", sp->repeat_penalty, "repetition penalty (1: off)");
+  c->add_option("--repeat-last-n", sp->repeat_last_n, "tokens the penalty looks back");
+  c->add_option("-s,--seed", sp->seed, "random seed");
+  c->add_flag("--ignore-eos", *ignore_eos, "keep generating after end-of-generation tokens");
+  c->callback([=] {
+    validate(*sp);
+    auto model = Model::load(resolve_model(o->model));
+    const Vocab& vocab = model->vocab();
+    const std::vector<int32_t> toks = tokenize(vocab, *prompt, true, true);
+    if (toks.empty()) fail("the prompt is empty after tokenization");
+    Session s(*model, pick_ctx(*model, o->ctx, toks.size() + size_t(*n_predict)), o->threads);
+    Sampler sampler(*sp);
+    for (int32_t t : toks) sampler.accept(t);
+    std::fputs(prompt->c_str(), stdout);
+    std::fflush(stdout);
+    std::vector<float> logits;
+    auto t0 = Clock::now();
+    s.eval(toks, false, logits);
+    const double t_prompt = seconds_since(t0);
+    t0 = Clock::now();
+    int n_gen = 0;
+    const size_t V = model->hparams().n_vocab;
+    for (; n_gen < *n_predict; ++n_gen) {
+      const int32_t next = sampler.sample(logits.data(), V);
+      if (!*ignore_eos && vocab.is_eog(next)) break;
+      sampler.accept(next);
+      const std::string piece = token_to_piece(vocab, next, false);
+      std::fwrite(piece.data(), 1, piece.size(), stdout);
+      std::fflush(stdout);
+      if (n_gen + 1 == *n_predict) { ++n_gen; break; }
+      const int32_t one[1] = {next};
+      s.eval(one, false, logits);
+    }
+    const double t_gen = seconds_since(t0);
+    std::fputs("\n", stdout);
+    std::fprintf(stderr, "\nprompt: %zu tokens in %.3f s (%.2f tokens/s) | generation: %d tokens in %.3f s (%.2f tokens/s) | threads %d\n",
+                 toks.size(), t_prompt, double(toks.size()) / t_prompt, n_gen, t_gen,
+                 n_gen > 1 ? double(n_gen - 1) / t_gen : 0.0, o->threads);
+  });
+}
+
+void add_perplexity(CLI::App& app) {
+  auto* c = app.add_subcommand("perplexity", "perplexity of a text file (llama.cpp protocol)");
+  auto o = std::make_shared<ModelOpts>();
+  auto file = std::make_shared<std::string>();
+  auto ctx = std::make_shared<uint32_t>(512);
+  auto json = std::make_shared<bool>(false);
+  c->add_option("-m,--model", o->model, "GGUF model file");
+  c->add_option("-t,--threads", o->threads, "threads")->check(CLI::Range(1, 1024));
+  c->add_option("-f,--file", *file, "text file (UTF-8)")->required();
+  c->add_option("-c,--ctx,--ctx-size", *ctx, "window size in tokens")->check(CLI::Range(4, 1 << 20));
+  c->add_flag("--json", *json, "print one JSON object as the last line");
+  c->callback([=] {
+    const std::string text = read_text_file(*file);
+    if (!is_valid_utf8(text)) fail("{}: not valid UTF-8 text", *file);
+    auto model = Model::load(resolve_model(o->model));
+    const std::vector<int32_t> toks = tokenize(model->vocab(), text, true, false);
+    Session s(*model, *ctx, o->threads);
+    std::fprintf(stderr, "perplexity: %zu tokens, %zu windows of %u\n", toks.size(), toks.size() / *ctx, *ctx);
+    const bool tty = isatty(2);
+    auto r = perplexity(s, toks, *ctx, [&](size_t done, size_t total, double ppl) {
+      const int width = 30, filled = int(width * done / total);
+      if (tty) {
+        std::fprintf(stderr, "\r[%s%s] %zu/%zu ppl %.4f", std::string(filled, '#').c_str(),
+                     std::string(width - filled, '.').c_str(), done, total, ppl);
+      } else {
+        std::fprintf(stderr, "[%zu/%zu] ppl %.4f\n", done, total, ppl);
+      }
+    });
+    if (tty) std::fputs("\n", stderr);
+    std::printf("PPL = %.4f +/- %.5f\n", r.ppl, r.ppl_err);
+    if (*json) {
+      nlohmann::json j = {{"ppl", r.ppl}, {"ppl_err", r.ppl_err}, {"nll", r.nll}, {"tokens", r.tokens},
+                          {"scored", r.scored}, {"chunks", r.chunks}, {"ctx", *ctx}, {"seconds", r.seconds},
+                          {"tokens_per_second", double(r.chunks * *ctx) / r.seconds}};
+      std::printf("%s\n", j.dump().c_str());
+    }
+  });
+}
+
+void add_info(CLI::App& app) {
+  auto* c = app.add_subcommand("info", "architecture, hyper-parameters and tensors of a model");
+  auto path = std::make_shared<std::string>();
+  c->add_option("model", *path, "GGUF model file");
+  c->callback([=] {
+    auto m = Model::load(resolve_model(*path));
+    const HParams& hp = m->hparams();
+    const GgufFile& g = m->gguf();
+    std::printf("file          %s (GGUF v%u, %zu bytes)\n", g.path().c_str(), g.version(), g.file_size());
+    std::printf("architecture  %s\n", hp.arch_name.c_str());
+    std::printf("vocabulary    %u tokens (%s, pre-tokenizer '%s')\n", hp.n_vocab, m->vocab().model_name.c_str(), m->vocab().pre_name.c_str());
+    std::printf("context       %u\n", hp.n_ctx_train);
+    std::printf("embedding     %u\nlayers        %u\nfeed-forward  %u\n", hp.n_embd, hp.n_layer, hp.n_ff);
+    std::printf("heads         %u (kv %u, head size %u)\n", hp.n_head, hp.n_head_kv, hp.head_dim);
+    std::printf("rope          %s, base %g, %u dims, freq scale %g%s\n", hp.rope_neox ? "neox" : "normal", hp.rope_base, hp.n_rot,
+                hp.rope_freq_scale, m->rope_freqs.empty() ? "" : ", frequency factors");
+    std::printf("rms eps       %g\n", hp.rms_eps);
+    std::printf("output        %s\n", m->output.data == m->tok_embd.data ? "tied to token_embd" : "output.weight");
+    std::printf("\n%-32s %-6s %-22s %12s\n", "tensor", "type", "shape", "bytes");
+    uint64_t total = 0;
+    for (const auto& t : g.tensors()) {
+      std::string shape;
+      for (size_t i = 0; i < t.dims.size(); ++i) shape += fmt::format("{}{}", i ? " x " : "", t.dims[i]);
+      std::printf("%-32s %-6s %-22s %12llu\n", t.name.c_str(), ggml_type_name(t.type_id).c_str(), shape.c_str(),
+                  (unsigned long long)t.n_bytes);
+      total += t.n_bytes;
+    }
+    const double mlp = double(m->mlp_bytes());
+    std::printf("\ntotal weights %llu bytes; MLP %llu bytes (%.1f%%); per generated token %llu bytes\n",
+                (unsigned long long)total, (unsigned long long)m->mlp_bytes(), 100.0 * mlp / double(total),
+                (unsigned long long)m->bytes_per_token());
+  });
+}
+
+void add_tokenize(CLI::App& app) {
+  auto* c = app.add_subcommand("tokenize", "print the token ids of a text, one line");
+  auto model = std::make_shared<std::string>();
+  auto prompt = std::make_shared<std::string>();
+  auto file = std::make_shared<std::string>();
+  auto no_special = std::make_shared<bool>(false);
+  auto parse_special = std::make_shared<bool>(false);
+  c->add_option("-m,--model", *model, "GGUF model or vocabulary file");
+  c->add_option("-p,--prompt", *prompt, "text");
+  c->add_option("-f,--file", *file, "read the text from a file");
+  c->add_flag("--no-bos,--no-special", *no_special, "do not add BOS/EOS");
+  c->add_flag("--parse-special", *parse_special, "recognise control tokens written in the text");
+  c->callback([=] {
+    std::string text = *prompt;
+    if (!file->empty()) text = read_text_file(*file);
+    auto m = Model::load(resolve_model(*model), true);
+    const auto ids = tokenize(m->vocab(), text, !*no_special, *parse_special);
+    std::string line;
+    for (size_t i = 0; i < ids.size(); ++i) line += fmt::format("{}{}", i ? " " : "", ids[i]);
+    std::printf("%s\n", line.c_str());
+  });
+}
+
+void add_eval(CLI::App& app) {
+  auto* c = app.add_subcommand("eval", "evaluate token ids: dump logits, greedy continuation (for differential tests)");
+  auto o = std::make_shared<ModelOpts>();
+  auto ids = std::make_shared<std::string>();
+  auto dump = std::make_shared<std::string>();
+  auto greedy = std::make_shared<int>(0);
+  add_model_opts(c, *o, true);
+  c->add_option("--tokens", *ids, "comma-separated token ids")->required();
+  c->add_option("--dump-logits", *dump, "write float32 logits of every position to this file");
+  c->add_option("--greedy", *greedy, "greedy continuation length")->check(CLI::Range(0, 1 << 16));
+  c->callback([=] {
+    auto model = Model::load(resolve_model(o->model));
+    const auto toks = parse_ids(*ids);
+    Session s(*model, pick_ctx(*model, o->ctx, toks.size() + size_t(*greedy)), o->threads);
+    std::vector<float> logits;
+    s.eval(toks, true, logits);
+    const size_t V = model->hparams().n_vocab;
+    if (!dump->empty()) {
+      std::ofstream out(*dump, std::ios::binary);
+      out.write(reinterpret_cast<const char*>(logits.data()), std::streamsize(logits.size() * 4));
+      if (!out) fail("{}: write failed", *dump);
+    }
+    nlohmann::json j = {{"n_vocab", V}, {"n_tokens", toks.size()}};
+    std::vector<int32_t> gen;
+    std::vector<float> last(logits.end() - long(V), logits.end());
+    for (int i = 0; i < *greedy; ++i) {
+      const int32_t next = int32_t(std::max_element(last.begin(), last.end()) - last.begin());
+      gen.push_back(next);
+      if (i + 1 == *greedy) break;
+      const int32_t one[1] = {next};
+      s.eval(one, false, last);
+    }
+    j["greedy"] = gen;
+    std::printf("%s\n", j.dump().c_str());
+  });
+}
+
+void add_make_test_model(CLI::App& app) {
+  auto* c = app.add_subcommand("make-test-model", "write a GGUF model with random weights (tests, benchmarks, demo)");
+  auto sp = std::make_shared<SynthSpec>();
+  auto out = std::make_shared<std::string>();
+  auto arch = std::make_shared<std::string>("llama");
+  auto type = std::make_shared<std::string>("f32");
+  c->add_option("output", *out, "output GGUF path")->required();
+  c->add_option("--arch", *arch, "llama, qwen2, qwen3, phi3");
+  c->add_option("--type", *type, "f32, f16, bf16, q8_0, q4_0");
+  c->add_option("--n-embd", sp->n_embd)->check(CLI::Range(8, 1 << 16));
+  c->add_option("--n-layer", sp->n_layer)->check(CLI::Range(1, 1024));
+  c->add_option("--n-ff", sp->n_ff)->check(CLI::Range(8, 1 << 18));
+  c->add_option("--n-head", sp->n_head)->check(CLI::Range(1, 1024));
+  c->add_option("--n-head-kv", sp->n_head_kv)->check(CLI::Range(1, 1024));
+  c->add_option("--n-ctx", sp->n_ctx)->check(CLI::Range(16, 1 << 20));
+  c->add_flag("--tied", sp->tied, "tie the output to the token embedding");
+  c->add_flag("--rope-freqs", sp->rope_freqs, "add Llama-3 style RoPE frequency factors");
+  c->add_option("--seed", sp->seed);
+  c->add_option("--vocab", sp->vocab_from, "copy the tokenizer from this GGUF file");
+  c->add_option("--pre", sp->pre, "pre-tokenizer of the built-in vocabulary");
+  c->add_option("--logit-scale", sp->logit_scale, "std of the output logits");
+  c->callback([=] {
+    sp->arch = parse_arch(*arch);
+    sp->type = parse_tensor_type(*type);
+    write_synth_model(*sp, *out);
+    std::fprintf(stderr, "wrote %s\n", out->c_str());
+  });
+}
+
+}  // namespace dip::cli

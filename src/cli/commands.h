@@ -1,0 +1,14 @@
+// The `dip` subcommands. Each returns the process exit code; errors are thrown as dip::Error.
+#pragma once
+#include <CLI/CLI.hpp>
+
+namespace dip::cli {
+
+void add_generate(CLI::App& app);
+void add_perplexity(CLI::App& app);
+void add_info(CLI::App& app);
+void add_tokenize(CLI::App& app);
+void add_eval(CLI::App& app);
+void add_make_test_model(CLI::App& app);
+
+}  // namespace dip::cli

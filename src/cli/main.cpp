@@ -1,0 +1,32 @@
+// dip: run SwiGLU LLMs from GGUF files; see README.md.
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "util/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"dip: LLM inference with dynamic input pruning for devices whose DRAM cannot hold the model"};
+  app.require_subcommand(1);
+  dip::cli::add_generate(app);
+  dip::cli::add_perplexity(app);
+  dip::cli::add_info(app);
+  dip::cli::add_tokenize(app);
+  dip::cli::add_eval(app);
+  dip::cli::add_make_test_model(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const dip::Error& e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "error: out of memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

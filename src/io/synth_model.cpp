@@ -1,0 +1,247 @@
+#include "io/synth_model.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "io/gguf.h"
+#include "io/gguf_writer.h"
+#include "ops/quant.h"
+#include "tokenizer/pretokenize.h"
+#include "tokenizer/unicode.h"
+#include "util/error.h"
+
+namespace dip {
+
+TensorType parse_tensor_type(const std::string& s) {
+  if (s == "f32" || s == "F32") return TensorType::F32;
+  if (s == "f16" || s == "F16") return TensorType::F16;
+  if (s == "bf16" || s == "BF16") return TensorType::BF16;
+  if (s == "q8_0" || s == "Q8_0") return TensorType::Q8_0;
+  if (s == "q4_0" || s == "Q4_0") return TensorType::Q4_0;
+  fail("unknown tensor type '{}' (f32, f16, bf16, q8_0, q4_0)", s);
+}
+
+Arch parse_arch(const std::string& s) {
+  if (s == "llama") return Arch::kLlama;
+  if (s == "qwen2") return Arch::kQwen2;
+  if (s == "qwen3") return Arch::kQwen3;
+  if (s == "phi3") return Arch::kPhi3;
+  fail("unknown architecture '{}' (llama, qwen2, qwen3, phi3)", s);
+}
+
+namespace {
+
+// Deterministic normal numbers on every platform (splitmix64 + Box-Muller).
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) : s_(seed) {}
+  uint64_t next() {
+    uint64_t z = (s_ += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+  double uniform() { return (double(next() >> 11) + 0.5) * (1.0 / 9007199254740992.0); }
+  float normal() {
+    const double u1 = uniform(), u2 = uniform();
+    return float(std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2));
+  }
+
+ private:
+  uint64_t s_;
+};
+
+// Public-domain text (Lincoln's Gettysburg Address and the opening of the US Declaration of
+// Independence) that the built-in vocabulary's merges are learned from.
+const char* kCorpus =
+    "Four score and seven years ago our fathers brought forth on this continent, a new nation, "
+    "conceived in Liberty, and dedicated to the proposition that all men are created equal. Now "
+    "we are engaged in a great civil war, testing whether that nation, or any nation so conceived "
+    "and so dedicated, can long endure. We are met on a great battle-field of that war. We have "
+    "come to dedicate a portion of that field, as a final resting place for those who here gave "
+    "their lives that that nation might live. It is altogether fitting and proper that we should "
+    "do this. But, in a larger sense, we can not dedicate -- we can not consecrate -- we can not "
+    "hallow -- this ground. The brave men, living and dead, who struggled here, have consecrated "
+    "it, far above our poor power to add or detract. The world will little note, nor long "
+    "remember what we say here, but it can never forget what they did here. It is for us the "
+    "living, rather, to be dedicated here to the unfinished work which they who fought here have "
+    "thus far so nobly advanced. It is rather for us to be here dedicated to the great task "
+    "remaining before us -- that from these honored dead we take increased devotion to that cause "
+    "for which they gave the last full measure of devotion -- that we here highly resolve that "
+    "these dead shall not have died in vain -- that this nation, under God, shall have a new "
+    "birth of freedom -- and that government of the people, by the people, for the people, shall "
+    "not perish from the earth.\n"
+    "When in the Course of human events, it becomes necessary for one people to dissolve the "
+    "political bands which have connected them with another, and to assume among the powers of "
+    "the earth, the separate and equal station to which the Laws of Nature and of Nature's God "
+    "entitle them, a decent respect to the opinions of mankind requires that they should declare "
+    "the causes which impel them to the separation. We hold these truths to be self-evident, that "
+    "all men are created equal, that they are endowed by their Creator with certain unalienable "
+    "Rights, that among these are Life, Liberty and the pursuit of Happiness. The President said "
+    "that the people of the United States of America have 1776 reasons to remember 2024.\n";
+
+struct BuiltinVocab {
+  std::vector<std::string> tokens;
+  std::vector<int32_t> types;
+  std::vector<std::string> merges;
+};
+
+// Greedy BPE training over the pre-tokenized corpus.
+BuiltinVocab train_builtin_vocab(const std::string& pre, uint32_t n_merges) {
+  BuiltinVocab v;
+  for (int b = 0; b < 256; ++b) {
+    v.tokens.push_back(byte_to_unicode(uint8_t(b)));
+    v.types.push_back(1);
+  }
+  std::map<std::string, int> word_freq;
+  for (const auto& w : bpe_pre_split(kCorpus, pre_type_from_name(pre, "built-in vocabulary"))) word_freq[w]++;
+  std::vector<std::pair<std::vector<std::string>, int>> words;
+  for (const auto& [w, f] : word_freq) {
+    std::vector<std::string> syms;
+    for (size_t i = 0; i < w.size();) {
+      const size_t n = utf8_len(w[i]);
+      syms.push_back(w.substr(i, n));
+      i += n;
+    }
+    words.emplace_back(std::move(syms), f);
+  }
+  for (uint32_t m = 0; m < n_merges; ++m) {
+    std::map<std::pair<std::string, std::string>, int> pairs;
+    for (const auto& [syms, f] : words) {
+      for (size_t i = 0; i + 1 < syms.size(); ++i) pairs[{syms[i], syms[i + 1]}] += f;
+    }
+    if (pairs.empty()) break;
+    auto best = std::max_element(pairs.begin(), pairs.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+    if (best->second < 2) break;
+    const auto [l, r] = best->first;
+    v.merges.push_back(l + " " + r);
+    v.tokens.push_back(l + r);
+    v.types.push_back(1);
+    for (auto& [syms, f] : words) {
+      std::vector<std::string> out;
+      for (size_t i = 0; i < syms.size(); ++i) {
+        if (i + 1 < syms.size() && syms[i] == l && syms[i + 1] == r) {
+          out.push_back(l + r);
+          ++i;
+        } else {
+          out.push_back(syms[i]);
+        }
+      }
+      syms = std::move(out);
+    }
+  }
+  v.tokens.push_back("<|endoftext|>");
+  v.types.push_back(3);
+  return v;
+}
+
+}  // namespace
+
+void write_synth_model(const SynthSpec& sp, const std::string& path) {
+  const bool quant = sp.type == TensorType::Q8_0 || sp.type == TensorType::Q4_0;
+  if (sp.n_head == 0 || sp.n_head_kv == 0 || sp.n_head % sp.n_head_kv || sp.n_embd % sp.n_head) {
+    fail("synthetic model: heads ({}) must divide the embedding ({}) and be a multiple of kv heads ({})",
+         sp.n_head, sp.n_embd, sp.n_head_kv);
+  }
+  if (quant && (sp.n_embd % 32 || sp.n_ff % 32)) fail("synthetic model: quantized types need dimensions that are multiples of 32");
+  GgufWriter w;
+  const std::string arch = arch_display_name(sp.arch);
+  w.set_string("general.architecture", arch);
+  w.set_string("general.name", "dip-synthetic-" + arch);
+  w.set_u32("general.alignment", 32);
+  w.set_u32(arch + ".context_length", sp.n_ctx);
+  w.set_u32(arch + ".embedding_length", sp.n_embd);
+  w.set_u32(arch + ".block_count", sp.n_layer);
+  w.set_u32(arch + ".feed_forward_length", sp.n_ff);
+  w.set_u32(arch + ".attention.head_count", sp.n_head);
+  w.set_u32(arch + ".attention.head_count_kv", sp.n_head_kv);
+  w.set_f32(arch + ".attention.layer_norm_rms_epsilon", 1e-5f);
+  w.set_f32(arch + ".rope.freq_base", sp.arch == Arch::kLlama ? 10000.0f : 1000000.0f);
+  const uint32_t hd = sp.n_embd / sp.n_head;
+  w.set_u32(arch + ".rope.dimension_count", hd);
+
+  uint32_t n_vocab = 0;
+  if (!sp.vocab_from.empty()) {
+    GgufFile src(sp.vocab_from);
+    for (const auto& key : src.key_order()) {
+      if (key.rfind("tokenizer.", 0) == 0) w.set_value(key, *src.find(key));
+    }
+    const GgufValue* toks = src.get_array("tokenizer.ggml.tokens", GgufType::STRING);
+    if (!toks) fail("{}: has no tokenizer.ggml.tokens to copy", sp.vocab_from);
+    n_vocab = uint32_t(toks->count);
+  } else {
+    const BuiltinVocab v = train_builtin_vocab(sp.pre, sp.n_merges);
+    w.set_string("tokenizer.ggml.model", "gpt2");
+    w.set_string("tokenizer.ggml.pre", sp.pre);
+    w.set_string_array("tokenizer.ggml.tokens", v.tokens);
+    w.set_i32_array("tokenizer.ggml.token_type", v.types);
+    w.set_string_array("tokenizer.ggml.merges", v.merges);
+    const uint32_t special = uint32_t(v.tokens.size() - 1);
+    w.set_u32("tokenizer.ggml.bos_token_id", special);
+    w.set_u32("tokenizer.ggml.eos_token_id", special);
+    w.set_bool("tokenizer.ggml.add_bos_token", true);
+    n_vocab = uint32_t(v.tokens.size());
+  }
+  if (quant && n_vocab == 0) fail("synthetic model: empty vocabulary");
+
+  Rng rng(sp.seed);
+  std::vector<float> buf;
+  std::vector<uint8_t> enc;
+  auto matrix = [&](const std::string& name, uint32_t cols, uint32_t rows, float std, TensorType t) {
+    buf.resize(size_t(cols) * rows);
+    for (auto& x : buf) x = rng.normal() * std;
+    enc.resize(rows * row_bytes(t, cols));
+    for (uint32_t r = 0; r < rows; ++r) quantize_row(t, &buf[size_t(r) * cols], &enc[r * row_bytes(t, cols)], cols);
+    w.add_tensor(name, t, {cols, rows}, enc.data(), enc.size());
+  };
+  auto vec = [&](const std::string& name, uint32_t n, float mean, float std) {
+    buf.resize(n);
+    for (auto& x : buf) x = mean + rng.normal() * std;
+    w.add_tensor(name, TensorType::F32, {n}, buf.data(), n * 4);
+  };
+  const uint32_t E = sp.n_embd, Ek = sp.n_head_kv * hd, F = sp.n_ff;
+  const float in_std = 1.0f / std::sqrt(float(E));
+  matrix("token_embd.weight", E, n_vocab, sp.tied ? sp.logit_scale * in_std : 1.0f, sp.type);
+  vec("output_norm.weight", E, 1.0f, 0.1f);
+  if (!sp.tied) matrix("output.weight", E, n_vocab, sp.logit_scale * in_std, sp.type);
+  if (sp.rope_freqs) {
+    buf.resize(hd / 2);
+    for (uint32_t i = 0; i < hd / 2; ++i) buf[i] = 1.0f + 7.0f * float(i) / float(hd / 2);
+    w.add_tensor("rope_freqs.weight", TensorType::F32, {hd / 2}, buf.data(), buf.size() * 4);
+  }
+  for (uint32_t i = 0; i < sp.n_layer; ++i) {
+    const std::string p = fmt::format("blk.{}.", i);
+    vec(p + "attn_norm.weight", E, 1.0f, 0.1f);
+    if (sp.arch == Arch::kPhi3) {
+      matrix(p + "attn_qkv.weight", E, E + 2 * Ek, in_std * 2.0f, sp.type);
+    } else {
+      matrix(p + "attn_q.weight", E, E, in_std * 2.0f, sp.type);
+      matrix(p + "attn_k.weight", E, Ek, in_std * 2.0f, sp.type);
+      matrix(p + "attn_v.weight", E, Ek, in_std, sp.type);
+    }
+    if (sp.arch == Arch::kQwen2) {
+      vec(p + "attn_q.bias", E, 0.0f, 0.1f);
+      vec(p + "attn_k.bias", Ek, 0.0f, 0.1f);
+      vec(p + "attn_v.bias", Ek, 0.0f, 0.1f);
+    }
+    if (sp.arch == Arch::kQwen3) {
+      vec(p + "attn_q_norm.weight", hd, 1.0f, 0.1f);
+      vec(p + "attn_k_norm.weight", hd, 1.0f, 0.1f);
+    }
+    matrix(p + "attn_output.weight", E, E, in_std * 0.5f, sp.type);
+    vec(p + "ffn_norm.weight", E, 1.0f, 0.1f);
+    if (sp.arch == Arch::kPhi3) {
+      matrix(p + "ffn_up.weight", E, 2 * F, in_std, sp.type);
+    } else {
+      matrix(p + "ffn_gate.weight", E, F, in_std, sp.type);
+      matrix(p + "ffn_up.weight", E, F, in_std, sp.type);
+    }
+    matrix(p + "ffn_down.weight", F, E, 1.0f / std::sqrt(float(F)), sp.type);
+  }
+  w.write(path);
+}
+
+}  // namespace dip

@@ -1,0 +1,197 @@
+#include "model/forward.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "ops/elementwise.h"
+#include "ops/quant.h"
+#include "util/error.h"
+#include "util/fp.h"
+
+namespace dip {
+
+namespace {
+constexpr size_t kMaxBatch = 512;  // tokens per internal batch
+}
+
+Session::Session(const Model& model, uint32_t n_ctx, int n_threads)
+    : model_(model), hp_(model.hparams()), n_ctx_(n_ctx), pool_(n_threads) {
+  if (n_ctx == 0) fail("context size must be positive");
+  if (n_ctx > (1u << 20)) fail("context size {} is absurd", n_ctx);
+  const size_t kv = size_t(hp_.n_layer) * n_ctx * hp_.n_embd_k();
+  k_cache_.assign(kv, 0);
+  v_cache_.assign(kv, 0);
+}
+
+void Session::project(const Weight& w, const float* x, size_t stride, size_t batch, float* y,
+                      size_t y_stride, bool new_input) {
+  // Encoding is shared by projections of the same input (q/k/v, gate/up) of the same type.
+  if (new_input || enc_src_ != x || enc_batch_ != batch || enc_.type != activation_type(w.type) || enc_.n != w.cols) {
+    encode_acts(w.type, x, w.cols, batch, stride, enc_);
+    enc_src_ = x;
+    enc_batch_ = batch;
+  }
+  matmul(w.type, w.data, w.cols, w.rows, enc_, y, y_stride, &pool_);
+}
+
+void Session::eval(std::span<const int32_t> tokens, bool all_logits, std::vector<float>& logits) {
+  if (tokens.empty()) fail("nothing to evaluate (no tokens)");
+  if (n_past_ + tokens.size() > n_ctx_) {
+    fail("context is full: {} + {} tokens exceed the context size {}", n_past_, tokens.size(), n_ctx_);
+  }
+  for (int32_t t : tokens) {
+    if (t < 0 || uint32_t(t) >= hp_.n_vocab) fail("token id {} is out of range (vocabulary has {})", t, hp_.n_vocab);
+  }
+  logits.clear();
+  std::vector<float> part;
+  for (size_t i = 0; i < tokens.size(); i += kMaxBatch) {
+    const size_t n = std::min(kMaxBatch, tokens.size() - i);
+    const bool last = i + n == tokens.size();
+    if (!all_logits && !last) {
+      eval_batch(tokens.subspan(i, n), false, part);  // logits of this batch are not needed
+      continue;
+    }
+    eval_batch(tokens.subspan(i, n), all_logits, part);
+    logits.insert(logits.end(), part.begin(), part.end());
+  }
+}
+
+void Session::attention(uint32_t il, size_t B) {
+  const uint32_t H = hp_.n_head, HKV = hp_.n_head_kv, hd = hp_.head_dim, Ek = hp_.n_embd_k();
+  const uint32_t group = H / HKV;
+  const float scale = hp_.arch == Arch::kPhi3 ? 1.0f : 1.0f / std::sqrt(float(hd));
+  const uint16_t* kc = k_cache_.data() + size_t(il) * n_ctx_ * Ek;
+  const uint16_t* vc = v_cache_.data() + size_t(il) * n_ctx_ * Ek;
+  const float* tab = fp16_table();
+  pool_.parallel_for(B * H, 1, [&](size_t begin, size_t end) {
+    std::vector<float> scores(n_past_ + B), q16(hd), acc(hd);
+    for (size_t job = begin; job < end; ++job) {
+      const size_t b = job / H, h = job % H, kvh = h / group;
+      const uint32_t pos = n_past_ + uint32_t(b);
+      const float* q = q_.data() + b * hp_.n_embd_q() + h * hd;
+      // llama.cpp multiplies the f16 cache with an f16 copy of q and an f16 copy of the
+      // probabilities; rounding the same way keeps results within float noise of it.
+      for (uint32_t d = 0; d < hd; ++d) q16[d] = round_fp16(q[d]);
+      const uint32_t first = hp_.n_swa && pos + 1 > hp_.n_swa ? pos + 1 - hp_.n_swa : 0;
+      float mx = -INFINITY;
+      for (uint32_t j = first; j <= pos; ++j) {
+        const uint16_t* kr = kc + size_t(j) * Ek + kvh * hd;
+        float s = 0.0f;
+        for (uint32_t d = 0; d < hd; ++d) s += q16[d] * tab[kr[d]];
+        scores[j] = s * scale;
+        mx = std::max(mx, scores[j]);
+      }
+      double sum = 0.0;
+      for (uint32_t j = first; j <= pos; ++j) {
+        scores[j] = std::exp(scores[j] - mx);
+        sum += scores[j];
+      }
+      const float inv = float(1.0 / sum);
+      std::fill(acc.begin(), acc.end(), 0.0f);
+      for (uint32_t j = first; j <= pos; ++j) {
+        const float p = round_fp16(scores[j] * inv);
+        const uint16_t* vr = vc + size_t(j) * Ek + kvh * hd;
+        for (uint32_t d = 0; d < hd; ++d) acc[d] += p * tab[vr[d]];
+      }
+      std::memcpy(att_.data() + b * hp_.n_embd_q() + h * hd, acc.data(), hd * sizeof(float));
+    }
+  });
+}
+
+void Session::eval_batch(std::span<const int32_t> tokens, bool all_logits, std::vector<float>& logits) {
+  const size_t B = tokens.size();
+  const size_t E = hp_.n_embd, Eq = hp_.n_embd_q(), Ek = hp_.n_embd_k(), F = hp_.n_ff;
+  const uint32_t hd = hp_.head_dim;
+  x_.resize(B * E);
+  xn_.resize(B * E);
+  q_.resize(B * (Eq + 2 * Ek));
+  k_.resize(B * Ek);
+  v_.resize(B * Ek);
+  att_.resize(B * Eq);
+  gate_.resize(B * 2 * F);
+  up_.resize(B * F);
+  hbuf_.resize(B * F);
+  enc_src_ = nullptr;
+
+  for (size_t b = 0; b < B; ++b) dequantize_row(model_.tok_embd.type, model_.tok_embd.row(tokens[b]), &x_[b * E], E);
+
+  RopeParams rp;
+  rp.n_rot = hp_.n_rot;
+  rp.base = hp_.rope_base;
+  rp.freq_scale = hp_.rope_freq_scale;
+  rp.neox = hp_.rope_neox;
+  rp.freq_factors = model_.rope_freqs.empty() ? nullptr : model_.rope_freqs.data();
+  rope_cos_.resize(B * hp_.n_rot / 2);
+  rope_sin_.resize(B * hp_.n_rot / 2);
+  for (size_t b = 0; b < B; ++b) {
+    rope_cache(rp, int32_t(n_past_ + b), &rope_cos_[b * hp_.n_rot / 2], &rope_sin_[b * hp_.n_rot / 2]);
+  }
+
+  for (uint32_t il = 0; il < hp_.n_layer; ++il) {
+    const Layer& L = model_.layers[il];
+    for (size_t b = 0; b < B; ++b) rms_norm(&x_[b * E], L.attn_norm.data(), &xn_[b * E], E, hp_.rms_eps);
+    if (L.fused_qkv()) {
+      const size_t R = Eq + 2 * Ek;
+      project(L.wqkv, xn_.data(), E, B, q_.data(), R, true);
+      for (size_t b = 0; b < B; ++b) {  // unpack [q k v] rows; q is compacted to stride Eq
+        std::memcpy(&k_[b * Ek], &q_[b * R + Eq], Ek * 4);
+        std::memcpy(&v_[b * Ek], &q_[b * R + Eq + Ek], Ek * 4);
+        std::memmove(&q_[b * Eq], &q_[b * R], Eq * 4);
+      }
+    } else {
+      project(L.wq, xn_.data(), E, B, q_.data(), Eq, true);
+      project(L.wk, xn_.data(), E, B, k_.data(), Ek, false);
+      project(L.wv, xn_.data(), E, B, v_.data(), Ek, false);
+    }
+    for (size_t b = 0; b < B; ++b) {
+      float* q = &q_[b * Eq];
+      float* k = &k_[b * Ek];
+      float* v = &v_[b * Ek];
+      if (!L.bq.empty()) for (size_t i = 0; i < Eq; ++i) q[i] += L.bq[i];
+      if (!L.bk.empty()) for (size_t i = 0; i < Ek; ++i) k[i] += L.bk[i];
+      if (!L.bv.empty()) for (size_t i = 0; i < Ek; ++i) v[i] += L.bv[i];
+      if (!L.q_norm.empty()) {
+        for (uint32_t h = 0; h < hp_.n_head; ++h) rms_norm(q + h * hd, L.q_norm.data(), q + h * hd, hd, hp_.rms_eps);
+        for (uint32_t h = 0; h < hp_.n_head_kv; ++h) rms_norm(k + h * hd, L.k_norm.data(), k + h * hd, hd, hp_.rms_eps);
+      }
+      const float* c = &rope_cos_[b * hp_.n_rot / 2];
+      const float* s = &rope_sin_[b * hp_.n_rot / 2];
+      for (uint32_t h = 0; h < hp_.n_head; ++h) rope_apply(rp, c, s, q + h * hd);
+      for (uint32_t h = 0; h < hp_.n_head_kv; ++h) rope_apply(rp, c, s, k + h * hd);
+      if (hp_.arch == Arch::kPhi3) {
+        const float qs = 1.0f / std::sqrt(float(hd));
+        for (size_t i = 0; i < Eq; ++i) q[i] *= qs;
+      }
+      uint16_t* kc = k_cache_.data() + (size_t(il) * n_ctx_ + n_past_ + b) * Ek;
+      uint16_t* vc = v_cache_.data() + (size_t(il) * n_ctx_ + n_past_ + b) * Ek;
+      for (size_t i = 0; i < Ek; ++i) {
+        kc[i] = f32_to_fp16(k[i]);
+        vc[i] = f32_to_fp16(v[i]);
+      }
+    }
+    attention(il, B);
+    project(L.wo, att_.data(), Eq, B, xn_.data(), E, true);
+    for (size_t i = 0; i < B * E; ++i) x_[i] += xn_[i];
+
+    for (size_t b = 0; b < B; ++b) rms_norm(&x_[b * E], L.ffn_norm.data(), &xn_[b * E], E, hp_.rms_eps);
+    if (L.fused_gate_up()) {
+      project(L.ffn_up, xn_.data(), E, B, gate_.data(), 2 * F, true);
+      for (size_t b = 0; b < B; ++b) swiglu(&gate_[b * 2 * F], &gate_[b * 2 * F + F], &hbuf_[b * F], F);
+    } else {
+      project(L.ffn_gate, xn_.data(), E, B, gate_.data(), F, true);
+      project(L.ffn_up, xn_.data(), E, B, up_.data(), F, false);
+      for (size_t b = 0; b < B; ++b) swiglu(&gate_[b * F], &up_[b * F], &hbuf_[b * F], F);
+    }
+    project(L.ffn_down, hbuf_.data(), F, B, xn_.data(), E, true);
+    for (size_t i = 0; i < B * E; ++i) x_[i] += xn_[i];
+  }
+
+  const size_t first = all_logits ? 0 : B - 1;
+  const size_t n_out = B - first;
+  for (size_t b = first; b < B; ++b) rms_norm(&x_[b * E], model_.output_norm.data(), &xn_[(b - first) * E], E, hp_.rms_eps);
+  logits.resize(n_out * hp_.n_vocab);
+  project(model_.output, xn_.data(), E, n_out, logits.data(), hp_.n_vocab, true);
+  n_past_ += uint32_t(B);
+}
+
+}  // namespace dip

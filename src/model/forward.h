@@ -1,0 +1,50 @@
+// The forward pass: one session = one sequence with its KV cache (fp16, as llama.cpp's default).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "model/model.h"
+#include "ops/matvec.h"
+#include "util/threadpool.h"
+
+namespace dip {
+
+class Session {
+ public:
+  Session(const Model& model, uint32_t n_ctx, int n_threads);
+
+  // Runs `tokens` at positions n_past() ... and appends them to the cache. Writes logits of
+  // every token (all_logits) or of the last one into `logits` (n_out x n_vocab).
+  void eval(std::span<const int32_t> tokens, bool all_logits, std::vector<float>& logits);
+
+  uint32_t n_past() const { return n_past_; }
+  uint32_t n_ctx() const { return n_ctx_; }
+  void reset() { n_past_ = 0; }
+  const Model& model() const { return model_; }
+  ThreadPool& pool() { return pool_; }
+
+ private:
+  void eval_batch(std::span<const int32_t> tokens, bool all_logits, std::vector<float>& logits);
+  // y[b] = W x[b] for the batch, encoding x for W's type. With new_input false the previous
+  // encoding is reused when it was made from the same buffer for the same type.
+  void project(const Weight& w, const float* x, size_t stride, size_t batch, float* y,
+               size_t y_stride, bool new_input);
+  void attention(uint32_t layer, size_t batch);
+
+  const Model& model_;
+  const HParams& hp_;
+  uint32_t n_ctx_;
+  uint32_t n_past_ = 0;
+  ThreadPool pool_;
+
+  std::vector<uint16_t> k_cache_, v_cache_;  // [layer][pos][n_embd_k] fp16
+  std::vector<float> x_, xn_, q_, k_, v_, att_, gate_, up_, hbuf_;
+  std::vector<float> rope_cos_, rope_sin_;
+  EncodedActs enc_;
+  const float* enc_src_ = nullptr;
+  size_t enc_batch_ = 0;
+};
+
+}  // namespace dip

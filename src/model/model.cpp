@@ -1,0 +1,174 @@
+#include "model/model.h"
+
+#include <fmt/format.h>
+
+#include <set>
+
+#include "ops/quant.h"
+#include "util/error.h"
+
+namespace dip {
+
+namespace {
+
+class Loader {
+ public:
+  Loader(const GgufFile& g, const HParams& hp) : g_(g), hp_(hp) {}
+
+  const GgufTensorInfo* find(const std::string& name) {
+    const GgufTensorInfo* t = g_.find_tensor(name);
+    if (t) {
+      used_.insert(name);
+      if (!is_supported_type(t->type_id)) {
+        fail("{}: tensor '{}' has type {} which is not supported (F32, F16, BF16, Q8_0, Q4_0 are)",
+             g_.path(), name, ggml_type_name(t->type_id));
+      }
+    }
+    return t;
+  }
+
+  Weight matrix(const std::string& name, size_t cols, size_t rows, bool required = true) {
+    const GgufTensorInfo* t = find(name);
+    if (!t) {
+      if (required) fail("{}: required tensor '{}' is missing", g_.path(), name);
+      return {};
+    }
+    if (t->dims.size() != 2 || t->dims[0] != cols || t->dims[1] != rows) {
+      fail("{}: tensor '{}' has shape {} but the hyper-parameters need [{}, {}]", g_.path(), name,
+           shape(*t), cols, rows);
+    }
+    Weight w;
+    w.name = name;
+    w.type = t->type();
+    w.data = t->data;
+    w.rows = rows;
+    w.cols = cols;
+    return w;
+  }
+
+  std::vector<float> vec(const std::string& name, size_t n, bool required = true) {
+    const GgufTensorInfo* t = find(name);
+    if (!t) {
+      if (required) fail("{}: required tensor '{}' is missing", g_.path(), name);
+      return {};
+    }
+    if (t->dims.size() != 1 || t->dims[0] != n) {
+      fail("{}: tensor '{}' has shape {} but the hyper-parameters need [{}]", g_.path(), name, shape(*t), n);
+    }
+    std::vector<float> out(n);
+    dequantize_row(t->type(), t->data, out.data(), n);
+    return out;
+  }
+
+  void check_all_used() const {
+    for (const auto& t : g_.tensors()) {
+      if (!used_.count(t.name)) {
+        fail("{}: unexpected tensor '{}' for architecture {} (model not supported or corrupt)", g_.path(),
+             t.name, hp_.arch_name);
+      }
+    }
+  }
+
+ private:
+  static std::string shape(const GgufTensorInfo& t) {
+    std::string s = "[";
+    for (size_t i = 0; i < t.dims.size(); ++i) s += fmt::format("{}{}", i ? ", " : "", t.dims[i]);
+    return s + "]";
+  }
+  const GgufFile& g_;
+  const HParams& hp_;
+  std::set<std::string> used_;
+};
+
+}  // namespace
+
+std::unique_ptr<Model> Model::load(const std::string& path, bool vocab_only) {
+  auto m = std::unique_ptr<Model>(new Model());
+  m->gguf_ = std::make_unique<GgufFile>(path);
+  const GgufFile& g = *m->gguf_;
+  m->vocab_ = load_vocab(g);
+  m->vocab_only_ = vocab_only;
+  if (vocab_only) return m;
+  if (g.tensors().empty()) fail("{}: the file holds no tensors (vocabulary-only file?)", path);
+
+  m->hp_ = load_hparams(g);
+  HParams& hp = m->hp_;
+  Loader ld(g, hp);
+  const GgufTensorInfo* emb = ld.find("token_embd.weight");
+  if (!emb) fail("{}: required tensor 'token_embd.weight' is missing", path);
+  if (emb->dims.size() != 2) fail("{}: token_embd.weight must be 2-D", path);
+  hp.n_vocab = uint32_t(emb->dims[1]);
+  if (auto nv = g.get_uint(hp.arch_name + ".vocab_size"); nv && *nv != hp.n_vocab) {
+    fail("{}: {}.vocab_size {} does not match token_embd.weight ({} rows)", path, hp.arch_name, *nv, hp.n_vocab);
+  }
+  if (uint32_t(m->vocab_.n_tokens()) != hp.n_vocab) {
+    fail("{}: the vocabulary has {} tokens but token_embd.weight has {} rows", path, m->vocab_.n_tokens(), hp.n_vocab);
+  }
+  const size_t E = hp.n_embd;
+  m->tok_embd = ld.matrix("token_embd.weight", E, hp.n_vocab);
+  m->output_norm = ld.vec("output_norm.weight", E);
+  m->output = ld.matrix("output.weight", E, hp.n_vocab, false);
+  if (!m->output.data) m->output = m->tok_embd;  // tied embeddings
+  m->rope_freqs = ld.vec("rope_freqs.weight", hp.n_rot / 2, false);
+  for (const char* t : {"rope_factors_long.weight", "rope_factors_short.weight"}) {
+    if (g.find_tensor(t)) fail("{}: LongRoPE scaling ('{}') is not supported", path, t);
+  }
+
+  m->layers.resize(hp.n_layer);
+  for (uint32_t i = 0; i < hp.n_layer; ++i) {
+    Layer& L = m->layers[i];
+    const std::string p = fmt::format("blk.{}.", i);
+    L.attn_norm = ld.vec(p + "attn_norm.weight", E);
+    L.ffn_norm = ld.vec(p + "ffn_norm.weight", E);
+    if (hp.arch == Arch::kPhi3) {
+      L.wqkv = ld.matrix(p + "attn_qkv.weight", E, hp.n_embd_q() + 2 * hp.n_embd_k(), false);
+    }
+    if (!L.wqkv.data) {
+      L.wq = ld.matrix(p + "attn_q.weight", E, hp.n_embd_q());
+      L.wk = ld.matrix(p + "attn_k.weight", E, hp.n_embd_k());
+      L.wv = ld.matrix(p + "attn_v.weight", E, hp.n_embd_v());
+    }
+    L.wo = ld.matrix(p + "attn_output.weight", hp.n_embd_q(), E);
+    if (hp.arch == Arch::kQwen2 || hp.arch == Arch::kLlama) {
+      const bool req = hp.arch == Arch::kQwen2;
+      L.bq = ld.vec(p + "attn_q.bias", hp.n_embd_q(), req);
+      L.bk = ld.vec(p + "attn_k.bias", hp.n_embd_k(), req);
+      L.bv = ld.vec(p + "attn_v.bias", hp.n_embd_v(), req);
+    }
+    if (hp.arch == Arch::kQwen3) {
+      L.q_norm = ld.vec(p + "attn_q_norm.weight", hp.head_dim);
+      L.k_norm = ld.vec(p + "attn_k_norm.weight", hp.head_dim);
+    }
+    if (hp.arch == Arch::kPhi3) {
+      L.ffn_up = ld.matrix(p + "ffn_up.weight", E, 2 * hp.n_ff);
+    } else {
+      L.ffn_gate = ld.matrix(p + "ffn_gate.weight", E, hp.n_ff);
+      L.ffn_up = ld.matrix(p + "ffn_up.weight", E, hp.n_ff);
+    }
+    L.ffn_down = ld.matrix(p + "ffn_down.weight", hp.n_ff, E);
+  }
+  ld.check_all_used();
+  return m;
+}
+
+uint64_t Model::mlp_bytes() const {
+  uint64_t b = 0;
+  for (const auto& L : layers) b += L.ffn_gate.bytes() + L.ffn_up.bytes() + L.ffn_down.bytes();
+  return b;
+}
+
+uint64_t Model::total_weight_bytes() const {
+  uint64_t b = 0;
+  for (const auto& t : gguf_->tensors()) b += t.n_bytes;
+  return b;
+}
+
+uint64_t Model::bytes_per_token() const {
+  uint64_t b = output.bytes() + row_bytes(tok_embd.type, tok_embd.cols);
+  for (const auto& L : layers) {
+    b += L.wq.bytes() + L.wk.bytes() + L.wv.bytes() + L.wqkv.bytes() + L.wo.bytes();
+  }
+  return b + mlp_bytes();
+}
+
+}  // namespace dip

@@ -1,0 +1,62 @@
+// A loaded model: hyper-parameters, vocabulary and weights that point into the mapped GGUF.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "io/gguf.h"
+#include "model/hparams.h"
+#include "ops/tensor_types.h"
+#include "tokenizer/vocab.h"
+
+namespace dip {
+
+// A 2-D weight in ggml layout: `rows` outputs, each a contiguous row of `cols` inputs.
+struct Weight {
+  std::string name;
+  TensorType type = TensorType::F32;
+  const uint8_t* data = nullptr;
+  size_t rows = 0, cols = 0;
+  size_t bytes() const { return rows * row_bytes(type, cols); }
+  const uint8_t* row(size_t r) const { return data + r * row_bytes(type, cols); }
+};
+
+struct Layer {
+  std::vector<float> attn_norm, ffn_norm;
+  std::vector<float> bq, bk, bv;          // qwen2 biases (empty when absent)
+  std::vector<float> q_norm, k_norm;      // qwen3 per-head norms (empty when absent)
+  Weight wq, wk, wv, wqkv, wo;            // wqkv: phi3's fused projection (then wq/wk/wv unset)
+  Weight ffn_gate, ffn_up, ffn_down;      // phi3: ffn_up holds gate and up (2 * n_ff rows)
+  bool fused_qkv() const { return wqkv.data != nullptr; }
+  bool fused_gate_up() const { return ffn_gate.data == nullptr; }
+};
+
+class Model {
+ public:
+  // Loads a GGUF model; with vocab_only only the tokenizer is read (vocabulary files).
+  static std::unique_ptr<Model> load(const std::string& path, bool vocab_only = false);
+
+  const GgufFile& gguf() const { return *gguf_; }
+  const HParams& hparams() const { return hp_; }
+  const Vocab& vocab() const { return vocab_; }
+  bool vocab_only() const { return vocab_only_; }
+
+  Weight tok_embd, output;
+  std::vector<float> output_norm;
+  std::vector<float> rope_freqs;  // Llama-3 frequency factors (empty when absent)
+  std::vector<Layer> layers;
+
+  // Bytes of weights one generated token reads (all matrices + norms; one embedding row).
+  uint64_t bytes_per_token() const;
+  uint64_t mlp_bytes() const;
+  uint64_t total_weight_bytes() const;
+
+ private:
+  std::unique_ptr<GgufFile> gguf_;
+  HParams hp_;
+  Vocab vocab_;
+  bool vocab_only_ = false;
+};
+
+}  // namespace dip

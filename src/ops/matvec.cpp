@@ -1,0 +1,180 @@
+// Highway kernels with dynamic dispatch: compiled for every x86 and Arm target Highway knows,
+// the best one for the running CPU is picked at first call.
+#include "ops/matvec.h"
+
+#include <algorithm>
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "ops/matvec.cpp"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
+
+#include "ops/quant.h"
+#include "util/fp.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace dip {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+float DotF32(const float* a, const float* b, size_t n) {
+  const hn::ScalableTag<float> d;
+  const size_t L = hn::Lanes(d);
+  auto s0 = hn::Zero(d), s1 = hn::Zero(d);
+  size_t i = 0;
+  for (; i + 2 * L <= n; i += 2 * L) {
+    s0 = hn::MulAdd(hn::LoadU(d, a + i), hn::LoadU(d, b + i), s0);
+    s1 = hn::MulAdd(hn::LoadU(d, a + i + L), hn::LoadU(d, b + i + L), s1);
+  }
+  for (; i + L <= n; i += L) s0 = hn::MulAdd(hn::LoadU(d, a + i), hn::LoadU(d, b + i), s0);
+  float s = hn::GetLane(hn::SumOfLanes(d, hn::Add(s0, s1)));
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+template <bool kBF16>
+float DotHalf(const uint16_t* a, const uint16_t* b, size_t n) {
+  const hn::ScalableTag<float> d;
+  const hn::Rebind<uint16_t, decltype(d)> d16;
+  const hn::Rebind<uint32_t, decltype(d)> d32;
+  const size_t L = hn::Lanes(d);
+  auto load = [&](const uint16_t* p) {
+    if constexpr (kBF16) {
+      return hn::BitCast(d, hn::ShiftLeft<16>(hn::PromoteTo(d32, hn::LoadU(d16, p))));
+    } else {
+      const hn::Rebind<hwy::float16_t, decltype(d)> dh;
+      return hn::PromoteTo(d, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(p)));
+    }
+  };
+  auto s0 = hn::Zero(d), s1 = hn::Zero(d);
+  size_t i = 0;
+  for (; i + 2 * L <= n; i += 2 * L) {
+    s0 = hn::MulAdd(load(a + i), load(b + i), s0);
+    s1 = hn::MulAdd(load(a + i + L), load(b + i + L), s1);
+  }
+  for (; i + L <= n; i += L) s0 = hn::MulAdd(load(a + i), load(b + i), s0);
+  float s = hn::GetLane(hn::SumOfLanes(d, hn::Add(s0, s1)));
+  for (; i < n; ++i) {
+    s += kBF16 ? bf16_to_f32(a[i]) * bf16_to_f32(b[i]) : fp16_to_f32(a[i]) * fp16_to_f32(b[i]);
+  }
+  return s;
+}
+
+// Q8_0 x Q8_0 and Q4_0 x Q8_0: int16 products summed pairwise into int32 (pmaddwd on x86),
+// scaled per block into a float accumulator; one horizontal sum at the end.
+template <bool kQ4>
+float DotQ(const void* wv, const BlockQ8_0* x, size_t nb) {
+  const hn::CappedTag<int16_t, 16> d16;
+  const hn::Repartition<int32_t, decltype(d16)> d32;
+  const hn::Rebind<float, decltype(d32)> df;
+  const hn::Rebind<int8_t, decltype(d16)> d8;
+  const hn::Rebind<uint8_t, decltype(d16)> du8;
+  const size_t L = hn::Lanes(d16);
+  auto acc = hn::Zero(df);
+  for (size_t b = 0; b < nb; ++b) {
+    auto s0 = hn::Zero(d32), s1 = hn::Zero(d32);
+    float dw;
+    if constexpr (kQ4) {
+      const BlockQ4_0& w = static_cast<const BlockQ4_0*>(wv)[b];
+      dw = fp16_to_f32(w.d);
+      const auto eight = hn::Set(d16, 8);
+      const auto mask = hn::Set(d16, 0x0f);
+      for (size_t j = 0; j < 16; j += L) {
+        const auto q = hn::BitCast(d16, hn::PromoteTo(hn::Rebind<uint16_t, decltype(d16)>(),
+                                                      hn::LoadU(du8, w.qs + j)));
+        const auto lo = hn::Sub(hn::And(q, mask), eight);
+        const auto hi = hn::Sub(hn::ShiftRight<4>(q), eight);
+        s0 = hn::ReorderWidenMulAccumulate(d32, lo, hn::PromoteTo(d16, hn::LoadU(d8, x[b].qs + j)),
+                                           s0, s1);
+        s0 = hn::ReorderWidenMulAccumulate(
+            d32, hi, hn::PromoteTo(d16, hn::LoadU(d8, x[b].qs + 16 + j)), s0, s1);
+      }
+    } else {
+      const BlockQ8_0& w = static_cast<const BlockQ8_0*>(wv)[b];
+      dw = fp16_to_f32(w.d);
+      for (size_t j = 0; j < 32; j += L) {
+        s0 = hn::ReorderWidenMulAccumulate(d32, hn::PromoteTo(d16, hn::LoadU(d8, w.qs + j)),
+                                           hn::PromoteTo(d16, hn::LoadU(d8, x[b].qs + j)), s0, s1);
+      }
+    }
+    const auto isum = hn::RearrangeToOddPlusEven(s0, s1);
+    acc = hn::MulAdd(hn::ConvertTo(df, isum), hn::Set(df, dw * fp16_to_f32(x[b].d)), acc);
+  }
+  return hn::GetLane(hn::SumOfLanes(df, acc));
+}
+
+float DotAny(TensorType wt, const void* w, const void* act, size_t n) {
+  switch (wt) {
+    case TensorType::F32:
+      return DotF32(static_cast<const float*>(w), static_cast<const float*>(act), n);
+    case TensorType::F16:
+      return DotHalf<false>(static_cast<const uint16_t*>(w), static_cast<const uint16_t*>(act), n);
+    case TensorType::BF16:
+      return DotHalf<true>(static_cast<const uint16_t*>(w), static_cast<const uint16_t*>(act), n);
+    case TensorType::Q8_0:
+      return DotQ<false>(w, static_cast<const BlockQ8_0*>(act), n / kQK8_0);
+    case TensorType::Q4_0:
+      return DotQ<true>(w, static_cast<const BlockQ8_0*>(act), n / kQK4_0);
+  }
+  return 0.0f;
+}
+
+// Rows [r0, r1) of W against every activation row; activations inner so a weight row is
+// read from memory once and reused from L1 for the whole batch.
+void MatmulRows(TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n, const uint8_t* act,
+                size_t arow_bytes, size_t n_act, float* y, size_t y_stride, size_t r0,
+                size_t r1) {
+  for (size_t r = r0; r < r1; ++r) {
+    const uint8_t* wr = w + r * wrow_bytes;
+    for (size_t b = 0; b < n_act; ++b) y[b * y_stride + r] = DotAny(wt, wr, act + b * arow_bytes, n);
+  }
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace dip
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+#include "util/error.h"
+#include "util/threadpool.h"
+
+namespace dip {
+HWY_EXPORT(DotAny);
+HWY_EXPORT(MatmulRows);
+
+void encode_acts(TensorType weight, const float* x, size_t n, size_t rows, size_t stride,
+                 EncodedActs& out) {
+  out.type = activation_type(weight);
+  out.n = n;
+  out.rows = rows;
+  out.row_bytes = row_bytes(out.type, n);
+  out.data.resize(out.row_bytes * rows);
+  for (size_t r = 0; r < rows; ++r) {
+    quantize_row(out.type, x + r * stride, out.data.data() + r * out.row_bytes, n);
+  }
+}
+
+float dot_simd(TensorType wt, const void* w, const void* act, size_t n) {
+  return HWY_DYNAMIC_DISPATCH(DotAny)(wt, w, act, n);
+}
+
+void matmul(TensorType wt, const void* w, size_t n, size_t rows, const EncodedActs& acts,
+            float* y, size_t y_stride, ThreadPool* pool) {
+  if (acts.type != activation_type(wt) || acts.n != n) {
+    fail("internal: activation encoding does not match weight type {}", ggml_type_name(uint32_t(wt)));
+  }
+  const size_t wrb = row_bytes(wt, n);
+  auto* fn = HWY_DYNAMIC_DISPATCH(MatmulRows);
+  auto body = [&](size_t r0, size_t r1) {
+    fn(wt, static_cast<const uint8_t*>(w), wrb, n, acts.data.data(), acts.row_bytes, acts.rows, y,
+       y_stride, r0, r1);
+  };
+  if (pool && rows >= 64) {
+    pool->parallel_for(rows, 16, body);
+  } else {
+    body(0, rows);
+  }
+}
+
+}  // namespace dip
+#endif

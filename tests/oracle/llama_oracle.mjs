@@ -1,0 +1,110 @@
+// llama.cpp as the reference implementation, through node-llama-cpp's prebuilt CPU library
+// (offline: build "never", no GPU). Reads a JSON request, prints a JSON response.
+//
+// request: {
+//   model: "file.gguf",
+//   texts: ["..."],                      // tokenized with llama.cpp (special tokens added, as `dip tokenize`)
+//   logits: {tokens: [...], out: "f"},   // raw logits of every position -> float32 file [pos][vocab]
+//   greedy: {tokens: [...], n: 64},      // greedy continuation
+//   perplexity: {file: "t.txt", ctx: 512, out: "nll.json"} // llama.cpp's perplexity protocol
+//   threads: 2
+// }
+import fs from "node:fs";
+import {getLlama} from "node-llama-cpp";
+
+const req = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+const llama = await getLlama({build: "never", gpu: false, logLevel: "error"});
+const model = await llama.loadModel({modelPath: req.model});
+const nVocab = model.tokens.vocabSize ?? model.fileInsights.vocabSize;
+const bos = model.tokens.bos;
+const addBos = model.tokens.shouldPrependBosToken;
+const res = {bos, add_bos: addBos, n_vocab: nVocab};
+const threads = req.threads ?? 2;
+
+function withBos(tokens) {
+  return addBos && bos != null ? [bos, ...tokens] : tokens;
+}
+
+if (req.texts) {
+  res.tokenize = req.texts.map((t) => withBos(Array.from(model.tokenize(t, false))));
+}
+
+async function newSequence(size) {
+  const ctx = await model.createContext({contextSize: size, batchSize: size, threads, flashAttention: false});
+  return {ctx, seq: ctx.getSequence()};
+}
+
+function logitsArray(map, out, offset) {
+  for (const [tok, v] of map) out[offset + tok] = v;
+}
+
+if (req.logits) {
+  const toks = req.logits.tokens;
+  const {ctx, seq} = await newSequence(Math.max(256, toks.length + 8));
+  const items = toks.map((t) => [t, {generateNext: {logits: true}}]);
+  const outs = await seq.controlledEvaluate(items);
+  const arr = new Float32Array(toks.length * nVocab);
+  outs.forEach((o, i) => logitsArray(o.next.logits, arr, i * nVocab));
+  fs.writeFileSync(req.logits.out, Buffer.from(arr.buffer));
+  await ctx.dispose();
+}
+
+if (req.greedy) {
+  const {ctx, seq} = await newSequence(Math.max(256, req.greedy.tokens.length + req.greedy.n + 8));
+  let input = req.greedy.tokens;
+  const gen = [];
+  const margins = [];
+  for (let i = 0; i < req.greedy.n; i++) {
+    const items = input.map((t, k) => (k === input.length - 1 ? [t, {generateNext: {logits: true}}] : t));
+    const outs = await seq.controlledEvaluate(items);
+    const logits = outs[input.length - 1].next.logits;
+    let best = -1, bestV = -Infinity, second = -Infinity;
+    for (const [tok, v] of logits) {
+      if (v > bestV || (v === bestV && tok < best)) { second = bestV; bestV = v; best = tok; }
+      else if (v > second) second = v;
+    }
+    gen.push(best);
+    margins.push(bestV - second);
+    input = [best];
+  }
+  res.greedy = gen;
+  res.greedy_margins = margins;
+  await ctx.dispose();
+}
+
+if (req.perplexity) {
+  // llama.cpp's protocol: tokens of the whole text (BOS first where the model adds one),
+  // windows of ctx tokens, BOS in front of each window, second half of each window scored.
+  const nCtx = req.perplexity.ctx;
+  const text = fs.readFileSync(req.perplexity.file, "utf8");
+  const tokens = withBos(Array.from(model.tokenize(text, false)));
+  const nChunks = Math.floor(tokens.length / nCtx);
+  const first = nCtx >> 1;
+  let nll = 0, nll2 = 0, count = 0;
+  const {ctx, seq} = await newSequence(nCtx);
+  for (let c = 0; c < nChunks; c++) {
+    const win = tokens.slice(c * nCtx, (c + 1) * nCtx);
+    if (addBos) win[0] = bos;
+    await seq.clearHistory();
+    const items = win.map((t, j) => (j >= first && j + 1 < nCtx ? [t, {generateNext: {logits: true}}] : t));
+    const outs = await seq.controlledEvaluate(items);
+    for (let j = first; j + 1 < nCtx; j++) {
+      const logits = outs[j].next.logits;
+      let mx = -Infinity;
+      for (const v of logits.values()) if (v > mx) mx = v;
+      let sum = 0;
+      for (const v of logits.values()) sum += Math.exp(v - mx);
+      const lp = (logits.get(win[j + 1]) - mx) - Math.log(sum);
+      nll -= lp; nll2 += lp * lp; count++;
+    }
+  }
+  await ctx.dispose();
+  const mean = nll / count;
+  const ppl = Math.exp(mean);
+  const v = nll2 / count - mean * mean;
+  res.perplexity = {ppl, ppl_err: v > 0 ? Math.sqrt(v / (count - 1)) * ppl : 0, tokens: tokens.length, scored: count, chunks: nChunks};
+}
+
+await model.dispose();
+process.stdout.write(JSON.stringify(res) + "\n");
+process.exit(0);
