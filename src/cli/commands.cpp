@@ -52,10 +52,11 @@ void add_model_opts(CLI::App* c, ModelOpts& o, bool with_ctx) {
   if (with_ctx) c->add_option("-c,--ctx-size", o.ctx, "context size (default: the model's, at most 4096)");
 }
 
+// An explicit --ctx-size is honoured as given (too long a prompt is then an error); by default
+// the context is the model's (at most 4096), grown to fit the request.
 uint32_t pick_ctx(const Model& m, uint32_t want, size_t need) {
-  uint32_t c = want ? want : std::min<uint32_t>(m.hparams().n_ctx_train, 4096);
-  if (need > c) c = uint32_t(need);
-  return c;
+  if (want) return want;
+  return std::max<uint32_t>(std::min<uint32_t>(m.hparams().n_ctx_train, 4096), uint32_t(need));
 }
 
 std::vector<int32_t> parse_ids(const std::string& s) {
@@ -288,6 +289,7 @@ void add_make_test_model(CLI::App& app) {
   c->add_option("--vocab", sp->vocab_from, "copy the tokenizer from this GGUF file");
   c->add_option("--pre", sp->pre, "pre-tokenizer of the built-in vocabulary");
   c->add_option("--logit-scale", sp->logit_scale, "std of the output logits");
+  c->add_option("--rope-base", sp->rope_base, "RoPE frequency base");
   c->callback([=] {
     sp->arch = parse_arch(*arch);
     sp->type = parse_tensor_type(*type);

@@ -150,7 +150,7 @@ void write_synth_model(const SynthSpec& sp, const std::string& path) {
   GgufWriter w;
   const std::string arch = arch_display_name(sp.arch);
   w.set_string("general.architecture", arch);
-  w.set_string("general.name", "dip-synthetic-" + arch);
+  w.set_string("general.name", "dip synthetic test model");
   w.set_u32("general.alignment", 32);
   w.set_u32(arch + ".context_length", sp.n_ctx);
   w.set_u32(arch + ".embedding_length", sp.n_embd);
@@ -159,7 +159,7 @@ void write_synth_model(const SynthSpec& sp, const std::string& path) {
   w.set_u32(arch + ".attention.head_count", sp.n_head);
   w.set_u32(arch + ".attention.head_count_kv", sp.n_head_kv);
   w.set_f32(arch + ".attention.layer_norm_rms_epsilon", 1e-5f);
-  w.set_f32(arch + ".rope.freq_base", sp.arch == Arch::kLlama ? 10000.0f : 1000000.0f);
+  w.set_f32(arch + ".rope.freq_base", sp.rope_base > 0 ? sp.rope_base : sp.arch == Arch::kLlama ? 10000.0f : 1000000.0f);
   const uint32_t hd = sp.n_embd / sp.n_head;
   w.set_u32(arch + ".rope.dimension_count", hd);
 

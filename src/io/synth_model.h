@@ -21,6 +21,7 @@ struct SynthSpec {
   std::string pre = "gpt-2";    // pre-tokenizer of the built-in vocabulary
   uint32_t n_merges = 400;      // merges of the built-in vocabulary
   float logit_scale = 3.0f;     // std of the output logits (peaky distributions)
+  float rope_base = 0.0f;       // 0: 1e4 for llama, 1e6 for the others
 };
 
 void write_synth_model(const SynthSpec& spec, const std::string& path);

@@ -83,7 +83,7 @@ void Session::attention(uint32_t il, size_t B) {
       }
       double sum = 0.0;
       for (uint32_t j = first; j <= pos; ++j) {
-        scores[j] = std::exp(scores[j] - mx);
+        scores[j] = expf_ggml(scores[j] - mx);
         sum += scores[j];
       }
       const float inv = float(1.0 / sum);

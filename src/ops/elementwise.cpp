@@ -39,8 +39,21 @@ void rope_apply(const RopeParams& p, const float* c, const float* s, float* x) {
   }
 }
 
+float expf_ggml(float x) {
+  const float r = 0x1.8p23f;
+  const float z = std::fma(x, 0x1.715476p+0f, r);
+  const float n = z - r;  // round(x / ln 2)
+  const float b = std::fma(-n, 0x1.7f7d1cp-20f, std::fma(-n, 0x1.62e4p-1f, x));
+  if (std::fabs(n) > 192.0f) return n > 0 ? INFINITY : 0.0f;
+  const float u = b * b;
+  const float j = std::fma(std::fma(std::fma(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u,
+                                    std::fma(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
+                           u, std::fma(0x1.ffffecp-1f, b, 1.0f));
+  return std::ldexp(j, int(n));
+}
+
 void swiglu(const float* g, const float* u, float* h, size_t n) {
-  for (size_t i = 0; i < n; ++i) h[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+  for (size_t i = 0; i < n; ++i) h[i] = g[i] / (1.0f + expf_ggml(-g[i])) * u[i];
 }
 
 void softmax(float* x, size_t n) {

@@ -21,6 +21,11 @@ struct RopeParams {
 void rope_cache(const RopeParams& p, int32_t pos, float* cos_out, float* sin_out);
 void rope_apply(const RopeParams& p, const float* cos_t, const float* sin_t, float* head);
 
+// exp(x) computed as llama.cpp's CPU backend does in its vectorized softmax and SiLU (a
+// degree-5 polynomial after range reduction, from Arm's optimized routines; <= 2 ulp from
+// expf). Using the same approximation keeps our logits within float noise of llama.cpp's.
+float expf_ggml(float x);
+
 // h[i] = silu(g[i]) * u[i]
 void swiglu(const float* g, const float* u, float* h, size_t n);
 

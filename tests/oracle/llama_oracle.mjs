@@ -15,7 +15,7 @@ import {getLlama} from "node-llama-cpp";
 const req = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
 const llama = await getLlama({build: "never", gpu: false, logLevel: "error"});
 const model = await llama.loadModel({modelPath: req.model});
-const nVocab = model.tokens.vocabSize ?? model.fileInsights.vocabSize;
+const nVocab = model.fileInfo.metadata.tokenizer.ggml.tokens.length;
 const bos = model.tokens.bos;
 const addBos = model.tokens.shouldPrependBosToken;
 const res = {bos, add_bos: addBos, n_vocab: nVocab};
@@ -30,7 +30,7 @@ if (req.texts) {
 }
 
 async function newSequence(size) {
-  const ctx = await model.createContext({contextSize: size, batchSize: size, threads, flashAttention: false});
+  const ctx = await model.createContext({contextSize: size, batchSize: size, threads, flashAttention: req.flash ?? false});
   return {ctx, seq: ctx.getSequence()};
 }
 

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Bad input through the CLI: each case must exit non-zero with one "error: ..." line that
+# names the problem, and must not crash (exit codes >= 128 are signals).
+set -u
+DIP="$1"
+WORK="$2"
+rm -rf "$WORK" && mkdir -p "$WORK"
+fails=0
+
+expect_fail() {  # expect_fail NEEDLE CMD...
+  local needle="$1"; shift
+  local err rc
+  err=$("$@" 2>&1 >/dev/null); rc=$?
+  if [ $rc -eq 0 ] || [ $rc -ge 128 ]; then
+    echo "FAIL (exit $rc): $*"; fails=$((fails+1)); return
+  fi
+  if ! grep -q -- "$needle" <<<"$err"; then
+    echo "FAIL (message lacks '$needle'): $*"; echo "  got: $err"; fails=$((fails+1)); return
+  fi
+  echo "ok: $needle"
+}
+
+"$DIP" make-test-model "$WORK/m.gguf" --n-embd 64 --n-head 2 --n-head-kv 2 --n-ff 96 2>/dev/null || { echo "cannot make model"; exit 1; }
+printf 'plain text\n' > "$WORK/notgguf.gguf"
+head -c 1000 "$WORK/m.gguf" > "$WORK/trunc.gguf"
+printf 'caf\xe9 \xff\xfe not utf-8\n' > "$WORK/latin1.txt"
+printf 'short\n' > "$WORK/short.txt"
+
+expect_fail "cannot open" "$DIP" info "$WORK/missing.gguf"
+expect_fail "not a GGUF file" "$DIP" info "$WORK/notgguf.gguf"
+expect_fail "cannot fit in the file" "$DIP" info "$WORK/trunc.gguf"
+expect_fail "is a directory" "$DIP" info "$WORK"
+expect_fail "not valid UTF-8" "$DIP" perplexity -m "$WORK/m.gguf" -f "$WORK/latin1.txt"
+expect_fail "at least 2 \* ctx" "$DIP" perplexity -m "$WORK/m.gguf" -f "$WORK/short.txt"
+expect_fail "cannot open" "$DIP" perplexity -m "$WORK/m.gguf" -f "$WORK/nofile.txt"
+expect_fail "temp" "$DIP" generate -m "$WORK/m.gguf" -p hi --temp -1
+expect_fail "top-p" "$DIP" generate -m "$WORK/m.gguf" -p hi --top-p 1.5
+expect_fail "threads" "$DIP" generate -m "$WORK/m.gguf" -p hi -t 0
+expect_fail "n-predict" "$DIP" generate -m "$WORK/m.gguf" -p hi -n abc
+expect_fail "ctx" "$DIP" perplexity -m "$WORK/m.gguf" -f "$WORK/short.txt" --ctx 2
+expect_fail "unknown tensor type" "$DIP" make-test-model "$WORK/x.gguf" --type q5_k
+expect_fail "bad token id" "$DIP" eval -m "$WORK/m.gguf" --tokens 1,x
+expect_fail "out of range" "$DIP" eval -m "$WORK/m.gguf" --tokens 1,999999
+expect_fail "context is full" "$DIP" generate -m "$WORK/m.gguf" -p "a b c d e f g h" -c 4 -n 1
+
+[ $fails -eq 0 ] && echo "all bad-input cases passed" || echo "$fails bad-input case(s) failed"
+exit $fails

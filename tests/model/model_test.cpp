@@ -1,0 +1,135 @@
+// Model loading: every architecture loads and runs; bad files give one clear error.
+#include "model/model.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+
+#include "io/gguf_writer.h"
+#include "io/synth_model.h"
+#include "model/forward.h"
+#include "util/error.h"
+
+namespace dip {
+namespace {
+
+std::string tmp_path(const std::string& name) {
+  return ::testing::TempDir() + "/dip_model_" + std::to_string(::getpid()) + "_" + name;
+}
+
+std::string make(Arch a, TensorType t, const std::string& name, bool tied = false) {
+  SynthSpec s;
+  s.arch = a;
+  s.type = t;
+  s.n_embd = 64;
+  s.n_head = 4;
+  s.n_head_kv = 2;
+  s.n_ff = 96;
+  s.tied = tied;
+  s.n_merges = 50;
+  const std::string p = tmp_path(name);
+  write_synth_model(s, p);
+  return p;
+}
+
+TEST(Model, EveryArchitectureAndTypeRuns) {
+  for (Arch a : {Arch::kLlama, Arch::kQwen2, Arch::kQwen3, Arch::kPhi3}) {
+    for (TensorType t : {TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q8_0, TensorType::Q4_0}) {
+      auto m = Model::load(make(a, t, "run.gguf", a == Arch::kQwen3));
+      Session s(*m, 64, 2);
+      std::vector<float> logits;
+      const int32_t toks[] = {1, 2, 3, 4, 5};
+      s.eval(toks, true, logits);
+      ASSERT_EQ(logits.size(), 5u * m->hparams().n_vocab);
+      for (float v : logits) ASSERT_TRUE(std::isfinite(v));
+      // Incremental evaluation gives the same last logits as the batch.
+      Session s2(*m, 64, 1);
+      std::vector<float> l2;
+      for (int32_t tk : toks) s2.eval(std::span<const int32_t>(&tk, 1), false, l2);
+      const size_t V = m->hparams().n_vocab;
+      for (size_t i = 0; i < V; ++i) ASSERT_NEAR(l2[i], logits[4 * V + i], 1e-3f * (1 + std::fabs(l2[i])));
+    }
+  }
+}
+
+void expect_load_error(const std::string& path, const std::string& needle) {
+  try {
+    Model::load(path);
+    FAIL() << "no error, expected: " << needle;
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find(needle), std::string::npos) << m;
+    EXPECT_NE(m.find(path), std::string::npos) << m;
+  }
+}
+
+// Rewrites a synthetic model with one change applied to its metadata or tensors.
+std::string mutate(const std::string& src, const std::string& name,
+                   const std::function<bool(GgufWriter&, const std::string&, const GgufValue&)>& kv,
+                   const std::function<bool(GgufWriter&, const GgufTensorInfo&)>& tensor) {
+  GgufFile g(src);
+  GgufWriter w;
+  for (const auto& k : g.key_order()) {
+    if (!kv || !kv(w, k, *g.find(k))) w.set_value(k, *g.find(k));
+  }
+  for (const auto& t : g.tensors()) {
+    if (!tensor || !tensor(w, t)) w.add_tensor(t.name, t.type(), t.dims, t.data, t.n_bytes);
+  }
+  const std::string p = tmp_path(name);
+  w.write(p);
+  return p;
+}
+
+TEST(Model, BadModels) {
+  const std::string ok = make(Arch::kLlama, TensorType::F32, "ok.gguf");
+  expect_load_error(mutate(ok, "arch.gguf", [](GgufWriter& w, const std::string& k, const GgufValue&) {
+    if (k != "general.architecture") return false;
+    w.set_string(k, "mamba");
+    return true;
+  }, nullptr), "unsupported architecture 'mamba'");
+  expect_load_error(mutate(ok, "heads.gguf", [](GgufWriter& w, const std::string& k, const GgufValue&) {
+    if (k != "llama.attention.head_count_kv") return false;
+    w.set_u32(k, 3);
+    return true;
+  }, nullptr), "not a multiple");
+  expect_load_error(mutate(ok, "nokey.gguf", [](GgufWriter&, const std::string& k, const GgufValue&) {
+    return k == "llama.embedding_length";
+  }, nullptr), "llama.embedding_length");
+  expect_load_error(mutate(ok, "missing.gguf", nullptr, [](GgufWriter&, const GgufTensorInfo& t) {
+    return t.name == "blk.1.ffn_down.weight";
+  }), "blk.1.ffn_down.weight' is missing");
+  expect_load_error(mutate(ok, "shape.gguf", nullptr, [](GgufWriter& w, const GgufTensorInfo& t) {
+    if (t.name != "blk.0.attn_q.weight") return false;
+    w.add_tensor(t.name, t.type(), {t.dims[1], t.dims[0] / 2}, t.data, t.n_bytes / 2);
+    return true;
+  }), "has shape");
+  expect_load_error(mutate(ok, "type.gguf", nullptr, [](GgufWriter& w, const GgufTensorInfo& t) {
+    if (t.name != "blk.0.attn_k.weight") return false;
+    std::vector<uint8_t> junk(t.dims[1] * (t.dims[0] / 256) * 144, 0);  // Q4_K-sized
+    w.add_tensor(t.name, TensorType(12), t.dims, junk.data(), junk.size());
+    return true;
+  }), "type Q4_K");
+  expect_load_error(mutate(ok, "extra.gguf", nullptr, [](GgufWriter& w, const GgufTensorInfo& t) {
+    if (t.name != "output_norm.weight") return false;
+    w.add_tensor(t.name, t.type(), t.dims, t.data, t.n_bytes);
+    w.add_tensor("blk.0.mystery.weight", t.type(), t.dims, t.data, t.n_bytes);
+    return true;
+  }), "unexpected tensor");
+  expect_load_error(mutate(ok, "vocab.gguf", [](GgufWriter&, const std::string& k, const GgufValue&) {
+    return k == "tokenizer.ggml.tokens";
+  }, nullptr), "tokenizer.ggml.tokens");
+}
+
+TEST(Session, ContextOverflowAndBadTokens) {
+  auto m = Model::load(make(Arch::kLlama, TensorType::F32, "ctx.gguf"));
+  Session s(*m, 4, 1);
+  std::vector<float> l;
+  const int32_t toks[] = {1, 2, 3, 4, 5};
+  EXPECT_THROW(s.eval(toks, false, l), Error);
+  const int32_t bad[] = {int32_t(m->hparams().n_vocab)};
+  EXPECT_THROW(s.eval(bad, false, l), Error);
+}
+
+}  // namespace
+}  // namespace dip

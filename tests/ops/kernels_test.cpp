@@ -1,0 +1,164 @@
+// Every kernel against its scalar reference, on fresh random inputs and odd sizes.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "ops/elementwise.h"
+#include "ops/matvec.h"
+#include "ops/quant.h"
+#include "util/fp.h"
+#include "util/threadpool.h"
+
+namespace dip {
+namespace {
+
+std::mt19937& rng() {
+  static std::mt19937 r(std::random_device{}());
+  return r;
+}
+
+std::vector<float> randn(size_t n, float scale = 1.0f) {
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng());
+  return v;
+}
+
+const TensorType kTypes[] = {TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q8_0, TensorType::Q4_0};
+
+std::vector<size_t> sizes_for(TensorType t) {
+  if (block_elems(t) > 1) return {32, 64, 96, 256, 4096, 32 * 37};
+  return {1, 3, 7, 16, 17, 33, 100, 1023, 4096};
+}
+
+TEST(Quant, DequantizeOfQuantizeIsClose) {
+  for (TensorType t : kTypes) {
+    for (size_t n : sizes_for(t)) {
+      const auto x = randn(n);
+      std::vector<uint8_t> q(row_bytes(t, n));
+      quantize_row(t, x.data(), q.data(), n);
+      std::vector<float> y(n);
+      dequantize_row(t, q.data(), y.data(), n);
+      float amax = 0;
+      for (float v : x) amax = std::max(amax, std::fabs(v));
+      const float tol = t == TensorType::F32 ? 0.0f
+                        : t == TensorType::F16 ? amax * 1e-3f
+                        : t == TensorType::BF16 ? amax * 8e-3f
+                        : t == TensorType::Q8_0 ? amax / 127.0f
+                        : amax / 7.0f;
+      for (size_t i = 0; i < n; ++i) ASSERT_LE(std::fabs(x[i] - y[i]), tol) << ggml_type_name(uint32_t(t)) << " n=" << n << " i=" << i;
+    }
+  }
+}
+
+TEST(Quant, Q4_0BlockLayoutMatchesGgml) {
+  // Element j of a block sits in the low nibble of qs[j], element j+16 in the high nibble.
+  BlockQ4_0 b{};
+  b.d = f32_to_fp16(0.5f);
+  for (int j = 0; j < 16; ++j) b.qs[j] = uint8_t((j & 0xf) | ((15 - j) << 4));
+  float y[32];
+  dequantize_row(TensorType::Q4_0, &b, y, 32);
+  for (int j = 0; j < 16; ++j) {
+    EXPECT_EQ(y[j], 0.5f * (j - 8));
+    EXPECT_EQ(y[j + 16], 0.5f * (15 - j - 8));
+  }
+}
+
+TEST(Kernels, SimdDotMatchesScalarReference) {
+  for (TensorType t : kTypes) {
+    for (size_t n : sizes_for(t)) {
+      const auto w = randn(n), x = randn(n);
+      std::vector<uint8_t> wq(row_bytes(t, n));
+      quantize_row(t, w.data(), wq.data(), n);
+      EncodedActs a;
+      encode_acts(t, x.data(), n, 1, n, a);
+      const float ref = dot_ref(t, wq.data(), a.row(0), n);
+      const float got = dot_simd(t, wq.data(), a.row(0), n);
+      double mag = 0;
+      for (size_t i = 0; i < n; ++i) mag += std::fabs(double(w[i]) * x[i]);
+      EXPECT_NEAR(got, ref, 1e-5 * mag + 1e-6) << ggml_type_name(uint32_t(t)) << " n=" << n;
+    }
+  }
+}
+
+TEST(Kernels, MatmulMatchesScalarReference) {
+  ThreadPool pool(3);
+  for (TensorType t : kTypes) {
+    for (size_t rows : {1u, 5u, 64u, 130u}) {
+      for (size_t batch : {1u, 3u}) {
+        const size_t n = block_elems(t) > 1 ? 96 : 77;
+        const auto w = randn(n * rows), x = randn(n * batch);
+        std::vector<uint8_t> wq(rows * row_bytes(t, n));
+        for (size_t r = 0; r < rows; ++r) quantize_row(t, &w[r * n], &wq[r * row_bytes(t, n)], n);
+        EncodedActs a;
+        encode_acts(t, x.data(), n, batch, n, a);
+        std::vector<float> y(batch * rows, NAN);
+        matmul(t, wq.data(), n, rows, a, y.data(), rows, &pool);
+        for (size_t b = 0; b < batch; ++b) {
+          for (size_t r = 0; r < rows; ++r) {
+            const float ref = dot_ref(t, &wq[r * row_bytes(t, n)], a.row(b), n);
+            ASSERT_NEAR(y[b * rows + r], ref, 1e-4 * (1 + std::fabs(ref))) << ggml_type_name(uint32_t(t));
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(Elementwise, RmsNormSoftmaxSwiglu) {
+  const size_t n = 77;
+  const auto x = randn(n, 3.0f), w = randn(n);
+  std::vector<float> y(n);
+  rms_norm(x.data(), w.data(), y.data(), n, 1e-5f);
+  double ss = 0;
+  for (float v : x) ss += double(v) * v;
+  const double scale = 1.0 / std::sqrt(ss / n + 1e-5);
+  for (size_t i = 0; i < n; ++i) EXPECT_NEAR(y[i], x[i] * scale * w[i], 1e-5 * (1 + std::fabs(y[i])));
+
+  std::vector<float> s = x;
+  softmax(s.data(), n);
+  double mx = -1e30, sum = 0;
+  for (float v : x) mx = std::max<double>(mx, v);
+  for (float v : x) sum += std::exp(v - mx);
+  for (size_t i = 0; i < n; ++i) EXPECT_NEAR(s[i], std::exp(x[i] - mx) / sum, 1e-6);
+
+  const auto g = randn(n, 4.0f), u = randn(n);
+  std::vector<float> h(n);
+  swiglu(g.data(), u.data(), h.data(), n);
+  for (size_t i = 0; i < n; ++i) EXPECT_NEAR(h[i], g[i] / (1 + std::exp(-double(g[i]))) * u[i], 1e-5 * (1 + std::fabs(h[i])));
+}
+
+TEST(Elementwise, ExpApproximationIsWithinTwoUlp) {
+  std::uniform_real_distribution<float> d(-100.0f, 80.0f);
+  for (int i = 0; i < 200000; ++i) {
+    const float x = d(rng());
+    const float ref = std::exp(x), got = expf_ggml(x);
+    ASSERT_NEAR(got, ref, 2.5f * std::fabs(ref) * 1.2e-7f + 1e-38f) << x;
+  }
+  EXPECT_EQ(expf_ggml(-INFINITY), 0.0f);
+}
+
+TEST(Elementwise, RopeRotatesPairsAndKeepsNorm) {
+  const uint32_t hd = 64;
+  for (bool neox : {false, true}) {
+    RopeParams p;
+    p.n_rot = hd;
+    p.neox = neox;
+    std::vector<float> c(hd / 2), s(hd / 2);
+    rope_cache(p, 17, c.data(), s.data());
+    auto x = randn(hd);
+    auto y = x;
+    rope_apply(p, c.data(), s.data(), y.data());
+    for (uint32_t i = 0; i < hd / 2; ++i) {
+      const uint32_t a = neox ? i : 2 * i, b = neox ? i + hd / 2 : 2 * i + 1;
+      const double th = 17.0 * std::pow(10000.0, -2.0 * i / hd);
+      EXPECT_NEAR(y[a], x[a] * std::cos(th) - x[b] * std::sin(th), 2e-4);
+      EXPECT_NEAR(y[b], x[a] * std::sin(th) + x[b] * std::cos(th), 2e-4);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace dip

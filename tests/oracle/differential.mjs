@@ -1,0 +1,115 @@
+// Differential test: the same GGUF files through `dip` and through llama.cpp (node-llama-cpp).
+// For every architecture x tensor type x shape: token ids of test texts, next-token
+// distributions at every position, a 64-token greedy continuation, and perplexity.
+//
+// usage: node differential.mjs DIP_BINARY WORK_DIR [--quick]
+import fs from "node:fs";
+import path from "node:path";
+import {execFileSync} from "node:child_process";
+import {fileURLToPath} from "node:url";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const [dip, work] = process.argv.slice(2);
+const quick = process.argv.includes("--quick");
+const shared = path.resolve(here, "../../../shared");
+fs.mkdirSync(work, {recursive: true});
+
+const run = (args) => execFileSync(dip, args, {encoding: "utf8", maxBuffer: 1 << 28, stdio: ["ignore", "pipe", "pipe"]});
+const oracle = (req) => {
+  const f = path.join(work, "req.json");
+  fs.writeFileSync(f, JSON.stringify(req));
+  return JSON.parse(execFileSync("node", [path.join(here, "llama_oracle.mjs"), f], {encoding: "utf8", maxBuffer: 1 << 28, stdio: ["ignore", "pipe", "pipe"]}));
+};
+
+const texts = [
+  "The President said that the people of the United States",
+  "Hello world! It's 2024-11-24, and we've got 1234567 reasons.",
+  "  leading spaces\n\n\ttabs and\r\nnew lines   ",
+  "Ünïcödé: naïve café, 東京, Москва, ελληνικά, emoji 🦙🔥.",
+  "don't DON'T we'll WE'LL it's IT'S <|endoftext|> done",
+];
+const pplText = path.join(work, "ppl.txt");
+fs.writeFileSync(pplText, fs.readFileSync(path.join(shared, "docs/method.md"), "utf8"));
+
+function relL2Probs(a, b) {
+  const sm = (x) => {
+    let mx = -Infinity;
+    for (const v of x) mx = Math.max(mx, v);
+    const e = x.map((v) => Math.exp(v - mx));
+    const s = e.reduce((p, q) => p + q, 0);
+    return e.map((v) => v / s);
+  };
+  const pa = sm(a), pb = sm(b);
+  let num = 0, den = 0;
+  for (let i = 0; i < pa.length; i++) { num += (pa[i] - pb[i]) ** 2; den += pa[i] ** 2; }
+  return Math.sqrt(num / den);
+}
+
+const archs = ["llama", "qwen2", "qwen3", "phi3"];
+const types = ["f32", "f16", "bf16", "q8_0", "q4_0"];
+const shapes = [
+  {name: "gqa-untied", args: ["--n-embd", "128", "--n-head", "4", "--n-head-kv", "2", "--n-ff", "352", "--n-layer", "2"]},
+  {name: "mha-tied", args: ["--n-embd", "64", "--n-head", "2", "--n-head-kv", "2", "--n-ff", "160", "--n-layer", "3", "--tied"]},
+];
+const vocabs = {
+  llama: [null, path.join(shared, "tokenizer-tests/ggml-vocab-llama-spm.gguf")],
+  qwen2: [null],
+  qwen3: [null],
+  phi3: [path.join(shared, "tokenizer-tests/ggml-vocab-llama-spm.gguf")],
+};
+const pres = {llama: "llama-bpe", qwen2: "qwen2", qwen3: "qwen2", phi3: "gpt-2"};
+
+let failures = 0, checks = 0;
+const report = [];
+function check(ok, what) {
+  checks++;
+  if (!ok) { failures++; console.log("FAIL " + what); }
+}
+
+let caseNo = 0;
+for (const arch of archs) {
+  for (const type of types) {
+    for (const [si, shape] of shapes.entries()) {
+      const vlist = vocabs[arch];
+      const vocab = vlist[(caseNo++) % vlist.length];
+      if (quick && !(type === "f32" || type === "q4_0")) continue;
+      const name = `${arch}-${type}-${shape.name}${vocab ? "-spm" : ""}`;
+      const model = path.join(work, name + ".gguf");
+      const extra = ["--logit-scale", "1", ...(vocab ? ["--vocab", vocab] : ["--pre", pres[arch]])];
+      if (arch === "llama" && si === 0) extra.push("--rope-freqs");
+      run(["make-test-model", model, "--arch", arch, "--type", type, "--seed", String(caseNo), ...extra, ...shape.args]);
+      const ours = texts.map((t) => run(["tokenize", "-m", model, "-p", t]).trim().split(" ").filter((x) => x.length).map(Number));
+      const prompt = ours[0];
+      const logitsFile = path.join(work, name + ".ref.bin");
+      const ref = oracle({model, texts, logits: {tokens: ours[1], out: logitsFile}, greedy: {tokens: prompt, n: 64},
+                          perplexity: {file: pplText, ctx: 128}});
+      texts.forEach((t, i) => check(JSON.stringify(ref.tokenize[i]) === JSON.stringify(ours[i]),
+        `${name}: tokens of ${JSON.stringify(t)}\n  llama.cpp ${JSON.stringify(ref.tokenize[i])}\n  dip       ${JSON.stringify(ours[i])}`));
+      const ourFile = path.join(work, name + ".dip.bin");
+      const ev = JSON.parse(run(["eval", "-m", model, "--tokens", ours[1].join(","), "--dump-logits", ourFile]));
+      const V = ev.n_vocab;
+      const a = new Float32Array(fs.readFileSync(logitsFile).buffer.slice(0));
+      const b = new Float32Array(fs.readFileSync(ourFile).buffer.slice(0));
+      let worst = 0;
+      for (let p = 0; p < ours[1].length; p++) {
+        worst = Math.max(worst, relL2Probs(Array.from(a.subarray(p * V, (p + 1) * V)), Array.from(b.subarray(p * V, (p + 1) * V))));
+      }
+      const tol = type.startsWith("q") ? 1e-2 : 1e-3;
+      check(worst < tol, `${name}: next-token distributions differ, worst relative L2 ${worst.toExponential(2)} >= ${tol}`);
+      const g = JSON.parse(run(["eval", "-m", model, "--tokens", prompt.join(","), "--greedy", "64"])).greedy;
+      const firstDiff = g.findIndex((t, i) => t !== ref.greedy[i]);
+      check(firstDiff < 0, `${name}: greedy continuation differs at step ${firstDiff} (llama.cpp margin ${ref.greedy_margins?.[firstDiff]})`);
+      const pj = JSON.parse(run(["perplexity", "-m", model, "-f", pplText, "--ctx", "128", "--json"]).trim().split("\n").pop());
+      const rel = Math.abs(pj.ppl - ref.perplexity.ppl) / ref.perplexity.ppl;
+      const ptol = type === "f32" || type === "f16" ? 1e-3 : 1e-2;
+      check(pj.tokens === ref.perplexity.tokens && rel < ptol,
+        `${name}: perplexity ${pj.ppl} vs llama.cpp ${ref.perplexity.ppl} (rel ${rel.toExponential(2)}, tokens ${pj.tokens} vs ${ref.perplexity.tokens})`);
+      report.push({name, worst_rel_l2: worst, ppl_dip: pj.ppl, ppl_llama: ref.perplexity.ppl, ppl_rel: rel, greedy_equal: firstDiff < 0});
+      console.log(`${name.padEnd(34)} relL2 ${worst.toExponential(2)}  ppl ${pj.ppl.toFixed(4)} vs ${ref.perplexity.ppl.toFixed(4)} (${(rel * 100).toFixed(4)}%)  greedy ${firstDiff < 0 ? "same" : "DIFF@" + firstDiff}`);
+      for (const f of [model, logitsFile, ourFile]) fs.rmSync(f, {force: true});
+    }
+  }
+}
+fs.writeFileSync(path.join(work, "differential.json"), JSON.stringify(report, null, 1));
+console.log(`${checks - failures}/${checks} checks passed`);
+process.exit(failures ? 1 : 0);

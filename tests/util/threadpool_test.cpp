@@ -1,0 +1,34 @@
+#include "util/threadpool.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <vector>
+
+namespace dip {
+namespace {
+
+TEST(ThreadPool, ParallelForCoversEveryIndexOnce) {
+  for (int threads : {1, 2, 3, 5}) {
+    ThreadPool pool(threads);
+    for (size_t n : {0u, 1u, 7u, 64u, 1000u, 4097u}) {
+      for (size_t grain : {1u, 16u, 100u}) {
+        std::vector<std::atomic<int>> hits(n);
+        pool.parallel_for(n, grain, [&](size_t b, size_t e) {
+          for (size_t i = b; i < e; ++i) hits[i]++;
+        });
+        for (size_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1) << threads << " " << n << " " << grain;
+      }
+    }
+  }
+}
+
+TEST(ThreadPool, ManyShortRuns) {
+  ThreadPool pool(2);
+  std::atomic<long> sum{0};
+  for (int r = 0; r < 20000; ++r) pool.run([&](int t, int) { sum += t + 1; });
+  EXPECT_EQ(sum.load(), 20000L * 3);
+}
+
+}  // namespace
+}  // namespace dip
