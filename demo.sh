@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Sets up, then runs the main job on the default model. Until the trained default model lands
+# (models/default.gguf), the demo writes a small random-weight Llama model itself and runs
+# generation, perplexity and info on it through the same code path.
+set -euo pipefail
+cd "$(dirname "$0")"
+./setup.sh
+DIP=build/release/dip
+MODEL=models/default.gguf
+if [ ! -f "$MODEL" ]; then
+  mkdir -p models/test
+  MODEL=models/test/demo-llama-q8_0.gguf
+  [ -f "$MODEL" ] || $DIP make-test-model "$MODEL" --arch llama --type q8_0 --n-embd 512 --n-layer 8 --n-ff 1536 --n-head 8 --n-head-kv 4
+  echo "note: no trained default model yet; using random-weight $MODEL (its text is gibberish)" >&2
+fi
+$DIP info "$MODEL" | head -12
+$DIP generate -m "$MODEL" -p "The President said" -n 48 --temp 0.8 --seed 1

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the build needs and builds dip in Release (build/release/dip).
+#   ./setup.sh          install packages + build
+#   ./setup.sh --test   also install the test dependencies (GoogleTest, node-llama-cpp)
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PKGS=(build-essential cmake pkg-config libhwy-dev libfmt-dev libcli11-dev nlohmann-json3-dev
+      libicu-dev liburing-dev libgtest-dev libbenchmark-dev)
+if [ "${1:-}" = "--test" ] && ! command -v npm >/dev/null; then PKGS+=(nodejs npm); fi
+
+missing=()
+for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi
+
+cmake --preset release >/dev/null
+cmake --build build/release -j"$(nproc)"
+
+if [ "${1:-}" = "--test" ]; then
+  # llama.cpp as the reference: node-llama-cpp ships it prebuilt; nothing is built or downloaded
+  # at run time (--ignore-scripts skips its optional post-install build step).
+  (cd tests/oracle && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+  cmake --preset release >/dev/null  # re-detect the oracle so ctest registers the differential test
+fi
