@@ -23,6 +23,6 @@ cmake --build build/release -j"$(nproc)"
 if [ "${1:-}" = "--test" ]; then
   # llama.cpp as the reference: node-llama-cpp ships it prebuilt; nothing is built or downloaded
   # at run time (--ignore-scripts skips its optional post-install build step).
-  (cd tests/oracle && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+  (cd tests/oracle && npm install --ignore-scripts --no-audit --no-fund --loglevel=error)
   cmake --preset release >/dev/null  # re-detect the oracle so ctest registers the differential test
 fi

@@ -70,7 +70,9 @@ HParams load_hparams(const GgufFile& g) {
   if (hp.n_rot > hp.head_dim || hp.n_rot % 2 != 0) {
     fail("{}: rope.dimension_count {} must be even and at most the head size {}", path, hp.n_rot, hp.head_dim);
   }
-  hp.n_swa = opt("attention.sliding_window", 0);
+  // llama.cpp applies a sliding window only for phi3 among these architectures (Mistral GGUFs
+  // may carry the key but are run with full attention).
+  hp.n_swa = hp.arch == Arch::kPhi3 ? opt("attention.sliding_window", 0) : 0;
   if (auto e = g.get_float(a + "attention.layer_norm_rms_epsilon")) hp.rms_eps = float(*e);
   else fail("{}: required key '{}' is missing", path, a + "attention.layer_norm_rms_epsilon");
   if (!(hp.rms_eps > 0 && hp.rms_eps < 1)) fail("{}: RMS norm epsilon {} is out of range", path, hp.rms_eps);

@@ -17,7 +17,7 @@ void rms_norm(const float* x, const float* w, float* y, size_t n, float eps) {
 
 void rope_cache(const RopeParams& p, int32_t pos, float* c, float* s) {
   // Same recurrence as ggml: theta_i = pos * base^(-2i/n_rot), computed by repeated products.
-  const float theta_scale = std::pow(p.base, -2.0f / float(p.n_rot));
+  const float theta_scale = powf(p.base, -2.0f / float(p.n_rot));  // float pow, as ggml
   float theta = float(pos);
   for (uint32_t i = 0; i < p.n_rot / 2; ++i) {
     const float ff = p.freq_factors ? p.freq_factors[i] : 1.0f;
