@@ -20,6 +20,18 @@ struct Symbol {
   size_t n;
 };
 
+// One symbol per UTF-8 character, linked as a list (merges unlink the right neighbour).
+std::vector<Symbol> utf8_symbols(std::string_view text) {
+  std::vector<Symbol> syms;
+  for (size_t off = 0; off < text.size();) {
+    const size_t len = std::min(utf8_len(text[off]), text.size() - off);
+    syms.push_back({int(syms.size()) - 1, off + len == text.size() ? -1 : int(syms.size()) + 1,
+                    text.data() + off, len});
+    off += len;
+  }
+  return syms;
+}
+
 struct Fragment {
   int32_t token = -1;  // >= 0: a special token; else raw text [offset, offset+length)
   size_t offset = 0, length = 0;
@@ -80,13 +92,7 @@ int32_t spm_byte_token(const Vocab& v, uint8_t b) {
 // SentencePiece BPE: merge the best-scoring adjacent pair until none is in the vocabulary;
 // pieces with no token fall back to byte tokens.
 void spm_tokenize(const Vocab& v, const std::string& text, std::vector<int32_t>& out) {
-  std::vector<Symbol> syms;
-  for (size_t off = 0; off < text.size();) {
-    const size_t len = std::min(utf8_len(text[off]), text.size() - off);
-    syms.push_back({int(syms.size()) - 1, off + len == text.size() ? -1 : int(syms.size()) + 1,
-                    text.data() + off, len});
-    off += len;
-  }
+  std::vector<Symbol> syms = utf8_symbols(text);
   struct Bigram {
     int left, right;
     float score;
@@ -140,13 +146,7 @@ void bpe_tokenize(const Vocab& v, std::string_view text, std::vector<int32_t>& o
     if (v.ignore_merges) {
       if (int32_t id = v.find(word); id >= 0) { out.push_back(id); continue; }
     }
-    std::vector<Symbol> syms;
-    for (size_t off = 0; off < word.size();) {
-      const size_t len = std::min(utf8_len(word[off]), word.size() - off);
-      syms.push_back({int(syms.size()) - 1, off + len == word.size() ? -1 : int(syms.size()) + 1,
-                      word.data() + off, len});
-      off += len;
-    }
+    std::vector<Symbol> syms = utf8_symbols(word);
     struct Bigram {
       int left, right;
       std::string text;
