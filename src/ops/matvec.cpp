@@ -150,7 +150,12 @@ void encode_acts(TensorType weight, const float* x, size_t n, size_t rows, size_
   out.row_bytes = row_bytes(out.type, n);
   out.data.resize(out.row_bytes * rows);
   for (size_t r = 0; r < rows; ++r) {
-    quantize_row(out.type, x + r * stride, out.data.data() + r * out.row_bytes, n);
+    uint8_t* dst = out.data.data() + r * out.row_bytes;
+    if (out.type == TensorType::Q8_0) {
+      quantize_row_q8_0_act(x + r * stride, reinterpret_cast<BlockQ8_0*>(dst), n);
+    } else {
+      quantize_row(out.type, x + r * stride, dst, n);
+    }
   }
 }
 

@@ -57,6 +57,16 @@ void quantize_row_q8_0(const float* x, BlockQ8_0* y, size_t n) {
   }
 }
 
+void quantize_row_q8_0_act(const float* x, BlockQ8_0* y, size_t n) {
+  for (size_t i = 0; i < n / kQK8_0; ++i) {
+    float amax = 0.0f;
+    for (size_t j = 0; j < kQK8_0; ++j) amax = std::max(amax, std::fabs(x[i * kQK8_0 + j]));
+    y[i].d = f32_to_fp16(amax / 127.0f);
+    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+    for (size_t j = 0; j < kQK8_0; ++j) y[i].qs[j] = int8_t(std::nearbyint(x[i * kQK8_0 + j] * id));
+  }
+}
+
 void quantize_row_q4_0(const float* x, BlockQ4_0* y, size_t n) {
   for (size_t i = 0; i < n / kQK4_0; ++i) {
     float amax = 0.0f, max = 0.0f;
