@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # Sets up (packages, build, node-llama-cpp) and runs every test: unit tests, CLI bad-input
-# cases, and the differential tests against llama.cpp.
+# cases and the differential tests against llama.cpp, first on the Release build, then the
+# whole suite again on an AddressSanitizer + UndefinedBehaviorSanitizer build (its
+# differential test on F32 and Q4_0 models only, to bound the time).
 set -euo pipefail
 cd "$(dirname "$0")"
 ./setup.sh --test
 ctest --preset release -j2 --timeout 3000
+cmake --preset asan >/dev/null
+cmake --build --preset asan -j"$(nproc)"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --preset asan -j2 --timeout 3000

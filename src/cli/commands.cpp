@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "eval/perplexity.h"
+#include "io/convert.h"
 #include "io/mapped_file.h"
 #include "io/synth_model.h"
 #include "model/forward.h"
@@ -181,8 +182,12 @@ void add_info(CLI::App& app) {
   c->callback([=] {
     auto m = Model::load(resolve_model(*path));
     const HParams& hp = m->hparams();
-    const GgufFile& g = m->gguf();
-    std::printf("file          %s (GGUF v%u, %zu bytes)\n", g.path().c_str(), g.version(), g.file_size());
+    if (m->gguf()) {
+      std::printf("file          %s (GGUF v%u, %zu bytes)\n", m->path().c_str(), m->gguf()->version(), m->gguf()->file_size());
+    } else {
+      std::printf("folder        %s (Hugging Face %s, %zu safetensors files)\n", m->path().c_str(),
+                  m->hf()->architecture.c_str(), m->hf()->shards.size());
+    }
     std::printf("architecture  %s\n", hp.arch_name.c_str());
     std::printf("vocabulary    %u tokens (%s, pre-tokenizer '%s')\n", hp.n_vocab, m->vocab().model_name.c_str(), m->vocab().pre_name.c_str());
     std::printf("context       %u\n", hp.n_ctx_train);
@@ -194,7 +199,7 @@ void add_info(CLI::App& app) {
     std::printf("output        %s\n", m->output.data == m->tok_embd.data ? "tied to token_embd" : "output.weight");
     std::printf("\n%-32s %-6s %-22s %12s\n", "tensor", "type", "shape", "bytes");
     uint64_t total = 0;
-    for (const auto& t : g.tensors()) {
+    for (const auto& t : m->tensors()) {
       std::string shape;
       for (size_t i = 0; i < t.dims.size(); ++i) shape += fmt::format("{}{}", i ? " x " : "", t.dims[i]);
       std::printf("%-32s %-6s %-22s %12llu\n", t.name.c_str(), ggml_type_name(t.type_id).c_str(), shape.c_str(),
@@ -268,6 +273,41 @@ void add_eval(CLI::App& app) {
   });
 }
 
+void add_convert(CLI::App& app) {
+  auto* c = app.add_subcommand("convert", "convert a GGUF file or Hugging Face folder to GGUF (or to a Hugging Face folder)");
+  auto in = std::make_shared<std::string>();
+  auto out = std::make_shared<std::string>();
+  auto type = std::make_shared<std::string>("f16");
+  auto to_hf = std::make_shared<bool>(false);
+  auto shard_mib = std::make_shared<uint64_t>(16);
+  c->add_option("input", *in, "GGUF file or Hugging Face model folder")->required();
+  c->add_option("output", *out, "output GGUF file (or folder with --to-hf)")->required();
+  c->add_option("--type", *type, "f32, f16, bf16, q8_0, q4_0 (f32/f16/bf16 with --to-hf)");
+  c->add_flag("--to-hf", *to_hf, "write a Hugging Face folder instead");
+  c->add_option("--shard-mib", *shard_mib, "largest safetensors shard with --to-hf (MiB)")->check(CLI::Range(1, 1 << 20));
+  c->callback([=] {
+    const TensorType t = parse_tensor_type(*type);
+    auto m = Model::load(*in);
+    if (*to_hf) {
+      export_hf(*m, *out, t, *shard_mib << 20);
+      std::fprintf(stderr, "wrote %s\n", out->c_str());
+      return;
+    }
+    const bool tty = isatty(2);
+    convert_to_gguf(*m, *out, t, [&](size_t done, size_t total, const std::string& name) {
+      const int width = 30, filled = int(width * done / total);
+      if (tty) {
+        std::fprintf(stderr, "\r[%s%s] %zu/%zu %-40s", std::string(filled, '#').c_str(), std::string(width - filled, '.').c_str(),
+                     done, total, name.c_str());
+      } else if (done == total || done % 20 == 0) {
+        std::fprintf(stderr, "[%zu/%zu] %s\n", done, total, name.c_str());
+      }
+    });
+    if (tty) std::fputs("\n", stderr);
+    std::fprintf(stderr, "wrote %s\n", out->c_str());
+  });
+}
+
 void add_make_test_model(CLI::App& app) {
   auto* c = app.add_subcommand("make-test-model", "write a GGUF model with random weights (tests, benchmarks, demo)");
   auto sp = std::make_shared<SynthSpec>();
@@ -290,6 +330,7 @@ void add_make_test_model(CLI::App& app) {
   c->add_option("--pre", sp->pre, "pre-tokenizer of the built-in vocabulary");
   c->add_option("--logit-scale", sp->logit_scale, "std of the output logits");
   c->add_option("--rope-base", sp->rope_base, "RoPE frequency base");
+  c->add_option("--n-merges", sp->n_merges, "merges of the built-in vocabulary")->check(CLI::Range(0, 100000));
   c->callback([=] {
     sp->arch = parse_arch(*arch);
     sp->type = parse_tensor_type(*type);

@@ -10,5 +10,6 @@ void add_info(CLI::App& app);
 void add_tokenize(CLI::App& app);
 void add_eval(CLI::App& app);
 void add_make_test_model(CLI::App& app);
+void add_convert(CLI::App& app);
 
 }  // namespace dip::cli

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   dip::cli::add_tokenize(app);
   dip::cli::add_eval(app);
   dip::cli::add_make_test_model(app);
+  dip::cli::add_convert(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -146,7 +146,12 @@ void read_value(Cursor& c, const std::string& path, const std::string& key, Gguf
 
 }  // namespace
 
-GgufFile::GgufFile(const std::string& path) : file_(std::make_unique<MappedFile>(path)) {
+GgufFile::GgufFile(const std::string& path) : file_(std::make_unique<MappedFile>(path)) { parse(); }
+
+GgufFile::GgufFile(std::unique_ptr<MappedFile> file) : file_(std::move(file)) { parse(); }
+
+void GgufFile::parse() {
+  const std::string& path = file_->path();
   Cursor c(path, file_->data(), file_->size());
   if (file_->size() < 4) fail("{}: not a GGUF file: only {} bytes", path, file_->size());
   const uint32_t magic = c.read<uint32_t>("magic");

@@ -52,6 +52,8 @@ class GgufFile {
  public:
   // Opens and validates the file; throws dip::Error naming the file and the problem.
   explicit GgufFile(const std::string& path);
+  // Parses a file already in memory (fuzzing, tests).
+  explicit GgufFile(std::unique_ptr<MappedFile> file);
 
   const std::string& path() const { return file_->path(); }
   uint32_t version() const { return version_; }
@@ -73,6 +75,7 @@ class GgufFile {
   const GgufValue* get_array(const std::string& key, GgufType elem) const;
 
  private:
+  void parse();
   std::unique_ptr<MappedFile> file_;
   uint32_t version_ = 0;
   uint64_t alignment_ = 32;

@@ -104,7 +104,7 @@ void GgufWriter::set_value(const std::string& k, const GgufValue& v) {
 void GgufWriter::add_tensor(const std::string& name, TensorType type,
                             const std::vector<uint64_t>& dims, const void* data, size_t n) {
   Tensor t{name, type, dims, {}};
-  t.bytes.assign(static_cast<const uint8_t*>(data), static_cast<const uint8_t*>(data) + n);
+  if (n) t.bytes.assign(static_cast<const uint8_t*>(data), static_cast<const uint8_t*>(data) + n);
   tensors_.push_back(std::move(t));
 }
 
@@ -136,7 +136,7 @@ void GgufWriter::write(const std::string& path) const {
   const std::vector<uint8_t> zeros(alignment_, 0);
   for (const auto& t : tensors_) {
     if (!ok) break;
-    ok = std::fwrite(t.bytes.data(), 1, t.bytes.size(), f) == t.bytes.size();
+    if (!t.bytes.empty()) ok = std::fwrite(t.bytes.data(), 1, t.bytes.size(), f) == t.bytes.size();
     const size_t pad = align(t.bytes.size()) - t.bytes.size();
     if (ok && pad) ok = std::fwrite(zeros.data(), 1, pad, f) == pad;
   }

@@ -3,12 +3,15 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace dip {
 
 class MappedFile {
  public:
   explicit MappedFile(const std::string& path);
+  // Wraps bytes already in memory (fuzzing, tests); `name` stands for the path in messages.
+  MappedFile(const std::string& name, std::vector<uint8_t> bytes);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
@@ -21,6 +24,7 @@ class MappedFile {
   std::string path_;
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
+  std::vector<uint8_t> owned_;  // in-memory mode
 };
 
 // Reads a whole (small) file into a string; fails with the path and errno text.

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <map>
 #include <set>
 
 #include "ops/quant.h"
@@ -13,15 +14,19 @@ namespace {
 
 class Loader {
  public:
-  Loader(const GgufFile& g, const HParams& hp) : g_(g), hp_(hp) {}
+  Loader(const std::string& path, const std::vector<GgufTensorInfo>& tensors, const HParams& hp)
+      : path_(path), tensors_(tensors), hp_(hp) {
+    for (size_t i = 0; i < tensors.size(); ++i) index_[tensors[i].name] = i;
+  }
 
   const GgufTensorInfo* find(const std::string& name) {
-    const GgufTensorInfo* t = g_.find_tensor(name);
+    auto it = index_.find(name);
+    const GgufTensorInfo* t = it == index_.end() ? nullptr : &tensors_[it->second];
     if (t) {
       used_.insert(name);
       if (!is_supported_type(t->type_id)) {
         fail("{}: tensor '{}' has type {} which is not supported (F32, F16, BF16, Q8_0, Q4_0 are)",
-             g_.path(), name, ggml_type_name(t->type_id));
+             path_, name, ggml_type_name(t->type_id));
       }
     }
     return t;
@@ -30,11 +35,11 @@ class Loader {
   Weight matrix(const std::string& name, size_t cols, size_t rows, bool required = true) {
     const GgufTensorInfo* t = find(name);
     if (!t) {
-      if (required) fail("{}: required tensor '{}' is missing", g_.path(), name);
+      if (required) fail("{}: required tensor '{}' is missing", path_, name);
       return {};
     }
     if (t->dims.size() != 2 || t->dims[0] != cols || t->dims[1] != rows) {
-      fail("{}: tensor '{}' has shape {} but the hyper-parameters need [{}, {}]", g_.path(), name,
+      fail("{}: tensor '{}' has shape {} but the hyper-parameters need [{}, {}]", path_, name,
            shape(*t), cols, rows);
     }
     Weight w;
@@ -49,11 +54,11 @@ class Loader {
   std::vector<float> vec(const std::string& name, size_t n, bool required = true) {
     const GgufTensorInfo* t = find(name);
     if (!t) {
-      if (required) fail("{}: required tensor '{}' is missing", g_.path(), name);
+      if (required) fail("{}: required tensor '{}' is missing", path_, name);
       return {};
     }
     if (t->dims.size() != 1 || t->dims[0] != n) {
-      fail("{}: tensor '{}' has shape {} but the hyper-parameters need [{}]", g_.path(), name, shape(*t), n);
+      fail("{}: tensor '{}' has shape {} but the hyper-parameters need [{}]", path_, name, shape(*t), n);
     }
     std::vector<float> out(n);
     dequantize_row(t->type(), t->data, out.data(), n);
@@ -61,9 +66,9 @@ class Loader {
   }
 
   void check_all_used() const {
-    for (const auto& t : g_.tensors()) {
+    for (const auto& t : tensors_) {
       if (!used_.count(t.name)) {
-        fail("{}: unexpected tensor '{}' for architecture {} (model not supported or corrupt)", g_.path(),
+        fail("{}: unexpected tensor '{}' for architecture {} (model not supported or corrupt)", path_,
              t.name, hp_.arch_name);
       }
     }
@@ -75,8 +80,10 @@ class Loader {
     for (size_t i = 0; i < t.dims.size(); ++i) s += fmt::format("{}{}", i ? ", " : "", t.dims[i]);
     return s + "]";
   }
-  const GgufFile& g_;
+  const std::string& path_;
+  const std::vector<GgufTensorInfo>& tensors_;
   const HParams& hp_;
+  std::map<std::string, size_t> index_;
   std::set<std::string> used_;
 };
 
@@ -84,39 +91,54 @@ class Loader {
 
 std::unique_ptr<Model> Model::load(const std::string& path, bool vocab_only) {
   auto m = std::unique_ptr<Model>(new Model());
-  m->gguf_ = std::make_unique<GgufFile>(path);
-  const GgufFile& g = *m->gguf_;
-  m->vocab_ = load_vocab(g);
+  m->path_ = path;
   m->vocab_only_ = vocab_only;
-  if (vocab_only) return m;
-  if (g.tensors().empty()) fail("{}: the file holds no tensors (vocabulary-only file?)", path);
+  if (is_hf_model_dir(path)) {
+    m->hf_ = load_hf_model(path, vocab_only);
+    m->vocab_ = m->hf_->vocab;
+    m->hp_ = m->hf_->hp;
+    m->tensors_ = &m->hf_->tensors;
+    m->rope_freqs = m->hf_->rope_freqs;
+  } else {
+    m->gguf_ = std::make_unique<GgufFile>(path);
+    m->vocab_ = load_vocab(*m->gguf_);
+    m->tensors_ = &m->gguf_->tensors();
+    if (vocab_only) return m;
+    if (m->gguf_->tensors().empty()) fail("{}: the file holds no tensors (vocabulary-only file?)", path);
+    m->hp_ = load_hparams(*m->gguf_);
+  }
+  if (!vocab_only) m->load_weights();
+  return m;
+}
 
-  m->hp_ = load_hparams(g);
-  HParams& hp = m->hp_;
-  Loader ld(g, hp);
+void Model::load_weights() {
+  const std::string& path = path_;
+  HParams& hp = hp_;
+  Loader ld(path, *tensors_, hp);
   const GgufTensorInfo* emb = ld.find("token_embd.weight");
   if (!emb) fail("{}: required tensor 'token_embd.weight' is missing", path);
   if (emb->dims.size() != 2) fail("{}: token_embd.weight must be 2-D", path);
-  hp.n_vocab = uint32_t(emb->dims[1]);
-  if (auto nv = g.get_uint(hp.arch_name + ".vocab_size"); nv && *nv != hp.n_vocab) {
-    fail("{}: {}.vocab_size {} does not match token_embd.weight ({} rows)", path, hp.arch_name, *nv, hp.n_vocab);
+  if (gguf_) {
+    hp.n_vocab = uint32_t(emb->dims[1]);
+    if (auto nv = gguf_->get_uint(hp.arch_name + ".vocab_size"); nv && *nv != hp.n_vocab) {
+      fail("{}: {}.vocab_size {} does not match token_embd.weight ({} rows)", path, hp.arch_name, *nv, hp.n_vocab);
+    }
   }
-  if (uint32_t(m->vocab_.n_tokens()) != hp.n_vocab) {
-    fail("{}: the vocabulary has {} tokens but token_embd.weight has {} rows", path, m->vocab_.n_tokens(), hp.n_vocab);
+  if (uint32_t(vocab_.n_tokens()) != hp.n_vocab) {
+    fail("{}: the vocabulary has {} tokens but the model has {}", path, vocab_.n_tokens(), hp.n_vocab);
   }
   const size_t E = hp.n_embd;
-  m->tok_embd = ld.matrix("token_embd.weight", E, hp.n_vocab);
-  m->output_norm = ld.vec("output_norm.weight", E);
-  m->output = ld.matrix("output.weight", E, hp.n_vocab, false);
-  if (!m->output.data) m->output = m->tok_embd;  // tied embeddings
-  m->rope_freqs = ld.vec("rope_freqs.weight", hp.n_rot / 2, false);
+  tok_embd = ld.matrix("token_embd.weight", E, hp.n_vocab);
+  output_norm = ld.vec("output_norm.weight", E);
+  output = ld.matrix("output.weight", E, hp.n_vocab, false);
+  if (!output.data) output = tok_embd;  // tied embeddings
+  if (auto f = ld.vec("rope_freqs.weight", hp.n_rot / 2, false); !f.empty()) rope_freqs = std::move(f);
   for (const char* t : {"rope_factors_long.weight", "rope_factors_short.weight"}) {
-    if (g.find_tensor(t)) fail("{}: LongRoPE scaling ('{}') is not supported", path, t);
+    if (ld.find(t)) fail("{}: LongRoPE scaling ('{}') is not supported", path, t);
   }
-
-  m->layers.resize(hp.n_layer);
+  layers.resize(hp.n_layer);
   for (uint32_t i = 0; i < hp.n_layer; ++i) {
-    Layer& L = m->layers[i];
+    Layer& L = layers[i];
     const std::string p = fmt::format("blk.{}.", i);
     L.attn_norm = ld.vec(p + "attn_norm.weight", E);
     L.ffn_norm = ld.vec(p + "ffn_norm.weight", E);
@@ -148,7 +170,6 @@ std::unique_ptr<Model> Model::load(const std::string& path, bool vocab_only) {
     L.ffn_down = ld.matrix(p + "ffn_down.weight", hp.n_ff, E);
   }
   ld.check_all_used();
-  return m;
 }
 
 uint64_t Model::mlp_bytes() const {
@@ -159,7 +180,7 @@ uint64_t Model::mlp_bytes() const {
 
 uint64_t Model::total_weight_bytes() const {
   uint64_t b = 0;
-  for (const auto& t : gguf_->tensors()) b += t.n_bytes;
+  for (const auto& t : tensors()) b += t.n_bytes;
   return b;
 }
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "io/gguf.h"
+#include "io/hf_model.h"
 #include "model/hparams.h"
 #include "ops/tensor_types.h"
 #include "tokenizer/vocab.h"
@@ -34,10 +35,17 @@ struct Layer {
 
 class Model {
  public:
-  // Loads a GGUF model; with vocab_only only the tokenizer is read (vocabulary files).
+  // Loads a GGUF file or a Hugging Face model folder; with vocab_only only the tokenizer is
+  // read (vocabulary-only GGUF files work then).
   static std::unique_ptr<Model> load(const std::string& path, bool vocab_only = false);
 
-  const GgufFile& gguf() const { return *gguf_; }
+  const std::string& path() const { return path_; }
+  // The GGUF file, or null for a Hugging Face folder.
+  const GgufFile* gguf() const { return gguf_.get(); }
+  const HfModel* hf() const { return hf_.get(); }
+  // Every tensor of the source under its GGUF name (ggml dimension order).
+  const std::vector<GgufTensorInfo>& tensors() const { return *tensors_; }
+  const char* format() const { return gguf_ ? "GGUF" : "Hugging Face safetensors"; }
   const HParams& hparams() const { return hp_; }
   const Vocab& vocab() const { return vocab_; }
   bool vocab_only() const { return vocab_only_; }
@@ -53,7 +61,11 @@ class Model {
   uint64_t total_weight_bytes() const;
 
  private:
+  void load_weights();
+  std::string path_;
   std::unique_ptr<GgufFile> gguf_;
+  std::unique_ptr<HfModel> hf_;
+  const std::vector<GgufTensorInfo>* tensors_ = nullptr;
   HParams hp_;
   Vocab vocab_;
   bool vocab_only_ = false;

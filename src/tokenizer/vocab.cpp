@@ -18,6 +18,46 @@ int Vocab::bpe_rank(const std::string& left, const std::string& right) const {
 
 bool Vocab::is_eog(int32_t id) const { return std::find(eog.begin(), eog.end(), id) != eog.end(); }
 
+void finalize_vocab(Vocab& v, const std::string& model_name) {
+  const size_t n = v.tokens.size();
+  v.token_to_id.clear();
+  v.token_to_id.reserve(n);
+  for (size_t i = 0; i < n; ++i) v.token_to_id[v.tokens[i].text] = int32_t(i);
+  v.eog.clear();
+  v.special_tokens.clear();
+  // End-of-generation tokens: EOS, EOT, EOM, and the usual end-of-turn texts.
+  for (const char* text : {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
+                           "<|end_of_text|>", "<EOT>", "<|eom_id|>"}) {
+    const int32_t id = v.find(text);
+    if (id >= 0) {
+      if (v.eot < 0 && std::string(text) != "<|eom_id|>") v.eot = id;
+      if (!(v.tokens[id].attr & kAttrControl)) v.tokens[id].attr = kAttrControl;
+      v.eog.push_back(id);
+    }
+  }
+  for (int32_t id : {v.eos, v.eot, v.eom}) {
+    if (id >= 0 && !v.is_eog(id)) v.eog.push_back(id);
+  }
+
+  for (size_t i = 0; i < n; ++i) {
+    if (v.tokens[i].attr & (kAttrControl | kAttrUserDefined | kAttrUnknown)) v.special_tokens.push_back(int32_t(i));
+  }
+  std::stable_sort(v.special_tokens.begin(), v.special_tokens.end(), [&](int32_t a, int32_t b) {
+    return v.tokens[a].text.size() > v.tokens[b].text.size();
+  });
+
+  // Phi-3 models strip whitespace to the right of their special tokens (llama.cpp's rule).
+  std::string name = model_name;
+  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  if (name.find("phi-3") != std::string::npos || name.find("phi3") != std::string::npos) {
+    for (int32_t id : v.special_tokens) v.tokens[id].attr |= kAttrRstrip;
+    for (const char* t : {"</s>"}) if (int32_t id = v.find(t); id >= 0) v.tokens[id].attr |= kAttrRstrip;
+    for (const char* t : {"<unk>", "<s>", "<|endoftext|>"}) {
+      if (int32_t id = v.find(t); id >= 0) v.tokens[id].attr &= ~uint32_t(kAttrRstrip);
+    }
+  }
+}
+
 Vocab load_vocab(const GgufFile& g) {
   const std::string& path = g.path();
   Vocab v;
@@ -53,7 +93,6 @@ Vocab load_vocab(const GgufFile& g) {
   if (types && types->count != n) fail("{}: tokenizer.ggml.token_type has {} entries for {} tokens", path, types->count, n);
 
   v.tokens.resize(n);
-  v.token_to_id.reserve(n);
   for (size_t i = 0; i < n; ++i) {
     TokenData& t = v.tokens[i];
     t.text = std::string(list->strings[i]);
@@ -70,7 +109,6 @@ Vocab load_vocab(const GgufFile& g) {
         default: t.attr = kAttrUndefined; break;
       }
     }
-    v.token_to_id[t.text] = int32_t(i);
   }
 
   if (v.type == VocabType::kBpe) {
@@ -110,38 +148,21 @@ Vocab load_vocab(const GgufFile& g) {
   if (v.unk >= int32_t(n)) v.unk = -1;
   if (v.add_bos && v.bos < 0) fail("{}: the vocabulary asks for a BOS token but has none", path);
 
-  // End-of-generation tokens: EOS, EOT, EOM, and the usual end-of-turn texts.
-  for (const char* text : {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
-                           "<|end_of_text|>", "<EOT>", "<|eom_id|>"}) {
-    const int32_t id = v.find(text);
-    if (id >= 0) {
-      if (v.eot < 0 && std::string(text) != "<|eom_id|>") v.eot = id;
-      if (!(v.tokens[id].attr & kAttrControl)) v.tokens[id].attr = kAttrControl;
-      v.eog.push_back(id);
-    }
-  }
-  for (int32_t id : {v.eos, v.eot, v.eom}) {
-    if (id >= 0 && !v.is_eog(id)) v.eog.push_back(id);
-  }
-
-  for (size_t i = 0; i < n; ++i) {
-    if (v.tokens[i].attr & (kAttrControl | kAttrUserDefined | kAttrUnknown)) v.special_tokens.push_back(int32_t(i));
-  }
-  std::stable_sort(v.special_tokens.begin(), v.special_tokens.end(), [&](int32_t a, int32_t b) {
-    return v.tokens[a].text.size() > v.tokens[b].text.size();
-  });
-
-  // Phi-3 models strip whitespace to the right of their special tokens (llama.cpp's rule).
-  std::string name = g.get_string("general.name").value_or("");
-  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-  if (name.find("phi-3") != std::string::npos || name.find("phi3") != std::string::npos) {
-    for (int32_t id : v.special_tokens) v.tokens[id].attr |= kAttrRstrip;
-    for (const char* t : {"</s>"}) if (int32_t id = v.find(t); id >= 0) v.tokens[id].attr |= kAttrRstrip;
-    for (const char* t : {"<unk>", "<s>", "<|endoftext|>"}) {
-      if (int32_t id = v.find(t); id >= 0) v.tokens[id].attr &= ~uint32_t(kAttrRstrip);
-    }
-  }
+  finalize_vocab(v, g.get_string("general.name").value_or(""));
   return v;
 }
 
+}  // namespace dip
+
+namespace dip {
+const char* pre_type_gguf_name(PreType t) {
+  switch (t) {
+    case PreType::kDefault: return "default";
+    case PreType::kGpt2: return "gpt-2";
+    case PreType::kLlama3: return "llama-bpe";
+    case PreType::kQwen2: return "qwen2";
+    case PreType::kDeepseekLlm: return "deepseek-llm";
+  }
+  return "default";
+}
 }  // namespace dip

@@ -57,4 +57,11 @@ struct Vocab {
 // Reads the vocabulary from GGUF metadata; fails with file + problem on anything inconsistent.
 Vocab load_vocab(const GgufFile& gguf);
 
+// Derived tables every loader needs once tokens, ids and flags are set: text -> id, end-of-
+// generation tokens, special tokens (longest first), Phi-3's whitespace stripping.
+void finalize_vocab(Vocab& v, const std::string& model_name);
+
+// The `tokenizer.ggml.pre` name llama.cpp knows for a pre-tokenizer.
+const char* pre_type_gguf_name(PreType t);
+
 }  // namespace dip

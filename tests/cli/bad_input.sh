@@ -29,7 +29,7 @@ printf 'short\n' > "$WORK/short.txt"
 expect_fail "cannot open" "$DIP" info "$WORK/missing.gguf"
 expect_fail "not a GGUF file" "$DIP" info "$WORK/notgguf.gguf"
 expect_fail "cannot fit in the file" "$DIP" info "$WORK/trunc.gguf"
-expect_fail "is a directory" "$DIP" info "$WORK"
+expect_fail "config.json is missing" "$DIP" info "$WORK"
 expect_fail "not valid UTF-8" "$DIP" perplexity -m "$WORK/m.gguf" -f "$WORK/latin1.txt"
 expect_fail "at least 2 \* ctx" "$DIP" perplexity -m "$WORK/m.gguf" -f "$WORK/short.txt"
 expect_fail "cannot open" "$DIP" perplexity -m "$WORK/m.gguf" -f "$WORK/nofile.txt"
@@ -41,6 +41,10 @@ expect_fail "ctx" "$DIP" perplexity -m "$WORK/m.gguf" -f "$WORK/short.txt" --ctx
 expect_fail "unknown tensor type" "$DIP" make-test-model "$WORK/x.gguf" --type q5_k
 expect_fail "bad token id" "$DIP" eval -m "$WORK/m.gguf" --tokens 1,x
 expect_fail "out of range" "$DIP" eval -m "$WORK/m.gguf" --tokens 1,999999
+mkdir -p "$WORK/hf" && printf '{"architectures": ["GPT2LMHeadModel"]}' > "$WORK/hf/config.json"
+expect_fail "unsupported architecture 'GPT2LMHeadModel'" "$DIP" info "$WORK/hf"
+expect_fail "unknown tensor type" "$DIP" convert "$WORK/m.gguf" "$WORK/out.gguf" --type q3_k
+expect_fail "cannot open" "$DIP" convert "$WORK/none.gguf" "$WORK/out.gguf"
 expect_fail "context is full" "$DIP" generate -m "$WORK/m.gguf" -p "a b c d e f g h" -c 4 -n 1
 
 [ $fails -eq 0 ] && echo "all bad-input cases passed" || echo "$fails bad-input case(s) failed"

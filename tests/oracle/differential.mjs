@@ -66,6 +66,55 @@ function check(ok, what) {
   if (!ok) { failures++; console.log("FAIL " + what); }
 }
 
+// Compares `dip` on `ourModel` (a GGUF file or Hugging Face folder) with llama.cpp on
+// `refModel` (the same GGUF, or the GGUF converted from the folder).
+function compare(name, type, ourModel, refModel) {
+  const model = ourModel;
+  const ours = texts.map((t) => run(["tokenize", "-m", model, "-p", t]).trim().split(" ").filter((x) => x.length).map(Number));
+  const prompt = ours[0];
+  const logitsFile = path.join(work, name + ".ref.bin");
+  const pathFile = path.join(work, name + ".refpath.bin");
+  const ref = oracle({model: refModel, texts, logits: {tokens: ours[1], out: logitsFile},
+                      greedy: {tokens: prompt, n: 64, logits_out: pathFile}, perplexity: {file: pplText, ctx: 128}});
+  texts.forEach((t, i) => check(JSON.stringify(ref.tokenize[i]) === JSON.stringify(ours[i]),
+    `${name}: tokens of ${JSON.stringify(t)}\n  llama.cpp ${JSON.stringify(ref.tokenize[i])}\n  dip       ${JSON.stringify(ours[i])}`));
+  // Next-token distributions at every position of a test text and of llama.cpp's greedy path.
+  const ourFile = path.join(work, name + ".dip.bin");
+  let worst = 0, maxLogitDiff = 0, V = 0;
+  for (const [toks, refFile] of [[ours[1], logitsFile], [prompt.concat(ref.greedy.slice(0, -1)), pathFile]]) {
+    V = JSON.parse(run(["eval", "-m", model, "--tokens", toks.join(","), "--dump-logits", ourFile])).n_vocab;
+    const a = new Float32Array(fs.readFileSync(refFile).buffer.slice(0));
+    const b = new Float32Array(fs.readFileSync(ourFile).buffer.slice(0));
+    check(a.length === b.length && a.length === toks.length * V, `${name}: logits sizes differ`);
+    for (let i = 0; i < a.length; i++) maxLogitDiff = Math.max(maxLogitDiff, Math.abs(a[i] - b[i]));
+    for (let p = 0; p < toks.length; p++) {
+      worst = Math.max(worst, relL2Probs(Array.from(a.subarray(p * V, (p + 1) * V)), Array.from(b.subarray(p * V, (p + 1) * V))));
+    }
+  }
+  // llama.cpp multiplies F16/BF16 weights with activations rounded to F16/BF16 and
+  // quantized weights with Q8_0 activations; we round the same way, so what is left is
+  // summation order, amplified where a value sits on a rounding boundary (BF16 keeps 8 bits).
+  const tol = {f32: 1e-3, f16: 2e-3, bf16: 1e-2, q8_0: 5e-2, q4_0: 5e-2}[type];
+  check(worst < tol, `${name}: next-token distributions differ, worst relative L2 ${worst.toExponential(2)} >= ${tol}`);
+  const g = JSON.parse(run(["eval", "-m", model, "--tokens", prompt.join(","), "--greedy", "64"])).greedy;
+  // The continuations must be identical, except after a step where llama.cpp's own top-2
+  // logits are closer than the numerical noise measured between the two engines on this
+  // model along the same path (twice the largest logit difference above, at least 1e-3):
+  // a tie, either choice is right.
+  const firstDiff = g.findIndex((t, i) => t !== ref.greedy[i]);
+  const tieMargin = Math.max(1e-3, 2 * maxLogitDiff);
+  const tie = firstDiff >= 0 && ref.greedy_margins[firstDiff] < tieMargin;
+  check(firstDiff < 0 || tie, `${name}: greedy continuation differs at step ${firstDiff} (llama.cpp margin ${ref.greedy_margins?.[firstDiff]}, noise ${maxLogitDiff})`);
+  const pj = JSON.parse(run(["perplexity", "-m", model, "-f", pplText, "--ctx", "128", "--json"]).trim().split("\n").pop());
+  const rel = Math.abs(pj.ppl - ref.perplexity.ppl) / ref.perplexity.ppl;
+  const ptol = type === "f32" || type === "f16" ? 1e-3 : 1e-2;
+  check(pj.tokens === ref.perplexity.tokens && rel < ptol,
+    `${name}: perplexity ${pj.ppl} vs llama.cpp ${ref.perplexity.ppl} (rel ${rel.toExponential(2)}, tokens ${pj.tokens} vs ${ref.perplexity.tokens})`);
+  report.push({name, worst_rel_l2: worst, tol, max_logit_diff: maxLogitDiff, greedy_first_diff: firstDiff, ppl_dip: pj.ppl, ppl_llama: ref.perplexity.ppl, ppl_rel: rel, greedy_equal: firstDiff < 0});
+  console.log(`${name.padEnd(34)} relL2 ${worst.toExponential(2)}  ppl ${pj.ppl.toFixed(4)} vs ${ref.perplexity.ppl.toFixed(4)} (${(rel * 100).toFixed(4)}%)  greedy ${firstDiff < 0 ? "same" : (tie ? "tie@" : "DIFF@") + firstDiff}`);
+  for (const f of [logitsFile, ourFile, pathFile]) fs.rmSync(f, {force: true});
+}
+
 let caseNo = 0;
 for (const arch of archs) {
   for (const type of types) {
@@ -78,47 +127,30 @@ for (const arch of archs) {
       const extra = ["--logit-scale", "1", ...(vocab ? ["--vocab", vocab] : ["--pre", pres[arch]])];
       if (arch === "llama" && si === 0) extra.push("--rope-freqs");
       run(["make-test-model", model, "--arch", arch, "--type", type, "--seed", String(caseNo), ...extra, ...shape.args]);
-      const ours = texts.map((t) => run(["tokenize", "-m", model, "-p", t]).trim().split(" ").filter((x) => x.length).map(Number));
-      const prompt = ours[0];
-      const logitsFile = path.join(work, name + ".ref.bin");
-      const ref = oracle({model, texts, logits: {tokens: ours[1], out: logitsFile}, greedy: {tokens: prompt, n: 64},
-                          perplexity: {file: pplText, ctx: 128}});
-      texts.forEach((t, i) => check(JSON.stringify(ref.tokenize[i]) === JSON.stringify(ours[i]),
-        `${name}: tokens of ${JSON.stringify(t)}\n  llama.cpp ${JSON.stringify(ref.tokenize[i])}\n  dip       ${JSON.stringify(ours[i])}`));
-      const ourFile = path.join(work, name + ".dip.bin");
-      const ev = JSON.parse(run(["eval", "-m", model, "--tokens", ours[1].join(","), "--dump-logits", ourFile]));
-      const V = ev.n_vocab;
-      const a = new Float32Array(fs.readFileSync(logitsFile).buffer.slice(0));
-      const b = new Float32Array(fs.readFileSync(ourFile).buffer.slice(0));
-      let worst = 0, maxLogitDiff = 0;
-      for (let i = 0; i < a.length; i++) maxLogitDiff = Math.max(maxLogitDiff, Math.abs(a[i] - b[i]));
-      for (let p = 0; p < ours[1].length; p++) {
-        worst = Math.max(worst, relL2Probs(Array.from(a.subarray(p * V, (p + 1) * V)), Array.from(b.subarray(p * V, (p + 1) * V))));
-      }
-      // llama.cpp multiplies F16/BF16 weights with activations rounded to F16/BF16 and
-      // quantized weights with Q8_0 activations; we round the same way, so what is left is
-      // summation order, amplified where a value sits on a rounding boundary (BF16 keeps 8 bits).
-      const tol = {f32: 1e-3, f16: 2e-3, bf16: 1e-2, q8_0: 5e-2, q4_0: 5e-2}[type];
-      check(worst < tol, `${name}: next-token distributions differ, worst relative L2 ${worst.toExponential(2)} >= ${tol}`);
-      const g = JSON.parse(run(["eval", "-m", model, "--tokens", prompt.join(","), "--greedy", "64"])).greedy;
-      // The continuations must be identical, except after a step where llama.cpp's own top-2
-      // logits are closer than the numerical noise measured between the two engines on this
-      // model (twice the largest logit difference above, at least 1e-3): a tie, either is right.
-      const firstDiff = g.findIndex((t, i) => t !== ref.greedy[i]);
-      const tieMargin = Math.max(1e-3, 2 * maxLogitDiff);
-      const tie = firstDiff >= 0 && ref.greedy_margins[firstDiff] < tieMargin;
-      check(firstDiff < 0 || tie, `${name}: greedy continuation differs at step ${firstDiff} (llama.cpp margin ${ref.greedy_margins?.[firstDiff]}, noise ${maxLogitDiff})`);
-      const pj = JSON.parse(run(["perplexity", "-m", model, "-f", pplText, "--ctx", "128", "--json"]).trim().split("\n").pop());
-      const rel = Math.abs(pj.ppl - ref.perplexity.ppl) / ref.perplexity.ppl;
-      const ptol = type === "f32" || type === "f16" ? 1e-3 : 1e-2;
-      check(pj.tokens === ref.perplexity.tokens && rel < ptol,
-        `${name}: perplexity ${pj.ppl} vs llama.cpp ${ref.perplexity.ppl} (rel ${rel.toExponential(2)}, tokens ${pj.tokens} vs ${ref.perplexity.tokens})`);
-      report.push({name, worst_rel_l2: worst, tol, max_logit_diff: maxLogitDiff, greedy_first_diff: firstDiff, ppl_dip: pj.ppl, ppl_llama: ref.perplexity.ppl, ppl_rel: rel, greedy_equal: firstDiff < 0});
-      console.log(`${name.padEnd(34)} relL2 ${worst.toExponential(2)}  ppl ${pj.ppl.toFixed(4)} vs ${ref.perplexity.ppl.toFixed(4)} (${(rel * 100).toFixed(4)}%)  greedy ${firstDiff < 0 ? "same" : (tie ? "tie@" : "DIFF@") + firstDiff}`);
-      for (const f of [model, logitsFile, ourFile]) fs.rmSync(f, {force: true});
+      compare(name, type, model, model);
+      fs.rmSync(model, {force: true});
     }
   }
 }
+// Hugging Face folders converted by `dip convert`: llama.cpp must load the GGUF (metadata,
+// tokenizer, tensor layout incl. Llama's q/k row order) and agree with dip on it. (That the
+// folder and the converted file give the same logits in dip is a unit test.)
+for (const arch of archs) {
+  for (const type of quick ? ["f16"] : ["f32", "f16", "q8_0"]) {
+    const src = path.join(work, `hf-src-${arch}.gguf`);
+    const dir = path.join(work, `hf-${arch}`);
+    run(["make-test-model", src, "--arch", arch, "--seed", "77", "--logit-scale", "1", "--pre", pres[arch],
+         "--n-embd", "128", "--n-head", "4", "--n-head-kv", "2", "--n-ff", "352", "--n-layer", "2"]);
+    fs.rmSync(dir, {recursive: true, force: true});
+    run(["convert", src, dir, "--to-hf", "--type", "f32", "--shard-mib", "1"]);
+    const conv = path.join(work, `hf-${arch}-${type}.gguf`);
+    run(["convert", dir, conv, "--type", type]);
+    compare(`hf-folder-${arch}-as-${type}`, type, conv, conv);
+    for (const f of [src, conv]) fs.rmSync(f, {force: true});
+    fs.rmSync(dir, {recursive: true, force: true});
+  }
+}
+
 fs.writeFileSync(path.join(work, "differential.json"), JSON.stringify(report, null, 1));
 console.log(`${checks - failures}/${checks} checks passed`);
 process.exit(failures ? 1 : 0);

@@ -70,6 +70,16 @@ if (req.greedy) {
   res.greedy = gen;
   res.greedy_margins = margins;
   await ctx.dispose();
+  if (req.greedy.logits_out) {
+    // Logits along the whole greedy path (prompt + continuation), evaluated as one sequence.
+    const path = req.greedy.tokens.concat(gen.slice(0, -1));
+    const c2 = await newSequence(Math.max(256, path.length + 8));
+    const outs = await c2.seq.controlledEvaluate(path.map((t) => [t, {generateNext: {logits: true}}]));
+    const arr = new Float32Array(path.length * nVocab);
+    outs.forEach((o, i) => logitsArray(o.next.logits, arr, i * nVocab));
+    fs.writeFileSync(req.greedy.logits_out, Buffer.from(arr.buffer));
+    await c2.ctx.dispose();
+  }
 }
 
 if (req.perplexity) {

@@ -1,0 +1,23 @@
+// `dip convert`: a GGUF file or Hugging Face folder in, a GGUF file of the chosen type out, with
+// the tokenizer metadata llama.cpp reads.
+#pragma once
+#include <functional>
+#include <string>
+
+#include "ops/tensor_types.h"
+
+namespace dip {
+
+class Model;
+
+// progress(done, total, tensor name) is called after each tensor.
+void convert_to_gguf(const Model& model, const std::string& out, TensorType type,
+                     const std::function<void(size_t, size_t, const std::string&)>& progress);
+
+}  // namespace dip
+
+namespace dip {
+// Writes a Hugging Face folder (config.json, safetensors shards of at most shard_bytes with an
+// index when there are several, tokenizer.json) from a model: weights as F32, F16 or BF16.
+void export_hf(const Model& model, const std::string& dir, TensorType dtype, uint64_t shard_bytes);
+}  // namespace dip

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (clang-14, ASan+UBSan) and runs one for a given time, starting
+# from the seed corpus in tests/fuzz/corpus/TARGET (new inputs go to build/fuzz/corpus/TARGET).
+#   tools/fuzz.sh gguf|safetensors|tokenizer_json SECONDS
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target="${1:?target: gguf, safetensors or tokenizer_json}"
+seconds="${2:-60}"
+cmake --preset fuzz >/dev/null
+cmake --build --preset fuzz -j"$(nproc)" --target "fuzz_$target"
+mkdir -p "build/fuzz/corpus/$target"
+"build/fuzz/tests/fuzz/fuzz_$target" -max_total_time="$seconds" -rss_limit_mb=4096 -max_len=262144 \
+  "build/fuzz/corpus/$target" "tests/fuzz/corpus/$target"
