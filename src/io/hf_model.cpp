@@ -108,11 +108,14 @@ HParams parse_hf_config(const std::string& text, const std::string& name, std::s
   hp.n_rot = uint32_t(std::lround(hp.head_dim * partial)) & ~1u;
   hp.rms_eps = float(get_f64(j, "rms_norm_eps", name, 1e-6));
   if (!(hp.rms_eps > 0 && hp.rms_eps < 1)) fail("{}: rms_norm_eps out of range", name);
-  hp.rope_base = float(get_f64(j, "rope_theta", name, 10000.0));
+  // transformers >= 5 moves rope_theta and rope_scaling into "rope_parameters".
+  const json rope = j.contains("rope_parameters") && j["rope_parameters"].is_object() ? j["rope_parameters"] : json::object();
+  hp.rope_base = float(get_f64(rope.contains("rope_theta") ? rope : j, "rope_theta", name, 10000.0));
   if (!(hp.rope_base > 1)) fail("{}: rope_theta out of range", name);
   if (hp.arch == Arch::kPhi3) hp.n_swa = get_u32(j, "sliding_window", name, false, 0);
-  if (j.contains("rope_scaling") && j["rope_scaling"].is_object()) {
-    const json& rs = j["rope_scaling"];
+  const json& rs_src = j.contains("rope_scaling") && j["rope_scaling"].is_object() ? j["rope_scaling"] : rope;
+  if (rs_src.is_object() && !rs_src.empty()) {
+    const json& rs = rs_src;
     const std::string type = rs.value("rope_type", rs.value("type", ""));
     if (type == "linear") {
       const double f = get_f64(rs, "factor", name, 1.0);

@@ -63,37 +63,47 @@ void Session::attention(uint32_t il, size_t B) {
   const uint16_t* kc = k_cache_.data() + size_t(il) * n_ctx_ * Ek;
   const uint16_t* vc = v_cache_.data() + size_t(il) * n_ctx_ * Ek;
   const float* tab = fp16_table();
-  pool_.parallel_for(B * H, 1, [&](size_t begin, size_t end) {
-    std::vector<float> scores(n_past_ + B), q16(hd), acc(hd);
-    for (size_t job = begin; job < end; ++job) {
-      const size_t b = job / H, h = job % H, kvh = h / group;
-      const uint32_t pos = n_past_ + uint32_t(b);
-      const float* q = q_.data() + b * hp_.n_embd_q() + h * hd;
-      // llama.cpp multiplies the f16 cache with an f16 copy of q and an f16 copy of the
-      // probabilities; rounding the same way keeps results within float noise of it.
-      for (uint32_t d = 0; d < hd; ++d) q16[d] = round_fp16(q[d]);
-      const uint32_t first = hp_.n_swa && pos + 1 > hp_.n_swa ? pos + 1 - hp_.n_swa : 0;
-      float mx = -INFINITY;
-      for (uint32_t j = first; j <= pos; ++j) {
+  const uint32_t n_kv = n_past_ + uint32_t(B);
+  // One head per job: its K and V rows are decoded to floats once and reused by every query.
+  pool_.parallel_for(H, 1, [&](size_t h0, size_t h1) {
+    std::vector<float> kf(size_t(n_kv) * hd), vf(size_t(n_kv) * hd), scores(n_kv), q16(hd), acc(hd);
+    for (size_t h = h0; h < h1; ++h) {
+      const size_t kvh = h / group;
+      for (uint32_t j = 0; j < n_kv; ++j) {
         const uint16_t* kr = kc + size_t(j) * Ek + kvh * hd;
-        float s = 0.0f;
-        for (uint32_t d = 0; d < hd; ++d) s += q16[d] * tab[kr[d]];
-        scores[j] = s * scale;
-        mx = std::max(mx, scores[j]);
-      }
-      double sum = 0.0;
-      for (uint32_t j = first; j <= pos; ++j) {
-        scores[j] = expf_ggml(scores[j] - mx);
-        sum += scores[j];
-      }
-      const float inv = float(1.0 / sum);
-      std::fill(acc.begin(), acc.end(), 0.0f);
-      for (uint32_t j = first; j <= pos; ++j) {
-        const float p = round_fp16(scores[j] * inv);
         const uint16_t* vr = vc + size_t(j) * Ek + kvh * hd;
-        for (uint32_t d = 0; d < hd; ++d) acc[d] += p * tab[vr[d]];
+        for (uint32_t d = 0; d < hd; ++d) {
+          kf[size_t(j) * hd + d] = tab[kr[d]];
+          vf[size_t(j) * hd + d] = tab[vr[d]];
+        }
       }
-      std::memcpy(att_.data() + b * hp_.n_embd_q() + h * hd, acc.data(), hd * sizeof(float));
+      for (size_t b = 0; b < B; ++b) {
+        const uint32_t pos = n_past_ + uint32_t(b);
+        const float* q = q_.data() + b * hp_.n_embd_q() + h * hd;
+        // llama.cpp multiplies the f16 cache with an f16 copy of q and an f16 copy of the
+        // probabilities; rounding the same way keeps results within float noise of it.
+        for (uint32_t d = 0; d < hd; ++d) q16[d] = round_fp16(q[d]);
+        const uint32_t first = hp_.n_swa && pos + 1 > hp_.n_swa ? pos + 1 - hp_.n_swa : 0;
+        float mx = -INFINITY;
+        for (uint32_t j = first; j <= pos; ++j) {
+          scores[j] = dot_simd(TensorType::F32, &kf[size_t(j) * hd], q16.data(), hd) * scale;
+          mx = std::max(mx, scores[j]);
+        }
+        double sum = 0.0;
+        for (uint32_t j = first; j <= pos; ++j) {
+          scores[j] = expf_ggml(scores[j] - mx);
+          sum += scores[j];
+        }
+        const float inv = float(1.0 / sum);
+        float* __restrict a = acc.data();
+        std::fill(acc.begin(), acc.end(), 0.0f);
+        for (uint32_t j = first; j <= pos; ++j) {
+          const float p = round_fp16(scores[j] * inv);
+          const float* __restrict vr = &vf[size_t(j) * hd];
+          for (uint32_t d = 0; d < hd; ++d) a[d] += p * vr[d];
+        }
+        std::memcpy(att_.data() + b * hp_.n_embd_q() + h * hd, acc.data(), hd * sizeof(float));
+      }
     }
   });
 }

@@ -119,6 +119,62 @@ float DotAny(TensorType wt, const void* w, const void* act, size_t n) {
   return 0.0f;
 }
 
+// Four dot products sharing the activation loads.
+void Dot4F32(const float* w, size_t w_stride, const float* x, size_t n, float* out) {
+  const hn::ScalableTag<float> d;
+  const size_t L = hn::Lanes(d);
+  auto s0 = hn::Zero(d), s1 = hn::Zero(d), s2 = hn::Zero(d), s3 = hn::Zero(d);
+  size_t i = 0;
+  for (; i + L <= n; i += L) {
+    const auto xv = hn::LoadU(d, x + i);
+    s0 = hn::MulAdd(hn::LoadU(d, w + i), xv, s0);
+    s1 = hn::MulAdd(hn::LoadU(d, w + w_stride + i), xv, s1);
+    s2 = hn::MulAdd(hn::LoadU(d, w + 2 * w_stride + i), xv, s2);
+    s3 = hn::MulAdd(hn::LoadU(d, w + 3 * w_stride + i), xv, s3);
+  }
+  out[0] = hn::GetLane(hn::SumOfLanes(d, s0));
+  out[1] = hn::GetLane(hn::SumOfLanes(d, s1));
+  out[2] = hn::GetLane(hn::SumOfLanes(d, s2));
+  out[3] = hn::GetLane(hn::SumOfLanes(d, s3));
+  for (; i < n; ++i) {
+    for (int k = 0; k < 4; ++k) out[k] += w[k * w_stride + i] * x[i];
+  }
+}
+
+// Batched float path (F32/F16/BF16 weights, several activation rows): blocks of 64 weight
+// rows are decoded to floats once, then multiplied with blocks of 8 activation rows, four
+// rows at a time, so weights stay in L2 and activations in L1.
+void MatmulRowsTiled(TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n, const float* acts,
+                     size_t n_act, float* y, size_t y_stride, size_t r0, size_t r1) {
+  constexpr size_t kRowBlock = 64, kActBlock = 8;
+  thread_local std::vector<float> wbuf;
+  wbuf.resize(kRowBlock * n);
+  float out[4];
+  for (size_t rb = r0; rb < r1; rb += kRowBlock) {
+    const size_t nr = std::min(kRowBlock, r1 - rb);
+    const float* wf;
+    if (wt == TensorType::F32) {
+      wf = reinterpret_cast<const float*>(w + rb * wrow_bytes);
+    } else {
+      for (size_t r = 0; r < nr; ++r) dequantize_row(wt, w + (rb + r) * wrow_bytes, &wbuf[r * n], n);
+      wf = wbuf.data();
+    }
+    for (size_t ab = 0; ab < n_act; ab += kActBlock) {
+      const size_t na = std::min(kActBlock, n_act - ab);
+      size_t r = 0;
+      for (; r + 4 <= nr; r += 4) {
+        for (size_t b = ab; b < ab + na; ++b) {
+          Dot4F32(wf + r * n, n, acts + b * n, n, out);
+          for (int k = 0; k < 4; ++k) y[b * y_stride + rb + r + k] = out[k];
+        }
+      }
+      for (; r < nr; ++r) {
+        for (size_t b = ab; b < ab + na; ++b) y[b * y_stride + rb + r] = DotF32(wf + r * n, acts + b * n, n);
+      }
+    }
+  }
+}
+
 // Rows [r0, r1) of W against every activation row; activations inner so a weight row is
 // read from memory once and reused from L1 for the whole batch.
 void MatmulRows(TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n, const uint8_t* act,
@@ -141,6 +197,7 @@ HWY_AFTER_NAMESPACE();
 namespace dip {
 HWY_EXPORT(DotAny);
 HWY_EXPORT(MatmulRows);
+HWY_EXPORT(MatmulRowsTiled);
 
 void encode_acts(TensorType weight, const float* x, size_t n, size_t rows, size_t stride,
                  EncodedActs& out) {
@@ -157,6 +214,11 @@ void encode_acts(TensorType weight, const float* x, size_t n, size_t rows, size_
       quantize_row(out.type, x + r * stride, dst, n);
     }
   }
+  out.decoded.clear();
+  if (rows > 1 && (out.type == TensorType::F16 || out.type == TensorType::BF16)) {
+    out.decoded.resize(rows * n);
+    for (size_t r = 0; r < rows; ++r) dequantize_row(out.type, out.row(r), &out.decoded[r * n], n);
+  }
 }
 
 float dot_simd(TensorType wt, const void* w, const void* act, size_t n) {
@@ -169,10 +231,16 @@ void matmul(TensorType wt, const void* w, size_t n, size_t rows, const EncodedAc
     fail("internal: activation encoding does not match weight type {}", ggml_type_name(uint32_t(wt)));
   }
   const size_t wrb = row_bytes(wt, n);
+  const bool tiled = acts.rows > 1 && (wt == TensorType::F32 || !acts.decoded.empty());
+  const float* fa = wt == TensorType::F32 ? reinterpret_cast<const float*>(acts.data.data()) : acts.decoded.data();
   auto* fn = HWY_DYNAMIC_DISPATCH(MatmulRows);
+  auto* fn_tiled = HWY_DYNAMIC_DISPATCH(MatmulRowsTiled);
   auto body = [&](size_t r0, size_t r1) {
-    fn(wt, static_cast<const uint8_t*>(w), wrb, n, acts.data.data(), acts.row_bytes, acts.rows, y,
-       y_stride, r0, r1);
+    if (tiled) {
+      fn_tiled(wt, static_cast<const uint8_t*>(w), wrb, n, fa, acts.rows, y, y_stride, r0, r1);
+    } else {
+      fn(wt, static_cast<const uint8_t*>(w), wrb, n, acts.data.data(), acts.row_bytes, acts.rows, y, y_stride, r0, r1);
+    }
   };
   if (pool && rows >= 64) {
     pool->parallel_for(rows, 16, body);

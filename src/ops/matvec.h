@@ -18,6 +18,9 @@ struct EncodedActs {
   size_t row_bytes = 0;  // bytes per encoded row
   size_t rows = 0;
   std::vector<uint8_t> data;
+  // For batches with F16/BF16 encodings: the same (already rounded) values as floats, so the
+  // batched kernel converts each activation once instead of once per weight row.
+  std::vector<float> decoded;
   const void* row(size_t i) const { return data.data() + i * row_bytes; }
 };
 

@@ -88,7 +88,7 @@ if (req.perplexity) {
   const nCtx = req.perplexity.ctx;
   const text = fs.readFileSync(req.perplexity.file, "utf8");
   const tokens = withBos(Array.from(model.tokenize(text, false)));
-  const nChunks = Math.floor(tokens.length / nCtx);
+  const nChunks = Math.min(Math.floor(tokens.length / nCtx), req.perplexity.max_chunks ?? Infinity);
   const first = nCtx >> 1;
   let nll = 0, nll2 = 0, count = 0;
   const {ctx, seq} = await newSequence(nCtx);
@@ -96,17 +96,18 @@ if (req.perplexity) {
     const win = tokens.slice(c * nCtx, (c + 1) * nCtx);
     if (addBos) win[0] = bos;
     await seq.clearHistory();
-    const items = win.map((t, j) => (j >= first && j + 1 < nCtx ? [t, {generateNext: {logits: true}}] : t));
+    // Only what log-softmax needs: the target's logit, the max logit and sum(exp(logit - max)).
+    const items = win.map((t, j) => (j >= first && j + 1 < nCtx
+      ? [t, {generateNext: {logits: {filter: {tokens: [win[j + 1]], includeTop: 1}}, totalLogitWeight: true}}] : t));
     const outs = await seq.controlledEvaluate(items);
     for (let j = first; j + 1 < nCtx; j++) {
-      const logits = outs[j].next.logits;
+      const next = outs[j].next;
       let mx = -Infinity;
-      for (const v of logits.values()) if (v > mx) mx = v;
-      let sum = 0;
-      for (const v of logits.values()) sum += Math.exp(v - mx);
-      const lp = (logits.get(win[j + 1]) - mx) - Math.log(sum);
+      for (const v of next.logits.values()) if (v > mx) mx = v;
+      const lp = (next.logits.get(win[j + 1]) - mx) - Math.log(next.totalLogitWeight);
       nll -= lp; nll2 += lp * lp; count++;
     }
+    if (req.perplexity.progress) process.stderr.write(`\r[${c + 1}/${nChunks}] ppl ${Math.exp(nll / count).toFixed(4)}`);
   }
   await ctx.dispose();
   const mean = nll / count;
