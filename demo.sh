@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Sets up, then runs the main job on the default model. Until the trained default model lands
-# (models/default.gguf), the demo writes a small random-weight Llama model itself and runs
-# generation, perplexity and info on it through the same code path.
+# Sets up, then runs the main job on the default model (models/default.gguf, see
+# models/MODEL_CARD.md): its description, a generation, and its perplexity on the start of the
+# held-out test text. Should the model file be missing, a random-weight model stands in.
 set -euo pipefail
 cd "$(dirname "$0")"
 ./setup.sh
@@ -14,4 +14,6 @@ if [ ! -f "$MODEL" ]; then
   echo "note: no trained default model yet; using random-weight $MODEL (its text is gibberish)" >&2
 fi
 $DIP info "$MODEL" | head -12
-$DIP generate -m "$MODEL" -p "The President said" -n 48 --temp 0.8 --seed 1
+$DIP generate -m "$MODEL" -p "The President said" -n 64 --temp 0.8 --seed 1
+head -c 20000 models/heldout-test.txt > build/demo-heldout.txt
+$DIP perplexity -m "$MODEL" -f build/demo-heldout.txt --ctx 512

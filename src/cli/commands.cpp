@@ -166,9 +166,10 @@ void add_perplexity(CLI::App& app) {
     });
     if (tty) std::fputs("\n", stderr);
     std::printf("PPL = %.4f +/- %.5f\n", r.ppl, r.ppl_err);
+    std::fprintf(stderr, "%zu tokens scored (%zu bytes): %.4f bits per byte, %.1f s\n", r.scored, r.bytes, r.bpb, r.seconds);
     if (*json) {
       nlohmann::json j = {{"ppl", r.ppl}, {"ppl_err", r.ppl_err}, {"nll", r.nll}, {"tokens", r.tokens},
-                          {"scored", r.scored}, {"chunks", r.chunks}, {"ctx", *ctx}, {"seconds", r.seconds},
+                          {"scored", r.scored}, {"bytes", r.bytes}, {"bpb", r.bpb}, {"chunks", r.chunks}, {"ctx", *ctx}, {"seconds", r.seconds},
                           {"tokens_per_second", double(r.chunks * *ctx) / r.seconds}};
       std::printf("%s\n", j.dump().c_str());
     }

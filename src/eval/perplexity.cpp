@@ -5,6 +5,7 @@
 
 #include "model/forward.h"
 #include "ops/elementwise.h"
+#include "tokenizer/tokenizer.h"
 #include "util/error.h"
 
 namespace dip {
@@ -35,12 +36,14 @@ PerplexityResult perplexity(Session& s, const std::vector<int32_t>& tokens, uint
       nll -= lp;
       nll2 += lp * lp;
       r.scored++;
+      r.bytes += token_to_piece(vocab, window[j + 1], false).size();
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (progress) progress(c + 1, r.chunks, std::exp(nll / double(r.scored)));
     r.seconds = secs;
   }
   r.nll = nll / double(r.scored);
+  r.bpb = r.bytes ? nll / std::log(2.0) / double(r.bytes) : 0.0;
   r.ppl = std::exp(r.nll);
   const double var = nll2 / double(r.scored) - r.nll * r.nll;
   r.ppl_err = var > 0 && r.scored > 1 ? std::sqrt(var / double(r.scored - 1)) * r.ppl : 0.0;
