@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
+
 #include "io/gguf_writer.h"
 #include "model/model.h"
 #include "ops/quant.h"
@@ -92,7 +94,8 @@ void convert_to_gguf(const Model& m, const std::string& out, TensorType type,
   GgufWriter w;
   const std::string a = hp.arch_name;
   w.set_string("general.architecture", a);
-  std::string name = fmt::format("converted by dip from {}", m.path());
+  // As llama.cpp's converter: the folder's name (llama.cpp keys some per-model rules on it).
+  std::string name = std::filesystem::path(m.path()).filename().string();
   if (m.gguf()) name = m.gguf()->get_string("general.name").value_or(name);
   w.set_string("general.name", name);
   w.set_u32("general.file_type", file_type(type));

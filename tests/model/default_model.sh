@@ -7,7 +7,8 @@ DIP="$1"; ORACLE_DIR="$2"; WORK="$3"
 cd "$(dirname "$0")/../../models"
 sha256sum -c SHA256SUMS
 mkdir -p "$WORK"
-"$DIP" info default.gguf | grep -q "architecture  llama"
+"$DIP" info default.gguf > "$WORK/info.txt"
+grep -q "architecture  llama" "$WORK/info.txt"
 out=$(DIP_MODEL="$PWD/default.gguf" "$DIP" generate -p "The President said" -n 24 --temp 0 2>/dev/null)
 echo "$out"
 grep -qiE " (the|of|and|to) " <<<"$out" || { echo "no English in the generation"; exit 1; }

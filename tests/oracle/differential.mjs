@@ -138,7 +138,9 @@ for (const arch of archs) {
 for (const arch of archs) {
   for (const type of quick ? ["f16"] : ["f32", "f16", "q8_0"]) {
     const src = path.join(work, `hf-src-${arch}.gguf`);
-    const dir = path.join(work, `hf-${arch}`);
+    // The folder name becomes general.name, on which llama.cpp keys Phi-3 rules that expect
+    // Phi-3's own special tokens: keep architecture names out of it.
+    const dir = path.join(work, `hf-folder-${archs.indexOf(arch)}`);
     run(["make-test-model", src, "--arch", arch, "--seed", "77", "--logit-scale", "1", "--pre", pres[arch],
          "--n-embd", "128", "--n-head", "4", "--n-head-kv", "2", "--n-ff", "352", "--n-layer", "2"]);
     fs.rmSync(dir, {recursive: true, force: true});
