@@ -9,13 +9,7 @@ PKGS=(build-essential cmake pkg-config libhwy-dev libfmt-dev libcli11-dev nlohma
       libicu-dev liburing-dev libgtest-dev libbenchmark-dev)
 if [ "${1:-}" = "--test" ] && ! command -v npm >/dev/null; then PKGS+=(nodejs npm); fi
 
-missing=()
-for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-if [ ${#missing[@]} -gt 0 ]; then
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
-fi
+tools/apt_install.sh "${PKGS[@]}"
 
 cmake --preset release >/dev/null
 cmake --build build/release -j"$(nproc)"

@@ -88,18 +88,15 @@ void interleave_rope_rows(std::vector<float>& w, size_t cols, size_t rows, uint3
 
 }  // namespace
 
-void convert_to_gguf(const Model& m, const std::string& out, TensorType type,
-                     const std::function<void(size_t, size_t, const std::string&)>& progress) {
-  const HParams& hp = m.hparams();
-  GgufWriter w;
+void dequantize_tensor(const GgufTensorInfo& t, std::vector<float>& out) {
+  const size_t cols = t.dims[0], rows = t.n_elements / cols;
+  out.resize(t.n_elements);
+  for (size_t r = 0; r < rows; ++r) dequantize_row(t.type(), t.data + r * row_bytes(t.type(), cols), &out[r * cols], cols);
+}
+
+void write_hparams(GgufWriter& w, const HParams& hp) {
   const std::string a = hp.arch_name;
   w.set_string("general.architecture", a);
-  // As llama.cpp's converter: the folder's name (llama.cpp keys some per-model rules on it).
-  std::string name = std::filesystem::path(m.path()).filename().string();
-  if (m.gguf()) name = m.gguf()->get_string("general.name").value_or(name);
-  w.set_string("general.name", name);
-  w.set_u32("general.file_type", file_type(type));
-  w.set_u32("general.alignment", 32);
   w.set_u32(a + ".context_length", hp.n_ctx_train);
   w.set_u32(a + ".embedding_length", hp.n_embd);
   w.set_u32(a + ".block_count", hp.n_layer);
@@ -118,7 +115,20 @@ void convert_to_gguf(const Model& m, const std::string& out, TensorType type,
     w.set_f32(a + ".rope.scaling.factor", 1.0f / hp.rope_freq_scale);
   }
   if (hp.n_swa) w.set_u32(a + ".attention.sliding_window", hp.n_swa);
-  w.set_u32(a + ".vocab_size", hp.n_vocab);
+}
+
+void convert_to_gguf(const Model& m, const std::string& out, TensorType type,
+                     const std::function<void(size_t, size_t, const std::string&)>& progress) {
+  const HParams& hp = m.hparams();
+  GgufWriter w;
+  write_hparams(w, hp);
+  // As llama.cpp's converter: the folder's name (llama.cpp keys some per-model rules on it).
+  std::string name = std::filesystem::path(m.path()).filename().string();
+  if (m.gguf()) name = m.gguf()->get_string("general.name").value_or(name);
+  w.set_string("general.name", name);
+  w.set_u32("general.file_type", file_type(type));
+  w.set_u32("general.alignment", 32);
+  w.set_u32(hp.arch_name + ".vocab_size", hp.n_vocab);
   write_tokenizer(w, m.vocab());
 
   const bool interleave = m.hf() && m.hf()->llama_qk_rotate_half;
@@ -134,8 +144,7 @@ void convert_to_gguf(const Model& m, const std::string& out, TensorType type,
   for (const auto& t : tensors) {
     if (!is_supported_type(t.type_id)) fail("{}: tensor '{}' has unsupported type {}", m.path(), t.name, ggml_type_name(t.type_id));
     const size_t cols = t.dims[0], rows = t.n_elements / cols;
-    f.resize(t.n_elements);
-    for (size_t r = 0; r < rows; ++r) dequantize_row(t.type(), t.data + r * row_bytes(t.type(), cols), &f[r * cols], cols);
+    dequantize_tensor(t, f);
     TensorType tt = type;
     if (t.dims.size() == 1 || t.name == "rope_freqs.weight") tt = TensorType::F32;  // norms, biases: F32
     if (block_elems(tt) > 1 && cols % block_elems(tt) != 0) tt = TensorType::F16;  // rows that do not fill blocks
@@ -208,8 +217,7 @@ void export_hf(const Model& m, const std::string& dir, TensorType dtype, uint64_
       if (hf.empty()) fail("export: no Hugging Face name for tensor '{}'", t.name);
     }
     const size_t cols = t.dims[0], rows = t.n_elements / cols;
-    f.resize(t.n_elements);
-    for (size_t r = 0; r < rows; ++r) dequantize_row(t.type(), t.data + r * row_bytes(t.type(), cols), &f[r * cols], cols);
+    dequantize_tensor(t, f);
     const bool qk = t.name.ends_with(".attn_q.weight") || t.name.ends_with(".attn_k.weight");
     if (deinterleave && qk) {  // inverse of interleave_rope_rows
       std::vector<float> o(f.size());

