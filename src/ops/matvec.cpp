@@ -119,6 +119,25 @@ float DotAny(TensorType wt, const void* w, const void* act, size_t n) {
   return 0.0f;
 }
 
+// F16/BF16 -> F32 with vector conversions (the scalar decoder costs more than the products).
+template <bool kBF16>
+void DecodeHalfRow(const uint16_t* src, float* dst, size_t n) {
+  const hn::ScalableTag<float> d;
+  const hn::Rebind<uint16_t, decltype(d)> d16;
+  const hn::Rebind<uint32_t, decltype(d)> d32;
+  const size_t L = hn::Lanes(d);
+  size_t i = 0;
+  for (; i + L <= n; i += L) {
+    if constexpr (kBF16) {
+      hn::StoreU(hn::BitCast(d, hn::ShiftLeft<16>(hn::PromoteTo(d32, hn::LoadU(d16, src + i)))), d, dst + i);
+    } else {
+      const hn::Rebind<hwy::float16_t, decltype(d)> dh;
+      hn::StoreU(hn::PromoteTo(d, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(src + i))), d, dst + i);
+    }
+  }
+  for (; i < n; ++i) dst[i] = kBF16 ? bf16_to_f32(src[i]) : fp16_to_f32(src[i]);
+}
+
 // Four dot products sharing the activation loads.
 void Dot4F32(const float* w, size_t w_stride, const float* x, size_t n, float* out) {
   const hn::ScalableTag<float> d;
@@ -141,12 +160,40 @@ void Dot4F32(const float* w, size_t w_stride, const float* x, size_t n, float* o
   }
 }
 
+// 4 weight rows x 4 activation rows: 8 loads feed 16 FMAs (the 4x1 kernel is load-bound).
+void Dot4x4F32(const float* w, size_t n, const float* x, float* y, size_t y_stride) {
+  const hn::ScalableTag<float> d;
+  const size_t L = hn::Lanes(d);
+  decltype(hn::Zero(d)) acc[4][4];
+  for (auto& row : acc)
+    for (auto& a : row) a = hn::Zero(d);
+  size_t i = 0;
+  for (; i + L <= n; i += L) {
+    const auto x0 = hn::LoadU(d, x + i), x1 = hn::LoadU(d, x + n + i);
+    const auto x2 = hn::LoadU(d, x + 2 * n + i), x3 = hn::LoadU(d, x + 3 * n + i);
+    for (int r = 0; r < 4; ++r) {
+      const auto wv = hn::LoadU(d, w + r * n + i);
+      acc[r][0] = hn::MulAdd(wv, x0, acc[r][0]);
+      acc[r][1] = hn::MulAdd(wv, x1, acc[r][1]);
+      acc[r][2] = hn::MulAdd(wv, x2, acc[r][2]);
+      acc[r][3] = hn::MulAdd(wv, x3, acc[r][3]);
+    }
+  }
+  for (int r = 0; r < 4; ++r) {
+    for (int b = 0; b < 4; ++b) {
+      float s = hn::GetLane(hn::SumOfLanes(d, acc[r][b]));
+      for (size_t j = i; j < n; ++j) s += w[r * n + j] * x[b * n + j];
+      y[b * y_stride + r] = s;
+    }
+  }
+}
+
 // Batched float path (F32/F16/BF16 weights, several activation rows): blocks of 64 weight
 // rows are decoded to floats once, then multiplied with blocks of 8 activation rows, four
 // rows at a time, so weights stay in L2 and activations in L1.
 void MatmulRowsTiled(TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n, const float* acts,
                      size_t n_act, float* y, size_t y_stride, size_t r0, size_t r1) {
-  constexpr size_t kRowBlock = 64, kActBlock = 8;
+  constexpr size_t kRowBlock = 16, kActBlock = 8;
   thread_local std::vector<float> wbuf;
   wbuf.resize(kRowBlock * n);
   float out[4];
@@ -156,14 +203,23 @@ void MatmulRowsTiled(TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t 
     if (wt == TensorType::F32) {
       wf = reinterpret_cast<const float*>(w + rb * wrow_bytes);
     } else {
-      for (size_t r = 0; r < nr; ++r) dequantize_row(wt, w + (rb + r) * wrow_bytes, &wbuf[r * n], n);
+      for (size_t r = 0; r < nr; ++r) {
+        const uint16_t* src = reinterpret_cast<const uint16_t*>(w + (rb + r) * wrow_bytes);
+        if (wt == TensorType::BF16) {
+          DecodeHalfRow<true>(src, &wbuf[r * n], n);
+        } else {
+          DecodeHalfRow<false>(src, &wbuf[r * n], n);
+        }
+      }
       wf = wbuf.data();
     }
     for (size_t ab = 0; ab < n_act; ab += kActBlock) {
       const size_t na = std::min(kActBlock, n_act - ab);
       size_t r = 0;
       for (; r + 4 <= nr; r += 4) {
-        for (size_t b = ab; b < ab + na; ++b) {
+        size_t b = ab;
+        for (; b + 4 <= ab + na; b += 4) Dot4x4F32(wf + r * n, n, acts + b * n, y + b * y_stride + rb + r, y_stride);
+        for (; b < ab + na; ++b) {
           Dot4F32(wf + r * n, n, acts + b * n, n, out);
           for (int k = 0; k < 4; ++k) y[b * y_stride + rb + r + k] = out[k];
         }
@@ -191,6 +247,7 @@ void MatmulRows(TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n, co
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
+#include "ops/qdot_vnni.h"
 #include "util/error.h"
 #include "util/threadpool.h"
 
@@ -235,8 +292,12 @@ void matmul(TensorType wt, const void* w, size_t n, size_t rows, const EncodedAc
   const float* fa = wt == TensorType::F32 ? reinterpret_cast<const float*>(acts.data.data()) : acts.decoded.data();
   auto* fn = HWY_DYNAMIC_DISPATCH(MatmulRows);
   auto* fn_tiled = HWY_DYNAMIC_DISPATCH(MatmulRowsTiled);
+  const bool vnni = (wt == TensorType::Q8_0 || wt == TensorType::Q4_0) && qdot_vnni_available();
   auto body = [&](size_t r0, size_t r1) {
-    if (tiled) {
+    if (vnni) {
+      qmatmul_vnni(wt, static_cast<const uint8_t*>(w), wrb, n, acts.data.data(), acts.row_bytes, acts.rows, y,
+                   y_stride, r0, r1);
+    } else if (tiled) {
       fn_tiled(wt, static_cast<const uint8_t*>(w), wrb, n, fa, acts.rows, y, y_stride, r0, r1);
     } else {
       fn(wt, static_cast<const uint8_t*>(w), wrb, n, acts.data.data(), acts.row_bytes, acts.rows, y, y_stride, r0, r1);

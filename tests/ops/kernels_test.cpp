@@ -87,7 +87,7 @@ TEST(Kernels, MatmulMatchesScalarReference) {
   ThreadPool pool(3);
   for (TensorType t : kTypes) {
     for (size_t rows : {1u, 5u, 64u, 130u}) {
-      for (size_t batch : {1u, 3u}) {
+      for (size_t batch : {1u, 3u, 9u, 37u}) {
         const size_t n = block_elems(t) > 1 ? 96 : 77;
         const auto w = randn(n * rows), x = randn(n * batch);
         std::vector<uint8_t> wq(rows * row_bytes(t, n));
@@ -105,6 +105,29 @@ TEST(Kernels, MatmulMatchesScalarReference) {
       }
     }
   }
+}
+
+// Q8_0 weights may hold -128 (ggml's quantizer never writes it, other tools may): the sign
+// trick of the VNNI kernel must stay exact there.
+TEST(Kernels, Q8WeightsWithMinus128) {
+  const size_t n = 64, rows = 7;
+  std::vector<BlockQ8_0> w(rows * n / kQK8_0);
+  std::uniform_int_distribution<int> q(-128, 127);
+  for (auto& b : w) {
+    b.d = f32_to_fp16(0.01f);
+    for (auto& v : b.qs) v = int8_t(q(rng()));
+    b.qs[3] = -128;
+  }
+  const auto x = randn(n * 2);
+  EncodedActs a;
+  encode_acts(TensorType::Q8_0, x.data(), n, 2, n, a);
+  std::vector<float> y(2 * rows);
+  matmul(TensorType::Q8_0, w.data(), n, rows, a, y.data(), rows, nullptr);
+  for (size_t b = 0; b < 2; ++b)
+    for (size_t r = 0; r < rows; ++r) {
+      const float ref = dot_ref(TensorType::Q8_0, &w[r * n / kQK8_0], a.row(b), n);
+      EXPECT_NEAR(y[b * rows + r], ref, 1e-5 * (1 + std::fabs(ref)));
+    }
 }
 
 TEST(Elementwise, RmsNormSoftmaxSwiglu) {

@@ -7,6 +7,7 @@
 //   logits: {tokens: [...], out: "f"},   // raw logits of every position -> float32 file [pos][vocab]
 //   greedy: {tokens: [...], n: 64},      // greedy continuation
 //   perplexity: {file: "t.txt", ctx: 512, out: "nll.json"} // llama.cpp's perplexity protocol
+//   speed: {text: "...", n: 64, runs: 3}  // prompt and generation tokens/s (benchmarks)
 //   threads: 2
 // }
 import fs from "node:fs";
@@ -114,6 +115,28 @@ if (req.perplexity) {
   const ppl = Math.exp(mean);
   const v = nll2 / count - mean * mean;
   res.perplexity = {ppl, ppl_err: v > 0 ? Math.sqrt(v / (count - 1)) * ppl : 0, tokens: tokens.length, scored: count, chunks: nChunks};
+}
+
+if (req.speed) {
+  // As `dip generate` measures: the prompt evaluated as one batch, then n one-token steps
+  // (greedy, sampled by llama.cpp); seconds of each run.
+  const toks = withBos(Array.from(model.tokenize(req.speed.text, false)));
+  const runs = [];
+  for (let r = 0; r < (req.speed.runs ?? 1); r++) {
+    const {ctx, seq} = await newSequence(toks.length + req.speed.n + 16);
+    const t0 = performance.now();
+    await seq.evaluateWithoutGeneratingNewTokens(toks.slice(0, -1));
+    const t1 = performance.now();
+    let n = 0;
+    for await (const t of seq.evaluate(toks.slice(-1), {temperature: 0})) {
+      void t;
+      if (++n >= req.speed.n) break;
+    }
+    const t2 = performance.now();
+    runs.push({prompt_tokens: toks.length - 1, prompt_s: (t1 - t0) / 1000, gen_tokens: n, gen_s: (t2 - t1) / 1000});
+    await ctx.dispose();
+  }
+  res.speed = runs;
 }
 
 await model.dispose();
