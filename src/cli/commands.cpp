@@ -88,8 +88,10 @@ void add_generate(CLI::App& app) {
   auto prompt = std::make_shared<std::string>();
   auto n_predict = std::make_shared<int>(128);
   auto ignore_eos = std::make_shared<bool>(false);
+  auto json = std::make_shared<bool>(false);
   add_model_opts(c, *o, true);
   c->add_option("-p,--prompt", *prompt, "prompt")->required();
+  c->add_flag("--json", *json, "print one JSON object with the timings as the last line");
   c->add_option("-n,--n-predict", *n_predict, "tokens to generate")->check(CLI::Range(0, 1 << 20));
   c->add_option("--temp", sp->temperature, "temperature (0 = greedy)");
   c->add_option("--top-k", sp->top_k, "top-k (<= 0: off)");
@@ -133,6 +135,14 @@ void add_generate(CLI::App& app) {
     std::fprintf(stderr, "\nprompt: %zu tokens in %.3f s (%.2f tokens/s) | generation: %d tokens in %.3f s (%.2f tokens/s) | threads %d\n",
                  toks.size(), t_prompt, double(toks.size()) / t_prompt, n_gen, t_gen,
                  n_gen > 1 ? double(n_gen - 1) / t_gen : 0.0, o->threads);
+    if (*json) {
+      // gen_steps: one-token evaluations (the first generated token comes from the prompt).
+      const nlohmann::json j = {{"prompt_tokens", toks.size()}, {"prompt_s", t_prompt},
+                                {"gen_tokens", n_gen},          {"gen_steps", std::max(0, n_gen - 1)},
+                                {"gen_s", t_gen},               {"threads", o->threads},
+                                {"bytes_per_token", model->bytes_per_token()}};
+      std::printf("%s\n", j.dump().c_str());
+    }
   });
 }
 

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "ops/elementwise.h"
+#include "ops/elementwise_simd.h"
 #include "ops/quant.h"
 #include "util/error.h"
 #include "util/fp.h"
@@ -62,20 +63,20 @@ void Session::attention(uint32_t il, size_t B) {
   const float scale = hp_.arch == Arch::kPhi3 ? 1.0f : 1.0f / std::sqrt(float(hd));
   const uint16_t* kc = k_cache_.data() + size_t(il) * n_ctx_ * Ek;
   const uint16_t* vc = v_cache_.data() + size_t(il) * n_ctx_ * Ek;
-  const float* tab = fp16_table();
   const uint32_t n_kv = n_past_ + uint32_t(B);
   // One head per job: its K and V rows are decoded to floats once and reused by every query.
   pool_.parallel_for(H, 1, [&](size_t h0, size_t h1) {
-    std::vector<float> kf(size_t(n_kv) * hd), vf(size_t(n_kv) * hd), scores(n_kv), q16(hd), acc(hd);
+    thread_local std::vector<float> kf, vf, scores, q16, acc;
+    kf.resize(size_t(n_kv) * hd);
+    vf.resize(size_t(n_kv) * hd);
+    scores.resize(n_kv);
+    q16.resize(hd);
+    acc.resize(hd);
     for (size_t h = h0; h < h1; ++h) {
       const size_t kvh = h / group;
       for (uint32_t j = 0; j < n_kv; ++j) {
-        const uint16_t* kr = kc + size_t(j) * Ek + kvh * hd;
-        const uint16_t* vr = vc + size_t(j) * Ek + kvh * hd;
-        for (uint32_t d = 0; d < hd; ++d) {
-          kf[size_t(j) * hd + d] = tab[kr[d]];
-          vf[size_t(j) * hd + d] = tab[vr[d]];
-        }
+        decode_half_row(false, kc + size_t(j) * Ek + kvh * hd, &kf[size_t(j) * hd], hd);
+        decode_half_row(false, vc + size_t(j) * Ek + kvh * hd, &vf[size_t(j) * hd], hd);
       }
       for (size_t b = 0; b < B; ++b) {
         const uint32_t pos = n_past_ + uint32_t(b);
@@ -186,11 +187,11 @@ void Session::eval_batch(std::span<const int32_t> tokens, bool all_logits, std::
     for (size_t b = 0; b < B; ++b) rms_norm(&x_[b * E], L.ffn_norm.data(), &xn_[b * E], E, hp_.rms_eps);
     if (L.fused_gate_up()) {
       project(L.ffn_up, xn_.data(), E, B, gate_.data(), 2 * F, true);
-      for (size_t b = 0; b < B; ++b) swiglu(&gate_[b * 2 * F], &gate_[b * 2 * F + F], &hbuf_[b * F], F);
+      for (size_t b = 0; b < B; ++b) swiglu_simd(&gate_[b * 2 * F], &gate_[b * 2 * F + F], &hbuf_[b * F], F);
     } else {
       project(L.ffn_gate, xn_.data(), E, B, gate_.data(), F, true);
       project(L.ffn_up, xn_.data(), E, B, up_.data(), F, false);
-      for (size_t b = 0; b < B; ++b) swiglu(&gate_[b * F], &up_[b * F], &hbuf_[b * F], F);
+      for (size_t b = 0; b < B; ++b) swiglu_simd(&gate_[b * F], &up_[b * F], &hbuf_[b * F], F);
     }
     project(L.ffn_down, hbuf_.data(), F, B, xn_.data(), E, true);
     for (size_t i = 0; i < B * E; ++i) x_[i] += xn_[i];

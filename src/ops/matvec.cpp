@@ -9,6 +9,7 @@
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 
+#include "ops/elementwise_simd.h"
 #include "ops/quant.h"
 #include "util/fp.h"
 
@@ -119,25 +120,6 @@ float DotAny(TensorType wt, const void* w, const void* act, size_t n) {
   return 0.0f;
 }
 
-// F16/BF16 -> F32 with vector conversions (the scalar decoder costs more than the products).
-template <bool kBF16>
-void DecodeHalfRow(const uint16_t* src, float* dst, size_t n) {
-  const hn::ScalableTag<float> d;
-  const hn::Rebind<uint16_t, decltype(d)> d16;
-  const hn::Rebind<uint32_t, decltype(d)> d32;
-  const size_t L = hn::Lanes(d);
-  size_t i = 0;
-  for (; i + L <= n; i += L) {
-    if constexpr (kBF16) {
-      hn::StoreU(hn::BitCast(d, hn::ShiftLeft<16>(hn::PromoteTo(d32, hn::LoadU(d16, src + i)))), d, dst + i);
-    } else {
-      const hn::Rebind<hwy::float16_t, decltype(d)> dh;
-      hn::StoreU(hn::PromoteTo(d, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(src + i))), d, dst + i);
-    }
-  }
-  for (; i < n; ++i) dst[i] = kBF16 ? bf16_to_f32(src[i]) : fp16_to_f32(src[i]);
-}
-
 // Four dot products sharing the activation loads.
 void Dot4F32(const float* w, size_t w_stride, const float* x, size_t n, float* out) {
   const hn::ScalableTag<float> d;
@@ -204,12 +186,8 @@ void MatmulRowsTiled(TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t 
       wf = reinterpret_cast<const float*>(w + rb * wrow_bytes);
     } else {
       for (size_t r = 0; r < nr; ++r) {
-        const uint16_t* src = reinterpret_cast<const uint16_t*>(w + (rb + r) * wrow_bytes);
-        if (wt == TensorType::BF16) {
-          DecodeHalfRow<true>(src, &wbuf[r * n], n);
-        } else {
-          DecodeHalfRow<false>(src, &wbuf[r * n], n);
-        }
+        decode_half_row(wt == TensorType::BF16, reinterpret_cast<const uint16_t*>(w + (rb + r) * wrow_bytes),
+                        &wbuf[r * n], n);
       }
       wf = wbuf.data();
     }
@@ -266,7 +244,7 @@ void encode_acts(TensorType weight, const float* x, size_t n, size_t rows, size_
   for (size_t r = 0; r < rows; ++r) {
     uint8_t* dst = out.data.data() + r * out.row_bytes;
     if (out.type == TensorType::Q8_0) {
-      quantize_row_q8_0_act(x + r * stride, reinterpret_cast<BlockQ8_0*>(dst), n);
+      quantize_row_q8_0_act_simd(x + r * stride, reinterpret_cast<BlockQ8_0*>(dst), n);
     } else {
       quantize_row(out.type, x + r * stride, dst, n);
     }
@@ -274,7 +252,9 @@ void encode_acts(TensorType weight, const float* x, size_t n, size_t rows, size_
   out.decoded.clear();
   if (rows > 1 && (out.type == TensorType::F16 || out.type == TensorType::BF16)) {
     out.decoded.resize(rows * n);
-    for (size_t r = 0; r < rows; ++r) dequantize_row(out.type, out.row(r), &out.decoded[r * n], n);
+    for (size_t r = 0; r < rows; ++r) {
+      decode_half_row(out.type == TensorType::BF16, reinterpret_cast<const uint16_t*>(out.row(r)), &out.decoded[r * n], n);
+    }
   }
 }
 

@@ -69,17 +69,21 @@ void ThreadPool::parallel_for(size_t n, size_t grain,
                               const std::function<void(size_t, size_t)>& fn) {
   if (n == 0) return;
   grain = std::max<size_t>(1, grain);
-  const size_t n_chunks = (n + grain - 1) / grain;
-  if (n_threads_ == 1 || n_chunks == 1) {
+  const size_t n_grains = (n + grain - 1) / grain;
+  if (n_threads_ == 1 || n_grains == 1) {
     fn(0, n);
     return;
   }
-  run([&](int t, int nt) {
-    const size_t per = (n_chunks + nt - 1) / nt;
-    const size_t b = std::min(n, size_t(t) * per * grain);
-    const size_t e = std::min(n, size_t(t + 1) * per * grain);
-    if (b < e) fn(b, e);
+  // About 8 chunks per thread, handed out through an atomic counter: a thread that is
+  // descheduled or slower (shared machines) takes fewer chunks instead of holding up the rest.
+  const size_t chunk = grain * std::max<size_t>(1, n_grains / (size_t(n_threads_) * 8));
+  const size_t n_chunks = (n + chunk - 1) / chunk;
+  std::atomic<size_t> next{0};
+  run([&](int, int) {
+    for (size_t c = next.fetch_add(1, std::memory_order_relaxed); c < n_chunks;
+         c = next.fetch_add(1, std::memory_order_relaxed)) {
+      fn(c * chunk, std::min(n, (c + 1) * chunk));
+    }
   });
 }
-
 }  // namespace dip

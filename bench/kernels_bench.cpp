@@ -1,0 +1,112 @@
+// Google Benchmark micro-benchmarks of the kernels: matrix-vector (generation) and small
+// batched matrix-matrix (prompt) products per weight type, activation encoding, and the
+// element-wise ops of a layer. bytes_per_second is weight bytes read per second.
+//
+//   build/release/bench/kernels_bench --benchmark_filter=Gemv
+#include <benchmark/benchmark.h>
+
+#include <random>
+#include <vector>
+
+#include "ops/elementwise.h"
+#include "ops/matvec.h"
+#include "ops/quant.h"
+#include "util/threadpool.h"
+
+namespace {
+using namespace dip;
+
+const TensorType kTypes[] = {TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q8_0, TensorType::Q4_0};
+
+std::vector<float> random_floats(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+// A weight matrix of `rows` x `cols` of type t with random values, quantized row by row.
+std::vector<uint8_t> random_weight(TensorType t, size_t rows, size_t cols) {
+  const size_t rb = row_bytes(t, cols);
+  std::vector<uint8_t> w(rows * rb);
+  std::vector<float> row;
+  for (size_t r = 0; r < rows; ++r) {
+    row = random_floats(cols, uint32_t(r + 1));
+    quantize_row(t, row.data(), &w[r * rb], cols);
+  }
+  return w;
+}
+
+// args: type index, rows, cols, batch, threads
+void BM_Matmul(benchmark::State& st) {
+  const TensorType t = kTypes[st.range(0)];
+  const size_t rows = st.range(1), cols = st.range(2), batch = st.range(3);
+  ThreadPool pool(int(st.range(4)));
+  const auto w = random_weight(t, rows, cols);
+  const auto x = random_floats(cols * batch, 7);
+  EncodedActs a;
+  encode_acts(t, x.data(), cols, batch, cols, a);
+  std::vector<float> y(rows * batch);
+  for (auto _ : st) {
+    matmul(t, w.data(), cols, rows, a, y.data(), rows, &pool);
+    benchmark::DoNotOptimize(y.data());
+  }
+  st.SetBytesProcessed(int64_t(st.iterations()) * int64_t(w.size()));
+  st.SetItemsProcessed(int64_t(st.iterations()) * int64_t(rows * cols * batch));
+  st.SetLabel(ggml_type_name(uint32_t(t)));
+}
+
+void GemvArgs(benchmark::internal::Benchmark* b) {
+  for (int t = 0; t < 5; ++t) {
+    b->Args({t, 4096, 4096, 1, 2});   // Llama-3-8B attention projection
+    b->Args({t, 14336, 4096, 1, 2});  // its up / gate projection
+  }
+}
+void BatchArgs(benchmark::internal::Benchmark* b) {
+  for (int t = 0; t < 5; ++t) b->Args({t, 2048, 2048, 32, 2});
+}
+BENCHMARK(BM_Matmul)->Name("Gemv")->Apply(GemvArgs)->ArgNames({"type", "rows", "cols", "batch", "threads"})->UseRealTime();
+BENCHMARK(BM_Matmul)->Name("Batch")->Apply(BatchArgs)->ArgNames({"type", "rows", "cols", "batch", "threads"})->UseRealTime();
+
+void BM_EncodeActs(benchmark::State& st) {
+  const TensorType t = kTypes[st.range(0)];
+  const size_t n = 14336;
+  const auto x = random_floats(n, 3);
+  EncodedActs a;
+  for (auto _ : st) {
+    encode_acts(t, x.data(), n, 1, n, a);
+    benchmark::DoNotOptimize(a.data.data());
+  }
+  st.SetItemsProcessed(int64_t(st.iterations()) * int64_t(n));
+  st.SetLabel(ggml_type_name(uint32_t(t)));
+}
+BENCHMARK(BM_EncodeActs)->DenseRange(0, 4);
+
+void BM_RmsNorm(benchmark::State& st) {
+  const size_t n = 4096;
+  const auto x = random_floats(n, 4), w = random_floats(n, 5);
+  std::vector<float> y(n);
+  for (auto _ : st) {
+    rms_norm(x.data(), w.data(), y.data(), n, 1e-5f);
+    benchmark::DoNotOptimize(y.data());
+  }
+  st.SetItemsProcessed(int64_t(st.iterations()) * int64_t(n));
+}
+BENCHMARK(BM_RmsNorm);
+
+void BM_Swiglu(benchmark::State& st) {
+  const size_t n = 14336;
+  const auto g = random_floats(n, 6), u = random_floats(n, 8);
+  std::vector<float> h(n);
+  for (auto _ : st) {
+    swiglu(g.data(), u.data(), h.data(), n);
+    benchmark::DoNotOptimize(h.data());
+  }
+  st.SetItemsProcessed(int64_t(st.iterations()) * int64_t(n));
+}
+BENCHMARK(BM_Swiglu);
+
+}  // namespace
+
+BENCHMARK_MAIN();

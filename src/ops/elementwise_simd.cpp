@@ -1,0 +1,111 @@
+#include "ops/elementwise_simd.h"
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "ops/elementwise_simd.cpp"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
+
+#include "ops/elementwise.h"
+#include "util/fp.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace dip {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// expf_ggml() lane-wise: the same constants and FMA sequence; 2^n applied through the
+// exponent bits while |n| <= 126 (lanes beyond that are finished by the scalar code).
+template <class D, class V>
+HWY_INLINE V ExpGgml(D d, V x, bool& needs_scalar) {
+  const hn::RebindToSigned<D> di;
+  const auto r = hn::Set(d, 0x1.8p23f);
+  const auto z = hn::MulAdd(x, hn::Set(d, 0x1.715476p+0f), r);
+  const auto n = hn::Sub(z, r);
+  const auto b = hn::NegMulAdd(n, hn::Set(d, 0x1.7f7d1cp-20f), hn::NegMulAdd(n, hn::Set(d, 0x1.62e4p-1f), x));
+  const auto u = hn::Mul(b, b);
+  const auto j = hn::MulAdd(
+      hn::MulAdd(hn::MulAdd(hn::Set(d, 0x1.0e4020p-7f), b, hn::Set(d, 0x1.573e2ep-5f)), u,
+                 hn::MulAdd(hn::Set(d, 0x1.555e66p-3f), b, hn::Set(d, 0x1.fffdb6p-2f))),
+      u, hn::MulAdd(hn::Set(d, 0x1.ffffecp-1f), b, hn::Set(d, 1.0f)));
+  needs_scalar = !hn::AllTrue(d, hn::Le(hn::Abs(n), hn::Set(d, 126.0f)));
+  const auto ni = hn::ConvertTo(di, n);
+  const auto scale = hn::BitCast(d, hn::ShiftLeft<23>(hn::Add(ni, hn::Set(di, 127))));
+  return hn::Mul(j, scale);
+}
+
+void Swiglu(const float* g, const float* u, float* h, size_t n) {
+  const hn::ScalableTag<float> d;
+  const size_t L = hn::Lanes(d);
+  size_t i = 0;
+  for (; i + L <= n; i += L) {
+    const auto gv = hn::LoadU(d, g + i);
+    bool scalar = false;
+    const auto e = ExpGgml(d, hn::Neg(gv), scalar);
+    if (HWY_UNLIKELY(scalar)) {
+      for (size_t k = i; k < i + L; ++k) h[k] = g[k] / (1.0f + expf_ggml(-g[k])) * u[k];
+      continue;
+    }
+    hn::StoreU(hn::Mul(hn::Div(gv, hn::Add(hn::Set(d, 1.0f), e)), hn::LoadU(d, u + i)), d, h + i);
+  }
+  for (; i < n; ++i) h[i] = g[i] / (1.0f + expf_ggml(-g[i])) * u[i];
+}
+
+void QuantizeQ8Act(const float* x, BlockQ8_0* y, size_t n) {
+  const hn::CappedTag<float, 8> d;  // 8 lanes: at most 4 vectors per 32-element block
+  const hn::RebindToSigned<decltype(d)> di;
+  const hn::Rebind<int16_t, decltype(d)> d16;
+  const hn::Rebind<int8_t, decltype(d)> d8;
+  const size_t L = hn::Lanes(d);
+  for (size_t b = 0; b < n / kQK8_0; ++b) {
+    const float* xb = x + b * kQK8_0;
+    auto mx = hn::Zero(d);
+    for (size_t j = 0; j < kQK8_0; j += L) mx = hn::Max(mx, hn::Abs(hn::LoadU(d, xb + j)));
+    const float amax = hn::GetLane(hn::MaxOfLanes(d, mx));
+    y[b].d = f32_to_fp16(amax / 127.0f);
+    const auto id = hn::Set(d, amax != 0.0f ? 127.0f / amax : 0.0f);
+    for (size_t j = 0; j < kQK8_0; j += L) {
+      const auto q = hn::NearestInt(hn::Mul(hn::LoadU(d, xb + j), id));
+      hn::StoreU(hn::DemoteTo(d8, hn::DemoteTo(d16, q)), d8, y[b].qs + j);
+    }
+    (void)di;
+  }
+}
+
+void DecodeHalf(bool bf16, const uint16_t* src, float* dst, size_t n) {
+  const hn::ScalableTag<float> d;
+  const hn::Rebind<uint16_t, decltype(d)> d16;
+  const hn::Rebind<uint32_t, decltype(d)> d32;
+  const hn::Rebind<hwy::float16_t, decltype(d)> dh;
+  const size_t L = hn::Lanes(d);
+  size_t i = 0;
+  if (bf16) {
+    for (; i + L <= n; i += L) {
+      hn::StoreU(hn::BitCast(d, hn::ShiftLeft<16>(hn::PromoteTo(d32, hn::LoadU(d16, src + i)))), d, dst + i);
+    }
+  } else {
+    for (; i + L <= n; i += L) {
+      hn::StoreU(hn::PromoteTo(d, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(src + i))), d, dst + i);
+    }
+  }
+  for (; i < n; ++i) dst[i] = bf16 ? bf16_to_f32(src[i]) : fp16_to_f32(src[i]);
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace dip
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace dip {
+HWY_EXPORT(Swiglu);
+HWY_EXPORT(QuantizeQ8Act);
+HWY_EXPORT(DecodeHalf);
+
+void swiglu_simd(const float* g, const float* u, float* h, size_t n) { HWY_DYNAMIC_DISPATCH(Swiglu)(g, u, h, n); }
+void quantize_row_q8_0_act_simd(const float* x, BlockQ8_0* y, size_t n) {
+  HWY_DYNAMIC_DISPATCH(QuantizeQ8Act)(x, y, n);
+}
+void decode_half_row(bool bf16, const uint16_t* src, float* dst, size_t n) {
+  HWY_DYNAMIC_DISPATCH(DecodeHalf)(bf16, src, dst, n);
+}
+}  // namespace dip
+#endif
