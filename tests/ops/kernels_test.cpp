@@ -2,10 +2,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
 #include "ops/elementwise.h"
+#include "ops/elementwise_simd.h"
 #include "ops/matvec.h"
 #include "ops/quant.h"
 #include "util/fp.h"
@@ -128,6 +130,38 @@ TEST(Kernels, Q8WeightsWithMinus128) {
       const float ref = dot_ref(TensorType::Q8_0, &w[r * n / kQK8_0], a.row(b), n);
       EXPECT_NEAR(y[b * rows + r], ref, 1e-5 * (1 + std::fabs(ref)));
     }
+}
+
+// The SIMD element-wise steps are bit-identical to their scalar references (this CPU has FMA),
+// including lanes whose exponent leaves the fast path (large |g|).
+TEST(Elementwise, SimdMatchesScalarBitExactly) {
+  for (size_t n : {1u, 15u, 77u, 4096u}) {
+    auto g = randn(n, 6.0f);
+    const auto u = randn(n);
+    if (n > 20) g[3] = 150.0f, g[17] = -150.0f;  // exp(-g) overflows / underflows
+    std::vector<float> ref(n), got(n);
+    swiglu(g.data(), u.data(), ref.data(), n);
+    swiglu_simd(g.data(), u.data(), got.data(), n);
+    for (size_t i = 0; i < n; ++i) ASSERT_EQ(got[i], ref[i]) << "swiglu i=" << i << " g=" << g[i];
+  }
+  for (size_t n : {32u, 96u, 4096u}) {
+    auto x = randn(n, 3.0f);
+    for (size_t i = 0; i < 32; ++i) x[i] = 0.0f;  // an all-zero block
+    std::vector<BlockQ8_0> ref(n / 32), got(n / 32);
+    quantize_row_q8_0_act(x.data(), ref.data(), n);
+    quantize_row_q8_0_act_simd(x.data(), got.data(), n);
+    ASSERT_EQ(0, std::memcmp(ref.data(), got.data(), ref.size() * sizeof(BlockQ8_0))) << "n=" << n;
+  }
+  for (bool bf16 : {false, true}) {
+    const size_t n = 133;
+    const auto x = randn(n, 100.0f);
+    std::vector<uint16_t> h(n);
+    for (size_t i = 0; i < n; ++i) h[i] = bf16 ? f32_to_bf16(x[i]) : f32_to_fp16(x[i]);
+    std::vector<float> ref(n), got(n);
+    dequantize_row(bf16 ? TensorType::BF16 : TensorType::F16, h.data(), ref.data(), n);
+    decode_half_row(bf16, h.data(), got.data(), n);
+    for (size_t i = 0; i < n; ++i) ASSERT_EQ(got[i], ref[i]);
+  }
 }
 
 TEST(Elementwise, RmsNormSoftmaxSwiglu) {
