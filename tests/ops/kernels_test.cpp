@@ -12,23 +12,12 @@
 #include "ops/quant.h"
 #include "util/fp.h"
 #include "util/threadpool.h"
+#include "test_random.h"
 
 namespace dip {
 namespace {
 
-std::mt19937& rng() {
-  static std::mt19937 r(std::random_device{}());
-  return r;
-}
-
-std::vector<float> randn(size_t n, float scale = 1.0f) {
-  std::normal_distribution<float> d(0.0f, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng());
-  return v;
-}
-
-const TensorType kTypes[] = {TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q8_0, TensorType::Q4_0};
+const auto& kTypes = kAllTypes;
 
 std::vector<size_t> sizes_for(TensorType t) {
   if (block_elems(t) > 1) return {32, 64, 96, 256, 4096, 32 * 37};

@@ -1,0 +1,265 @@
+// Column-sparse kernels (Highway, dynamic dispatch). Output is processed in slices that stay
+// in L1/L2 while the kept columns stream past, four columns per pass over the slice so the
+// accumulator is loaded and stored once per four columns.
+#include "ops/colsparse.h"
+
+#include <algorithm>
+#include <cstring>
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "ops/colsparse.cpp"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
+
+#include "ops/quant.h"
+#include "util/fp.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace dip {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+constexpr size_t kSlice = 8192;  // outputs per slice (a multiple of 32); y slice stays in L2
+// Software prefetch distance inside a column: the kept columns are short streams that the
+// hardware prefetcher has no time to learn.
+constexpr size_t kPrefetchBytes = 768;
+
+// y[o0, o1) += sum over NC columns of s[c] * column c, for float-like element types.
+template <int NC, class Load>
+HWY_INLINE void AccumulateFloatCols(const float* s, Load load, float* y, size_t o0, size_t o1) {
+  const hn::ScalableTag<float> d;
+  const size_t L = hn::Lanes(d);
+  size_t o = o0;
+  for (; o + L <= o1; o += L) {
+    if (o % 16 == 0) {
+      for (int c = 0; c < NC; ++c) load.prefetch(c, o, kPrefetchBytes);
+    }
+    auto acc = hn::LoadU(d, y + o);
+    for (int c = 0; c < NC; ++c) acc = hn::MulAdd(hn::Set(d, s[c]), load(d, c, o), acc);
+    hn::StoreU(acc, d, y + o);
+  }
+  for (; o < o1; ++o) {
+    for (int c = 0; c < NC; ++c) y[o] += s[c] * load.scalar(c, o);
+  }
+}
+
+struct LoadF32 {
+  const float* col[4];
+  template <class D>
+  HWY_INLINE hn::Vec<D> operator()(D d, int c, size_t o) const { return hn::LoadU(d, col[c] + o); }
+  float scalar(int c, size_t o) const { return col[c][o]; }
+  void prefetch(int c, size_t o, size_t ahead) const {
+    __builtin_prefetch(reinterpret_cast<const uint8_t*>(col[c] + o) + ahead);
+  }
+};
+
+template <bool kBF16>
+struct LoadHalf {
+  const uint16_t* col[4];
+  template <class D>
+  HWY_INLINE hn::Vec<D> operator()(D d, int c, size_t o) const {
+    if constexpr (kBF16) {
+      const hn::Rebind<uint16_t, D> d16;
+      const hn::Rebind<uint32_t, D> d32;
+      return hn::BitCast(d, hn::ShiftLeft<16>(hn::PromoteTo(d32, hn::LoadU(d16, col[c] + o))));
+    } else {
+      const hn::Rebind<hwy::float16_t, D> dh;
+      return hn::PromoteTo(d, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(col[c] + o)));
+    }
+  }
+  float scalar(int c, size_t o) const { return kBF16 ? bf16_to_f32(col[c][o]) : fp16_to_f32(col[c][o]); }
+  void prefetch(int c, size_t o, size_t ahead) const {
+    __builtin_prefetch(reinterpret_cast<const uint8_t*>(col[c] + o) + ahead);
+  }
+};
+
+// s[c] = x[c] * (fp16 scale of column c's block), four at a time with one vector conversion.
+template <int NC>
+HWY_INLINE void BlockScales(const float* x, const uint16_t* dh, float* s) {
+  if constexpr (NC == 4) {
+    const hn::CappedTag<float, 4> d4;
+    const hn::Rebind<hwy::float16_t, decltype(d4)> dh4;
+    hn::StoreU(hn::Mul(hn::PromoteTo(d4, hn::LoadU(dh4, reinterpret_cast<const hwy::float16_t*>(dh))), hn::LoadU(d4, x)),
+               d4, s);
+  } else {
+    for (int c = 0; c < NC; ++c) s[c] = x[c] * fp16_to_f32(dh[c]);
+  }
+}
+
+// Quantized columns: per block, each column's scale times its x, then the 32 quants.
+template <int NC, bool kQ4>
+HWY_INLINE void AccumulateQuantCols(const float* x, const uint8_t* const* col, float* y, size_t b0, size_t b1) {
+  const hn::ScalableTag<float> d;
+  const hn::RebindToSigned<decltype(d)> di;
+  const hn::Rebind<int8_t, decltype(d)> d8;
+  const hn::Rebind<uint8_t, decltype(d)> du8;
+  const size_t L = hn::Lanes(d);
+  for (size_t b = b0; b < b1; ++b) {
+    float* yb = y + b * 32;
+    HWY_ALIGN float s[4] = {0, 0, 0, 0};
+    uint16_t dh[4] = {0, 0, 0, 0};
+    if constexpr (kQ4) {
+      const BlockQ4_0* blk[NC];
+      for (int c = 0; c < NC; ++c) {
+        blk[c] = reinterpret_cast<const BlockQ4_0*>(col[c]) + b;
+        dh[c] = blk[c]->d;
+        __builtin_prefetch(reinterpret_cast<const uint8_t*>(blk[c]) + kPrefetchBytes);
+      }
+      BlockScales<NC>(x, dh, s);
+      const auto eight = hn::Set(di, 8), low = hn::Set(di, 0x0f);
+      for (size_t j = 0; j < 16; j += L) {
+        auto lo = hn::LoadU(d, yb + j), hi = hn::LoadU(d, yb + 16 + j);
+        for (int c = 0; c < NC; ++c) {
+          const auto q = hn::BitCast(di, hn::PromoteTo(hn::RebindToUnsigned<decltype(di)>(), hn::LoadU(du8, blk[c]->qs + j)));
+          const auto sv = hn::Set(d, s[c]);
+          lo = hn::MulAdd(sv, hn::ConvertTo(d, hn::Sub(hn::And(q, low), eight)), lo);
+          hi = hn::MulAdd(sv, hn::ConvertTo(d, hn::Sub(hn::ShiftRight<4>(q), eight)), hi);
+        }
+        hn::StoreU(lo, d, yb + j);
+        hn::StoreU(hi, d, yb + 16 + j);
+      }
+    } else {
+      const BlockQ8_0* blk[NC];
+      for (int c = 0; c < NC; ++c) {
+        blk[c] = reinterpret_cast<const BlockQ8_0*>(col[c]) + b;
+        dh[c] = blk[c]->d;
+        __builtin_prefetch(reinterpret_cast<const uint8_t*>(blk[c]) + kPrefetchBytes);
+      }
+      BlockScales<NC>(x, dh, s);
+      for (size_t j = 0; j < 32; j += L) {
+        auto acc = hn::LoadU(d, yb + j);
+        for (int c = 0; c < NC; ++c) {
+          acc = hn::MulAdd(hn::Set(d, s[c]), hn::ConvertTo(d, hn::PromoteTo(di, hn::LoadU(d8, blk[c]->qs + j))), acc);
+        }
+        hn::StoreU(acc, d, yb + j);
+      }
+    }
+  }
+}
+
+template <int NC>
+HWY_INLINE void AccumulateCols(const ColumnMatrix& w, const int32_t* idx, const float* x, float* y, size_t o0,
+                               size_t o1) {
+  const uint8_t* col[4];
+  for (int c = 0; c < NC; ++c) col[c] = w.col(size_t(idx[c]));
+  switch (w.type) {
+    case TensorType::F32: {
+      LoadF32 l;
+      for (int c = 0; c < NC; ++c) l.col[c] = reinterpret_cast<const float*>(col[c]);
+      AccumulateFloatCols<NC>(x, l, y, o0, o1);
+      break;
+    }
+    case TensorType::F16:
+    case TensorType::BF16: {
+      if (w.type == TensorType::BF16) {
+        LoadHalf<true> l;
+        for (int c = 0; c < NC; ++c) l.col[c] = reinterpret_cast<const uint16_t*>(col[c]);
+        AccumulateFloatCols<NC>(x, l, y, o0, o1);
+      } else {
+        LoadHalf<false> l;
+        for (int c = 0; c < NC; ++c) l.col[c] = reinterpret_cast<const uint16_t*>(col[c]);
+        AccumulateFloatCols<NC>(x, l, y, o0, o1);
+      }
+      break;
+    }
+    case TensorType::Q8_0:
+      AccumulateQuantCols<NC, false>(x, col, y, o0 / 32, o1 / 32);
+      break;
+    case TensorType::Q4_0:
+      AccumulateQuantCols<NC, true>(x, col, y, o0 / 32, o1 / 32);
+      break;
+  }
+}
+
+void ColSparse(const ColumnMatrix& w, const int32_t* idx, const float* xs, size_t nk, float* y, size_t o0,
+               size_t o1) {
+  const size_t esize = w.type == TensorType::F32 ? 4 : 2;  // bytes per element of float-like types
+  for (size_t s0 = o0; s0 < o1; s0 += kSlice) {
+    const size_t s1 = std::min(o1, s0 + kSlice);
+    std::memset(y + s0, 0, (s1 - s0) * sizeof(float));
+    // Byte range of this slice inside a column (for prefetching the next columns).
+    const size_t pre = block_elems(w.type) > 1 ? s0 / 32 * block_bytes(w.type) : s0 * esize;
+    size_t k = 0;
+    for (; k + 4 <= nk; k += 4) {
+      for (size_t c = k + 4; c < std::min(nk, k + 8); ++c) __builtin_prefetch(w.col(size_t(idx[c])) + pre);
+      AccumulateCols<4>(w, idx + k, xs + k, y, s0, s1);
+    }
+    for (; k < nk; ++k) AccumulateCols<1>(w, idx + k, xs + k, y, s0, s1);
+  }
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace dip
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+#include "util/error.h"
+#include "util/threadpool.h"
+
+namespace dip {
+HWY_EXPORT(ColSparse);
+
+ColumnMatrix make_column_matrix(TensorType src_type, const std::vector<const uint8_t*>& parts, size_t rows,
+                                size_t cols, TensorType col_type) {
+  ColumnMatrix m;
+  m.type = col_type;
+  m.n_cols = cols;
+  m.col_len = rows * parts.size();
+  if (m.col_len % block_elems(col_type) != 0) {
+    fail("column layout: {} outputs are not a multiple of the {} block size", m.col_len,
+         ggml_type_name(uint32_t(col_type)));
+  }
+  m.col_bytes = row_bytes(col_type, m.col_len);
+  m.data.resize(m.col_bytes * cols);
+  // Transpose through floats in bands of columns, so the temporary stays small.
+  constexpr size_t kBand = 64;
+  std::vector<float> band(kBand * m.col_len), row(cols);
+  const size_t src_rb = row_bytes(src_type, cols);
+  for (size_t c0 = 0; c0 < cols; c0 += kBand) {
+    const size_t nc = std::min(kBand, cols - c0);
+    for (size_t p = 0; p < parts.size(); ++p) {
+      for (size_t r = 0; r < rows; ++r) {
+        dequantize_row(src_type, parts[p] + r * src_rb, row.data(), cols);
+        for (size_t c = 0; c < nc; ++c) band[c * m.col_len + p * rows + r] = row[c0 + c];
+      }
+    }
+    for (size_t c = 0; c < nc; ++c) quantize_row(col_type, &band[c * m.col_len], m.data.data() + (c0 + c) * m.col_bytes, m.col_len);
+  }
+  return m;
+}
+
+void colsparse_ref(const ColumnMatrix& w, const int32_t* idx, const float* xs, size_t nk, float* y, size_t o0,
+                   size_t o1) {
+  std::vector<double> acc(o1 - o0, 0.0);
+  std::vector<float> col(w.col_len);
+  for (size_t k = 0; k < nk; ++k) {
+    dequantize_row(w.type, w.col(size_t(idx[k])), col.data(), w.col_len);
+    for (size_t o = o0; o < o1; ++o) acc[o - o0] += double(xs[k]) * col[o];
+  }
+  for (size_t o = o0; o < o1; ++o) y[o] = float(acc[o - o0]);
+}
+
+void colsparse_simd(const ColumnMatrix& w, const int32_t* idx, const float* xs, size_t nk, float* y, size_t o0,
+                    size_t o1) {
+  HWY_DYNAMIC_DISPATCH(ColSparse)(w, idx, xs, nk, y, o0, o1);
+}
+
+void colsparse(const ColumnMatrix& w, const int32_t* idx, const float* xs, size_t nk, float* y,
+               ThreadPool* pool) {
+  auto* fn = HWY_DYNAMIC_DISPATCH(ColSparse);
+  const size_t grain = 256;  // outputs; a multiple of every block size
+  if (pool && pool->size() > 1 && w.col_len >= 2 * grain) {
+    // Equal contiguous output slices per thread: every thread reads its part of every kept
+    // column, so the columns' bytes are split evenly.
+    pool->run([&](int t, int nt) {
+      const size_t per = (w.col_len / grain + nt - 1) / nt * grain;
+      const size_t o0 = std::min(w.col_len, size_t(t) * per), o1 = std::min(w.col_len, o0 + per);
+      if (o0 < o1) fn(w, idx, xs, nk, y, o0, o1);
+    });
+  } else {
+    fn(w, idx, xs, nk, y, 0, w.col_len);
+  }
+}
+
+}  // namespace dip
+#endif

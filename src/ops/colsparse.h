@@ -1,0 +1,44 @@
+// Column-major ("input-major") weights and column-sparse products y = W[:, S] x[S]: a pruned
+// input coordinate's column is neither read nor multiplied. Quantized columns keep ggml's
+// blocks along the column (the output dimension), so one column is one contiguous run of
+// blocks that a single read fetches.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "ops/tensor_types.h"
+
+namespace dip {
+
+class ThreadPool;
+
+struct ColumnMatrix {
+  TensorType type = TensorType::F32;
+  size_t n_cols = 0;     // inputs
+  size_t col_len = 0;    // outputs (elements per column; a multiple of the block size)
+  size_t col_bytes = 0;  // bytes per column
+  std::vector<uint8_t> data;
+  const uint8_t* col(size_t c) const { return data.data() + c * col_bytes; }
+  size_t bytes() const { return data.size(); }
+};
+
+// Builds the column-major copy of row-major ggml weights. `parts` are stacked along the
+// output dimension (e.g. {gate, up} makes up+gate bundles: column i = [gate[:, i]; up[:, i]]);
+// each part has `rows` outputs of `cols` inputs of type `src_type`. F32/F16/BF16 columns are
+// exact transposes; Q8_0/Q4_0 are requantized along the column (ggml's reference quantizers).
+ColumnMatrix make_column_matrix(TensorType src_type, const std::vector<const uint8_t*>& parts, size_t rows,
+                                size_t cols, TensorType col_type);
+
+// y[o] = sum_k xs[k] * W[o, idx[k]] for o in [o0, o1) (block-aligned), idx ascending or not.
+// y is overwritten. Scalar reference and SIMD kernel.
+void colsparse_ref(const ColumnMatrix& w, const int32_t* idx, const float* xs, size_t nk, float* y, size_t o0,
+                   size_t o1);
+void colsparse_simd(const ColumnMatrix& w, const int32_t* idx, const float* xs, size_t nk, float* y, size_t o0,
+                    size_t o1);
+
+// The whole output (col_len values), split over the pool's threads by output slices.
+void colsparse(const ColumnMatrix& w, const int32_t* idx, const float* xs, size_t nk, float* y,
+               ThreadPool* pool);
+
+}  // namespace dip
