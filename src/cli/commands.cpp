@@ -1,5 +1,8 @@
 #include "cli/commands.h"
 
+#include "cli/common.h"
+#include "cli/sparsity_opts.h"
+
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -12,6 +15,7 @@
 #include <thread>
 
 #include "eval/perplexity.h"
+#include "eval/sparse_eval.h"
 #include "io/convert.h"
 #include "io/mapped_file.h"
 #include "io/synth_model.h"
@@ -25,40 +29,6 @@
 namespace dip::cli {
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-int default_threads() { return std::max(1u, std::thread::hardware_concurrency()); }
-
-// The model used when -m is not given: $DIP_MODEL, else models/default.gguf next to the
-// source tree the binary was built from.
-std::string resolve_model(const std::string& m) {
-  if (!m.empty()) return m;
-  if (const char* env = std::getenv("DIP_MODEL"); env && *env) return env;
-  const std::filesystem::path p = std::filesystem::path(DIP_SOURCE_DIR) / "models" / "default.gguf";
-  if (std::filesystem::exists(p)) return p.string();
-  fail("no model given (-m) and no default model at {}", p.string());
-}
-
-struct ModelOpts {
-  std::string model;
-  int threads = default_threads();
-  uint32_t ctx = 0;
-};
-
-void add_model_opts(CLI::App* c, ModelOpts& o, bool with_ctx) {
-  c->add_option("-m,--model", o.model, "GGUF model file");
-  c->add_option("-t,--threads", o.threads, "threads")->check(CLI::Range(1, 1024));
-  if (with_ctx) c->add_option("-c,--ctx-size", o.ctx, "context size (default: the model's, at most 4096)");
-}
-
-// An explicit --ctx-size is honoured as given (too long a prompt is then an error); by default
-// the context is the model's (at most 4096), grown to fit the request.
-uint32_t pick_ctx(const Model& m, uint32_t want, size_t need) {
-  if (want) return want;
-  return std::max<uint32_t>(std::min<uint32_t>(m.hparams().n_ctx_train, 4096), uint32_t(need));
-}
 
 std::vector<int32_t> parse_ids(const std::string& s) {
   std::vector<int32_t> ids;
@@ -89,7 +59,9 @@ void add_generate(CLI::App& app) {
   auto n_predict = std::make_shared<int>(128);
   auto ignore_eos = std::make_shared<bool>(false);
   auto json = std::make_shared<bool>(false);
+  auto so = std::make_shared<SparsityOpts>();
   add_model_opts(c, *o, true);
+  add_sparsity_opts(c, *so, true);
   c->add_option("-p,--prompt", *prompt, "prompt")->required();
   c->add_flag("--json", *json, "print one JSON object with the timings as the last line");
   c->add_option("-n,--n-predict", *n_predict, "tokens to generate")->check(CLI::Range(0, 1 << 20));
@@ -108,6 +80,8 @@ void add_generate(CLI::App& app) {
     const std::vector<int32_t> toks = tokenize(vocab, *prompt, true, true);
     if (toks.empty()) fail("the prompt is empty after tokenization");
     Session s(*model, pick_ctx(*model, o->ctx, toks.size() + size_t(*n_predict)), o->threads);
+    Sparsity sparsity = make_sparsity(*model, *so);
+    if (sparsity.mlp) s.set_sparse_mlp(sparsity.mlp.get());
     Sampler sampler(*sp);
     for (int32_t t : toks) sampler.accept(t);
     std::fputs(prompt->c_str(), stdout);
@@ -135,52 +109,88 @@ void add_generate(CLI::App& app) {
     std::fprintf(stderr, "\nprompt: %zu tokens in %.3f s (%.2f tokens/s) | generation: %d tokens in %.3f s (%.2f tokens/s) | threads %d\n",
                  toks.size(), t_prompt, double(toks.size()) / t_prompt, n_gen, t_gen,
                  n_gen > 1 ? double(n_gen - 1) / t_gen : 0.0, o->threads);
+    // MLP bytes per token: all three matrices dense, or what the pruned run read.
+    uint64_t bytes_per_token = model->bytes_per_token();
+    if (sparsity.mlp) {
+      const MlpStats& st = sparsity.mlp->stats();
+      const double tokens = double(st.evals) / model->hparams().n_layer;
+      const double mlp_bytes = tokens > 0 ? double(st.bytes) / tokens : 0.0;
+      bytes_per_token = bytes_per_token - sparsity.mlp->dense_bytes_per_token() + uint64_t(mlp_bytes);
+      std::fprintf(stderr, "%s: MLP density %.3f, MLP bytes/token %.1f MB of %.1f MB dense, modelled cache hit rate %.3f\n",
+                   method_name(sparsity.cfg.method), st.density(), mlp_bytes / 1e6,
+                   double(sparsity.mlp->dense_bytes_per_token()) / 1e6, st.hit_rate());
+      sparsity.mlp->finish_trace();
+    }
     if (*json) {
       // gen_steps: one-token evaluations (the first generated token comes from the prompt).
-      const nlohmann::json j = {{"prompt_tokens", toks.size()}, {"prompt_s", t_prompt},
-                                {"gen_tokens", n_gen},          {"gen_steps", std::max(0, n_gen - 1)},
-                                {"gen_s", t_gen},               {"threads", o->threads},
-                                {"bytes_per_token", model->bytes_per_token()}};
+      nlohmann::json j = {{"prompt_tokens", toks.size()}, {"prompt_s", t_prompt},
+                          {"gen_tokens", n_gen},          {"gen_steps", std::max(0, n_gen - 1)},
+                          {"gen_s", t_gen},               {"threads", o->threads},
+                          {"bytes_per_token", bytes_per_token}, {"method", method_name(sparsity.cfg.method)}};
+      if (sparsity.mlp) {
+        j["mlp_density"] = sparsity.mlp->stats().density();
+        j["hit_rate"] = sparsity.mlp->stats().hit_rate();
+      }
       std::printf("%s\n", j.dump().c_str());
     }
   });
 }
 
 void add_perplexity(CLI::App& app) {
-  auto* c = app.add_subcommand("perplexity", "perplexity of a text file (llama.cpp protocol)");
+  auto* c = app.add_subcommand("perplexity", "perplexity of a text file (llama.cpp protocol), dense or pruned");
   auto o = std::make_shared<ModelOpts>();
+  auto so = std::make_shared<SparsityOpts>();
   auto file = std::make_shared<std::string>();
   auto ctx = std::make_shared<uint32_t>(512);
+  auto chunks = std::make_shared<size_t>(0);
   auto json = std::make_shared<bool>(false);
   c->add_option("-m,--model", o->model, "GGUF model file");
   c->add_option("-t,--threads", o->threads, "threads")->check(CLI::Range(1, 1024));
   c->add_option("-f,--file", *file, "text file (UTF-8)")->required();
   c->add_option("-c,--ctx,--ctx-size", *ctx, "window size in tokens")->check(CLI::Range(4, 1 << 20));
+  c->add_option("--chunks", *chunks, "evaluate at most this many windows (0: all)");
   c->add_flag("--json", *json, "print one JSON object as the last line");
+  add_sparsity_opts(c, *so, true);
   c->callback([=] {
     const std::string text = read_text_file(*file);
     if (!is_valid_utf8(text)) fail("{}: not valid UTF-8 text", *file);
     auto model = Model::load(resolve_model(o->model));
+    Sparsity sparsity = make_sparsity(*model, *so);
     const std::vector<int32_t> toks = tokenize(model->vocab(), text, true, false);
     Session s(*model, *ctx, o->threads);
-    std::fprintf(stderr, "perplexity: %zu tokens, %zu windows of %u\n", toks.size(), toks.size() / *ctx, *ctx);
-    const bool tty = isatty(2);
-    auto r = perplexity(s, toks, *ctx, [&](size_t done, size_t total, double ppl) {
-      const int width = 30, filled = int(width * done / total);
-      if (tty) {
-        std::fprintf(stderr, "\r[%s%s] %zu/%zu ppl %.4f", std::string(filled, '#').c_str(),
-                     std::string(width - filled, '.').c_str(), done, total, ppl);
-      } else {
-        std::fprintf(stderr, "[%zu/%zu] ppl %.4f\n", done, total, ppl);
-      }
-    });
-    if (tty) std::fputs("\n", stderr);
+    const size_t n_win = *chunks ? std::min(*chunks, toks.size() / *ctx) : toks.size() / *ctx;
+    std::fprintf(stderr, "perplexity: %zu tokens, %zu windows of %u, MLP %s\n", toks.size(), n_win, *ctx,
+                 method_name(sparsity.cfg.method));
+    auto progress = [&](size_t done, size_t total, double ppl) {
+      print_progress("perplexity", done, total, fmt::format("ppl {:.4f}", ppl));
+    };
+    nlohmann::json j;
+    PerplexityResult r;
+    if (!sparsity.mlp) {
+      std::vector<int32_t> used(toks.begin(), toks.begin() + std::min(toks.size(), n_win * size_t(*ctx)));
+      r = perplexity(s, *chunks ? used : toks, *ctx, progress);
+      end_progress();
+    } else {
+      DenseReference ref;
+      const SparseEvalResult e = evaluate_sparse(s, *sparsity.mlp, toks, *ctx, *chunks, ref, progress);
+      end_progress();
+      sparsity.mlp->finish_trace();
+      r = e.ppl;
+      std::fprintf(stderr, "dense PPL %.4f | KL to dense %.5f nats/token | top-1 agreement %.4f | MLP density %.3f | "
+                   "modelled cache hit rate %.3f (up/gate %.3f, down %.3f)\n",
+                   e.dense_ppl, e.kl, e.top1, e.stats.density(), e.stats.hit_rate(), e.stats.up_hit_rate(),
+                   e.stats.down_hit_rate());
+      j = {{"method", method_name(sparsity.cfg.method)}, {"mlp_density", e.stats.density()},
+           {"dense_ppl", e.dense_ppl}, {"kl", e.kl}, {"top1", e.top1}, {"hit_rate", e.stats.hit_rate()},
+           {"up_hit_rate", e.stats.up_hit_rate()}, {"down_hit_rate", e.stats.down_hit_rate()},
+           {"gamma", sparsity.cfg.gamma}, {"cache_fraction", sparsity.cfg.cache_fraction}};
+    }
     std::printf("PPL = %.4f +/- %.5f\n", r.ppl, r.ppl_err);
     std::fprintf(stderr, "%zu tokens scored (%zu bytes): %.4f bits per byte, %.1f s\n", r.scored, r.bytes, r.bpb, r.seconds);
     if (*json) {
-      nlohmann::json j = {{"ppl", r.ppl}, {"ppl_err", r.ppl_err}, {"nll", r.nll}, {"tokens", r.tokens},
-                          {"scored", r.scored}, {"bytes", r.bytes}, {"bpb", r.bpb}, {"chunks", r.chunks}, {"ctx", *ctx}, {"seconds", r.seconds},
-                          {"tokens_per_second", double(r.chunks * *ctx) / r.seconds}};
+      j.update({{"ppl", r.ppl}, {"ppl_err", r.ppl_err}, {"nll", r.nll}, {"tokens", r.tokens},
+                {"scored", r.scored}, {"bytes", r.bytes}, {"bpb", r.bpb}, {"chunks", r.chunks}, {"ctx", *ctx},
+                {"seconds", r.seconds}, {"tokens_per_second", double(r.chunks * *ctx) / r.seconds}});
       std::printf("%s\n", j.dump().c_str());
     }
   });

@@ -11,5 +11,7 @@ void add_tokenize(CLI::App& app);
 void add_eval(CLI::App& app);
 void add_make_test_model(CLI::App& app);
 void add_convert(CLI::App& app);
+void add_calibrate(CLI::App& app);
+void add_sweep(CLI::App& app);
 
 }  // namespace dip::cli

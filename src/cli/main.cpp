@@ -14,6 +14,8 @@ int main(int argc, char** argv) {
   dip::cli::add_eval(app);
   dip::cli::add_make_test_model(app);
   dip::cli::add_convert(app);
+  dip::cli::add_calibrate(app);
+  dip::cli::add_sweep(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -6,6 +6,7 @@
 #include "ops/elementwise.h"
 #include "ops/elementwise_simd.h"
 #include "ops/quant.h"
+#include "sparsity/sparse_mlp.h"
 #include "util/error.h"
 #include "util/fp.h"
 
@@ -109,6 +110,24 @@ void Session::attention(uint32_t il, size_t B) {
   });
 }
 
+void Session::dense_mlp(uint32_t il, size_t B) {
+  const Layer& L = model_.layers[il];
+  const size_t E = hp_.n_embd, F = hp_.n_ff;
+  const bool fused = L.fused_gate_up();
+  if (fused) {
+    project(L.ffn_up, xn_.data(), E, B, gate_.data(), 2 * F, true);
+    for (size_t b = 0; b < B; ++b) swiglu_simd(&gate_[b * 2 * F], &gate_[b * 2 * F + F], &hbuf_[b * F], F);
+  } else {
+    project(L.ffn_gate, xn_.data(), E, B, gate_.data(), F, true);
+    project(L.ffn_up, xn_.data(), E, B, up_.data(), F, false);
+    for (size_t b = 0; b < B; ++b) swiglu_simd(&gate_[b * F], &up_[b * F], &hbuf_[b * F], F);
+  }
+  if (observer_) {
+    for (size_t b = 0; b < B; ++b) observer_(il, &xn_[b * E], &gate_[b * (fused ? 2 : 1) * F], &hbuf_[b * F]);
+  }
+  project(L.ffn_down, hbuf_.data(), F, B, xn_.data(), E, true);
+}
+
 void Session::eval_batch(std::span<const int32_t> tokens, bool all_logits, std::vector<float>& logits) {
   const size_t B = tokens.size();
   const size_t E = hp_.n_embd, Eq = hp_.n_embd_q(), Ek = hp_.n_embd_k(), F = hp_.n_ff;
@@ -185,15 +204,14 @@ void Session::eval_batch(std::span<const int32_t> tokens, bool all_logits, std::
     for (size_t i = 0; i < B * E; ++i) x_[i] += xn_[i];
 
     for (size_t b = 0; b < B; ++b) rms_norm(&x_[b * E], L.ffn_norm.data(), &xn_[b * E], E, hp_.rms_eps);
-    if (L.fused_gate_up()) {
-      project(L.ffn_up, xn_.data(), E, B, gate_.data(), 2 * F, true);
-      for (size_t b = 0; b < B; ++b) swiglu_simd(&gate_[b * 2 * F], &gate_[b * 2 * F + F], &hbuf_[b * F], F);
+    if (sparse_ && sparse_->active()) {
+      // Per token: each token has its own masks. The result replaces xn_ row by row.
+      for (size_t b = 0; b < B; ++b) {
+        sparse_->forward(il, &xn_[b * E], &xn_[b * E], n_past_ + uint32_t(b), pool_);
+      }
     } else {
-      project(L.ffn_gate, xn_.data(), E, B, gate_.data(), F, true);
-      project(L.ffn_up, xn_.data(), E, B, up_.data(), F, false);
-      for (size_t b = 0; b < B; ++b) swiglu_simd(&gate_[b * F], &up_[b * F], &hbuf_[b * F], F);
+      dense_mlp(il, B);
     }
-    project(L.ffn_down, hbuf_.data(), F, B, xn_.data(), E, true);
     for (size_t i = 0; i < B * E; ++i) x_[i] += xn_[i];
   }
 

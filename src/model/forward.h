@@ -1,6 +1,7 @@
 // The forward pass: one session = one sequence with its KV cache (fp16, as llama.cpp's default).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
@@ -10,6 +11,12 @@
 #include "util/threadpool.h"
 
 namespace dip {
+
+class SparseMlp;
+
+// Sees every token's dense MLP signals: x (MLP input after the norm, n_embd), gate (W_gate x,
+// n_ff) and h (down-projection input, n_ff). Used by calibration.
+using MlpObserver = std::function<void(uint32_t layer, const float* x, const float* gate, const float* h)>;
 
 class Session {
  public:
@@ -25,6 +32,11 @@ class Session {
   const Model& model() const { return model_; }
   ThreadPool& pool() { return pool_; }
 
+  // With a sparse MLP set (and not dense), every token's MLP runs through it; null restores
+  // the dense batched path. The Session does not own it.
+  void set_sparse_mlp(SparseMlp* mlp) { sparse_ = mlp; }
+  void set_mlp_observer(MlpObserver obs) { observer_ = std::move(obs); }
+
  private:
   void eval_batch(std::span<const int32_t> tokens, bool all_logits, std::vector<float>& logits);
   // y[b] = W x[b] for the batch, encoding x for W's type. With new_input false the previous
@@ -33,7 +45,11 @@ class Session {
                size_t y_stride, bool new_input);
   void attention(uint32_t layer, size_t batch);
 
+  void dense_mlp(uint32_t il, size_t batch);
+
   const Model& model_;
+  SparseMlp* sparse_ = nullptr;
+  MlpObserver observer_;
   const HParams& hp_;
   uint32_t n_ctx_;
   uint32_t n_past_ = 0;

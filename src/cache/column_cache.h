@@ -1,0 +1,43 @@
+// A per-matrix column cache: which of a matrix's columns are resident in DRAM, with LRU or
+// LFU eviction and a capacity in columns. In all-in-DRAM runs it models the cache (DIP-CA reads
+// its state, runs report its hit rate); the flash-resident store keeps its slots in step with it.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "sparsity/config.h"
+
+namespace dip {
+
+class ColumnCache {
+ public:
+  ColumnCache() = default;
+  ColumnCache(size_t n_cols, size_t capacity, CachePolicy policy);
+
+  size_t n_cols() const { return cached_.size(); }
+  size_t capacity() const { return capacity_; }
+  size_t size() const { return size_; }
+  // 1 where the column is resident (the state DIP-CA rescoring reads).
+  const uint8_t* cached() const { return cached_.data(); }
+  bool contains(size_t c) const { return cached_[c] != 0; }
+
+  // One token's use of `cols` (ascending, distinct): counts hits, then admits the misses,
+  // evicting by the policy among columns this token does not use. Returns the hits; with
+  // `hit_mask` non-null, hit_mask[i] = 1 for each cols[i] that was resident.
+  size_t access(const int32_t* cols, size_t n, uint8_t* hit_mask = nullptr);
+
+  uint64_t hits() const { return hits_; }
+  uint64_t accesses() const { return accesses_; }
+
+ private:
+  std::vector<uint8_t> cached_;
+  std::vector<uint64_t> last_use_, uses_;
+  std::vector<uint8_t> in_use_;   // scratch: used by the current token
+  std::vector<int32_t> victims_;  // scratch
+  size_t capacity_ = 0, size_ = 0;
+  CachePolicy policy_ = CachePolicy::kLru;
+  uint64_t clock_ = 0, hits_ = 0, accesses_ = 0;
+};
+
+}  // namespace dip

@@ -1,0 +1,52 @@
+#include "cli/common.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <thread>
+
+#include "model/model.h"
+#include "util/error.h"
+
+namespace dip::cli {
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+int default_threads() { return std::max(1u, std::thread::hardware_concurrency()); }
+
+std::string resolve_model(const std::string& m) {
+  if (!m.empty()) return m;
+  if (const char* env = std::getenv("DIP_MODEL"); env && *env) return env;
+  const std::filesystem::path p = std::filesystem::path(DIP_SOURCE_DIR) / "models" / "default.gguf";
+  if (std::filesystem::exists(p)) return p.string();
+  fail("no model given (-m) and no default model at {}", p.string());
+}
+
+void add_model_opts(CLI::App* c, ModelOpts& o, bool with_ctx) {
+  c->add_option("-m,--model", o.model, "GGUF model file");
+  c->add_option("-t,--threads", o.threads, "threads")->check(CLI::Range(1, 1024));
+  if (with_ctx) c->add_option("-c,--ctx-size", o.ctx, "context size (default: the model's, at most 4096)");
+}
+
+uint32_t pick_ctx(const Model& m, uint32_t want, size_t need) {
+  if (want) return want;
+  return std::max<uint32_t>(std::min<uint32_t>(m.hparams().n_ctx_train, 4096), uint32_t(need));
+}
+
+void print_progress(const char* what, size_t done, size_t total, const std::string& detail) {
+  if (isatty(2)) {
+    const int width = 30, filled = total ? int(width * done / total) : width;
+    std::fprintf(stderr, "\r%s [%s%s] %zu/%zu %s", what, std::string(filled, '#').c_str(),
+                 std::string(width - filled, '.').c_str(), done, total, detail.c_str());
+  } else {
+    std::fprintf(stderr, "%s [%zu/%zu] %s\n", what, done, total, detail.c_str());
+  }
+}
+
+void end_progress() {
+  if (isatty(2)) std::fputs("\n", stderr);
+}
+
+}  // namespace dip::cli

@@ -1,0 +1,27 @@
+// Mask selection: per-token top-k, threshold, and DIP-CA's cache-aware rescoring.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace dip {
+
+// The indices of the k largest scores, ascending (ties broken towards lower indices).
+// O(n): one selection pass for the k-th value, one scan. `scratch` avoids allocations.
+void select_topk(const float* score, size_t n, size_t k, std::vector<int32_t>& out, std::vector<float>& scratch);
+
+// The indices whose score is >= threshold, ascending.
+void select_threshold(const float* score, size_t n, float threshold, std::vector<int32_t>& out);
+
+// DIP-CA rescoring in place: s_i stays when cached[i] or i is among the fixed_top_n largest,
+// else s_i *= gamma; with alpha_blend, s_i = gamma * s_i + (1 - gamma) * cached[i].
+void cache_aware_scores(float* score, size_t n, const uint8_t* cached, double gamma, uint32_t fixed_top_n,
+                        bool alpha_blend, std::vector<float>& scratch);
+
+// DIP-CA warm-up: gamma_t = 1 - (1 - gamma)(1 - gamma^(t/4)) (t = position; t = 0 -> 1).
+double warmup_gamma(double gamma, uint32_t t);
+
+// Rounds keep * n to a count in [1, n] (a kept fraction never empties a mask).
+size_t keep_count(double keep, size_t n);
+
+}  // namespace dip

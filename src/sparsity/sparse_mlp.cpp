@@ -1,0 +1,171 @@
+#include "sparsity/sparse_mlp.h"
+
+#include <cmath>
+#include <cstring>
+#include <numeric>
+
+#include "model/model.h"
+#include "ops/elementwise_simd.h"
+#include "sparsity/select.h"
+#include "util/error.h"
+#include "util/threadpool.h"
+
+namespace dip {
+
+SparseMlp::SparseMlp(const Model& m, const SparsityConfig& cfg, const Thresholds* thresholds)
+    : model_(m), cfg_(cfg), thr_(thresholds) {
+  const HParams& hp = m.hparams();
+  validate(cfg_);
+  if (cfg_.keep.size() != hp.n_layer) fail("internal: keep fractions not resolved for {} layers", hp.n_layer);
+  const bool needs_thr = cfg_.use_thresholds || cfg_.method == Method::kCats || cfg_.method == Method::kTeal;
+  if (needs_thr && !thr_) fail("{} needs calibrated thresholds (--thresholds FILE)", method_name(cfg_.method));
+  const size_t E = hp.n_embd, F = hp.n_ff;
+  layers_.resize(hp.n_layer);
+  const bool up_cols = cfg_.method == Method::kDip || cfg_.method == Method::kDipCa || cfg_.method == Method::kTeal;
+  for (uint32_t l = 0; l < hp.n_layer && active(); ++l) {
+    const Layer& L = m.layers[l];
+    LayerState& s = layers_[l];
+    const TensorType t = L.ffn_down.type;
+    if (up_cols) {
+      if (L.fused_gate_up()) {
+        s.up_gate = make_column_matrix(L.ffn_up.type, {L.ffn_up.data}, 2 * F, E, L.ffn_up.type);
+      } else {
+        if (L.ffn_gate.type != L.ffn_up.type) fail("layer {}: gate and up weights of different types are not supported", l);
+        s.up_gate = make_column_matrix(L.ffn_up.type, {L.ffn_gate.data, L.ffn_up.data}, F, E, L.ffn_up.type);
+      }
+    }
+    s.down = make_column_matrix(t, {L.ffn_down.data}, E, F, t);
+    s.up_cache = ColumnCache(E, size_t(std::floor(cfg_.cache_fraction * double(E))), cfg_.policy);
+    s.down_cache = ColumnCache(F, size_t(std::floor(cfg_.cache_fraction * double(F))), cfg_.policy);
+  }
+  for (const Layer& L : m.layers) {
+    dense_bytes_ += L.ffn_up.bytes() + L.ffn_down.bytes() + (L.fused_gate_up() ? 0 : L.ffn_gate.bytes());
+  }
+  x_.resize(E);
+  score_.resize(std::max(E, F));
+  gu_.resize(2 * F);
+  h_.resize(F);
+  xs_.resize(std::max(E, F));
+  ones_.assign(F, 1.0f);
+  all_up_.resize(E);
+  std::iota(all_up_.begin(), all_up_.end(), 0);
+  up_hits_.resize(E);
+  down_hits_.resize(F);
+  if (!cfg_.trace_file.empty() && active()) {
+    TraceHeader th;
+    th.n_layer = hp.n_layer;
+    th.n_embd = uint32_t(E);
+    th.n_ff = uint32_t(F);
+    th.flags = cfg_.cache_fraction > 0 ? 1u : 0u;
+    th.method = cfg_.method;
+    th.mlp_density = float(cfg_.mlp_density);
+    th.gamma = cfg_.method == Method::kDipCa ? float(cfg_.gamma) : 1.0f;
+    th.cache_fraction = float(cfg_.cache_fraction);
+    trace_ = std::make_unique<TraceWriter>(cfg_.trace_file, th);
+  }
+}
+
+SparseMlp::~SparseMlp() = default;
+
+void SparseMlp::finish_trace() {
+  if (trace_) trace_->close();
+}
+
+uint64_t SparseMlp::column_bytes() const {
+  uint64_t b = 0;
+  for (const auto& s : layers_) b += s.up_gate.bytes() + s.down.bytes();
+  return b;
+}
+
+void SparseMlp::select(uint32_t layer, bool up, float* score, size_t n, double keep, uint32_t pos,
+                       std::vector<int32_t>& idx, uint8_t* hits) {
+  LayerState& s = layers_[layer];
+  ColumnCache& cache = up ? s.up_cache : s.down_cache;
+  const bool by_threshold = cfg_.use_thresholds || cfg_.method == Method::kCats || cfg_.method == Method::kTeal;
+  if (cfg_.method == Method::kDipCa && cache.capacity() > 0) {
+    const double g = cfg_.warmup ? warmup_gamma(cfg_.gamma, pos) : cfg_.gamma;
+    cache_aware_scores(score, n, cache.cached(), g, cfg_.fixed_top_n, cfg_.alpha_blend, sel_scratch_);
+  }
+  if (by_threshold) {
+    const Signal sig = cfg_.method == Method::kCats ? Signal::kGate : (up ? Signal::kX : Signal::kH);
+    select_threshold(score, n, thr_->at(layer, sig, keep), idx);
+  } else {
+    select_topk(score, n, keep_count(keep, n), idx, sel_scratch_);
+  }
+  if (cache.capacity() > 0) {
+    const size_t h = cache.access(idx.data(), idx.size(), hits);
+    (up ? stats_.up_hits : stats_.down_hits) += h;
+    (up ? stats_.up_accesses : stats_.down_accesses) += idx.size();
+  }
+}
+
+void SparseMlp::forward(uint32_t il, const float* x_in, float* out, uint32_t pos, ThreadPool& pool) {
+  const HParams& hp = model_.hparams();
+  const size_t E = hp.n_embd, F = hp.n_ff;
+  const Layer& L = model_.layers[il];
+  LayerState& s = layers_[il];
+  const LayerKeep& keep = cfg_.keep[il];
+  std::memcpy(x_.data(), x_in, E * sizeof(float));  // out may alias x
+  double density = 1.0;
+  uint64_t bytes = 0;
+  const std::vector<int32_t>* up_mask = &all_up_;
+  const uint8_t* up_hits = nullptr;
+
+  if (cfg_.method == Method::kGlu || cfg_.method == Method::kCats) {
+    // Gate (and for GLU up) dense from the row-major weights.
+    const Weight& gw = L.fused_gate_up() ? L.ffn_up : L.ffn_gate;
+    encode_acts(gw.type, x_.data(), E, 1, E, enc_);
+    matmul(gw.type, gw.data, E, F, enc_, gu_.data(), F, &pool);  // fused: the first F rows are the gate
+    bytes += F * row_bytes(gw.type, E);
+    const Weight& uw = L.ffn_up;
+    const uint8_t* up_rows = L.fused_gate_up() ? uw.row(F) : uw.data;
+    const size_t urb = row_bytes(uw.type, E);
+    if (cfg_.method == Method::kGlu) {
+      matmul(uw.type, up_rows, E, F, enc_, gu_.data() + F, F, &pool);
+      bytes += F * urb;
+      swiglu_simd(gu_.data(), gu_.data() + F, h_.data(), F);
+      for (size_t j = 0; j < F; ++j) score_[j] = std::fabs(h_[j]);
+      select(il, false, score_.data(), F, keep.down, pos, down_idx_, down_hits_.data());
+      density = (2.0 + double(down_idx_.size()) / double(F)) / 3.0;
+    } else {
+      // CATS: neurons by |silu(gate)|; their up rows and down columns only.
+      swiglu_simd(gu_.data(), ones_.data(), h_.data(), F);  // silu(gate)
+      for (size_t j = 0; j < F; ++j) score_[j] = std::fabs(h_[j]);
+      select(il, false, score_.data(), F, keep.down, pos, down_idx_, down_hits_.data());
+      const size_t nk = down_idx_.size();
+      xs_.resize(std::max(xs_.size(), nk));
+      pool.parallel_for(nk, 16, [&](size_t a, size_t b) {
+        for (size_t i = a; i < b; ++i) {
+          const size_t j = size_t(down_idx_[i]);
+          xs_[i] = h_[j] * dot_simd(uw.type, up_rows + j * urb, enc_.row(0), E);
+        }
+      });
+      bytes += nk * urb;
+      density = (1.0 + 2.0 * double(nk) / double(F)) / 3.0;
+    }
+  } else {
+    // DIP, DIP-CA, TEAL: up/gate columns of the kept inputs, then down columns of kept h.
+    for (size_t i = 0; i < E; ++i) score_[i] = std::fabs(x_[i]);
+    select(il, true, score_.data(), E, keep.up, pos, up_idx_, up_hits_.data());
+    for (size_t i = 0; i < up_idx_.size(); ++i) xs_[i] = x_[size_t(up_idx_[i])];
+    colsparse(s.up_gate, up_idx_.data(), xs_.data(), up_idx_.size(), gu_.data(), &pool);
+    bytes += up_idx_.size() * s.up_gate.col_bytes;
+    swiglu_simd(gu_.data(), gu_.data() + F, h_.data(), F);
+    for (size_t j = 0; j < F; ++j) score_[j] = std::fabs(h_[j]);
+    select(il, false, score_.data(), F, keep.down, pos, down_idx_, down_hits_.data());
+    density = (2.0 * double(up_idx_.size()) / double(E) + double(down_idx_.size()) / double(F)) / 3.0;
+    up_mask = &up_idx_;
+    up_hits = up_hits_.data();
+  }
+  if (cfg_.method != Method::kCats) {
+    for (size_t i = 0; i < down_idx_.size(); ++i) xs_[i] = h_[size_t(down_idx_[i])];
+  }
+  colsparse(s.down, down_idx_.data(), xs_.data(), down_idx_.size(), out, &pool);
+  bytes += down_idx_.size() * s.down.col_bytes;
+  stats_.evals++;
+  stats_.density_sum += density;
+  stats_.bytes += bytes;
+  if (trace_) trace_->add_layer(il, *up_mask, down_idx_, up_hits, down_hits_.data());
+}
+
+}  // namespace dip

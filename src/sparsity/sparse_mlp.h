@@ -1,0 +1,80 @@
+// The pruned MLP of one token: a masker (sparsity/config.h names the methods) choosing which
+// columns to use, and column-sparse kernels that read and multiply only those. Holds the
+// column-major copies of the MLP weights, the modelled per-layer column caches, run statistics
+// and the optional mask trace.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "cache/column_cache.h"
+#include "ops/colsparse.h"
+#include "ops/matvec.h"
+#include "sparsity/calibration.h"
+#include "sparsity/config.h"
+#include "sparsity/trace.h"
+
+namespace dip {
+
+class Model;
+class ThreadPool;
+
+struct MlpStats {
+  uint64_t evals = 0;          // token x layer evaluations
+  double density_sum = 0;      // achieved MLP density, summed over evals
+  uint64_t bytes = 0;          // MLP weight bytes read
+  uint64_t up_hits = 0, up_accesses = 0, down_hits = 0, down_accesses = 0;
+  double density() const { return evals ? density_sum / double(evals) : 1.0; }
+  double up_hit_rate() const { return up_accesses ? double(up_hits) / double(up_accesses) : 0.0; }
+  double down_hit_rate() const { return down_accesses ? double(down_hits) / double(down_accesses) : 0.0; }
+  // Hit rate over all masked columns, each weighted by its bytes is for the flash store; here
+  // counted per matrix: up+gate bundles count twice (two matrices share the mask).
+  double hit_rate() const {
+    const double a = 2.0 * double(up_accesses) + double(down_accesses);
+    return a > 0 ? (2.0 * double(up_hits) + double(down_hits)) / a : 0.0;
+  }
+};
+
+class SparseMlp {
+ public:
+  // thresholds: required for threshold modes (cats, teal, dip with use_thresholds); may be null.
+  SparseMlp(const Model& m, const SparsityConfig& cfg, const Thresholds* thresholds);
+  ~SparseMlp();
+
+  bool active() const { return cfg_.method != Method::kDense; }
+  const SparsityConfig& config() const { return cfg_; }
+  // out = MLP(x) for one token of layer `layer` at sequence position `pos` (x and out may alias).
+  void forward(uint32_t layer, const float* x, float* out, uint32_t pos, ThreadPool& pool);
+
+  const MlpStats& stats() const { return stats_; }
+  void reset_stats() { stats_ = {}; }
+  // Bytes of the column-major weight copies this object holds.
+  uint64_t column_bytes() const;
+  // MLP weight bytes of a dense token (all three matrices, all layers).
+  uint64_t dense_bytes_per_token() const { return dense_bytes_; }
+  void finish_trace();
+
+ private:
+  struct LayerState {
+    ColumnMatrix up_gate;  // columns = MLP inputs, each [gate col; up col] (dip, dip-ca, teal)
+    ColumnMatrix down;     // columns = d_ff neurons
+    ColumnCache up_cache, down_cache;
+  };
+  void select(uint32_t layer, bool up, float* score, size_t n, double keep, uint32_t pos,
+              std::vector<int32_t>& idx, uint8_t* hits);
+
+  const Model& model_;
+  SparsityConfig cfg_;
+  const Thresholds* thr_;
+  std::vector<LayerState> layers_;
+  std::unique_ptr<TraceWriter> trace_;
+  MlpStats stats_;
+  uint64_t dense_bytes_ = 0;
+  // scratch
+  std::vector<float> x_, score_, gu_, h_, xs_, sel_scratch_, ones_;
+  std::vector<int32_t> up_idx_, down_idx_, all_up_;
+  std::vector<uint8_t> up_hits_, down_hits_;
+  EncodedActs enc_;
+};
+
+}  // namespace dip
