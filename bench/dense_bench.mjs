@@ -8,84 +8,37 @@
 //
 // Models: Llama-shaped, random weights, written once by `dip make-test-model` into OUT/models.
 // Prints a Markdown table; writes OUT/dense.json.
-import {execFileSync, spawnSync} from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import {fileURLToPath} from "node:url";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => {
-  if (a.startsWith("--")) acc.push([a.slice(2), all[i + 1]]);
-  return acc;
-}, []));
+import {cpuName, measureBw, median, parseArgs, requireTools, root, runDip, runLlama, membw, testModel} from "./lib.mjs";
+
+const args = parseArgs(process.argv.slice(2));
 const runs = Number(args.runs ?? 5);
 const threads = Number(args.threads ?? 2);
 const nGen = Number(args.gen ?? 64);
 const types = (args.types ?? "f16,bf16,q8_0,q4_0").split(",");
 const [nEmbd, nLayer, nFf, nHead] = (args.shape ?? "2048,16,5632,16").split(",").map(Number);
 const out = path.resolve(args.out ?? path.join(root, "build/bench"));
-const dip = path.join(root, "build/release/dip");
-const membw = path.join(root, "build/release/bench/membw");
-const oracle = path.join(root, "tests/oracle/llama_oracle.mjs");
-for (const f of [dip, membw, oracle]) {
-  if (!fs.existsSync(f)) { console.error(`dense_bench: ${f} is missing (run ./setup.sh --test first)`); process.exit(1); }
-}
+requireTools(membw);
 if (!(runs >= 1) || !(threads >= 1) || !(nGen >= 2)) { console.error("dense_bench: bad --runs/--threads/--gen"); process.exit(1); }
-fs.mkdirSync(path.join(out, "models"), {recursive: true});
-
-// About 128 tokens of plain prose as the prompt (the same text for both engines).
-const prompt = "The old lighthouse keeper climbed the narrow stairs every evening, carrying a lamp, a book " +
-  "and a small loaf of bread. From the top he could see the harbour, the fishing boats coming home, " +
-  "and far away the dark line of the hills where the river began. He had lived there for forty years, " +
-  "and in all that time the light had never once gone out, not in the great storm of the winter when " +
-  "the sea rose over the rocks, nor on the quiet summer nights when nobody seemed to need it at all.";
-
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
-
-function model(type) {
-  const f = path.join(out, "models", `llama-${nEmbd}x${nLayer}-${type}.gguf`);
-  if (!fs.existsSync(f)) {
-    process.stderr.write(`writing ${f} ...\n`);
-    execFileSync(dip, ["make-test-model", "--arch", "llama", "--type", type, "--n-embd", String(nEmbd),
-      "--n-layer", String(nLayer), "--n-ff", String(nFf), "--n-head", String(nHead), "--n-head-kv", String(nHead),
-      "--vocab", path.join(root, "models/default.gguf"), "--seed", "7", f + ".tmp"], {stdio: ["ignore", "ignore", "inherit"]});
-    fs.renameSync(f + ".tmp", f);
-  }
-  return f;
-}
-
-function runDip(file) {
-  const r = spawnSync(dip, ["generate", "-m", file, "-p", prompt, "-n", String(nGen), "-t", String(threads),
-    "--temp", "0", "--ignore-eos", "--json"], {encoding: "utf8"});
-  if (r.status !== 0) throw new Error(`dip generate failed: ${r.stderr}`);
-  const j = JSON.parse(r.stdout.trim().split("\n").pop());
-  return {pp: j.prompt_tokens / j.prompt_s, tg: j.gen_steps / j.gen_s, bytes: j.bytes_per_token, prompt_tokens: j.prompt_tokens};
-}
-
-function runLlama(file) {
-  const req = path.join(out, "speed-request.json");
-  fs.writeFileSync(req, JSON.stringify({model: file, threads, speed: {text: prompt, n: nGen, runs: 1}}));
-  const r = spawnSync("node", [oracle, req], {encoding: "utf8"});
-  if (r.status !== 0) throw new Error(`llama.cpp run failed: ${r.stderr}`);
-  const s = JSON.parse(r.stdout.trim().split("\n").pop()).speed[0];
-  return {pp: s.prompt_tokens / s.prompt_s, tg: s.gen_tokens / s.gen_s};
-}
+const shape = {nEmbd, nLayer, nFf, nHead, nHeadKv: nHead};
+const opts = {threads, nGen, workDir: out};
 
 // The machine's memory bandwidth drifts with its neighbours' load: it is measured once up
 // front (table header) and again right before every run of ours, and each run's share of
 // the bandwidth is computed against its own measurement.
-const measureBw = (runs) => JSON.parse(execFileSync(membw, [String(threads), "1024", String(runs)], {encoding: "utf8"}));
-const bw = measureBw(7);
-const files = Object.fromEntries(types.map((t) => [t, model(t)]));
+const bw = measureBw(threads, 7);
+const files = Object.fromEntries(types.map((t) => [t, testModel(path.join(out, "models"), t, shape)]));
 const results = [];
 for (const t of types) {
   const d = [], l = [];
-  runDip(files[t]);  // warm the page cache
+  runDip(files[t], opts);  // warm the page cache
   for (let r = 0; r < runs; r++) {
     process.stderr.write(`\r${t}: run ${r + 1}/${runs}   `);
-    const before = measureBw(3).gbps_median;
-    d.push({...runDip(files[t]), bw: before});
-    l.push(runLlama(files[t]));
+    const before = measureBw(threads, 3).gbps_median;
+    d.push({...runDip(files[t], opts), bw: before});
+    l.push(runLlama(files[t], opts));
   }
   process.stderr.write("\n");
   const row = {
@@ -104,7 +57,7 @@ for (const t of types) {
   results.push(row);
 }
 
-const cpu = (fs.readFileSync("/proc/cpuinfo", "utf8").match(/model name\s*:\s*(.*)/) ?? [, "?"])[1];
+const cpu = cpuName();
 const f2 = (x) => x.toFixed(2), f1 = (x) => x.toFixed(1);
 console.log(`\nDense generation, ${nEmbd}x${nLayer} Llama (d_ff ${nFf}, ${nHead} heads), ${threads} threads, ` +
   `prompt ${results[0].prompt_tokens} tokens, ${nGen} generated, median of ${runs} interleaved runs`);

@@ -65,7 +65,10 @@ void add_calibrate(CLI::App& app) {
     std::vector<int32_t> toks = text_tokens(*model, *file);
     if (*max_tokens && toks.size() > *max_tokens) toks.resize(*max_tokens);
     const auto t0 = Clock::now();
-    const Thresholds t = calibrate(*model, toks, *ctx, o->threads, true);
+    const Thresholds t = calibrate(*model, toks, *ctx, o->threads, [](size_t done, size_t total) {
+      print_progress("calibrate", done, total, "");
+    });
+    end_progress();
     save_thresholds(t, *out);
     std::fprintf(stderr, "calibrated on %zu tokens in %.1f s; wrote %s\n", toks.size(), seconds_since(t0), out->c_str());
   });

@@ -41,7 +41,7 @@ SparsityConfig make_config(const Model& m, const SparsityOpts& o, Method method,
   if ((method == Method::kCats || method == Method::kTeal) && o.thresholds.empty()) {
     fail("{} keeps by calibrated thresholds: give --thresholds FILE (from `dip calibrate`)", method_name(method));
   }
-  if (method != Method::kDense && density == 0 && o.up_keep == 0 && o.down_keep == 0 && o.keep_file.empty()) {
+  if (method != Method::kDense && density < 0 && o.up_keep == 0 && o.down_keep == 0 && o.keep_file.empty()) {
     fail("--method {} needs --mlp-density (or --up-keep/--down-keep, or --keep-file)", method_name(method));
   }
   validate(cfg);

@@ -13,7 +13,7 @@ namespace dip::cli {
 
 struct SparsityOpts {
   std::string method = "dense";
-  double mlp_density = 0;  // 0: not given
+  double mlp_density = -1;  // < 0: not given
   double up_keep = 0, down_keep = 0;
   std::string keep_file, thresholds, trace, policy = "lru";
   bool threshold_mode = false;

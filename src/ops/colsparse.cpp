@@ -193,6 +193,7 @@ void ColSparse(const ColumnMatrix& w, const int32_t* idx, const float* xs, size_
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
+#include "ops/elementwise_simd.h"
 #include "util/error.h"
 #include "util/threadpool.h"
 
@@ -211,17 +212,43 @@ ColumnMatrix make_column_matrix(TensorType src_type, const std::vector<const uin
   }
   m.col_bytes = row_bytes(col_type, m.col_len);
   m.data.resize(m.col_bytes * cols);
-  // Transpose through floats in bands of columns, so the temporary stays small.
-  constexpr size_t kBand = 64;
-  std::vector<float> band(kBand * m.col_len), row(cols);
   const size_t src_rb = row_bytes(src_type, cols);
-  for (size_t c0 = 0; c0 < cols; c0 += kBand) {
-    const size_t nc = std::min(kBand, cols - c0);
+  const size_t es = block_elems(col_type) == 1 ? block_bytes(col_type) : 0;
+  constexpr size_t kTile = 64;
+  if (src_type == col_type && es > 0) {
+    // Same float-like type: a blocked transpose of the elements (exact, no conversion).
     for (size_t p = 0; p < parts.size(); ++p) {
-      for (size_t r = 0; r < rows; ++r) {
-        dequantize_row(src_type, parts[p] + r * src_rb, row.data(), cols);
-        for (size_t c = 0; c < nc; ++c) band[c * m.col_len + p * rows + r] = row[c0 + c];
+      for (size_t r0 = 0; r0 < rows; r0 += kTile) {
+        for (size_t c = 0; c < cols; ++c) {
+          uint8_t* dst = m.data.data() + c * m.col_bytes + (p * rows) * es;
+          for (size_t r = r0; r < std::min(rows, r0 + kTile); ++r) {
+            std::memcpy(dst + r * es, parts[p] + r * src_rb + c * es, es);
+          }
+        }
       }
+    }
+    return m;
+  }
+  // Otherwise through floats: every part decoded once, then bands of columns gathered row by
+  // row (cache-friendly) and quantized along the column.
+  std::vector<float> dense(parts.size() * rows * cols);
+  for (size_t p = 0; p < parts.size(); ++p) {
+    for (size_t r = 0; r < rows; ++r) {
+      const uint8_t* src = parts[p] + r * src_rb;
+      float* dst = &dense[(p * rows + r) * cols];
+      if (src_type == TensorType::F16 || src_type == TensorType::BF16) {
+        decode_half_row(src_type == TensorType::BF16, reinterpret_cast<const uint16_t*>(src), dst, cols);
+      } else {
+        dequantize_row(src_type, src, dst, cols);
+      }
+    }
+  }
+  std::vector<float> band(kTile * m.col_len);
+  for (size_t c0 = 0; c0 < cols; c0 += kTile) {
+    const size_t nc = std::min(kTile, cols - c0);
+    for (size_t r = 0; r < m.col_len; ++r) {
+      const float* row = &dense[r * cols + c0];
+      for (size_t c = 0; c < nc; ++c) band[c * m.col_len + r] = row[c];
     }
     for (size_t c = 0; c < nc; ++c) quantize_row(col_type, &band[c * m.col_len], m.data.data() + (c0 + c) * m.col_bytes, m.col_len);
   }

@@ -84,7 +84,7 @@ std::string model_fingerprint(const Model& m) {
 }
 
 Thresholds calibrate(const Model& m, const std::vector<int32_t>& tokens, uint32_t n_ctx, int threads,
-                     bool progress) {
+                     const std::function<void(size_t, size_t)>& progress) {
   const HParams& hp = m.hparams();
   if (tokens.size() < kMinTokens) {
     fail("the calibration text is too short: {} tokens, at least {} are needed", tokens.size(), kMinTokens);
@@ -104,9 +104,8 @@ Thresholds calibrate(const Model& m, const std::vector<int32_t>& tokens, uint32_
     const size_t b = w * n_ctx, e = std::min(tokens.size(), b + n_ctx);
     s.reset();
     s.eval(std::span<const int32_t>(tokens.data() + b, e - b), false, logits);
-    if (progress) std::fprintf(stderr, "\rcalibrate: window %zu/%zu", w + 1, n_win);
+    if (progress) progress(w + 1, n_win);
   }
-  if (progress) std::fputs("\n", stderr);
   Thresholds t;
   t.model_id = model_fingerprint(m);
   t.n_layer = hp.n_layer;

@@ -47,5 +47,30 @@ expect_fail "unknown tensor type" "$DIP" convert "$WORK/m.gguf" "$WORK/out.gguf"
 expect_fail "cannot open" "$DIP" convert "$WORK/none.gguf" "$WORK/out.gguf"
 expect_fail "context is full" "$DIP" generate -m "$WORK/m.gguf" -p "a b c d e f g h" -c 4 -n 1
 
+# Pruning flags (DIP issue): densities, gamma, method names, thresholds of another model,
+# calibration texts that are too short, traces that are not traces.
+M="$WORK/m.gguf"
+expect_fail "must be in (0, 1]" "$DIP" generate -m "$M" -p hi -n 2 --method dip --mlp-density 0
+expect_fail "must be in (0, 1]" "$DIP" generate -m "$M" -p hi -n 2 --method dip --mlp-density 1.5
+expect_fail "must be in (0, 1]" "$DIP" generate -m "$M" -p hi -n 2 --method dip --up-keep 1.2 --down-keep 0.5
+expect_fail "--gamma must be in" "$DIP" generate -m "$M" -p hi -n 2 --method dip-ca --mlp-density 0.5 --gamma 1.5
+expect_fail "--gamma must be in" "$DIP" generate -m "$M" -p hi -n 2 --method dip-ca --mlp-density 0.5 --gamma -0.2
+expect_fail "cache-fraction" "$DIP" generate -m "$M" -p hi -n 2 --method dip-ca --mlp-density 0.5 --cache-fraction 2
+expect_fail "unknown method 'sparse'" "$DIP" generate -m "$M" -p hi -n 2 --method sparse --mlp-density 0.5
+expect_fail "needs --mlp-density" "$DIP" generate -m "$M" -p hi -n 2 --method dip
+expect_fail "below its minimum 2/3" "$DIP" generate -m "$M" -p hi -n 2 --method glu --mlp-density 0.5
+expect_fail "give --thresholds FILE" "$DIP" generate -m "$M" -p hi -n 2 --method cats --mlp-density 0.5
+expect_fail "unknown cache policy" "$DIP" generate -m "$M" -p hi -n 2 --method dip-ca --mlp-density 0.5 --cache-policy fifo
+expect_fail "calibration text is too short" "$DIP" calibrate -m "$M" -f "$WORK/short.txt" -o "$WORK/t.json"
+"$DIP" make-test-model "$WORK/m2.gguf" --n-embd 64 --n-head 2 --n-head-kv 2 --n-ff 96 --seed 99 2>/dev/null
+for i in $(seq 1 60); do echo "the quick brown fox jumps over the lazy dog again and again, number $i"; done > "$WORK/calib.txt"
+"$DIP" calibrate -m "$WORK/m2.gguf" -f "$WORK/calib.txt" -o "$WORK/t2.json" -c 64 2>/dev/null || echo "FAIL: calibration did not run"
+expect_fail "calibrated for model" "$DIP" generate -m "$M" -p hi -n 2 --method teal --mlp-density 0.5 --thresholds "$WORK/t2.json"
+printf '{"format": "dip-thresholds", "version": 1}' > "$WORK/t3.json"
+expect_fail "malformed thresholds file" "$DIP" generate -m "$M" -p hi -n 2 --method teal --mlp-density 0.5 --thresholds "$WORK/t3.json"
+expect_fail "not valid JSON" "$DIP" generate -m "$M" -p hi -n 2 --method teal --mlp-density 0.5 --thresholds "$WORK/short.txt"
+expect_fail "--densities" "$DIP" sweep -m "$M" -f "$WORK/calib.txt" --methods dip --densities 0.5,2 -o "$WORK/sw"
+expect_fail "--gammas" "$DIP" sweep -m "$M" -f "$WORK/calib.txt" --methods dip-ca --gammas x -o "$WORK/sw"
+
 [ $fails -eq 0 ] && echo "all bad-input cases passed" || echo "$fails bad-input case(s) failed"
 exit $fails

@@ -203,10 +203,10 @@ TEST(SparseMlp, ThresholdMethodsNeedThresholds) {
   EXPECT_THROW(SparseMlp(*m, cfg, nullptr), Error);
   // A calibration text that is too short is an error; thresholds of another model too.
   std::vector<int32_t> few(100, 3);
-  EXPECT_THROW(calibrate(*m, few, 64, 1, false), Error);
+  EXPECT_THROW(calibrate(*m, few, 64, 1, nullptr), Error);
   std::vector<int32_t> many(300);
   for (auto& v : many) v = int32_t(rng()() % m->hparams().n_vocab);
-  const Thresholds t = calibrate(*m, many, 64, 2, false);
+  const Thresholds t = calibrate(*m, many, 64, 2, nullptr);
   const std::string p = ::testing::TempDir() + "/thr_" + std::to_string(getpid()) + ".json";
   save_thresholds(t, p);
   EXPECT_NO_THROW(load_thresholds(p, *m));

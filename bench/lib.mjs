@@ -1,0 +1,79 @@
+// Shared pieces of the benchmark drivers: paths, argument parsing, the prompt, running our
+// engine and llama.cpp (node-llama-cpp) on a GGUF file, writing test models, medians.
+import {execFileSync, spawnSync} from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import {fileURLToPath} from "node:url";
+
+export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+export const dip = path.join(root, "build/release/dip");
+export const membw = path.join(root, "build/release/bench/membw");
+const oracle = path.join(root, "tests/oracle/llama_oracle.mjs");
+
+export function parseArgs(argv) {
+  const args = {};
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i].startsWith("--")) args[argv[i].slice(2)] = argv[i + 1];
+  }
+  return args;
+}
+
+export function requireTools(...files) {
+  for (const f of [dip, oracle, ...files]) {
+    if (!fs.existsSync(f)) { console.error(`bench: ${f} is missing (run ./setup.sh --test first)`); process.exit(1); }
+  }
+}
+
+// About 128 tokens of plain prose as the prompt (the same text for both engines).
+export const prompt = "The old lighthouse keeper climbed the narrow stairs every evening, carrying a lamp, a book " +
+  "and a small loaf of bread. From the top he could see the harbour, the fishing boats coming home, " +
+  "and far away the dark line of the hills where the river began. He had lived there for forty years, " +
+  "and in all that time the light had never once gone out, not in the great storm of the winter when " +
+  "the sea rose over the rocks, nor on the quiet summer nights when nobody seemed to need it at all.";
+
+export const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+// A Llama-shaped GGUF with random weights (the default model's vocabulary), written once.
+export function testModel(dir, type, {nEmbd, nLayer, nFf, nHead, nHeadKv}) {
+  const f = path.join(dir, `llama-${nEmbd}x${nLayer}-ff${nFf}-h${nHead}-kv${nHeadKv}-${type}.gguf`);
+  if (!fs.existsSync(f)) {
+    fs.mkdirSync(dir, {recursive: true});
+    process.stderr.write(`writing ${f} ...\n`);
+    execFileSync(dip, ["make-test-model", "--arch", "llama", "--type", type, "--n-embd", String(nEmbd),
+      "--n-layer", String(nLayer), "--n-ff", String(nFf), "--n-head", String(nHead), "--n-head-kv", String(nHeadKv),
+      "--vocab", path.join(root, "models/default.gguf"), "--seed", "7", f + ".tmp"], {stdio: ["ignore", "ignore", "inherit"]});
+    fs.renameSync(f + ".tmp", f);
+  }
+  return f;
+}
+
+// `dip generate` with --json; extra: more flags (e.g. the pruning method).
+export function runDip(file, {threads, nGen, extra = []}) {
+  const r = spawnSync(dip, ["generate", "-m", file, "-p", prompt, "-n", String(nGen), "-t", String(threads),
+    "--temp", "0", "--ignore-eos", "--json", ...extra], {encoding: "utf8"});
+  if (r.status !== 0) throw new Error(`dip generate failed: ${r.stderr}`);
+  const j = JSON.parse(r.stdout.trim().split("\n").pop());
+  return {pp: j.prompt_tokens / j.prompt_s, tg: j.gen_steps / j.gen_s, bytes: j.bytes_per_token,
+          prompt_tokens: j.prompt_tokens, density: j.mlp_density ?? 1};
+}
+
+export function runLlama(file, {threads, nGen, workDir}) {
+  const req = path.join(workDir, "speed-request.json");
+  fs.mkdirSync(workDir, {recursive: true});
+  fs.writeFileSync(req, JSON.stringify({model: file, threads, speed: {text: prompt, n: nGen, runs: 1}}));
+  const r = spawnSync("node", [oracle, req], {encoding: "utf8"});
+  if (r.status !== 0) throw new Error(`llama.cpp run failed: ${r.stderr}`);
+  const s = JSON.parse(r.stdout.trim().split("\n").pop()).speed[0];
+  return {pp: s.prompt_tokens / s.prompt_s, tg: s.gen_tokens / s.gen_s};
+}
+
+export function measureBw(threads, runs) {
+  return JSON.parse(execFileSync(membw, [String(threads), "1024", String(runs)], {encoding: "utf8"}));
+}
+
+export function cpuName() {
+  return (fs.readFileSync("/proc/cpuinfo", "utf8").match(/model name\s*:\s*(.*)/) ?? [, "?"])[1];
+}
