@@ -81,7 +81,7 @@ def main():
     base = {r["target_density"]: r for r in rows if r["method"] == "dip"}
     if ca:
         fig, ax = plt.subplots(figsize=(6.5, 4.6))
-        for d in sorted({r["target_density"] for r in ca}):
+        for d in sorted({r["target_density"] for r in ca if r["target_density"] < 1}):
             pts = sorted([r for r in ca if r["target_density"] == d], key=lambda r: r["gamma"])
             if d in base:
                 pts = pts + [dict(base[d], gamma=1.0)]
@@ -90,7 +90,8 @@ def main():
                 ax.annotate(f"{r['gamma']:g}", (r["hit_rate"], r["ppl_increase_pct"]), fontsize=7,
                             textcoords="offset points", xytext=(3, 3))
         ax.set_xlabel(f"modelled cache hit rate (cache = {ca[0]['cache_fraction']:g} of columns)")
-        ax.set_ylabel("perplexity increase over dense (%)")
+        ax.set_ylabel("perplexity increase over dense (%, log scale)")
+        ax.set_yscale("symlog", linthresh=1.0)
         ax.set_title("DIP-CA: gamma trades accuracy for hits (labels: gamma; 1 = DIP)")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
