@@ -28,7 +28,7 @@ inline float hsum8(__m256 v) {
 }
 
 // An activation row unpacked once per call for every weight row that meets it: quants
-// 32-byte aligned, scales as floats, and (for Q4_0) the per-lane offset sums.
+// 32-byte aligned, scales as floats, and (for Q4_0) the block's offset term.
 struct alignas(32) Bytes32 {
   uint8_t v[32];
 };
@@ -36,30 +36,30 @@ struct alignas(32) Bytes32 {
 struct PreparedAct {
   const Bytes32* q;
   const float* d;
-  const Bytes32* off;
+  const float* off;
 };
 
 struct PreparedActs {
-  std::vector<Bytes32> q, off;
-  std::vector<float> d;
+  std::vector<Bytes32> q;
+  std::vector<float> d, off;
   std::vector<PreparedAct> rows;
   void prepare(bool q4, const uint8_t* acts, size_t arb, size_t n_act, size_t nb) {
     q.resize(n_act * nb);
     d.resize(n_act * nb);
     off.resize(q4 ? n_act * nb : 0);
     rows.resize(n_act);
-    const __m256i eights = _mm256_set1_epi8(8);
     for (size_t t = 0; t < n_act; ++t) {
       const BlockQ8_0* a = reinterpret_cast<const BlockQ8_0*>(acts + t * arb);
       for (size_t b = 0; b < nb; ++b) {
         const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs));
         _mm256_store_si256(reinterpret_cast<__m256i*>(&q[t * nb + b]), v);
         d[t * nb + b] = fp16_scale(a[b].d);
-        // Q4_0 nibbles are unsigned 0..15; their -8 offset is taken off afterwards as
-        // 8 * (sum of the activations in each int32 lane's four elements).
+        // Q4_0 nibbles are unsigned 0..15: sum((q - 8) a) = sum(q a) - 8 sum(a). The second
+        // term, times the activation scale, is subtracted per block as a scalar (times dw).
         if (q4) {
-          _mm256_store_si256(reinterpret_cast<__m256i*>(&off[t * nb + b]),
-                             _mm256_dpbusd_epi32(_mm256_setzero_si256(), eights, v));
+          int sum = 0;
+          for (int j = 0; j < 32; ++j) sum += a[b].qs[j];
+          off[t * nb + b] = float(8 * sum) * d[t * nb + b];
         }
       }
       rows[t] = {&q[t * nb], &d[t * nb], q4 ? &off[t * nb] : nullptr};
@@ -72,18 +72,19 @@ struct PreparedActs {
 template <bool kQ4, int R, int T>
 void tile(const uint8_t* w, size_t wrb, size_t nb, const PreparedAct* acts, float* y, size_t ys, size_t row) {
   __m256 acc[2][R][T];
+  float offset[R][T] = {};
   for (int p = 0; p < 2; ++p)
     for (int r = 0; r < R; ++r)
       for (int t = 0; t < T; ++t) acc[p][r][t] = _mm256_setzero_ps();
   const __m256i zero = _mm256_setzero_si256();
   const __m256i low4 = _mm256_set1_epi8(0x0f);
   auto block = [&](size_t b, __m256 (&a)[R][T]) {
-    __m256i av[T], off[T];
-    float da[T];
+    __m256i av[T];
+    float da[T], off[T];
     for (int t = 0; t < T; ++t) {
       av[t] = _mm256_load_si256(reinterpret_cast<const __m256i*>(acts[t].q + b));
       da[t] = acts[t].d[b];
-      if constexpr (kQ4) off[t] = _mm256_load_si256(reinterpret_cast<const __m256i*>(acts[t].off + b));
+      if constexpr (kQ4) off[t] = acts[t].off[b];
     }
     for (int r = 0; r < R; ++r) {
       if constexpr (kQ4) {
@@ -92,8 +93,9 @@ void tile(const uint8_t* w, size_t wrb, size_t nb, const PreparedAct* acts, floa
         const __m256i wv = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), low4);
         const float dw = fp16_scale(blk->d);
         for (int t = 0; t < T; ++t) {
-          const __m256i s = _mm256_sub_epi32(_mm256_dpbusd_epi32(zero, wv, av[t]), off[t]);
+          const __m256i s = _mm256_dpbusd_epi32(zero, wv, av[t]);
           a[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * da[t]), _mm256_cvtepi32_ps(s), a[r][t]);
+          offset[r][t] += dw * off[t];
         }
       } else {
         const BlockQ8_0* blk = reinterpret_cast<const BlockQ8_0*>(w + (row + r) * wrb) + b;
@@ -117,7 +119,7 @@ void tile(const uint8_t* w, size_t wrb, size_t nb, const PreparedAct* acts, floa
   }
   if (b < nb) block(b, acc[0]);
   for (int r = 0; r < R; ++r)
-    for (int t = 0; t < T; ++t) y[t * ys + row + r] = hsum8(_mm256_add_ps(acc[0][r][t], acc[1][r][t]));
+    for (int t = 0; t < T; ++t) y[t * ys + row + r] = hsum8(_mm256_add_ps(acc[0][r][t], acc[1][r][t])) - offset[r][t];
 }
 
 template <bool kQ4, int T>
