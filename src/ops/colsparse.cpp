@@ -217,7 +217,7 @@ ColumnMatrix make_column_matrix(TensorType src_type, const std::vector<const uin
          ggml_type_name(uint32_t(col_type)));
   }
   m.col_bytes = row_bytes(col_type, m.col_len);
-  m.data.resize(m.col_bytes * cols);
+  m.data = HugeBuffer(m.col_bytes * cols);
   const size_t src_rb = row_bytes(src_type, cols);
   const size_t es = block_elems(col_type) == 1 ? block_bytes(col_type) : 0;
   constexpr size_t kTile = 64;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ops/tensor_types.h"
+#include "util/huge_buffer.h"
 
 namespace dip {
 
@@ -18,7 +19,7 @@ struct ColumnMatrix {
   size_t n_cols = 0;     // inputs
   size_t col_len = 0;    // outputs (elements per column; a multiple of the block size)
   size_t col_bytes = 0;  // bytes per column
-  std::vector<uint8_t> data;
+  HugeBuffer data;
   const uint8_t* col(size_t c) const { return data.data() + c * col_bytes; }
   size_t bytes() const { return data.size(); }
 };
