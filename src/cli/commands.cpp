@@ -81,7 +81,10 @@ void add_generate(CLI::App& app) {
     if (toks.empty()) fail("the prompt is empty after tokenization");
     Session s(*model, pick_ctx(*model, o->ctx, toks.size() + size_t(*n_predict)), o->threads);
     Sparsity sparsity = make_sparsity(*model, *so);
-    if (sparsity.mlp) s.set_sparse_mlp(sparsity.mlp.get());
+    if (sparsity.mlp) {
+      s.set_sparse_mlp(sparsity.mlp.get());
+      sparsity.mlp->release_row_major_weights();
+    }
     Sampler sampler(*sp);
     for (int32_t t : toks) sampler.accept(t);
     std::fputs(prompt->c_str(), stdout);

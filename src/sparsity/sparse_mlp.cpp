@@ -1,5 +1,8 @@
 #include "sparsity/sparse_mlp.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cmath>
 #include <cstring>
 #include <numeric>
@@ -69,6 +72,27 @@ SparseMlp::~SparseMlp() = default;
 
 void SparseMlp::finish_trace() {
   if (trace_) trace_->close();
+}
+
+namespace {
+// MADV_DONTNEED on the whole pages inside [p, p + n) of a read-only file mapping.
+void drop_pages(const uint8_t* p, size_t n) {
+  const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
+  const uintptr_t b = (uintptr_t(p) + page - 1) / page * page, e = (uintptr_t(p) + n) / page * page;
+  if (e > b) madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
+}
+}  // namespace
+
+void SparseMlp::release_row_major_weights() const {
+  if (!active() || !model_.gguf()) return;  // HF folders: safetensors mappings, left alone
+  const bool up_cols = cfg_.method == Method::kDip || cfg_.method == Method::kDipCa || cfg_.method == Method::kTeal;
+  for (const Layer& L : model_.layers) {
+    drop_pages(L.ffn_down.data, L.ffn_down.bytes());
+    if (up_cols) {
+      drop_pages(L.ffn_up.data, L.ffn_up.bytes());
+      if (!L.fused_gate_up()) drop_pages(L.ffn_gate.data, L.ffn_gate.bytes());
+    }
+  }
 }
 
 uint64_t SparseMlp::column_bytes() const {

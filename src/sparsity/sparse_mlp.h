@@ -53,6 +53,11 @@ class SparseMlp {
   // MLP weight bytes of a dense token (all three matrices, all layers).
   uint64_t dense_bytes_per_token() const { return dense_bytes_; }
   void finish_trace();
+  // Drops the pages of the row-major MLP weights this method no longer reads (DIP, DIP-CA and
+  // TEAL: all three matrices; GLU and CATS: down) from the process's memory, so a pruned run
+  // does not hold the MLP twice. They stay correct to read (the file mapping faults them back
+  // in, e.g. for a dense reference pass), only slower the first time.
+  void release_row_major_weights() const;
 
  private:
   struct LayerState {
