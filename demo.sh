@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Sets up, then runs the main job on the default model (models/default.gguf, see
-# models/MODEL_CARD.md): its description, a generation, and its perplexity on the start of the
-# held-out test text. Should the model file be missing, a random-weight model stands in.
+# models/MODEL_CARD.md): its description, a generation dense and with DIP, and perplexity on the
+# start of the held-out test text, dense and with DIP / DIP-CA at MLP density 0.5 (with KL to
+# dense, top-1 agreement and the modelled cache's hit rate). Should the model file be missing, a
+# random-weight model stands in.
 set -euo pipefail
 cd "$(dirname "$0")"
 ./setup.sh
@@ -17,3 +19,7 @@ $DIP info "$MODEL" | head -12
 $DIP generate -m "$MODEL" -p "The President said" -n 64 --temp 0.8 --seed 1
 head -c 20000 models/heldout-test.txt > build/demo-heldout.txt
 $DIP perplexity -m "$MODEL" -f build/demo-heldout.txt --ctx 512
+echo "--- the same, reading half of the MLP weights per token (DIP, then DIP-CA with a 50% cache) ---"
+$DIP generate -m "$MODEL" -p "The President said" -n 64 --temp 0.8 --seed 1 --method dip --mlp-density 0.5
+$DIP perplexity -m "$MODEL" -f build/demo-heldout.txt --ctx 512 --method dip --mlp-density 0.5
+$DIP perplexity -m "$MODEL" -f build/demo-heldout.txt --ctx 512 --method dip-ca --mlp-density 0.5 --gamma 0.5 --cache-fraction 0.5
