@@ -13,5 +13,6 @@ void add_make_test_model(CLI::App& app);
 void add_convert(CLI::App& app);
 void add_calibrate(CLI::App& app);
 void add_sweep(CLI::App& app);
+void add_simulate(CLI::App& app);
 
 }  // namespace dip::cli

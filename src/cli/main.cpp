@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   dip::cli::add_convert(app);
   dip::cli::add_calibrate(app);
   dip::cli::add_sweep(app);
+  dip::cli::add_simulate(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

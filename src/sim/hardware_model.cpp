@@ -1,0 +1,270 @@
+#include "sim/hardware_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <queue>
+#include <random>
+
+#include "cache/column_cache.h"
+#include "model/model.h"
+#include "sparsity/config.h"
+#include "sparsity/select.h"
+#include "util/error.h"
+
+namespace dip {
+
+ModelShape shape_preset(const std::string& n) {
+  // Public configs (method.md's table); the default model is ours (models/MODEL_CARD.md).
+  if (n == "phi-3-medium") return {n, 5120, 17920, 40, 40, 10, 32064, false};
+  if (n == "phi-3-mini") return {n, 3072, 8192, 32, 32, 32, 32064, false};
+  if (n == "llama-3-8b") return {n, 4096, 14336, 32, 32, 8, 128256, false};
+  if (n == "mistral-7b") return {n, 4096, 14336, 32, 32, 8, 32000, false};
+  if (n == "default") return {n, 512, 1536, 8, 8, 4, 8192, true};
+  fail("unknown model shape '{}' (phi-3-medium, phi-3-mini, llama-3-8b, mistral-7b, default)", n);
+}
+
+ModelShape shape_of(const Model& m) {
+  const HParams& hp = m.hparams();
+  ModelShape s{m.path(), hp.n_embd, hp.n_ff, hp.n_layer, hp.n_head, hp.n_head_kv, hp.n_vocab, false};
+  s.tied = m.output.data == m.tok_embd.data;
+  return s;
+}
+
+Device device_preset(const std::string& n) {
+  constexpr double G = 1e9;
+  if (n == "a18") return {n, 60 * G, 1 * G, 8 * G, "the paper's reference code: Apple A18-like, 60 GB/s DRAM, 1 GB/s flash; 8 GB"};
+  if (n == "snapdragon-8-gen-3") {
+    return {n, 76.8 * G, 4.2 * G, 12 * G,
+            "LPDDR5X-4800 x 64 bit = 76.8 GB/s peak (Qualcomm spec); UFS 4.0 sequential read 4.2 GB/s (JEDEC/vendor); 12 GB"};
+  }
+  if (n == "this-machine") {
+    return {n, 32 * G, 1 * G, 24 * G, "measured here: ~32 GB/s read, ~1 GB/s random 16 KiB O_DIRECT reads; 24 GB"};
+  }
+  fail("unknown device '{}' (a18, snapdragon-8-gen-3, this-machine)", n);
+}
+
+SimPolicy parse_sim_policy(const std::string& n) {
+  if (n == "none") return SimPolicy::kNone;
+  if (n == "lru") return SimPolicy::kLru;
+  if (n == "lfu") return SimPolicy::kLfu;
+  if (n == "belady") return SimPolicy::kBelady;
+  fail("unknown eviction policy '{}' (none, lru, lfu, belady)", n);
+}
+
+const char* sim_policy_name(SimPolicy p) {
+  const char* names[] = {"none", "lru", "lfu", "belady"};
+  return names[int(p)];
+}
+
+Footprint footprint(const SimConfig& c) {
+  const ModelShape& s = c.shape;
+  const Device& d = c.device;
+  if (!(d.dram_bw > 0) || !(d.flash_bw > 0)) fail("device '{}': bandwidths must be positive", d.name);
+  if (!(d.dram_size > 0)) fail("device '{}': DRAM size must be positive", d.name);
+  if (!(c.bits > 0 && c.bits <= 32)) fail("weight precision of {} bits is not possible", c.bits);
+  if (s.d_model == 0 || s.d_ff == 0 || s.n_layer == 0 || s.n_head == 0 || s.n_kv_head == 0 || s.vocab == 0) {
+    fail("model shape '{}' has a zero dimension", s.name);
+  }
+  const double b = c.bits / 8.0, H = s.d_model, I = s.d_ff, L = s.n_layer, V = s.vocab;
+  const double g = double(s.n_kv_head) / double(s.n_head);
+  const double seq = double(c.prompt) + double(c.gen) / 2.0;  // mean sequence length over generation
+  Footprint f;
+  f.embeddings = H * V * b * (s.tied ? 1.0 : 2.0);  // embedding and lm_head
+  f.attention = H * H * (2.0 + 2.0 * g) * L * b;
+  f.kv_cache = seq * H * 2.0 * L * g * b;
+  f.mlp = H * I * 3.0 * L * b;
+  f.static_bytes = f.embeddings + f.attention + f.kv_cache;
+  if (d.dram_size < f.static_bytes) {
+    fail("device '{}': {:.2f} GB of DRAM cannot hold the static part ({:.2f} GB: attention, KV cache, embeddings)",
+         d.name, d.dram_size / 1e9, f.static_bytes / 1e9);
+  }
+  f.cache_bytes = std::min(d.dram_size - f.static_bytes, f.mlp);
+  // Uniform split over the 3L masked linear layers, whole columns only.
+  const double per_linear = f.cache_bytes / (3.0 * L);
+  f.upgate_columns = std::min<uint64_t>(s.d_model, uint64_t(std::floor(per_linear / (I * b))));
+  f.down_columns = std::min<uint64_t>(s.d_ff, uint64_t(std::floor(per_linear / (H * b))));
+  return f;
+}
+
+std::vector<TokenMasks> masks_from_trace(const Trace& t, const ModelShape& s) {
+  const TraceHeader& h = t.header;
+  if (h.n_layer != s.n_layer || h.n_embd != s.d_model || h.n_ff != s.d_ff) {
+    fail("the trace was recorded on a model of shape {} layers x {} x {}, not {} ({} x {} x {})", h.n_layer, h.n_embd,
+         h.n_ff, s.name, s.n_layer, s.d_model, s.d_ff);
+  }
+  std::vector<TokenMasks> out(h.n_tokens);
+  const size_t ub = h.up_bytes(), db = h.down_bytes();
+  for (uint64_t k = 0; k < h.n_tokens; ++k) {
+    const uint8_t* r = t.record(k);
+    TokenMasks& m = out[k];
+    m.up.resize(h.n_layer);
+    m.down.resize(h.n_layer);
+    for (uint32_t l = 0; l < h.n_layer; ++l) {
+      const uint8_t* up = r + size_t(l) * (ub + db);
+      for (uint32_t i = 0; i < h.n_embd; ++i)
+        if (up[i / 8] >> (i % 8) & 1) m.up[l].push_back(int32_t(i));
+      for (uint32_t j = 0; j < h.n_ff; ++j)
+        if (up[ub + j / 8] >> (j % 8) & 1) m.down[l].push_back(int32_t(j));
+    }
+  }
+  return out;
+}
+
+std::vector<TokenMasks> synthetic_masks(const ModelShape& s, uint32_t n_tokens, double density, double skew,
+                                        uint64_t seed) {
+  if (!(density > 0 && density <= 1)) fail("synthetic mask density must be in (0, 1] (got {})", density);
+  const LayerKeep k = dip_optimized_split(density);
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::vector<std::vector<float>> pop_up(s.n_layer, std::vector<float>(s.d_model)),
+      pop_down(s.n_layer, std::vector<float>(s.d_ff));
+  for (auto* v : {&pop_up, &pop_down})
+    for (auto& layer : *v)
+      for (auto& p : layer) p = std::exp(float(skew) * nd(rng));
+  std::vector<TokenMasks> out(n_tokens);
+  std::vector<float> score, scratch;
+  for (auto& m : out) {
+    m.up.resize(s.n_layer);
+    m.down.resize(s.n_layer);
+    for (uint32_t l = 0; l < s.n_layer; ++l) {
+      score.resize(s.d_model);
+      for (uint32_t i = 0; i < s.d_model; ++i) score[i] = std::fabs(nd(rng)) * pop_up[l][i];
+      select_topk(score.data(), s.d_model, keep_count(k.up, s.d_model), m.up[l], scratch);
+      score.resize(s.d_ff);
+      for (uint32_t j = 0; j < s.d_ff; ++j) score[j] = std::fabs(nd(rng)) * pop_down[l][j];
+      select_topk(score.data(), s.d_ff, keep_count(k.down, s.d_ff), m.down[l], scratch);
+    }
+  }
+  return out;
+}
+
+std::vector<uint64_t> cache_replay(SimPolicy p, const std::vector<const std::vector<int32_t>*>& seq, size_t n_cols,
+                                   size_t cap, uint64_t& events) {
+  const size_t T = seq.size();
+  std::vector<uint64_t> hits(T, 0);
+  for (const auto* s : seq) events += s->size();
+  if (cap == 0) return hits;
+  if (p == SimPolicy::kLru || p == SimPolicy::kLfu) {
+    ColumnCache c(n_cols, cap, p == SimPolicy::kLru ? CachePolicy::kLru : CachePolicy::kLfu);
+    for (size_t t = 0; t < T; ++t) hits[t] = c.access(seq[t]->data(), seq[t]->size());
+    return hits;
+  }
+  std::vector<uint8_t> in(n_cols, 0);
+  size_t size = 0;
+  if (p == SimPolicy::kNone) {  // filled by first use, never evicted
+    for (size_t t = 0; t < T; ++t) {
+      for (int32_t c : *seq[t]) {
+        if (in[size_t(c)]) {
+          ++hits[t];
+        } else if (size < cap) {
+          in[size_t(c)] = 1;
+          ++size;
+        }
+      }
+    }
+    return hits;
+  }
+  // Belady (with bypass): evict the resident column whose next use is farthest; a missing
+  // column is not admitted when its own next use is farther still. Next uses are precomputed
+  // backwards; a max-heap with lazy deletion makes the whole replay O(n log n).
+  const uint32_t kNever = uint32_t(T);
+  std::vector<std::vector<uint32_t>> next(T);
+  std::vector<uint32_t> last(n_cols, kNever), key(n_cols, kNever);
+  for (size_t t = T; t-- > 0;) {
+    next[t].resize(seq[t]->size());
+    for (size_t i = 0; i < seq[t]->size(); ++i) {
+      const size_t c = size_t((*seq[t])[i]);
+      next[t][i] = last[c];
+      last[c] = uint32_t(t);
+    }
+  }
+  std::priority_queue<std::pair<uint32_t, int32_t>> heap;  // (next use, column)
+  for (size_t t = 0; t < T; ++t) {
+    const auto& s = *seq[t];
+    for (size_t i = 0; i < s.size(); ++i) {
+      const size_t c = size_t(s[i]);
+      if (in[c]) {
+        ++hits[t];
+        key[c] = next[t][i];
+        heap.push({key[c], int32_t(c)});
+      }
+    }
+    for (size_t i = 0; i < s.size(); ++i) {
+      const size_t c = size_t(s[i]);
+      if (in[c]) continue;
+      const uint32_t k = next[t][i];
+      if (k == kNever) continue;  // never used again: caching it cannot help
+      if (size == cap) {
+        while (!heap.empty() && (!in[size_t(heap.top().second)] || key[size_t(heap.top().second)] != heap.top().first)) heap.pop();
+        if (heap.empty() || heap.top().first <= k) continue;  // bypass
+        in[size_t(heap.top().second)] = 0;
+        heap.pop();
+        --size;
+      }
+      in[c] = 1;
+      key[c] = k;
+      heap.push({k, int32_t(c)});
+      ++size;
+    }
+  }
+  return hits;
+}
+
+SimResult simulate(const SimConfig& c, const std::vector<TokenMasks>& masks) {
+  if (masks.empty()) fail("nothing to simulate: the mask trace has no tokens");
+  SimResult r;
+  r.fp = footprint(c);
+  const ModelShape& s = c.shape;
+  const Device& d = c.device;
+  const double b = c.bits / 8.0, H = s.d_model, I = s.d_ff;
+  auto f = [&](double flash_s, double dram_s) { return c.concurrent ? std::max(flash_s, dram_s) : flash_s + dram_s; };
+  const size_t T = masks.size();
+  std::vector<double> t_dyn(T, 0.0), flash(T, 0.0), dram(T, 0.0);
+  uint64_t all_hits = 0, all_acc = 0;
+  r.upgate_hit_rate.assign(s.n_layer, 0.0);
+  r.down_hit_rate.assign(s.n_layer, 0.0);
+  std::vector<const std::vector<int32_t>*> seq(T);
+  for (uint32_t l = 0; l < s.n_layer; ++l) {
+    for (int kind = 0; kind < 2; ++kind) {
+      const bool up = kind == 0;
+      for (size_t t = 0; t < T; ++t) {
+        const auto& m = up ? masks[t].up : masks[t].down;
+        if (m.size() != s.n_layer) fail("mask trace has {} layers, the shape {}", m.size(), s.n_layer);
+        seq[t] = &m[l];
+      }
+      const size_t n_cols = up ? s.d_model : s.d_ff;
+      const size_t cap = up ? r.fp.upgate_columns : r.fp.down_columns;
+      const std::vector<uint64_t> hits = cache_replay(c.policy, seq, n_cols, cap, r.events);
+      const double col_bytes = (up ? I : H) * b;
+      const double n_lin = up ? 2.0 : 1.0;  // up and gate share the mask
+      uint64_t h_sum = 0, a_sum = 0;
+      for (size_t t = 0; t < T; ++t) {
+        const double hit = double(hits[t]), miss = double(seq[t]->size()) - hit;
+        t_dyn[t] += n_lin * f(miss * col_bytes / d.flash_bw, hit * col_bytes / d.dram_bw);
+        flash[t] += n_lin * miss * col_bytes;
+        dram[t] += n_lin * hit * col_bytes;
+        h_sum += hits[t];
+        a_sum += seq[t]->size();
+      }
+      (up ? r.upgate_hit_rate : r.down_hit_rate)[l] = a_sum ? double(h_sum) / double(a_sum) : 0.0;
+      all_hits += uint64_t(n_lin) * h_sum;
+      all_acc += uint64_t(n_lin) * a_sum;
+    }
+  }
+  double sum_t = 0, sum_f = 0, sum_d = 0;
+  for (size_t t = 0; t < T; ++t) {
+    sum_t += t_dyn[t];
+    sum_f += flash[t];
+    sum_d += dram[t];
+  }
+  r.t_dyn = sum_t / double(T);
+  r.t_fixed = f(0.0, r.fp.static_bytes / d.dram_bw);
+  r.tokens_per_s = 1.0 / (r.t_fixed + r.t_dyn);
+  r.flash_bytes_per_token = sum_f / double(T);
+  r.dram_bytes_per_token = sum_d / double(T) + r.fp.static_bytes;
+  r.hit_rate = all_acc ? double(all_hits) / double(all_acc) : 0.0;
+  r.ttft = f(r.fp.mlp / d.flash_bw, r.fp.static_bytes / d.dram_bw);
+  return r;
+}
+
+}  // namespace dip

@@ -1,0 +1,85 @@
+// The hardware simulator: the paper's memory-traffic model (../shared/docs/method.md, "The
+// hardware model") of a device with DRAM and flash, run over a mask trace recorded by the engine
+// (--trace) or synthesized. Only memory traffic is timed, as in the paper.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sparsity/trace.h"
+
+namespace dip {
+
+class Model;
+
+struct ModelShape {
+  std::string name;
+  uint32_t d_model = 0, d_ff = 0, n_layer = 0, n_head = 0, n_kv_head = 0, vocab = 0;
+  bool tied = false;
+};
+// phi-3-medium, phi-3-mini, llama-3-8b, mistral-7b, default (the table in method.md).
+ModelShape shape_preset(const std::string& name);
+ModelShape shape_of(const Model& m);
+
+struct Device {
+  std::string name;
+  double dram_bw = 0, flash_bw = 0;  // bytes per second
+  double dram_size = 0;              // bytes
+  std::string source;                // where the figures come from
+};
+// a18 (the paper's default), snapdragon-8-gen-3, this-machine.
+Device device_preset(const std::string& name);
+
+enum class SimPolicy { kNone, kLru, kLfu, kBelady };
+SimPolicy parse_sim_policy(const std::string& name);
+const char* sim_policy_name(SimPolicy p);
+
+struct SimConfig {
+  ModelShape shape;
+  double bits = 16;  // per weight
+  Device device;
+  uint32_t prompt = 128, gen = 128;
+  SimPolicy policy = SimPolicy::kLru;
+  bool concurrent = true;  // f = max (flash and DRAM reads overlap) or sum
+};
+
+// The paper's footprints (bytes) and the cache they leave for the MLP.
+struct Footprint {
+  double embeddings = 0, attention = 0, kv_cache = 0, mlp = 0;
+  double static_bytes = 0;      // attention + KV (at the mean sequence length) + embeddings/lm_head
+  double cache_bytes = 0;       // DRAM left for MLP columns
+  uint64_t upgate_columns = 0;  // columns each of up and gate keeps per layer
+  uint64_t down_columns = 0;    // down columns kept per layer
+};
+// Fails (clear error) for impossible devices: zero bandwidth, DRAM smaller than the static part.
+Footprint footprint(const SimConfig& c);
+
+// Masks of one token: per layer, kept up/gate inputs and kept down columns (ascending).
+struct TokenMasks {
+  std::vector<std::vector<int32_t>> up, down;
+};
+// From an engine trace (its shape must be c.shape's: clear error otherwise).
+std::vector<TokenMasks> masks_from_trace(const Trace& t, const ModelShape& s);
+// Synthetic DIP-like masks: per token, top-k of |N(0,1)| x a fixed per-column popularity
+// (log-normal, sigma `skew`), k from DIP's optimized split of `density`.
+std::vector<TokenMasks> synthetic_masks(const ModelShape& s, uint32_t n_tokens, double density, double skew,
+                                        uint64_t seed);
+
+struct SimResult {
+  Footprint fp;
+  double t_fixed = 0, t_dyn = 0;  // seconds per token (t_dyn: mean over tokens)
+  double tokens_per_s = 0;
+  double ttft = 0;                // prompt read as one dense pass with a cold cache
+  double flash_bytes_per_token = 0, dram_bytes_per_token = 0;
+  double hit_rate = 0;            // over all masked columns (up+gate counted twice)
+  std::vector<double> upgate_hit_rate, down_hit_rate;  // per layer
+  uint64_t events = 0;            // column accesses simulated
+};
+SimResult simulate(const SimConfig& c, const std::vector<TokenMasks>& masks);
+
+// Hits per token of one matrix's column cache (capacity `cap` columns of n_cols) replaying the
+// per-token column sets `seq` under policy p; `events` grows by the accesses replayed.
+std::vector<uint64_t> cache_replay(SimPolicy p, const std::vector<const std::vector<int32_t>*>& seq, size_t n_cols,
+                                   size_t cap, uint64_t& events);
+
+}  // namespace dip

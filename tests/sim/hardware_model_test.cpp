@@ -1,0 +1,121 @@
+// The simulator's equations on hand-computed cases, the eviction policies, and bad input.
+#include "sim/hardware_model.h"
+
+#include <gtest/gtest.h>
+
+#include "util/error.h"
+
+namespace dip {
+namespace {
+
+// H 4, I 8, one layer, V 10, 2 heads / 1 KV head (g = 0.5), 16-bit, prompt 2 + gen 4 (mean
+// sequence 4). Bandwidths in bytes/s so that every term is a small number.
+SimConfig tiny(double dram_size) {
+  SimConfig c;
+  c.shape = {"tiny", 4, 8, 1, 2, 1, 10, false};
+  c.bits = 16;
+  c.device = {"hand", 64.0, 16.0, dram_size, ""};
+  c.prompt = 2;
+  c.gen = 4;
+  c.policy = SimPolicy::kLru;
+  return c;
+}
+
+TEST(Simulator, FootprintsByHand) {
+  const Footprint f = footprint(tiny(384));
+  EXPECT_DOUBLE_EQ(f.embeddings, 4 * 10 * 2 * 2);      // embedding + lm_head, 2 bytes each
+  EXPECT_DOUBLE_EQ(f.attention, 16 * (2 + 1) * 1 * 2);  // H^2 (2 + 2g) L b
+  EXPECT_DOUBLE_EQ(f.kv_cache, 4 * 4 * 2 * 1 * 0.5 * 2);  // seq H 2 L g b
+  EXPECT_DOUBLE_EQ(f.mlp, 4 * 8 * 3 * 2);
+  EXPECT_DOUBLE_EQ(f.static_bytes, 288);
+  EXPECT_DOUBLE_EQ(f.cache_bytes, 96);
+  EXPECT_EQ(f.upgate_columns, 2u);  // 96 / 3 linears = 32 bytes; a column of up is 8 x 2 bytes
+  EXPECT_EQ(f.down_columns, 4u);    // a column of down is 4 x 2 bytes
+}
+
+TEST(Simulator, ThroughputByHand) {
+  SimConfig c = tiny(384);
+  TokenMasks m;
+  m.up = {{0, 1}};
+  m.down = {{0, 1, 2, 3}};
+  const std::vector<TokenMasks> masks = {m, m};
+  const SimResult r = simulate(c, masks);
+  // Token 0: all from flash: up+gate 2 x (2 cols x 16 B / 16 B/s) = 4 s, down 4 x 8 B / 16 = 2 s.
+  // Token 1: all cached: 2 x 32 / 64 + 32 / 64 = 1.5 s. Fixed: 288 B / 64 B/s = 4.5 s.
+  EXPECT_DOUBLE_EQ(r.t_dyn, (6.0 + 1.5) / 2);
+  EXPECT_DOUBLE_EQ(r.t_fixed, 4.5);
+  EXPECT_DOUBLE_EQ(r.tokens_per_s, 1.0 / (4.5 + 3.75));
+  EXPECT_DOUBLE_EQ(r.hit_rate, 0.5);
+  EXPECT_DOUBLE_EQ(r.flash_bytes_per_token, (2 * 32 + 32) / 2.0);
+  // Half the up columns cached: max vs sum of the flash and DRAM parts.
+  TokenMasks m2;
+  m2.up = {{0, 1, 2, 3}};
+  m2.down = {{0}};
+  c.policy = SimPolicy::kNone;
+  const std::vector<TokenMasks> two = {m2, m2};
+  const SimResult conc = simulate(c, two);
+  c.concurrent = false;
+  const SimResult seq = simulate(c, two);
+  // Token 1: up 2 hits (2 x 16 B / 64) and 2 misses (2 x 16 B / 16); down 1 hit (8 / 64).
+  const double up_max = 2 * std::max(32.0 / 16, 32.0 / 64), up_sum = 2 * (32.0 / 16 + 32.0 / 64);
+  const double t0 = 2 * (64.0 / 16) + 8.0 / 16;
+  EXPECT_DOUBLE_EQ(conc.t_dyn, (t0 + up_max + 8.0 / 64) / 2);
+  EXPECT_DOUBLE_EQ(seq.t_dyn, (t0 + up_sum + 8.0 / 64) / 2);
+  EXPECT_DOUBLE_EQ(conc.ttft, std::max(192.0 / 16, 288.0 / 64));
+}
+
+TEST(Simulator, BeladyIsOptimalOnAHandSequence) {
+  // One slot; accesses A B A C A B. Belady keeps A (hits at 2 and 4); LRU never hits.
+  const std::vector<std::vector<int32_t>> s = {{0}, {1}, {0}, {2}, {0}, {1}};
+  std::vector<const std::vector<int32_t>*> seq;
+  for (const auto& v : s) seq.push_back(&v);
+  uint64_t ev = 0;
+  auto total = [](const std::vector<uint64_t>& h) { uint64_t t = 0; for (auto x : h) t += x; return t; };
+  EXPECT_EQ(total(cache_replay(SimPolicy::kBelady, seq, 3, 1, ev)), 2u);
+  EXPECT_EQ(total(cache_replay(SimPolicy::kLru, seq, 3, 1, ev)), 0u);
+  EXPECT_EQ(total(cache_replay(SimPolicy::kNone, seq, 3, 1, ev)), 2u);  // A stays forever
+  EXPECT_EQ(ev, 18u);
+}
+
+TEST(Simulator, BeladyBeatsOnlinePoliciesOnSyntheticMasks) {
+  const ModelShape s = shape_preset("default");
+  const auto masks = synthetic_masks(s, 200, 0.5, 1.0, 7);
+  SimConfig c;
+  c.shape = s;
+  c.device = device_preset("a18");
+  const Footprint full = footprint(c);
+  c.device.dram_size = full.static_bytes + 0.4 * full.mlp;  // 40% of the MLP fits
+  double hit[4];
+  for (int p = 0; p < 4; ++p) {
+    c.policy = SimPolicy(p);
+    hit[p] = simulate(c, masks).hit_rate;
+  }
+  EXPECT_GT(hit[3], hit[1]);  // Belady > LRU
+  EXPECT_GT(hit[3], hit[2]);  // Belady > LFU
+  EXPECT_GT(hit[3], hit[0]);  // Belady > static
+  c.policy = SimPolicy::kLru;
+  const auto dense = synthetic_masks(s, 50, 1.0, 1.0, 7);
+  EXPECT_LT(simulate(c, dense).tokens_per_s, simulate(c, masks).tokens_per_s);  // pruning pays
+}
+
+TEST(Simulator, ImpossibleDevicesAndForeignTraces) {
+  EXPECT_THROW(footprint(tiny(100)), Error);  // DRAM below the static 288 bytes
+  SimConfig c = tiny(384);
+  c.device.flash_bw = 0;
+  EXPECT_THROW(footprint(c), Error);
+  c = tiny(384);
+  c.bits = 0;
+  EXPECT_THROW(footprint(c), Error);
+  Trace t;
+  t.header.n_layer = 2;
+  t.header.n_embd = 4;
+  t.header.n_ff = 8;
+  EXPECT_THROW(masks_from_trace(t, tiny(384).shape), Error);  // 2 layers, the shape has 1
+  EXPECT_THROW(shape_preset("gpt-5"), Error);
+  EXPECT_THROW(device_preset("nokia-3310"), Error);
+  EXPECT_THROW(parse_sim_policy("random"), Error);
+  EXPECT_THROW(simulate(tiny(384), {}), Error);
+}
+
+}  // namespace
+}  // namespace dip
