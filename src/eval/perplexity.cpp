@@ -10,14 +10,18 @@
 
 namespace dip {
 
-PerplexityResult perplexity(Session& s, const std::vector<int32_t>& tokens, uint32_t n_ctx,
-                            const std::function<void(size_t, size_t, double)>& progress) {
-  const Vocab& vocab = s.model().vocab();
-  const size_t V = s.model().hparams().n_vocab;
+void check_perplexity_input(const std::vector<int32_t>& tokens, uint32_t n_ctx) {
   if (n_ctx < 4) fail("--ctx must be at least 4 (got {})", n_ctx);
   if (tokens.size() < 2 * size_t(n_ctx)) {
     fail("the text has {} tokens; perplexity needs at least 2 * ctx = {}", tokens.size(), 2 * size_t(n_ctx));
   }
+}
+
+PerplexityResult perplexity(Session& s, const std::vector<int32_t>& tokens, uint32_t n_ctx,
+                            const std::function<void(size_t, size_t, double)>& progress) {
+  const Vocab& vocab = s.model().vocab();
+  const size_t V = s.model().hparams().n_vocab;
+  check_perplexity_input(tokens, n_ctx);
   PerplexityResult r;
   r.tokens = tokens.size();
   r.chunks = tokens.size() / n_ctx;

@@ -35,10 +35,7 @@ SparseEvalResult evaluate_sparse(Session& s, SparseMlp& mlp, const std::vector<i
                                  const std::function<void(size_t, size_t, double)>& progress) {
   const Vocab& vocab = s.model().vocab();
   const size_t V = s.model().hparams().n_vocab;
-  if (n_ctx < 4) fail("--ctx must be at least 4 (got {})", n_ctx);
-  if (tokens.size() < 2 * size_t(n_ctx)) {
-    fail("the text has {} tokens; perplexity needs at least 2 * ctx = {}", tokens.size(), 2 * size_t(n_ctx));
-  }
+  check_perplexity_input(tokens, n_ctx);
   size_t chunks = tokens.size() / n_ctx;
   if (max_chunks) chunks = std::min(chunks, max_chunks);
   const size_t first = n_ctx / 2, per_chunk = n_ctx - 1 - first;
