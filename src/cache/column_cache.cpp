@@ -6,9 +6,12 @@ namespace dip {
 
 ColumnCache::ColumnCache(size_t n_cols, size_t capacity, CachePolicy policy)
     : cached_(n_cols, 0), last_use_(n_cols, 0), uses_(n_cols, 0), in_use_(n_cols, 0),
-      capacity_(std::min(capacity, n_cols)), policy_(policy) {}
+      slot_of_(n_cols, -1), capacity_(std::min(capacity, n_cols)), policy_(policy) {
+  free_slots_.resize(capacity_);
+  for (size_t i = 0; i < capacity_; ++i) free_slots_[i] = int32_t(capacity_ - 1 - i);  // pops 0, 1, ...
+}
 
-size_t ColumnCache::access(const int32_t* cols, size_t n, uint8_t* hit_mask) {
+size_t ColumnCache::access(const int32_t* cols, size_t n, uint8_t* hit_mask, int32_t* slots) {
   ++clock_;
   size_t hits = 0, misses = 0;
   for (size_t i = 0; i < n; ++i) {
@@ -37,7 +40,12 @@ size_t ColumnCache::access(const int32_t* cols, size_t n, uint8_t* hit_mask) {
       return a < b;
     };
     if (evict < victims_.size()) std::nth_element(victims_.begin(), victims_.begin() + evict, victims_.end(), older);
-    for (size_t i = 0; i < evict; ++i) cached_[size_t(victims_[i])] = 0;
+    for (size_t i = 0; i < evict; ++i) {
+      const size_t v = size_t(victims_[i]);
+      cached_[v] = 0;
+      free_slots_.push_back(slot_of_[v]);
+      slot_of_[v] = -1;
+    }
     size_ -= evict;
     admit = capacity_ - size_;
     admit = std::min(admit, misses);
@@ -47,6 +55,8 @@ size_t ColumnCache::access(const int32_t* cols, size_t n, uint8_t* hit_mask) {
     const size_t c = size_t(cols[i]);
     if (!cached_[c]) {
       cached_[c] = 1;
+      slot_of_[c] = free_slots_.back();
+      free_slots_.pop_back();
       ++size_;
       --admit;
     }
@@ -56,6 +66,7 @@ size_t ColumnCache::access(const int32_t* cols, size_t n, uint8_t* hit_mask) {
     last_use_[c] = clock_;
     ++uses_[c];
     in_use_[c] = 0;
+    if (slots) slots[i] = slot_of_[c];
   }
   return hits;
 }

@@ -24,8 +24,12 @@ class ColumnCache {
 
   // One token's use of `cols` (ascending, distinct): counts hits, then admits the misses,
   // evicting by the policy among columns this token does not use. Returns the hits; with
-  // `hit_mask` non-null, hit_mask[i] = 1 for each cols[i] that was resident.
-  size_t access(const int32_t* cols, size_t n, uint8_t* hit_mask = nullptr);
+  // `hit_mask` non-null, hit_mask[i] = 1 for each cols[i] that was resident. With `slots`
+  // non-null, slots[i] = the slot (0 .. capacity-1) that holds cols[i] after the call, or -1
+  // for a miss that was not admitted (more misses than room): the flash store reads hits from
+  // their slots, admitted misses into theirs, the rest into a read buffer.
+  size_t access(const int32_t* cols, size_t n, uint8_t* hit_mask = nullptr, int32_t* slots = nullptr);
+  int32_t slot(size_t c) const { return slot_of_[c]; }
 
   uint64_t hits() const { return hits_; }
   uint64_t accesses() const { return accesses_; }
@@ -35,6 +39,8 @@ class ColumnCache {
   std::vector<uint64_t> last_use_, uses_;
   std::vector<uint8_t> in_use_;   // scratch: used by the current token
   std::vector<int32_t> victims_;  // scratch
+  std::vector<int32_t> slot_of_;  // per column: its slot, or -1
+  std::vector<int32_t> free_slots_;
   size_t capacity_ = 0, size_ = 0;
   CachePolicy policy_ = CachePolicy::kLru;
   uint64_t clock_ = 0, hits_ = 0, accesses_ = 0;

@@ -140,11 +140,9 @@ HWY_INLINE void AccumulateQuantCols(const float* x, const uint8_t* const* col, f
 }
 
 template <int NC>
-HWY_INLINE void AccumulateCols(const ColumnMatrix& w, const int32_t* idx, const float* x, float* y, size_t o0,
+HWY_INLINE void AccumulateCols(TensorType type, const uint8_t* const* col, const float* x, float* y, size_t o0,
                                size_t o1) {
-  const uint8_t* col[4];
-  for (int c = 0; c < NC; ++c) col[c] = w.col(size_t(idx[c]));
-  switch (w.type) {
+  switch (type) {
     case TensorType::F32: {
       LoadF32 l;
       for (int c = 0; c < NC; ++c) l.col[c] = reinterpret_cast<const float*>(col[c]);
@@ -153,7 +151,7 @@ HWY_INLINE void AccumulateCols(const ColumnMatrix& w, const int32_t* idx, const 
     }
     case TensorType::F16:
     case TensorType::BF16: {
-      if (w.type == TensorType::BF16) {
+      if (type == TensorType::BF16) {
         LoadHalf<true> l;
         for (int c = 0; c < NC; ++c) l.col[c] = reinterpret_cast<const uint16_t*>(col[c]);
         AccumulateFloatCols<NC>(x, l, y, o0, o1);
@@ -173,24 +171,24 @@ HWY_INLINE void AccumulateCols(const ColumnMatrix& w, const int32_t* idx, const 
   }
 }
 
-void ColSparse(const ColumnMatrix& w, const int32_t* idx, const float* xs, size_t nk, float* y, size_t o0,
-               size_t o1) {
-  const size_t esize = w.type == TensorType::F32 ? 4 : 2;  // bytes per element of float-like types
+void ColSparse(TensorType type, const uint8_t* const* cols, const float* xs, size_t nk, float* y, size_t o0,
+               size_t o1, bool accumulate) {
+  const size_t esize = type == TensorType::F32 ? 4 : 2;  // bytes per element of float-like types
   for (size_t s0 = o0; s0 < o1; s0 += kSlice) {
     const size_t s1 = std::min(o1, s0 + kSlice);
-    std::memset(y + s0, 0, (s1 - s0) * sizeof(float));
+    if (!accumulate) std::memset(y + s0, 0, (s1 - s0) * sizeof(float));
     // Byte range of this slice inside a column (for prefetching the next columns).
-    const size_t pre = block_elems(w.type) > 1 ? s0 / 32 * block_bytes(w.type) : s0 * esize;
+    const size_t pre = block_elems(type) > 1 ? s0 / 32 * block_bytes(type) : s0 * esize;
     size_t k = 0;
     for (; k + 4 <= nk; k += 4) {
       // The next four columns' first lines (their streams start cold).
       for (size_t c = k + 4; c < std::min(nk, k + 8); ++c) {
-        const uint8_t* p = w.col(size_t(idx[c])) + pre;
+        const uint8_t* p = cols[c] + pre;
         for (size_t l = 0; l < kPrefetchBytes; l += 64) __builtin_prefetch(p + l);
       }
-      AccumulateCols<4>(w, idx + k, xs + k, y, s0, s1);
+      AccumulateCols<4>(type, cols + k, xs + k, y, s0, s1);
     }
-    for (; k < nk; ++k) AccumulateCols<1>(w, idx + k, xs + k, y, s0, s1);
+    for (; k < nk; ++k) AccumulateCols<1>(type, cols + k, xs + k, y, s0, s1);
   }
 }
 
@@ -261,39 +259,59 @@ ColumnMatrix make_column_matrix(TensorType src_type, const std::vector<const uin
   return m;
 }
 
-void colsparse_ref(const ColumnMatrix& w, const int32_t* idx, const float* xs, size_t nk, float* y, size_t o0,
-                   size_t o1) {
+namespace {
+// Column pointers of idx in w (scratch reused per thread).
+const uint8_t* const* column_pointers(const ColumnMatrix& w, const int32_t* idx, size_t nk) {
+  thread_local std::vector<const uint8_t*> ptrs;
+  ptrs.resize(nk);
+  for (size_t k = 0; k < nk; ++k) ptrs[k] = w.col(size_t(idx[k]));
+  return ptrs.data();
+}
+}  // namespace
+
+void colsparse_ptrs_ref(TensorType type, size_t col_len, const uint8_t* const* cols, const float* xs, size_t nk,
+                        float* y, size_t o0, size_t o1, bool accumulate) {
   std::vector<double> acc(o1 - o0, 0.0);
-  std::vector<float> col(w.col_len);
+  std::vector<float> col(col_len);
   for (size_t k = 0; k < nk; ++k) {
-    dequantize_row(w.type, w.col(size_t(idx[k])), col.data(), w.col_len);
+    dequantize_row(type, cols[k], col.data(), col_len);
     for (size_t o = o0; o < o1; ++o) acc[o - o0] += double(xs[k]) * col[o];
   }
-  for (size_t o = o0; o < o1; ++o) y[o] = float(acc[o - o0]);
+  for (size_t o = o0; o < o1; ++o) y[o] = float(acc[o - o0] + (accumulate ? double(y[o]) : 0.0));
+}
+
+void colsparse_ref(const ColumnMatrix& w, const int32_t* idx, const float* xs, size_t nk, float* y, size_t o0,
+                   size_t o1) {
+  colsparse_ptrs_ref(w.type, w.col_len, column_pointers(w, idx, nk), xs, nk, y, o0, o1, false);
 }
 
 void colsparse_simd(const ColumnMatrix& w, const int32_t* idx, const float* xs, size_t nk, float* y, size_t o0,
                     size_t o1) {
-  HWY_DYNAMIC_DISPATCH(ColSparse)(w, idx, xs, nk, y, o0, o1);
+  HWY_DYNAMIC_DISPATCH(ColSparse)(w.type, column_pointers(w, idx, nk), xs, nk, y, o0, o1, false);
 }
 
-void colsparse(const ColumnMatrix& w, const int32_t* idx, const float* xs, size_t nk, float* y,
-               ThreadPool* pool) {
+void colsparse_ptrs(TensorType type, size_t col_len, const uint8_t* const* cols, const float* xs, size_t nk,
+                    float* y, bool accumulate, ThreadPool* pool) {
   auto* fn = HWY_DYNAMIC_DISPATCH(ColSparse);
   const size_t grain = 256;  // outputs; a multiple of every block size
-  if (pool && pool->size() > 1 && w.col_len >= 2 * grain) {
+  if (pool && pool->size() > 1 && col_len >= 2 * grain) {
     // Equal contiguous output slices per thread: every thread reads its part of every kept
     // column, so the columns' bytes are split evenly and the result does not depend on the
     // thread count. (Splitting the kept columns instead, with per-thread partial sums, measured
     // slower on 14336-long columns and no faster inside the model.)
     pool->run([&](int t, int nt) {
-      const size_t per = (w.col_len / grain + nt - 1) / nt * grain;
-      const size_t o0 = std::min(w.col_len, size_t(t) * per), o1 = std::min(w.col_len, o0 + per);
-      if (o0 < o1) fn(w, idx, xs, nk, y, o0, o1);
+      const size_t per = ((col_len + grain - 1) / grain + nt - 1) / nt * grain;  // covers a partial last grain
+      const size_t o0 = std::min(col_len, size_t(t) * per), o1 = std::min(col_len, o0 + per);
+      if (o0 < o1) fn(type, cols, xs, nk, y, o0, o1, accumulate);
     });
   } else {
-    fn(w, idx, xs, nk, y, 0, w.col_len);
+    fn(type, cols, xs, nk, y, 0, col_len, accumulate);
   }
+}
+
+void colsparse(const ColumnMatrix& w, const int32_t* idx, const float* xs, size_t nk, float* y,
+               ThreadPool* pool) {
+  colsparse_ptrs(w.type, w.col_len, column_pointers(w, idx, nk), xs, nk, y, false, pool);
 }
 
 }  // namespace dip

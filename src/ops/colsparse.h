@@ -38,6 +38,13 @@ void colsparse_ref(const ColumnMatrix& w, const int32_t* idx, const float* xs, s
 void colsparse_simd(const ColumnMatrix& w, const int32_t* idx, const float* xs, size_t nk, float* y, size_t o0,
                     size_t o1);
 
+// The same over columns given by pointer (e.g. slots of a column cache or a read buffer):
+// y[o] (+)= sum_k xs[k] * cols[k][o]; with accumulate, y is added to instead of overwritten.
+void colsparse_ptrs_ref(TensorType type, size_t col_len, const uint8_t* const* cols, const float* xs, size_t nk,
+                        float* y, size_t o0, size_t o1, bool accumulate);
+void colsparse_ptrs(TensorType type, size_t col_len, const uint8_t* const* cols, const float* xs, size_t nk,
+                    float* y, bool accumulate, ThreadPool* pool);
+
 // The whole output (col_len values), split over the pool's threads by output slices.
 void colsparse(const ColumnMatrix& w, const int32_t* idx, const float* xs, size_t nk, float* y,
                ThreadPool* pool);

@@ -90,6 +90,38 @@ TEST(ColumnSparse, SimdMatchesScalarReferenceForEveryTypeAndIndexSet) {
   }
 }
 
+// Columns given by pointer (cache slots, read buffers), split into two passes the way the flash
+// path splits hits and misses: the second pass accumulates onto the first.
+TEST(ColumnSparse, PointerColumnsAccumulateLikeOnePass) {
+  ThreadPool pool(2);
+  for (TensorType t : kAllTypes) {
+    const size_t rows = 576, cols = 50;
+    const auto src = random_rows(TensorType::F32, rows, cols);
+    const ColumnMatrix m = make_column_matrix(TensorType::F32, {src.data()}, rows, cols, t);
+    for (const auto& idx : index_sets(cols)) {
+      // Copies of the kept columns in scattered buffers, as slots would hold them.
+      std::vector<std::vector<uint8_t>> copies;
+      std::vector<const uint8_t*> ptrs;
+      for (int32_t c : idx) copies.emplace_back(m.col(size_t(c)), m.col(size_t(c)) + m.col_bytes);
+      for (const auto& c : copies) ptrs.push_back(c.data());
+      const auto xs = randn(idx.size());
+      const size_t half = idx.size() / 2;
+      std::vector<float> ref(rows), got(rows, NAN), got_ref(rows, NAN);
+      colsparse_ref(m, idx.data(), xs.data(), idx.size(), ref.data(), 0, rows);
+      colsparse_ptrs(t, rows, ptrs.data(), xs.data(), half, got.data(), false, &pool);
+      colsparse_ptrs(t, rows, ptrs.data() + half, xs.data() + half, idx.size() - half, got.data(), true, &pool);
+      colsparse_ptrs_ref(t, rows, ptrs.data(), xs.data(), half, got_ref.data(), 0, rows, false);
+      colsparse_ptrs_ref(t, rows, ptrs.data() + half, xs.data() + half, idx.size() - half, got_ref.data(), 0, rows, true);
+      double mag = 1e-6;
+      for (float v : xs) mag += std::fabs(v);
+      for (size_t o = 0; o < rows; ++o) {
+        ASSERT_NEAR(got[o], ref[o], 1e-4 * mag) << ggml_type_name(uint32_t(t)) << " k=" << idx.size();
+        ASSERT_NEAR(got_ref[o], ref[o], 1e-5 * mag);
+      }
+    }
+  }
+}
+
 // With every column kept, the column-sparse product is the dense product of the same weights.
 TEST(ColumnSparse, FullSetEqualsDenseProduct) {
   for (TensorType t : {TensorType::F32, TensorType::F16, TensorType::BF16}) {
