@@ -1,6 +1,7 @@
 #include "cli/commands.h"
 
 #include "cli/common.h"
+#include "cli/flash_opts.h"
 #include "cli/sparsity_opts.h"
 
 #include <fmt/format.h>
@@ -60,8 +61,10 @@ void add_generate(CLI::App& app) {
   auto ignore_eos = std::make_shared<bool>(false);
   auto json = std::make_shared<bool>(false);
   auto so = std::make_shared<SparsityOpts>();
+  auto fo = std::make_shared<FlashOpts>();
   add_model_opts(c, *o, true);
   add_sparsity_opts(c, *so, true);
+  add_flash_opts(c, *fo);
   c->add_option("-p,--prompt", *prompt, "prompt")->required();
   c->add_flag("--json", *json, "print one JSON object with the timings as the last line");
   c->add_option("-n,--n-predict", *n_predict, "tokens to generate")->check(CLI::Range(0, 1 << 20));
@@ -76,11 +79,15 @@ void add_generate(CLI::App& app) {
   c->callback([=] {
     validate(*sp);
     auto model = Model::load(resolve_model(o->model));
+    const uint64_t overhead_rss = current_rss();  // before any weight is touched
     const Vocab& vocab = model->vocab();
     const std::vector<int32_t> toks = tokenize(vocab, *prompt, true, true);
     if (toks.empty()) fail("the prompt is empty after tokenization");
-    Session s(*model, pick_ctx(*model, o->ctx, toks.size() + size_t(*n_predict)), o->threads);
-    Sparsity sparsity = make_sparsity(*model, *so);
+    const uint32_t n_ctx = pick_ctx(*model, o->ctx, toks.size() + size_t(*n_predict));
+    auto flash = make_flash_run(*model, *fo, n_ctx, 1, o->threads, overhead_rss);
+    Session s(*model, n_ctx, o->threads);
+    if (flash) s.set_max_batch(kFlashMaxBatch);
+    Sparsity sparsity = make_sparsity(*model, *so, flash ? flash->columns.get() : nullptr);
     if (sparsity.mlp) {
       s.set_sparse_mlp(sparsity.mlp.get());
       sparsity.mlp->release_row_major_weights();
@@ -93,6 +100,10 @@ void add_generate(CLI::App& app) {
     auto t0 = Clock::now();
     s.eval(toks, false, logits);
     const double t_prompt = seconds_since(t0);
+    if (flash) {  // the report covers generation: the prompt has warmed the caches
+      sparsity.mlp->reset_stats();
+      flash->columns->reset_stats();
+    }
     t0 = Clock::now();
     int n_gen = 0;
     const size_t V = model->hparams().n_vocab;
@@ -119,11 +130,14 @@ void add_generate(CLI::App& app) {
       const double tokens = double(st.evals) / model->hparams().n_layer;
       const double mlp_bytes = tokens > 0 ? double(st.bytes) / tokens : 0.0;
       bytes_per_token = bytes_per_token - sparsity.mlp->dense_bytes_per_token() + uint64_t(mlp_bytes);
-      std::fprintf(stderr, "%s: MLP density %.3f, MLP bytes/token %.1f MB of %.1f MB dense, modelled cache hit rate %.3f\n",
-                   method_name(sparsity.cfg.method), st.density(), mlp_bytes / 1e6,
-                   double(sparsity.mlp->dense_bytes_per_token()) / 1e6, st.hit_rate());
+      if (!flash) {
+        std::fprintf(stderr, "%s: MLP density %.3f, MLP bytes/token %.1f MB of %.1f MB dense, modelled cache hit rate %.3f\n",
+                     method_name(sparsity.cfg.method), st.density(), mlp_bytes / 1e6,
+                     double(sparsity.mlp->dense_bytes_per_token()) / 1e6, st.hit_rate());
+      }
       sparsity.mlp->finish_trace();
     }
+    if (flash) print_flash_report(flash_report(*flash, *sparsity.mlp, size_t(std::max(0, n_gen - 1)), t_gen));
     if (*json) {
       // gen_steps: one-token evaluations (the first generated token comes from the prompt).
       nlohmann::json j = {{"prompt_tokens", toks.size()}, {"prompt_s", t_prompt},
@@ -134,6 +148,7 @@ void add_generate(CLI::App& app) {
         j["mlp_density"] = sparsity.mlp->stats().density();
         j["hit_rate"] = sparsity.mlp->stats().hit_rate();
       }
+      if (flash) j["flash"] = flash_report(*flash, *sparsity.mlp, size_t(std::max(0, n_gen - 1)), t_gen);
       std::printf("%s\n", j.dump().c_str());
     }
   });
@@ -304,14 +319,31 @@ void add_convert(CLI::App& app) {
   auto type = std::make_shared<std::string>("f16");
   auto to_hf = std::make_shared<bool>(false);
   auto shard_mib = std::make_shared<uint64_t>(16);
+  auto flash = std::make_shared<bool>(false);
+  auto align = std::make_shared<uint32_t>(512);
   c->add_option("input", *in, "GGUF file or Hugging Face model folder")->required();
-  c->add_option("output", *out, "output GGUF file (or folder with --to-hf)")->required();
+  c->add_option("output", *out, "output GGUF file (or folder with --to-hf, or flash image with --flash)")->required();
+  c->add_flag("--flash", *flash, "write the MLP weights as a flash image (column bundles for `--flash` runs)");
+  c->add_option("--flash-align", *align, "flash image: column alignment in bytes (the device's direct-I/O block)");
   c->add_option("--type", *type, "f32, f16, bf16, q8_0, q4_0 (f32/f16/bf16 with --to-hf)");
   c->add_flag("--to-hf", *to_hf, "write a Hugging Face folder instead");
   c->add_option("--shard-mib", *shard_mib, "largest safetensors shard with --to-hf (MiB)")->check(CLI::Range(1, 1 << 20));
   c->callback([=] {
     const TensorType t = parse_tensor_type(*type);
     auto m = Model::load(*in);
+    if (*flash) {
+      if (*to_hf) fail("--flash and --to-hf exclude each other");
+      write_flash_image(*m, *out, *align, [&](size_t done, size_t total) {
+        print_progress("flash image", done, total, fmt::format("layer {}", done));
+      });
+      end_progress();
+      const FlashImage img(*out);
+      std::fprintf(stderr, "wrote %s: %u layers, %s of columns (up+gate bundles %llu B, down columns %llu B, aligned to %u B)\n",
+                   out->c_str(), img.header().n_layer, format_bytes(img.column_bytes()).c_str(),
+                   (unsigned long long)img.header().up_col_bytes, (unsigned long long)img.header().down_col_bytes,
+                   img.header().align);
+      return;
+    }
     if (*to_hf) {
       export_hf(*m, *out, t, *shard_mib << 20);
       std::fprintf(stderr, "wrote %s\n", out->c_str());

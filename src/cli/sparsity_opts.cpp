@@ -49,12 +49,12 @@ SparsityConfig make_config(const Model& m, const SparsityOpts& o, Method method,
   return cfg;
 }
 
-Sparsity make_sparsity(const Model& m, const SparsityOpts& o) {
+Sparsity make_sparsity(const Model& m, const SparsityOpts& o, FlashColumns* flash) {
   Sparsity s;
   s.cfg = make_config(m, o, parse_method(o.method), o.mlp_density);
-  if (s.cfg.method == Method::kDense) return s;
+  if (s.cfg.method == Method::kDense && !flash) return s;
   if (s.cfg.use_thresholds) s.thresholds = std::make_unique<Thresholds>(load_thresholds(o.thresholds, m));
-  s.mlp = std::make_unique<SparseMlp>(m, s.cfg, s.thresholds.get());
+  s.mlp = std::make_unique<SparseMlp>(m, s.cfg, s.thresholds.get(), flash);
   return s;
 }
 

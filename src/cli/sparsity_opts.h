@@ -32,8 +32,9 @@ struct Sparsity {
   std::unique_ptr<SparseMlp> mlp;  // null for dense
 };
 
-// Validates the flags (clear errors) and builds the pruned MLP for model m.
-Sparsity make_sparsity(const Model& m, const SparsityOpts& o);
+// Validates the flags (clear errors) and builds the pruned MLP for model m; with `flash`, its
+// columns come from the flash image (then dense also gets an MLP: dense streaming).
+Sparsity make_sparsity(const Model& m, const SparsityOpts& o, FlashColumns* flash = nullptr);
 // The config alone (for sweeps that vary method and density over one options set).
 SparsityConfig make_config(const Model& m, const SparsityOpts& o, Method method, double density);
 

@@ -12,10 +12,6 @@
 
 namespace dip {
 
-namespace {
-constexpr size_t kMaxBatch = 512;  // tokens per internal batch
-}
-
 Session::Session(const Model& model, uint32_t n_ctx, int n_threads)
     : model_(model), hp_(model.hparams()), n_ctx_(n_ctx), pool_(n_threads) {
   if (n_ctx == 0) fail("context size must be positive");
@@ -46,8 +42,8 @@ void Session::eval(std::span<const int32_t> tokens, bool all_logits, std::vector
   }
   logits.clear();
   std::vector<float> part;
-  for (size_t i = 0; i < tokens.size(); i += kMaxBatch) {
-    const size_t n = std::min(kMaxBatch, tokens.size() - i);
+  for (size_t i = 0; i < tokens.size(); i += max_batch_) {
+    const size_t n = std::min(size_t(max_batch_), tokens.size() - i);
     const bool last = i + n == tokens.size();
     if (!all_logits && !last) {
       eval_batch(tokens.subspan(i, n), false, part);  // logits of this batch are not needed
@@ -138,9 +134,12 @@ void Session::eval_batch(std::span<const int32_t> tokens, bool all_logits, std::
   k_.resize(B * Ek);
   v_.resize(B * Ek);
   att_.resize(B * Eq);
-  gate_.resize(B * 2 * F);
-  up_.resize(B * F);
-  hbuf_.resize(B * F);
+  const bool dense = !(sparse_ && sparse_->active());
+  if (dense) {  // the pruned MLP has its own per-token buffers
+    gate_.resize(B * 2 * F);
+    up_.resize(B * F);
+    hbuf_.resize(B * F);
+  }
   enc_src_ = nullptr;
 
   for (size_t b = 0; b < B; ++b) dequantize_row(model_.tok_embd.type, model_.tok_embd.row(tokens[b]), &x_[b * E], E);
@@ -204,7 +203,7 @@ void Session::eval_batch(std::span<const int32_t> tokens, bool all_logits, std::
     for (size_t i = 0; i < B * E; ++i) x_[i] += xn_[i];
 
     for (size_t b = 0; b < B; ++b) rms_norm(&x_[b * E], L.ffn_norm.data(), &xn_[b * E], E, hp_.rms_eps);
-    if (sparse_ && sparse_->active()) {
+    if (!dense) {
       // Per token: each token has its own masks. The result replaces xn_ row by row.
       for (size_t b = 0; b < B; ++b) {
         sparse_->forward(il, &xn_[b * E], &xn_[b * E], n_past_ + uint32_t(b), pool_);

@@ -36,6 +36,8 @@ class Session {
   // the dense batched path. The Session does not own it.
   void set_sparse_mlp(SparseMlp* mlp) { sparse_ = mlp; }
   void set_mlp_observer(MlpObserver obs) { observer_ = std::move(obs); }
+  // Tokens per internal batch (default 512); flash runs use small batches to bound buffers.
+  void set_max_batch(uint32_t n) { max_batch_ = n > 0 ? n : 1; }
 
  private:
   void eval_batch(std::span<const int32_t> tokens, bool all_logits, std::vector<float>& logits);
@@ -53,6 +55,7 @@ class Session {
   const HParams& hp_;
   uint32_t n_ctx_;
   uint32_t n_past_ = 0;
+  uint32_t max_batch_ = 512;
   ThreadPool pool_;
 
   std::vector<uint16_t> k_cache_, v_cache_;  // [layer][pos][n_embd_k] fp16

@@ -4,9 +4,11 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <chrono>
 #include <cstring>
 #include <numeric>
 
+#include "flash/flash_columns.h"
 #include "model/model.h"
 #include "ops/elementwise_simd.h"
 #include "sparsity/select.h"
@@ -15,8 +17,8 @@
 
 namespace dip {
 
-SparseMlp::SparseMlp(const Model& m, const SparsityConfig& cfg, const Thresholds* thresholds)
-    : model_(m), cfg_(cfg), thr_(thresholds) {
+SparseMlp::SparseMlp(const Model& m, const SparsityConfig& cfg, const Thresholds* thresholds, FlashColumns* flash)
+    : model_(m), cfg_(cfg), thr_(thresholds), flash_(flash) {
   const HParams& hp = m.hparams();
   validate(cfg_);
   if (cfg_.keep.size() != hp.n_layer) fail("internal: keep fractions not resolved for {} layers", hp.n_layer);
@@ -25,7 +27,16 @@ SparseMlp::SparseMlp(const Model& m, const SparsityConfig& cfg, const Thresholds
   const size_t E = hp.n_embd, F = hp.n_ff;
   layers_.resize(hp.n_layer);
   const bool up_cols = cfg_.method == Method::kDip || cfg_.method == Method::kDipCa || cfg_.method == Method::kTeal;
-  for (uint32_t l = 0; l < hp.n_layer && active(); ++l) {
+  if (flash_) {
+    if (cfg_.method == Method::kGlu || cfg_.method == Method::kCats) {
+      fail("{} reads gate (and up) rows densely; with the MLP on flash use dense, dip, dip-ca or teal", method_name(cfg_.method));
+    }
+    for (auto& s : layers_) {
+      s.up_cache = ColumnCache(E, flash_->capacity(true), cfg_.policy);
+      s.down_cache = ColumnCache(F, flash_->capacity(false), cfg_.policy);
+    }
+  }
+  for (uint32_t l = 0; l < hp.n_layer && active() && !flash_; ++l) {
     const Layer& L = m.layers[l];
     LayerState& s = layers_[l];
     const TensorType t = L.ffn_down.type;
@@ -41,6 +52,8 @@ SparseMlp::SparseMlp(const Model& m, const SparsityConfig& cfg, const Thresholds
     s.up_cache = ColumnCache(E, size_t(std::floor(cfg_.cache_fraction * double(E))), cfg_.policy);
     s.down_cache = ColumnCache(F, size_t(std::floor(cfg_.cache_fraction * double(F))), cfg_.policy);
   }
+  up_col_bytes_ = row_bytes(m.layers[0].ffn_up.type, 2 * F);
+  down_col_bytes_ = row_bytes(m.layers[0].ffn_down.type, E);
   for (const Layer& L : m.layers) {
     dense_bytes_ += L.ffn_up.bytes() + L.ffn_down.bytes() + (L.fused_gate_up() ? 0 : L.ffn_gate.bytes());
   }
@@ -52,8 +65,12 @@ SparseMlp::SparseMlp(const Model& m, const SparsityConfig& cfg, const Thresholds
   ones_.assign(F, 1.0f);
   all_up_.resize(E);
   std::iota(all_up_.begin(), all_up_.end(), 0);
+  all_down_.resize(F);
+  std::iota(all_down_.begin(), all_down_.end(), 0);
   up_hits_.resize(E);
   down_hits_.resize(F);
+  up_slots_.resize(E);
+  down_slots_.resize(F);
   if (!cfg_.trace_file.empty() && active()) {
     TraceHeader th;
     th.n_layer = hp.n_layer;
@@ -63,7 +80,7 @@ SparseMlp::SparseMlp(const Model& m, const SparsityConfig& cfg, const Thresholds
     th.method = cfg_.method;
     th.mlp_density = float(cfg_.mlp_density);
     th.gamma = cfg_.method == Method::kDipCa ? float(cfg_.gamma) : 1.0f;
-    th.cache_fraction = float(cfg_.cache_fraction);
+    th.cache_fraction = float(flash_ ? double(flash_->capacity(true)) / double(E) : cfg_.cache_fraction);
     trace_ = std::make_unique<TraceWriter>(cfg_.trace_file, th);
   }
 }
@@ -84,7 +101,7 @@ void drop_pages(const uint8_t* p, size_t n) {
 }  // namespace
 
 void SparseMlp::release_row_major_weights() const {
-  if (!active() || !model_.gguf()) return;  // HF folders: safetensors mappings, left alone
+  if (!active() || !model_.gguf() || flash_) return;  // HF folders: safetensors mappings, left alone
   const bool up_cols = cfg_.method == Method::kDip || cfg_.method == Method::kDipCa || cfg_.method == Method::kTeal;
   for (const Layer& L : model_.layers) {
     drop_pages(L.ffn_down.data, L.ffn_down.bytes());
@@ -102,9 +119,12 @@ uint64_t SparseMlp::column_bytes() const {
 }
 
 void SparseMlp::select(uint32_t layer, bool up, float* score, size_t n, double keep, uint32_t pos,
-                       std::vector<int32_t>& idx, uint8_t* hits) {
+                       std::vector<int32_t>& idx, uint8_t* hits, int32_t* slots) {
   LayerState& s = layers_[layer];
   ColumnCache& cache = up ? s.up_cache : s.down_cache;
+  if (cfg_.method == Method::kDense) {  // dense streaming (flash runs): every column
+    idx = up ? all_up_ : all_down_;
+  } else {
   const bool by_threshold = cfg_.use_thresholds || cfg_.method == Method::kCats || cfg_.method == Method::kTeal;
   if (cfg_.method == Method::kDipCa && cache.capacity() > 0) {
     const double g = cfg_.warmup ? warmup_gamma(cfg_.gamma, pos) : cfg_.gamma;
@@ -116,18 +136,29 @@ void SparseMlp::select(uint32_t layer, bool up, float* score, size_t n, double k
   } else {
     select_topk(score, n, keep_count(keep, n), idx, sel_scratch_);
   }
-  if (cache.capacity() > 0) {
-    const size_t h = cache.access(idx.data(), idx.size(), hits);
+  }
+  if (cache.capacity() > 0 || flash_) {
+    const size_t h = cache.access(idx.data(), idx.size(), hits, slots);
     (up ? stats_.up_hits : stats_.down_hits) += h;
     (up ? stats_.up_accesses : stats_.down_accesses) += idx.size();
   }
 }
 
+void SparseMlp::multiply(uint32_t layer, bool up, const std::vector<int32_t>& idx, const float* xs, float* y,
+                         ThreadPool& pool) {
+  if (flash_) {
+    flash_->multiply(layer, up, idx.data(), up ? up_hits_.data() : down_hits_.data(),
+                     up ? up_slots_.data() : down_slots_.data(), xs, idx.size(), y, pool);
+  } else {
+    colsparse(up ? layers_[layer].up_gate : layers_[layer].down, idx.data(), xs, idx.size(), y, &pool);
+  }
+}
+
 void SparseMlp::forward(uint32_t il, const float* x_in, float* out, uint32_t pos, ThreadPool& pool) {
+  const auto t0 = std::chrono::steady_clock::now();
   const HParams& hp = model_.hparams();
   const size_t E = hp.n_embd, F = hp.n_ff;
   const Layer& L = model_.layers[il];
-  LayerState& s = layers_[il];
   const LayerKeep& keep = cfg_.keep[il];
   std::memcpy(x_.data(), x_in, E * sizeof(float));  // out may alias x
   double density = 1.0;
@@ -149,13 +180,13 @@ void SparseMlp::forward(uint32_t il, const float* x_in, float* out, uint32_t pos
       bytes += F * urb;
       swiglu_simd(gu_.data(), gu_.data() + F, h_.data(), F);
       for (size_t j = 0; j < F; ++j) score_[j] = std::fabs(h_[j]);
-      select(il, false, score_.data(), F, keep.down, pos, down_idx_, down_hits_.data());
+      select(il, false, score_.data(), F, keep.down, pos, down_idx_, down_hits_.data(), down_slots_.data());
       density = (2.0 + double(down_idx_.size()) / double(F)) / 3.0;
     } else {
       // CATS: neurons by |silu(gate)|; their up rows and down columns only.
       swiglu_simd(gu_.data(), ones_.data(), h_.data(), F);  // silu(gate)
       for (size_t j = 0; j < F; ++j) score_[j] = std::fabs(h_[j]);
-      select(il, false, score_.data(), F, keep.down, pos, down_idx_, down_hits_.data());
+      select(il, false, score_.data(), F, keep.down, pos, down_idx_, down_hits_.data(), down_slots_.data());
       const size_t nk = down_idx_.size();
       xs_.resize(std::max(xs_.size(), nk));
       pool.parallel_for(nk, 16, [&](size_t a, size_t b) {
@@ -170,13 +201,13 @@ void SparseMlp::forward(uint32_t il, const float* x_in, float* out, uint32_t pos
   } else {
     // DIP, DIP-CA, TEAL: up/gate columns of the kept inputs, then down columns of kept h.
     for (size_t i = 0; i < E; ++i) score_[i] = std::fabs(x_[i]);
-    select(il, true, score_.data(), E, keep.up, pos, up_idx_, up_hits_.data());
+    select(il, true, score_.data(), E, keep.up, pos, up_idx_, up_hits_.data(), up_slots_.data());
     for (size_t i = 0; i < up_idx_.size(); ++i) xs_[i] = x_[size_t(up_idx_[i])];
-    colsparse(s.up_gate, up_idx_.data(), xs_.data(), up_idx_.size(), gu_.data(), &pool);
-    bytes += up_idx_.size() * s.up_gate.col_bytes;
+    multiply(il, true, up_idx_, xs_.data(), gu_.data(), pool);
+    bytes += up_idx_.size() * up_col_bytes_;
     swiglu_simd(gu_.data(), gu_.data() + F, h_.data(), F);
     for (size_t j = 0; j < F; ++j) score_[j] = std::fabs(h_[j]);
-    select(il, false, score_.data(), F, keep.down, pos, down_idx_, down_hits_.data());
+    select(il, false, score_.data(), F, keep.down, pos, down_idx_, down_hits_.data(), down_slots_.data());
     density = (2.0 * double(up_idx_.size()) / double(E) + double(down_idx_.size()) / double(F)) / 3.0;
     up_mask = &up_idx_;
     up_hits = up_hits_.data();
@@ -184,12 +215,13 @@ void SparseMlp::forward(uint32_t il, const float* x_in, float* out, uint32_t pos
   if (cfg_.method != Method::kCats) {
     for (size_t i = 0; i < down_idx_.size(); ++i) xs_[i] = h_[size_t(down_idx_[i])];
   }
-  colsparse(s.down, down_idx_.data(), xs_.data(), down_idx_.size(), out, &pool);
-  bytes += down_idx_.size() * s.down.col_bytes;
+  multiply(il, false, down_idx_, xs_.data(), out, pool);
+  bytes += down_idx_.size() * down_col_bytes_;
   stats_.evals++;
   stats_.density_sum += density;
   stats_.bytes += bytes;
   if (trace_) trace_->add_layer(il, *up_mask, down_idx_, up_hits, down_hits_.data());
+  stats_.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 }  // namespace dip

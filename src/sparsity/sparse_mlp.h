@@ -18,12 +18,14 @@ namespace dip {
 
 class Model;
 class ThreadPool;
+class FlashColumns;
 
 struct MlpStats {
   uint64_t evals = 0;          // token x layer evaluations
   double density_sum = 0;      // achieved MLP density, summed over evals
   uint64_t bytes = 0;          // MLP weight bytes read
   uint64_t up_hits = 0, up_accesses = 0, down_hits = 0, down_accesses = 0;
+  double seconds = 0;          // wall time inside the MLP (flash waits included)
   double density() const { return evals ? density_sum / double(evals) : 1.0; }
   double up_hit_rate() const { return up_accesses ? double(up_hits) / double(up_accesses) : 0.0; }
   double down_hit_rate() const { return down_accesses ? double(down_hits) / double(down_accesses) : 0.0; }
@@ -38,10 +40,14 @@ struct MlpStats {
 class SparseMlp {
  public:
   // thresholds: required for threshold modes (cats, teal, dip with use_thresholds); may be null.
-  SparseMlp(const Model& m, const SparsityConfig& cfg, const Thresholds* thresholds);
+  // flash: the MLP columns live in a flash image and a DRAM cache of the capacities it has
+  // (the method's column caches are those, cfg.cache_fraction is not used); dense then reads
+  // every column through the cache (dense streaming). Null: column-major copies in DRAM.
+  SparseMlp(const Model& m, const SparsityConfig& cfg, const Thresholds* thresholds, FlashColumns* flash = nullptr);
   ~SparseMlp();
 
-  bool active() const { return cfg_.method != Method::kDense; }
+  bool active() const { return cfg_.method != Method::kDense || flash_ != nullptr; }
+  FlashColumns* flash() const { return flash_; }
   const SparsityConfig& config() const { return cfg_; }
   // out = MLP(x) for one token of layer `layer` at sequence position `pos` (x and out may alias).
   void forward(uint32_t layer, const float* x, float* out, uint32_t pos, ThreadPool& pool);
@@ -66,19 +72,24 @@ class SparseMlp {
     ColumnCache up_cache, down_cache;
   };
   void select(uint32_t layer, bool up, float* score, size_t n, double keep, uint32_t pos,
-              std::vector<int32_t>& idx, uint8_t* hits);
+              std::vector<int32_t>& idx, uint8_t* hits, int32_t* slots);
+  // y = W[:, idx] xs over the layer's up+gate bundles (up) or down columns, from DRAM or flash.
+  void multiply(uint32_t layer, bool up, const std::vector<int32_t>& idx, const float* xs, float* y, ThreadPool& pool);
 
   const Model& model_;
   SparsityConfig cfg_;
   const Thresholds* thr_;
+  FlashColumns* flash_;
   std::vector<LayerState> layers_;
   std::unique_ptr<TraceWriter> trace_;
   MlpStats stats_;
   uint64_t dense_bytes_ = 0;
+  uint64_t up_col_bytes_ = 0, down_col_bytes_ = 0;  // one up+gate bundle, one down column
   // scratch
   std::vector<float> x_, score_, gu_, h_, xs_, sel_scratch_, ones_;
-  std::vector<int32_t> up_idx_, down_idx_, all_up_;
+  std::vector<int32_t> up_idx_, down_idx_, all_up_, all_down_;
   std::vector<uint8_t> up_hits_, down_hits_;
+  std::vector<int32_t> up_slots_, down_slots_;
   EncodedActs enc_;
 };
 

@@ -15,6 +15,7 @@
 #include "model/model.h"
 #include "ops/quant.h"
 #include "sparsity/select.h"
+#include "test_models.h"
 #include "test_random.h"
 #include "util/error.h"
 #include "util/fp.h"
@@ -23,21 +24,7 @@
 namespace dip {
 namespace {
 
-std::unique_ptr<Model> synth(TensorType t, Arch a = Arch::kLlama) {
-  SynthSpec s;
-  s.arch = a;
-  s.type = t;
-  s.n_embd = 64;
-  s.n_head = 4;
-  s.n_head_kv = 2;
-  s.n_ff = 96;
-  s.n_layer = 2;
-  s.n_merges = 50;
-  s.seed = rng()();
-  const std::string p = ::testing::TempDir() + "/dip_sparse_" + std::to_string(getpid()) + ".gguf";
-  write_synth_model(s, p);
-  return Model::load(p);
-}
+std::unique_ptr<Model> synth(TensorType t, Arch a = Arch::kLlama) { return synth_model(t, a); }
 
 std::vector<double> dense_rows(const Weight& w, size_t r0, size_t rows, const std::vector<double>& x) {
   std::vector<float> row(w.cols);

@@ -1,0 +1,111 @@
+#include "cli/flash_opts.h"
+
+#include <cstdio>
+
+#include "model/model.h"
+#include "sparsity/sparse_mlp.h"
+#include "util/error.h"
+
+namespace dip::cli {
+
+void add_flash_opts(CLI::App* c, FlashOpts& o) {
+  c->add_option("--flash", o.image, "MLP weights from this flash image (`dip convert --flash`), read per token");
+  c->add_option("--dram-budget", o.budget, "flash runs: DRAM for everything (weights, KV cache, buffers, column caches): 300MiB, 1.5GB or 50% of the model");
+  c->add_option("--flash-bw", o.bandwidth, "flash runs: emulate a flash of this read bandwidth (e.g. 1GB/s)");
+  c->add_option("--flash-latency", o.latency, "flash runs: emulated latency per read request (e.g. 50us)");
+  c->add_option("--flash-io", o.io, "flash runs: auto, uring (io_uring) or pread");
+  c->add_option("--flash-qd", o.queue_depth, "flash runs: read requests in flight")->check(CLI::Range(1, 4096));
+  c->add_flag("--flash-buffered", o.buffered, "flash runs: read through the page cache instead of O_DIRECT (not a real flash run)");
+  c->add_flag("--flash-verify", o.verify, "flash runs: check every column's CRC before running");
+}
+
+std::unique_ptr<FlashRun> make_flash_run(const Model& m, const FlashOpts& o, uint32_t n_ctx, uint32_t n_logits,
+                                         int n_threads, uint64_t overhead_rss) {
+  if (!o.enabled()) {
+    if (!o.budget.empty() || !o.bandwidth.empty() || !o.latency.empty() || o.buffered || o.verify || o.io != "auto") {
+      fail("--dram-budget, --flash-bw, --flash-latency, --flash-io, --flash-buffered and --flash-verify need --flash IMAGE");
+    }
+    return nullptr;
+  }
+  if (o.budget.empty()) fail("--flash needs --dram-budget (e.g. 300MiB or 50%)");
+  FlashStoreOptions so;
+  if (o.io == "auto") so.io = FlashIo::kAuto;
+  else if (o.io == "uring") so.io = FlashIo::kUring;
+  else if (o.io == "pread") so.io = FlashIo::kPread;
+  else fail("unknown --flash-io '{}': use auto, uring or pread", o.io);
+  so.direct = !o.buffered;
+  so.bandwidth = o.bandwidth.empty() ? 0 : parse_bandwidth(o.bandwidth);
+  so.latency_s = o.latency.empty() ? 0 : parse_duration(o.latency);
+  so.queue_depth = o.queue_depth;
+  const BudgetSpec spec = parse_budget(o.budget);
+  auto run = std::make_unique<FlashRun>();
+  run->overhead_rss = overhead_rss;
+  run->image = std::make_unique<FlashImage>(o.image);
+  run->image->check_matches(m);
+  if (o.verify) run->image->verify_data(nullptr);
+  run->plan = plan_dram(m, *run->image, spec, n_ctx, kFlashMaxBatch, n_logits, n_threads);
+  run->columns = std::make_unique<FlashColumns>(*run->image, so, run->plan.cache_fraction);
+  return run;
+}
+
+nlohmann::json flash_report(const FlashRun& run, const SparseMlp& mlp, size_t tokens, double seconds) {
+  const FlashColumns& fc = *run.columns;
+  const FlashStats& fs = fc.store().stats();
+  const MlpStats& ms = mlp.stats();
+  const DramPlan& p = run.plan;
+  const double n = tokens > 0 ? double(tokens) : 1.0;
+  const double wait = fs.wait_s, mlp_s = ms.seconds;
+  const uint64_t peak = peak_rss();
+  const uint64_t limit = run.overhead_rss + p.budget;
+  nlohmann::json r = {
+      {"tokens", tokens},
+      {"seconds", seconds},
+      {"tokens_per_second", seconds > 0 ? double(tokens) / seconds : 0.0},
+      {"flash_wait_s", wait},
+      {"flash_throttle_s", fs.throttle_s},
+      {"mlp_compute_s", std::max(0.0, mlp_s - wait)},
+      {"other_s", std::max(0.0, seconds - mlp_s)},
+      {"flash_bytes_per_token", double(fs.bytes) / n},
+      {"flash_requests_per_token", double(fs.requests) / n},
+      {"flash_read_bandwidth", fs.read_busy_s > 0 ? double(fs.bytes) / fs.read_busy_s : 0.0},
+      {"flash_bytes_per_wait_s", wait > 0 ? double(fs.bytes) / wait : 0.0},
+      {"dram_column_bytes_per_token", double(fc.stats().dram_bytes[0] + fc.stats().dram_bytes[1]) / n},
+      {"hit_rate", ms.hit_rate()},
+      {"up_hit_rate", ms.up_hit_rate()},
+      {"down_hit_rate", ms.down_hit_rate()},
+      {"mlp_density", ms.density()},
+      {"cache_fraction", p.cache_fraction},
+      {"cache_columns_up", fc.capacity(true)},
+      {"cache_columns_down", fc.capacity(false)},
+      {"budget", p.budget},
+      {"resident_weights", p.resident_weights},
+      {"kv_cache", p.kv_cache},
+      {"buffers", p.buffers + p.staging + p.cache_meta},
+      {"cache_bytes", fc.slab_bytes()},
+      {"overhead_rss", run.overhead_rss},
+      {"peak_rss", peak},
+      {"within_budget", peak <= limit},
+      {"io", fc.store().mode()},
+  };
+  return r;
+}
+
+void print_flash_report(const nlohmann::json& r) {
+  auto mb = [&](const char* k) { return r[k].get<double>() / 1048576.0; };
+  std::fprintf(stderr,
+               "flash run: %.2f tokens/s | per token: flash wait %.1f ms, MLP compute %.1f ms, other %.1f ms\n"
+               "  flash: %.2f MiB/token in %.1f requests (%s), %.0f MB/s while reading | hit rate %.3f (up+gate %.3f, down %.3f)\n"
+               "  DRAM: budget %.1f MiB = weights %.1f + KV %.1f + buffers %.1f + column caches %.1f (%.1f%% of columns) | "
+               "peak RSS %.1f MiB (overhead %.1f MiB before the weights) %s\n",
+               r["tokens_per_second"].get<double>(),
+               1e3 * r["flash_wait_s"].get<double>() / std::max(1.0, r["tokens"].get<double>()),
+               1e3 * r["mlp_compute_s"].get<double>() / std::max(1.0, r["tokens"].get<double>()),
+               1e3 * r["other_s"].get<double>() / std::max(1.0, r["tokens"].get<double>()), mb("flash_bytes_per_token"),
+               r["flash_requests_per_token"].get<double>(), r["io"].get<std::string>().c_str(),
+               r["flash_read_bandwidth"].get<double>() / 1e6, r["hit_rate"].get<double>(), r["up_hit_rate"].get<double>(),
+               r["down_hit_rate"].get<double>(), mb("budget"), mb("resident_weights"), mb("kv_cache"), mb("buffers"),
+               mb("cache_bytes"), 100.0 * r["cache_fraction"].get<double>(), mb("peak_rss"), mb("overhead_rss"),
+               r["within_budget"].get<bool>() ? "(within budget)" : "(OVER BUDGET)");
+}
+
+}  // namespace dip::cli

@@ -1,0 +1,302 @@
+#include "flash/flash_image.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "model/model.h"
+#include "ops/colsparse.h"
+#include "util/error.h"
+
+namespace dip {
+
+namespace {
+
+constexpr uint64_t kRegionAlign = 4096;
+
+uint64_t round_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+struct Fnv {
+  uint64_t h = 1469598103934665603ull;
+  void add(const void* p, size_t n) {
+    const auto* b = static_cast<const uint8_t*>(p);
+    for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
+  }
+  template <class T>
+  void add(const T& v) { add(&v, sizeof(v)); }
+};
+
+uint32_t crc(const void* p, size_t n, uint32_t c = 0) {
+  const auto* b = static_cast<const uint8_t*>(p);
+  while (n > 0) {  // zlib takes 32-bit lengths
+    const uInt k = uInt(std::min<size_t>(n, 1u << 30));
+    c = uint32_t(crc32(c, b, k));
+    b += k;
+    n -= k;
+  }
+  return c;
+}
+
+uint32_t header_crc(FlashHeader h) {
+  h.header_crc = 0;
+  return crc(&h, sizeof(h));
+}
+
+// The layer's up+gate bundles and down columns, column-major (as the in-DRAM sparse MLP has them).
+void layer_columns(const Model& m, uint32_t l, ColumnMatrix& up_gate, ColumnMatrix& down) {
+  const HParams& hp = m.hparams();
+  const Layer& L = m.layers[l];
+  const size_t E = hp.n_embd, F = hp.n_ff;
+  if (L.fused_gate_up()) {
+    up_gate = make_column_matrix(L.ffn_up.type, {L.ffn_up.data}, 2 * F, E, L.ffn_up.type);
+  } else {
+    if (L.ffn_gate.type != L.ffn_up.type) fail("layer {}: gate and up weights of different types are not supported", l);
+    up_gate = make_column_matrix(L.ffn_up.type, {L.ffn_gate.data, L.ffn_up.data}, F, E, L.ffn_up.type);
+  }
+  down = make_column_matrix(L.ffn_down.type, {L.ffn_down.data}, E, F, L.ffn_down.type);
+}
+
+class OutFile {
+ public:
+  explicit OutFile(const std::string& path) : path_(path) {
+    fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd_ < 0) fail("{}: cannot create: {}", path, std::strerror(errno));
+  }
+  ~OutFile() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  void pwrite_all(const void* p, size_t n, uint64_t off) {
+    const auto* b = static_cast<const uint8_t*>(p);
+    while (n > 0) {
+      const ssize_t w = ::pwrite(fd_, b, n, off_t(off));
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) fail("{}: write failed at offset {}: {}", path_, off, std::strerror(errno));
+      b += w;
+      off += uint64_t(w);
+      n -= size_t(w);
+    }
+  }
+  void finish(uint64_t size) {
+    if (::ftruncate(fd_, off_t(size)) != 0 || ::fsync(fd_) != 0 || ::close(fd_) != 0) {
+      fd_ = -1;
+      fail("{}: cannot finish writing: {}", path_, std::strerror(errno));
+    }
+    fd_ = -1;
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
+
+// Writes the columns of cm with the given stride at off; returns the region's CRC32.
+uint32_t write_region(OutFile& f, const ColumnMatrix& cm, uint64_t stride, uint64_t off) {
+  std::vector<uint8_t> buf;
+  uint32_t c = 0;
+  constexpr size_t kChunkCols = 256;
+  for (size_t c0 = 0; c0 < cm.n_cols; c0 += kChunkCols) {
+    const size_t nc = std::min(kChunkCols, cm.n_cols - c0);
+    buf.assign(nc * stride, 0);
+    for (size_t i = 0; i < nc; ++i) std::memcpy(&buf[i * stride], cm.col(c0 + i), cm.col_bytes);
+    c = crc(buf.data(), buf.size(), c);
+    f.pwrite_all(buf.data(), buf.size(), off + c0 * stride);
+  }
+  return c;
+}
+
+}  // namespace
+
+uint64_t mlp_fingerprint(const Model& m) {
+  const HParams& hp = m.hparams();
+  Fnv f;
+  f.add(hp.arch_name.data(), hp.arch_name.size());
+  f.add(hp.n_layer);
+  f.add(hp.n_embd);
+  f.add(hp.n_ff);
+  for (const Layer& L : m.layers) {
+    for (const Weight* w : {&L.ffn_gate, &L.ffn_up, &L.ffn_down}) {
+      if (!w->data) continue;
+      f.add(w->name.data(), w->name.size());
+      f.add(uint32_t(w->type));
+      f.add(uint64_t(w->rows));
+      f.add(uint64_t(w->cols));
+      const size_t n = w->bytes(), k = std::min<size_t>(64, n);
+      f.add(w->data, k);
+      f.add(w->data + n - k, k);
+    }
+  }
+  return f.h;
+}
+
+void write_flash_image(const Model& m, const std::string& path, uint32_t align, const FlashProgress& progress) {
+  if (align < 512 || (align & (align - 1)) != 0 || align > (1u << 20)) {
+    fail("flash image alignment {} is not a power of two in [512, 1 MiB]", align);
+  }
+  const HParams& hp = m.hparams();
+  if (hp.n_layer == 0 || m.layers.empty()) fail("{}: the model has no layers", m.path());
+  const Layer& L0 = m.layers[0];
+  for (uint32_t l = 0; l < hp.n_layer; ++l) {
+    const Layer& L = m.layers[l];
+    if (L.ffn_up.type != L0.ffn_up.type || L.ffn_down.type != L0.ffn_down.type) {
+      fail("{}: layer {} has MLP weight types other than layer 0's; a flash image needs one type per matrix kind",
+           m.path(), l);
+    }
+  }
+  FlashHeader h{};
+  std::memcpy(h.magic, kFlashMagic, 8);
+  h.version = kFlashVersion;
+  h.n_layer = hp.n_layer;
+  h.n_embd = hp.n_embd;
+  h.n_ff = hp.n_ff;
+  h.up_type = uint32_t(L0.ffn_up.type);
+  h.down_type = uint32_t(L0.ffn_down.type);
+  h.align = align;
+  h.up_col_bytes = row_bytes(L0.ffn_up.type, 2 * size_t(hp.n_ff));
+  h.up_col_stride = round_up(h.up_col_bytes, align);
+  h.down_col_bytes = row_bytes(L0.ffn_down.type, hp.n_embd);
+  h.down_col_stride = round_up(h.down_col_bytes, align);
+  h.data_offset = round_up(sizeof(FlashHeader) + hp.n_layer * sizeof(FlashLayerIndex), kRegionAlign);
+  h.model_fingerprint = mlp_fingerprint(m);
+  std::vector<FlashLayerIndex> index(hp.n_layer);
+  uint64_t off = h.data_offset;
+  for (auto& e : index) {
+    e.up_offset = off;
+    off = round_up(off + hp.n_embd * h.up_col_stride, kRegionAlign);
+    e.down_offset = off;
+    off = round_up(off + hp.n_ff * h.down_col_stride, kRegionAlign);
+  }
+  h.file_bytes = off;
+  OutFile f(path);
+  for (uint32_t l = 0; l < hp.n_layer; ++l) {
+    ColumnMatrix up_gate, down;
+    layer_columns(m, l, up_gate, down);
+    if (up_gate.col_bytes != h.up_col_bytes || down.col_bytes != h.down_col_bytes) {
+      fail("internal: layer {} column sizes differ from the header", l);
+    }
+    index[l].up_crc = write_region(f, up_gate, h.up_col_stride, index[l].up_offset);
+    index[l].down_crc = write_region(f, down, h.down_col_stride, index[l].down_offset);
+    if (progress) progress(l + 1, hp.n_layer);
+  }
+  h.index_crc = crc(index.data(), index.size() * sizeof(FlashLayerIndex));
+  h.header_crc = header_crc(h);
+  f.pwrite_all(&h, sizeof(h), 0);
+  f.pwrite_all(index.data(), index.size() * sizeof(FlashLayerIndex), sizeof(h));
+  f.finish(h.file_bytes);
+}
+
+namespace {
+
+void pread_all(int fd, const std::string& path, void* p, size_t n, uint64_t off, const char* what) {
+  auto* b = static_cast<uint8_t*>(p);
+  while (n > 0) {
+    const ssize_t r = ::pread(fd, b, n, off_t(off));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) fail("{}: cannot read the {}: {}", path, what, std::strerror(errno));
+    if (r == 0) fail("{}: truncated: the file ends inside the {}", path, what);
+    b += r;
+    off += uint64_t(r);
+    n -= size_t(r);
+  }
+}
+
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+}  // namespace
+
+FlashImage::FlashImage(const std::string& path) : path_(path) {
+  Fd f;
+  f.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (f.fd < 0) fail("{}: cannot open the flash image: {}", path, std::strerror(errno));
+  struct stat st {};
+  if (::fstat(f.fd, &st) != 0) fail("{}: cannot stat: {}", path, std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) fail("{}: not a regular file", path);
+  if (uint64_t(st.st_size) < sizeof(FlashHeader)) fail("{}: truncated: {} bytes, too short for a flash image header", path, st.st_size);
+  pread_all(f.fd, path, &h_, sizeof(h_), 0, "header");
+  if (std::memcmp(h_.magic, kFlashMagic, 8) != 0) fail("{}: not a dip flash image (bad magic)", path);
+  if (h_.version != kFlashVersion) fail("{}: flash image version {} is not supported (this build reads {})", path, h_.version, kFlashVersion);
+  if (header_crc(h_) != h_.header_crc) fail("{}: corrupt flash image header (CRC mismatch)", path);
+  if (h_.n_layer == 0 || h_.n_layer > 4096 || h_.n_embd == 0 || h_.n_ff == 0 || h_.n_embd > (1u << 20) || h_.n_ff > (1u << 22)) {
+    fail("{}: implausible shape in the flash image header ({} layers, n_embd {}, n_ff {})", path, h_.n_layer, h_.n_embd, h_.n_ff);
+  }
+  for (uint32_t t : {h_.up_type, h_.down_type}) {
+    if (!is_supported_type(t)) fail("{}: flash image column type {} is not supported", path, t);
+  }
+  if (h_.align < 512 || (h_.align & (h_.align - 1)) != 0) fail("{}: bad column alignment {}", path, h_.align);
+  if (h_.up_col_bytes != row_bytes(up_type(), 2 * size_t(h_.n_ff)) || h_.down_col_bytes != row_bytes(down_type(), h_.n_embd) ||
+      h_.up_col_stride < h_.up_col_bytes || h_.down_col_stride < h_.down_col_bytes || h_.up_col_stride % h_.align ||
+      h_.down_col_stride % h_.align) {
+    fail("{}: column sizes in the header do not match the shape and types", path);
+  }
+  if (h_.file_bytes != uint64_t(st.st_size)) {
+    fail("{}: truncated or extended: the header says {} bytes, the file has {}", path, h_.file_bytes, st.st_size);
+  }
+  const uint64_t index_end = sizeof(FlashHeader) + uint64_t(h_.n_layer) * sizeof(FlashLayerIndex);
+  if (h_.data_offset < index_end || h_.data_offset > h_.file_bytes) fail("{}: bad data offset", path);
+  index_.resize(h_.n_layer);
+  pread_all(f.fd, path, index_.data(), index_.size() * sizeof(FlashLayerIndex), sizeof(FlashHeader), "index");
+  if (crc(index_.data(), index_.size() * sizeof(FlashLayerIndex)) != h_.index_crc) {
+    fail("{}: corrupt flash image index (CRC mismatch)", path);
+  }
+  const uint64_t up_region = uint64_t(h_.n_embd) * h_.up_col_stride, down_region = uint64_t(h_.n_ff) * h_.down_col_stride;
+  for (uint32_t l = 0; l < h_.n_layer; ++l) {
+    const FlashLayerIndex& e = index_[l];
+    if (e.up_offset < h_.data_offset || e.up_offset % kRegionAlign || e.up_offset + up_region > h_.file_bytes ||
+        e.down_offset < h_.data_offset || e.down_offset % kRegionAlign || e.down_offset + down_region > h_.file_bytes) {
+      fail("{}: layer {}: column region outside the file or misaligned", path, l);
+    }
+  }
+}
+
+uint64_t FlashImage::column_bytes() const {
+  return uint64_t(h_.n_layer) * (uint64_t(h_.n_embd) * h_.up_col_stride + uint64_t(h_.n_ff) * h_.down_col_stride);
+}
+
+void FlashImage::check_matches(const Model& m) const {
+  const HParams& hp = m.hparams();
+  if (hp.n_layer != h_.n_layer || hp.n_embd != h_.n_embd || hp.n_ff != h_.n_ff) {
+    fail("{}: flash image of another model shape ({} layers, n_embd {}, n_ff {}; {} has {}, {}, {})", path_, h_.n_layer,
+         h_.n_embd, h_.n_ff, m.path(), hp.n_layer, hp.n_embd, hp.n_ff);
+  }
+  if (mlp_fingerprint(m) != h_.model_fingerprint) {
+    fail("{}: flash image written from other MLP weights than {} (fingerprint mismatch): convert it again", path_, m.path());
+  }
+}
+
+void FlashImage::verify_data(const FlashProgress& progress) const {
+  Fd f;
+  f.fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (f.fd < 0) fail("{}: cannot open: {}", path_, std::strerror(errno));
+  std::vector<uint8_t> buf(8u << 20);
+  auto region_crc = [&](uint64_t off, uint64_t n) {
+    uint32_t c = 0;
+    while (n > 0) {
+      const size_t k = size_t(std::min<uint64_t>(n, buf.size()));
+      pread_all(f.fd, path_, buf.data(), k, off, "column data");
+      c = crc(buf.data(), k, c);
+      off += k;
+      n -= k;
+    }
+    return c;
+  };
+  for (uint32_t l = 0; l < h_.n_layer; ++l) {
+    if (region_crc(index_[l].up_offset, uint64_t(h_.n_embd) * h_.up_col_stride) != index_[l].up_crc) {
+      fail("{}: corrupt column data in layer {} (up+gate, CRC mismatch)", path_, l);
+    }
+    if (region_crc(index_[l].down_offset, uint64_t(h_.n_ff) * h_.down_col_stride) != index_[l].down_crc) {
+      fail("{}: corrupt column data in layer {} (down, CRC mismatch)", path_, l);
+    }
+    if (progress) progress(l + 1, h_.n_layer);
+  }
+}
+
+}  // namespace dip

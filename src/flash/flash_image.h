@@ -1,0 +1,82 @@
+// The flash image: a model's MLP weights as column bundles laid out for direct reads, the part
+// of the model that lives on flash. Up+gate columns are bundled (one read fetches both halves
+// of an input coordinate, they share the DIP mask), down columns stand alone; each column starts
+// at a multiple of the image's alignment so that O_DIRECT reads need no bounce buffer, and
+// adjacent columns are adjacent in the file so one read can fetch a run of them.
+//
+// On disk (little-endian): a FlashHeader, then n_layer FlashLayerIndex entries, zero padding to
+// data_offset (a multiple of 4096), then per layer the up+gate region (n_embd columns of
+// up_col_stride bytes) and the down region (n_ff columns of down_col_stride bytes), each region
+// starting at a multiple of 4096. header_crc covers the header (with header_crc = 0),
+// index_crc the index; per-region CRC32s cover the column bytes (checked by verify_data).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "ops/tensor_types.h"
+
+namespace dip {
+
+class Model;
+
+constexpr char kFlashMagic[8] = {'D', 'I', 'P', 'F', 'L', 'A', 'S', 'H'};
+constexpr uint32_t kFlashVersion = 1;
+
+struct FlashHeader {
+  char magic[8];
+  uint32_t version;
+  uint32_t n_layer, n_embd, n_ff;
+  uint32_t up_type, down_type;  // ggml type ids of the column data
+  uint32_t align;               // column stride granularity (bytes, a power of two >= 512)
+  uint32_t reserved;            // 0
+  uint64_t up_col_bytes, up_col_stride;      // one up+gate bundle: [gate col; up col]
+  uint64_t down_col_bytes, down_col_stride;  // one down column
+  uint64_t data_offset, file_bytes;
+  uint64_t model_fingerprint;  // mlp_fingerprint() of the model it was written from
+  uint32_t index_crc, header_crc;
+};
+static_assert(sizeof(FlashHeader) == 104);
+
+struct FlashLayerIndex {
+  uint64_t up_offset, down_offset;
+  uint32_t up_crc, down_crc;
+};
+static_assert(sizeof(FlashLayerIndex) == 24);
+
+// Identifies a model's MLP weights without reading them: architecture, shapes, types, and the
+// first and last bytes of every MLP tensor (a few pages, so the check costs no DRAM budget).
+uint64_t mlp_fingerprint(const Model& m);
+
+using FlashProgress = std::function<void(size_t done, size_t total)>;
+
+// Writes the flash image of m's MLP weights to path (columns in each layer's own types).
+void write_flash_image(const Model& m, const std::string& path, uint32_t align, const FlashProgress& progress);
+
+// A flash image's header and index, read and checked (magic, version, CRCs, sizes against the
+// file, offsets and alignment); every problem is an Error naming the file.
+class FlashImage {
+ public:
+  explicit FlashImage(const std::string& path);
+  const std::string& path() const { return path_; }
+  const FlashHeader& header() const { return h_; }
+  const FlashLayerIndex& layer(uint32_t l) const { return index_[l]; }
+  TensorType up_type() const { return TensorType(h_.up_type); }
+  TensorType down_type() const { return TensorType(h_.down_type); }
+  uint64_t up_offset(uint32_t l, size_t col) const { return index_[l].up_offset + col * h_.up_col_stride; }
+  uint64_t down_offset(uint32_t l, size_t col) const { return index_[l].down_offset + col * h_.down_col_stride; }
+  // Bytes of column data the image holds (with padding).
+  uint64_t column_bytes() const;
+  // Fails unless the image was written from a model with m's MLP weights.
+  void check_matches(const Model& m) const;
+  // Reads every region and checks its CRC32 (a corrupt byte names its layer and matrix).
+  void verify_data(const FlashProgress& progress) const;
+
+ private:
+  std::string path_;
+  FlashHeader h_{};
+  std::vector<FlashLayerIndex> index_;
+};
+
+}  // namespace dip

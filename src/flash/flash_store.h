@@ -1,0 +1,104 @@
+// Reads of weight columns from the flash image: O_DIRECT (the page cache would hold the model
+// outside the DRAM budget and hide the flash cost), through io_uring with a whole batch of a
+// layer's missing columns submitted at once and columns adjacent in the file coalesced into one
+// vectored read; preadv where io_uring is not available (then reads happen at submit time).
+// An optional throttle makes this disk behave like a slower flash: a batch completes no earlier
+// than its bytes at the emulated bandwidth (batches queue behind each other) plus a latency per
+// round of queue-depth requests.
+#pragma once
+#include <liburing.h>
+#include <sys/uio.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace dip {
+
+enum class FlashIo { kAuto, kUring, kPread };
+
+struct FlashStoreOptions {
+  FlashIo io = FlashIo::kAuto;
+  bool direct = true;         // O_DIRECT; false reads through the page cache (not a real flash run)
+  double bandwidth = 0;       // emulated flash read bandwidth in bytes/s; 0: the device's own
+  double latency_s = 0;       // emulated per-request latency
+  uint32_t queue_depth = 64;  // requests in flight
+  uint32_t align = 512;       // the image's column alignment (checked against the device's)
+};
+
+// One column (or any aligned range) to read: `bytes` at file `offset` into `dst`.
+struct ColumnRead {
+  uint64_t offset;
+  uint32_t bytes;
+  uint8_t* dst;
+};
+
+struct FlashStats {
+  uint64_t bytes = 0;      // bytes read
+  uint64_t columns = 0;    // column reads asked for
+  uint64_t requests = 0;   // read requests after coalescing
+  uint64_t batches = 0;
+  double wait_s = 0;       // time blocked in wait() (including the throttle)
+  double throttle_s = 0;   // part of wait_s spent only because of the emulated bandwidth/latency
+  double read_busy_s = 0;  // sum over batches of (completion - submission), real I/O
+};
+
+class FlashStore {
+ public:
+  FlashStore(const std::string& path, const FlashStoreOptions& opts);
+  ~FlashStore();
+  FlashStore(const FlashStore&) = delete;
+  FlashStore& operator=(const FlashStore&) = delete;
+
+  // Starts reading `reads` (any order; sorted here). Offsets, lengths and destinations must be
+  // multiples of the alignment for O_DIRECT. Returns a ticket for wait().
+  uint32_t submit(std::vector<ColumnRead>& reads);
+  // Blocks until every read of the ticket is in its destination (and the emulated flash would
+  // have delivered it). An I/O error or short read is an Error naming the file and offset.
+  void wait(uint32_t ticket);
+
+  const FlashStats& stats() const { return stats_; }
+  void reset_stats() { stats_ = {}; }
+  const char* mode() const;
+  const std::string& path() const { return path_; }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  struct Request {
+    uint64_t offset;
+    uint32_t bytes;
+    uint32_t iov_begin, iov_count;
+  };
+  struct Batch {
+    uint32_t ticket = 0;
+    uint32_t remaining = 0;
+    Clock::time_point submitted, emulated_done;
+    bool real_done_noted = false;
+    std::vector<Request> requests;
+    std::vector<iovec> iovs;
+    size_t next_to_queue = 0;  // requests not yet in the submission queue
+  };
+  Batch* find(uint32_t ticket);
+  void queue_requests();
+  void reap(bool block);
+  void run_pread(Batch& b);
+
+  std::string path_;
+  FlashStoreOptions opts_;
+  int fd_ = -1;
+  bool uring_ = false;
+  io_uring ring_{};
+  uint32_t in_flight_ = 0;
+  uint32_t next_ticket_ = 1;
+  std::vector<Batch> batches_;  // outstanding, in submission order
+  Clock::time_point busy_until_{};
+  FlashStats stats_;
+};
+
+// Parses "1GB/s", "500MB/s", "1.5GiB/s", "800M" (bytes per second; SI and binary units).
+double parse_bandwidth(const std::string& s);
+// Parses "50us", "0.1ms", "0" (seconds).
+double parse_duration(const std::string& s);
+
+}  // namespace dip

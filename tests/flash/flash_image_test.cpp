@@ -1,0 +1,112 @@
+#include "flash/flash_image.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+
+#include "ops/colsparse.h"
+#include "test_models.h"
+#include "util/error.h"
+
+namespace dip {
+namespace {
+
+std::vector<uint8_t> read_at(const std::string& path, uint64_t off, size_t n) {
+  std::vector<uint8_t> b(n);
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  EXPECT_EQ(::pread(fd, b.data(), n, off_t(off)), ssize_t(n));
+  ::close(fd);
+  return b;
+}
+
+void patch(const std::string& path, uint64_t off, uint8_t xor_mask) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekg(std::streamoff(off));
+  char c = 0;
+  f.get(c);
+  f.seekp(std::streamoff(off));
+  f.put(char(c ^ xor_mask));
+}
+
+
+// Every column in the image is the column-major column the in-DRAM sparse MLP multiplies,
+// at its aligned offset, for float and block types (and phi3's fused gate+up).
+TEST(FlashImage, ColumnsAreTheColumnMajorColumnsAtAlignedOffsets) {
+  for (auto [t, a] : {std::pair{TensorType::F16, Arch::kLlama}, std::pair{TensorType::Q8_0, Arch::kLlama},
+                      std::pair{TensorType::Q4_0, Arch::kPhi3}}) {
+    auto m = synth_model(t, a);
+    const std::string p = temp_path("img.dipflash");
+    write_flash_image(*m, p, 512, nullptr);
+    const FlashImage img(p);
+    img.check_matches(*m);
+    img.verify_data(nullptr);
+    const FlashHeader& h = img.header();
+    ASSERT_EQ(h.n_layer, m->hparams().n_layer);
+    ASSERT_EQ(h.up_col_stride % 512, 0u);
+    ASSERT_EQ(h.down_col_stride % 512, 0u);
+    for (uint32_t l = 0; l < h.n_layer; ++l) {
+      const Layer& L = m->layers[l];
+      const size_t E = m->hparams().n_embd, F = m->hparams().n_ff;
+      const ColumnMatrix ug = L.fused_gate_up() ? make_column_matrix(t, {L.ffn_up.data}, 2 * F, E, t)
+                                                : make_column_matrix(t, {L.ffn_gate.data, L.ffn_up.data}, F, E, t);
+      const ColumnMatrix dn = make_column_matrix(t, {L.ffn_down.data}, E, F, t);
+      for (size_t c = 0; c < E; c += 7) {
+        ASSERT_EQ(img.up_offset(l, c) % 512, 0u);
+        const auto b = read_at(p, img.up_offset(l, c), ug.col_bytes);
+        ASSERT_EQ(std::memcmp(b.data(), ug.col(c), ug.col_bytes), 0) << "layer " << l << " up column " << c;
+      }
+      for (size_t c = 0; c < F; c += 5) {
+        const auto b = read_at(p, img.down_offset(l, c), dn.col_bytes);
+        ASSERT_EQ(std::memcmp(b.data(), dn.col(c), dn.col_bytes), 0) << "layer " << l << " down column " << c;
+      }
+    }
+  }
+}
+
+TEST(FlashImage, DamageIsAClearErrorNamingTheFile) {
+  auto m = synth_model(TensorType::F16);
+  const std::string p = temp_path("bad.dipflash");
+  write_flash_image(*m, p, 512, nullptr);
+  const FlashImage good(p);
+  const uint64_t size = good.header().file_bytes;
+
+  patch(p, 12, 0x40);  // n_layer
+  expect_error([&] { FlashImage img(p); }, "corrupt flash image header");
+  patch(p, 12, 0x40);
+  patch(p, sizeof(FlashHeader) + 3, 0x01);  // index
+  expect_error([&] { FlashImage img(p); }, "corrupt flash image index");
+  patch(p, sizeof(FlashHeader) + 3, 0x01);
+  patch(p, 0, 0x01);
+  expect_error([&] { FlashImage img(p); }, "not a dip flash image");
+  patch(p, 0, 0x01);
+
+  patch(p, good.layer(1).down_offset + 100, 0x10);  // column data
+  const FlashImage img(p);  // header and index still fine
+  expect_error([&] { img.verify_data(nullptr); }, "layer 1 (down");
+  patch(p, good.layer(1).down_offset + 100, 0x10);
+
+  ASSERT_EQ(::truncate(p.c_str(), off_t(size - 4096)), 0);
+  expect_error([&] { FlashImage i2(p); }, "truncated");
+  ASSERT_EQ(::truncate(p.c_str(), 50), 0);
+  expect_error([&] { FlashImage i2(p); }, "truncated");
+  expect_error([&] { FlashImage i2(temp_path("missing.dipflash")); }, "cannot open");
+  expect_error([] { write_flash_image(*synth_model(TensorType::F16), temp_path("x"), 1000, nullptr); }, "power of two");
+}
+
+TEST(FlashImage, AnotherModelIsRejected) {
+  auto a = synth_model(TensorType::F16, Arch::kLlama, 64, 96, 2, "a.gguf");
+  auto b = synth_model(TensorType::F16, Arch::kLlama, 64, 96, 2, "b.gguf");  // same shape, other weights
+  auto c = synth_model(TensorType::F16, Arch::kLlama, 64, 128, 2, "c.gguf");
+  const std::string p = temp_path("a.dipflash");
+  write_flash_image(*a, p, 512, nullptr);
+  const FlashImage img(p);
+  img.check_matches(*a);
+  expect_error([&] { img.check_matches(*b); }, "other MLP weights");
+  expect_error([&] { img.check_matches(*c); }, "another model shape");
+}
+
+}  // namespace
+}  // namespace dip

@@ -1,0 +1,139 @@
+// The MLP on flash computes what the in-DRAM pruned MLP computes: the same masks, the same cache
+// decisions (hits), the same logits up to the order of the sums, for every split of a token's
+// columns into hits, admitted misses and streamed misses.
+#include "flash/flash_columns.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "flash/dram_budget.h"
+#include "model/forward.h"
+#include "sparsity/sparse_mlp.h"
+#include "test_models.h"
+#include "util/threadpool.h"
+
+namespace dip {
+namespace {
+
+SparsityConfig config(const Model& m, Method method, double density, double cache_fraction) {
+  SparsityConfig c;
+  c.method = method;
+  c.mlp_density = density;
+  c.cache_fraction = cache_fraction;
+  c.gamma = 0.3;
+  c.keep.assign(m.hparams().n_layer, method == Method::kDense ? LayerKeep{} : dip_optimized_split(density));
+  return c;
+}
+
+std::vector<std::vector<float>> run_tokens(const Model& m, SparseMlp* mlp, int n) {
+  Session s(m, 64, 2);
+  s.set_sparse_mlp(mlp);
+  std::vector<std::vector<float>> out;
+  std::vector<float> logits;
+  int32_t tok = 1;
+  for (int i = 0; i < n; ++i) {
+    const int32_t one[1] = {tok};
+    s.eval(one, false, logits);
+    out.push_back(logits);
+    tok = int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  }
+  return out;
+}
+
+void expect_close(const std::vector<std::vector<float>>& a, const std::vector<std::vector<float>>& b, const char* what) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t t = 0; t < a.size(); ++t) {
+    for (size_t i = 0; i < a[t].size(); ++i) {
+      ASSERT_NEAR(a[t][i], b[t][i], 1e-3 * (1 + std::fabs(b[t][i]))) << what << " token " << t << " logit " << i;
+    }
+  }
+}
+
+TEST(FlashMlp, SameOutputsAndHitsAsTheInDramPrunedMlp) {
+  ThreadPool pool(2);
+  for (TensorType t : {TensorType::F16, TensorType::Q8_0}) {
+    auto m = synth_model(t, Arch::kLlama, 64, 512, 3);
+    const size_t E = m->hparams().n_embd;
+    const std::string p = temp_path("mlp.dipflash");
+    write_flash_image(*m, p, 512, nullptr);
+    const FlashImage img(p);
+    for (double frac : {0.0, 0.3, 0.8}) {
+      for (uint64_t staging : {uint64_t(0), uint64_t(4096)}) {  // 4 KiB: streamed misses in many chunks
+        const SparsityConfig cfg = config(*m, Method::kDipCa, 0.5, frac);
+        SparseMlp dram(*m, cfg, nullptr);
+        FlashColumns cols(img, FlashStoreOptions{}, frac, staging);
+        SparseMlp flash(*m, cfg, nullptr, &cols);
+        // The same inputs to both (so that sums in another order cannot change later masks).
+        std::vector<float> ya(E), yb(E);
+        for (uint32_t pos = 0; pos < 16; ++pos) {
+          for (uint32_t l = 0; l < m->hparams().n_layer; ++l) {
+            const auto x = randn(E);
+            dram.forward(l, x.data(), ya.data(), pos, pool);
+            flash.forward(l, x.data(), yb.data(), pos, pool);
+            double mag = 1e-3;
+            for (float v : ya) mag = std::max(mag, double(std::fabs(v)));
+            for (size_t i = 0; i < E; ++i) ASSERT_NEAR(yb[i], ya[i], 1e-4 * mag) << "layer " << l << " token " << pos;
+          }
+        }
+        EXPECT_EQ(flash.stats().up_hits, dram.stats().up_hits) << "cache fraction " << frac;
+        EXPECT_EQ(flash.stats().down_hits, dram.stats().down_hits) << "cache fraction " << frac;
+        if (frac > 0) {  // (without a cache the in-DRAM MLP counts no accesses)
+          EXPECT_EQ(flash.stats().up_accesses, dram.stats().up_accesses);
+        }
+        // Every miss was read from flash, every hit multiplied from DRAM.
+        const FlashHeader& h = img.header();
+        const uint64_t up_miss = flash.stats().up_accesses - flash.stats().up_hits;
+        const uint64_t down_miss = flash.stats().down_accesses - flash.stats().down_hits;
+        EXPECT_EQ(cols.stats().flash_bytes[0], up_miss * h.up_col_stride);
+        EXPECT_EQ(cols.stats().flash_bytes[1], down_miss * h.down_col_stride);
+        EXPECT_EQ(cols.store().stats().bytes, up_miss * h.up_col_stride + down_miss * h.down_col_stride);
+        if (frac == 0.0) {
+          EXPECT_EQ(flash.stats().up_hits + flash.stats().down_hits, 0u);
+        } else {
+          EXPECT_GT(flash.stats().up_hits, 0u);
+        }
+      }
+    }
+  }
+}
+
+// Dense streaming: every column of every matrix through the cache gives the dense model's logits
+// (F32: the dense kernels round no activations).
+TEST(FlashMlp, DenseStreamingGivesDenseLogits) {
+  auto m = synth_model(TensorType::F32, Arch::kLlama, 64, 256, 2);
+  const std::string p = temp_path("dense.dipflash");
+  write_flash_image(*m, p, 512, nullptr);
+  const FlashImage img(p);
+  FlashColumns cols(img, FlashStoreOptions{}, 0.4);
+  SparseMlp flash(*m, config(*m, Method::kDense, 1.0, 0.4), nullptr, &cols);
+  ASSERT_TRUE(flash.active());
+  const auto dense = run_tokens(*m, nullptr, 8), streamed = run_tokens(*m, &flash, 8);
+  expect_close(streamed, dense, "dense streaming");
+  // The first token fills the cache; every later one hits the 40% that stayed (no victims: a
+  // dense token uses every column).
+  const double cap = std::floor(0.4 * 64);
+  EXPECT_DOUBLE_EQ(flash.stats().up_hit_rate(), cap * 7 / (64.0 * 8));
+}
+
+TEST(FlashMlp, BudgetParsingAndTooSmallBudgets) {
+  EXPECT_EQ(parse_budget("300MiB").bytes, 300ull << 20);
+  EXPECT_EQ(parse_budget("1.5GB").bytes, 1500000000ull);
+  EXPECT_DOUBLE_EQ(parse_budget("50%").fraction, 0.5);
+  expect_error([] { parse_budget("0%"); }, "percentage");
+  expect_error([] { parse_budget("lots"); }, "bad DRAM budget");
+  expect_error([] { parse_budget("12XB"); }, "bad DRAM budget");
+  auto m = synth_model(TensorType::F16);
+  const std::string p = temp_path("plan.dipflash");
+  write_flash_image(*m, p, 512, nullptr);
+  const FlashImage img(p);
+  expect_error([&] { plan_dram(*m, img, parse_budget("100KiB"), 64, 32, 1, 2); }, "too small for the part that must stay resident");
+  const DramPlan big = plan_dram(*m, img, parse_budget("1GiB"), 64, 32, 1, 2);
+  EXPECT_DOUBLE_EQ(big.cache_fraction, 1.0);
+  const DramPlan half = plan_dram(*m, img, BudgetSpec{big.fixed() + img.column_bytes() / 2, 0}, 64, 32, 1, 2);
+  EXPECT_NEAR(half.cache_fraction, 0.5, 1e-9);
+  expect_error([&] { SparseMlp s(*m, config(*m, Method::kGlu, 0.8, 0.5), nullptr, nullptr); FlashColumns c(img, {}, 0.5); SparseMlp f(*m, config(*m, Method::kGlu, 0.8, 0.5), nullptr, &c); }, "dense, dip, dip-ca or teal");
+}
+
+}  // namespace
+}  // namespace dip

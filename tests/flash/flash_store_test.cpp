@@ -1,0 +1,113 @@
+#include "flash/flash_store.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+
+#include "test_models.h"
+#include "util/huge_buffer.h"
+
+namespace dip {
+namespace {
+
+std::string random_file(size_t bytes, std::vector<uint8_t>& content) {
+  content.resize(bytes);
+  for (auto& b : content) b = uint8_t(rng()());
+  const std::string p = temp_path("store.bin");
+  std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(content.data()), std::streamsize(bytes));
+  return p;
+}
+
+// Random sets of aligned "columns" (some adjacent, which coalesce), several batches in flight,
+// through io_uring and preadv: every destination holds the file's bytes.
+TEST(FlashStore, ReadsLandWhereAskedAndAdjacentOnesCoalesce) {
+  std::vector<uint8_t> content;
+  const size_t col = 1536, n_cols = 600;  // 3 x 512
+  const std::string p = random_file(col * n_cols, content);
+  for (FlashIo io : {FlashIo::kUring, FlashIo::kPread}) {
+    FlashStoreOptions o;
+    o.io = io;
+    o.queue_depth = 8;  // fewer than a batch's requests: the store must queue the rest
+    FlashStore store(p, o);
+    HugeBuffer dst(2 * n_cols * col);
+    for (int round = 0; round < 20; ++round) {
+      std::vector<uint32_t> tickets;
+      std::vector<std::vector<std::pair<size_t, size_t>>> asked(2);  // (column, slot)
+      for (int b = 0; b < 2; ++b) {
+        std::vector<ColumnRead> reads;
+        for (size_t c = 0; c < n_cols; ++c) {
+          if (rng()() % 3 == 0) {
+            const size_t slot = b * n_cols + (n_cols - 1 - c);  // destinations in another order
+            reads.push_back({uint64_t(c * col), uint32_t(col), dst.data() + slot * col});
+            asked[b].push_back({c, slot});
+          }
+        }
+        std::shuffle(reads.begin(), reads.end(), rng());
+        tickets.push_back(store.submit(reads));
+      }
+      for (int b = 1; b >= 0; --b) {  // waited out of order
+        store.wait(tickets[b]);
+        for (auto [c, slot] : asked[b]) {
+          ASSERT_EQ(std::memcmp(dst.data() + slot * col, &content[c * col], col), 0) << store.mode() << " column " << c;
+        }
+      }
+    }
+    EXPECT_LT(store.stats().requests, store.stats().columns) << "adjacent columns are coalesced";
+    EXPECT_EQ(store.stats().bytes, store.stats().columns * col);
+  }
+}
+
+TEST(FlashStore, ThrottleHoldsTheEmulatedBandwidth) {
+  std::vector<uint8_t> content;
+  const std::string p = random_file(4 << 20, content);
+  FlashStoreOptions o;
+  o.bandwidth = 100e6;  // 4 MiB at 100 MB/s: >= 42 ms
+  FlashStore store(p, o);
+  HugeBuffer dst(4 << 20);
+  std::vector<ColumnRead> reads;
+  for (size_t i = 0; i < 64; ++i) reads.push_back({i * 65536, 65536, dst.data() + i * 65536});
+  const auto t0 = std::chrono::steady_clock::now();
+  store.wait(store.submit(reads));
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_GE(s, 0.0419);
+  EXPECT_LT(s, 1.0);
+  EXPECT_GT(store.stats().throttle_s, 0.0);
+  EXPECT_EQ(std::memcmp(dst.data(), content.data(), 4 << 20), 0);
+}
+
+// A flash image that shrinks under a running store: a clear error naming file and offset.
+TEST(FlashStore, ShortReadIsAnError) {
+  for (FlashIo io : {FlashIo::kUring, FlashIo::kPread}) {
+    std::vector<uint8_t> content;
+    const std::string p = random_file(1 << 20, content);
+    FlashStoreOptions o;
+    o.io = io;
+    FlashStore store(p, o);
+    ASSERT_EQ(::truncate(p.c_str(), 1 << 19), 0);
+    HugeBuffer dst(1 << 20);
+    std::vector<ColumnRead> reads = {{(1 << 20) - 4096, 4096, dst.data()}};
+    expect_error([&] { store.wait(store.submit(reads)); }, "truncated");
+  }
+}
+
+TEST(FlashStore, UnitsParse) {
+  EXPECT_DOUBLE_EQ(parse_bandwidth("1GB/s"), 1e9);
+  EXPECT_DOUBLE_EQ(parse_bandwidth("500MB/s"), 5e8);
+  EXPECT_DOUBLE_EQ(parse_bandwidth("1.5GiB/s"), 1.5 * 1073741824.0);
+  EXPECT_DOUBLE_EQ(parse_duration("50us"), 50e-6);
+  EXPECT_DOUBLE_EQ(parse_duration("0"), 0.0);
+  expect_error([] { parse_bandwidth("0GB/s"); }, "not in");
+  expect_error([] { parse_bandwidth("fast"); }, "bad bandwidth");
+  expect_error([] { parse_bandwidth("1XB/s"); }, "bad bandwidth");
+  expect_error([] { parse_duration("5 parsecs"); }, "bad duration");
+  expect_error([] { parse_duration("-1ms"); }, "not in");
+  expect_error([] { FlashStore s(temp_path("nope.bin"), FlashStoreOptions{}); }, "cannot open");
+}
+
+}  // namespace
+}  // namespace dip
