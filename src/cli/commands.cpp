@@ -169,13 +169,18 @@ void add_perplexity(CLI::App& app) {
   c->add_option("--chunks", *chunks, "evaluate at most this many windows (0: all)");
   c->add_flag("--json", *json, "print one JSON object as the last line");
   add_sparsity_opts(c, *so, true);
+  auto fo = std::make_shared<FlashOpts>();
+  add_flash_opts(c, *fo);
   c->callback([=] {
     const std::string text = read_text_file(*file);
     if (!is_valid_utf8(text)) fail("{}: not valid UTF-8 text", *file);
     auto model = Model::load(resolve_model(o->model));
-    Sparsity sparsity = make_sparsity(*model, *so);
     const std::vector<int32_t> toks = tokenize(model->vocab(), text, true, false);
+    const uint64_t overhead_rss = current_rss();  // before any weight is touched (the text and its tokens in it)
+    auto flash = make_flash_run(*model, *fo, *ctx, *ctx, o->threads, overhead_rss);
+    Sparsity sparsity = make_sparsity(*model, *so, flash ? flash->columns.get() : nullptr);
     Session s(*model, *ctx, o->threads);
+    if (flash) s.set_max_batch(kFlashMaxBatch);
     const size_t n_win = *chunks ? std::min(*chunks, toks.size() / *ctx) : toks.size() / *ctx;
     std::fprintf(stderr, "perplexity: %zu tokens, %zu windows of %u, MLP %s\n", toks.size(), n_win, *ctx,
                  method_name(sparsity.cfg.method));
@@ -184,10 +189,18 @@ void add_perplexity(CLI::App& app) {
     };
     nlohmann::json j;
     PerplexityResult r;
-    if (!sparsity.mlp) {
+    if (!sparsity.mlp || flash) {
+      // Flash runs: no dense reference (it would read the whole MLP outside the budget).
+      if (sparsity.mlp) s.set_sparse_mlp(sparsity.mlp.get());
       std::vector<int32_t> used(toks.begin(), toks.begin() + std::min(toks.size(), n_win * size_t(*ctx)));
       r = perplexity(s, *chunks ? used : toks, *ctx, progress);
       end_progress();
+      if (flash) {
+        sparsity.mlp->finish_trace();
+        j = {{"method", method_name(sparsity.cfg.method)},
+             {"flash", flash_report(*flash, *sparsity.mlp, r.chunks * *ctx, r.seconds)}};
+        print_flash_report(j["flash"]);
+      }
     } else {
       DenseReference ref;
       const SparseEvalResult e = evaluate_sparse(s, *sparsity.mlp, toks, *ctx, *chunks, ref, progress);

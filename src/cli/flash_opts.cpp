@@ -11,9 +11,11 @@ namespace dip::cli {
 void add_flash_opts(CLI::App* c, FlashOpts& o) {
   c->add_option("--flash", o.image, "MLP weights from this flash image (`dip convert --flash`), read per token");
   c->add_option("--dram-budget", o.budget, "flash runs: DRAM for everything (weights, KV cache, buffers, column caches): 300MiB, 1.5GB or 50% of the model");
+  c->add_option("--mlp-cache", o.mlp_cache, "flash runs, instead of --dram-budget: the resident part plus this share of the MLP columns (e.g. 25%)");
   c->add_option("--flash-bw", o.bandwidth, "flash runs: emulate a flash of this read bandwidth (e.g. 1GB/s)");
   c->add_option("--flash-latency", o.latency, "flash runs: emulated latency per read request (e.g. 50us)");
   c->add_option("--flash-io", o.io, "flash runs: auto, uring (io_uring) or pread");
+  c->add_option("--flash-gap", o.gap, "flash runs: join two reads whose gap is at most this (e.g. 16KiB; 0: exact reads)");
   c->add_option("--flash-qd", o.queue_depth, "flash runs: read requests in flight")->check(CLI::Range(1, 4096));
   c->add_flag("--flash-buffered", o.buffered, "flash runs: read through the page cache instead of O_DIRECT (not a real flash run)");
   c->add_flag("--flash-verify", o.verify, "flash runs: check every column's CRC before running");
@@ -22,12 +24,12 @@ void add_flash_opts(CLI::App* c, FlashOpts& o) {
 std::unique_ptr<FlashRun> make_flash_run(const Model& m, const FlashOpts& o, uint32_t n_ctx, uint32_t n_logits,
                                          int n_threads, uint64_t overhead_rss) {
   if (!o.enabled()) {
-    if (!o.budget.empty() || !o.bandwidth.empty() || !o.latency.empty() || o.buffered || o.verify || o.io != "auto") {
-      fail("--dram-budget, --flash-bw, --flash-latency, --flash-io, --flash-buffered and --flash-verify need --flash IMAGE");
+    if (!o.budget.empty() || !o.mlp_cache.empty() || !o.bandwidth.empty() || !o.latency.empty() || o.buffered || o.verify || o.io != "auto" || o.gap != "0") {
+      fail("--dram-budget, --mlp-cache, --flash-bw, --flash-latency, --flash-io, --flash-gap, --flash-buffered and --flash-verify need --flash IMAGE");
     }
     return nullptr;
   }
-  if (o.budget.empty()) fail("--flash needs --dram-budget (e.g. 300MiB or 50%)");
+  if (o.budget.empty() == o.mlp_cache.empty()) fail("--flash needs one of --dram-budget (e.g. 300MiB or 50%) and --mlp-cache (e.g. 25%)");
   FlashStoreOptions so;
   if (o.io == "auto") so.io = FlashIo::kAuto;
   else if (o.io == "uring") so.io = FlashIo::kUring;
@@ -37,13 +39,28 @@ std::unique_ptr<FlashRun> make_flash_run(const Model& m, const FlashOpts& o, uin
   so.bandwidth = o.bandwidth.empty() ? 0 : parse_bandwidth(o.bandwidth);
   so.latency_s = o.latency.empty() ? 0 : parse_duration(o.latency);
   so.queue_depth = o.queue_depth;
-  const BudgetSpec spec = parse_budget(o.budget);
+  if (o.gap != "0") {
+    const BudgetSpec g = parse_budget(o.gap);
+    if (g.fraction > 0 || g.bytes > (16u << 20)) fail("--flash-gap '{}' must be a size of at most 16MiB", o.gap);
+    so.max_gap = uint32_t(g.bytes);
+  }
+  BudgetSpec spec;
+  if (!o.budget.empty()) {
+    spec = parse_budget(o.budget);
+  } else {
+    const BudgetSpec f = parse_budget(o.mlp_cache);
+    if (f.fraction <= 0) fail("--mlp-cache '{}' must be a percentage, e.g. 25%", o.mlp_cache);
+    spec.mlp_fraction = f.fraction;
+  }
   auto run = std::make_unique<FlashRun>();
   run->overhead_rss = overhead_rss;
   run->image = std::make_unique<FlashImage>(o.image);
   run->image->check_matches(m);
   if (o.verify) run->image->verify_data(nullptr);
-  run->plan = plan_dram(m, *run->image, spec, n_ctx, kFlashMaxBatch, n_logits, n_threads);
+  if (so.max_gap % run->image->header().align) {
+    fail("--flash-gap {} is not a multiple of the image's {}-byte alignment", o.gap, run->image->header().align);
+  }
+  run->plan = plan_dram(m, *run->image, spec, n_ctx, kFlashMaxBatch, n_logits, n_threads, so.max_gap);
   run->columns = std::make_unique<FlashColumns>(*run->image, so, run->plan.cache_fraction);
   return run;
 }
@@ -67,6 +84,7 @@ nlohmann::json flash_report(const FlashRun& run, const SparseMlp& mlp, size_t to
       {"other_s", std::max(0.0, seconds - mlp_s)},
       {"flash_bytes_per_token", double(fs.bytes) / n},
       {"flash_requests_per_token", double(fs.requests) / n},
+      {"flash_gap_bytes_per_token", double(fs.gap_bytes) / n},
       {"flash_read_bandwidth", fs.read_busy_s > 0 ? double(fs.bytes) / fs.read_busy_s : 0.0},
       {"flash_bytes_per_wait_s", wait > 0 ? double(fs.bytes) / wait : 0.0},
       {"dram_column_bytes_per_token", double(fc.stats().dram_bytes[0] + fc.stats().dram_bytes[1]) / n},

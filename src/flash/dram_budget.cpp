@@ -45,7 +45,7 @@ uint64_t staging_bytes(const FlashImage& img) {
 }
 
 DramPlan plan_dram(const Model& m, const FlashImage& img, const BudgetSpec& spec, uint32_t n_ctx, uint32_t max_batch,
-                   uint32_t n_logits, int n_threads) {
+                   uint32_t n_logits, int n_threads, uint32_t max_gap) {
   const HParams& hp = m.hparams();
   DramPlan p;
   p.budget = spec.fraction > 0 ? uint64_t(spec.fraction * double(m.total_weight_bytes())) : spec.bytes;
@@ -58,11 +58,13 @@ DramPlan plan_dram(const Model& m, const FlashImage& img, const BudgetSpec& spec
   const uint64_t mlp_scratch = (4 * E + 8 * F) * 4;
   const uint64_t logits = uint64_t(n_logits + max_batch) * hp.n_vocab * 4;
   const uint64_t attn = uint64_t(std::max(1, n_threads)) * (uint64_t(n_ctx) * (2 * hp.head_dim + 1) + 2 * hp.head_dim) * 4;
-  p.buffers = acts + mlp_scratch + logits + attn;
-  p.staging = staging_bytes(img);
+  // Plus 2 MiB for thread stacks and the allocator's slack.
+  p.buffers = acts + mlp_scratch + logits + attn + (2u << 20);
+  p.staging = staging_bytes(img) + max_gap;
   // ColumnCache: cached, in_use (1 byte), last_use, uses (8), slot (4) per column, plus the
   // hit/slot arrays of one token.
   p.cache_meta = uint64_t(hp.n_layer) * (E + F) * 22 + (E + F) * 5;
+  if (spec.mlp_fraction > 0) p.budget = p.fixed() + uint64_t(std::ceil(spec.mlp_fraction * double(img.column_bytes())));
   if (p.budget < p.fixed()) {
     fail("DRAM budget {} is too small for the part that must stay resident: {} (weights outside the MLP {}, KV cache {} "
          "for {} tokens, buffers {}, read buffers {}, cache bookkeeping {})",

@@ -16,7 +16,8 @@ class FlashImage;
 // "300MiB", "1.5GB", "2G", "123456" (bytes) or "50%" (of the model's weight bytes).
 struct BudgetSpec {
   uint64_t bytes = 0;
-  double fraction = 0;  // > 0 for the percentage form
+  double fraction = 0;      // > 0 for the percentage form
+  double mlp_fraction = 0;  // > 0: the resident part plus this fraction of the MLP columns
 };
 BudgetSpec parse_budget(const std::string& s);
 
@@ -35,8 +36,9 @@ struct DramPlan {
 // The plan for running m with its MLP in `img` at `spec`, a context of n_ctx tokens, batches of
 // at most max_batch tokens, logits kept for n_logits tokens and n_threads threads. A budget
 // below the fixed part is an Error that lists the parts.
+// max_gap: the store's gap buffer (FlashStoreOptions::max_gap).
 DramPlan plan_dram(const Model& m, const FlashImage& img, const BudgetSpec& spec, uint32_t n_ctx, uint32_t max_batch,
-                   uint32_t n_logits, int n_threads);
+                   uint32_t n_logits, int n_threads, uint32_t max_gap = 0);
 
 // Read buffers for columns the cache does not admit: two halves (one is read while the other
 // is multiplied), each at least one column of either kind.

@@ -27,6 +27,10 @@ FlashStore::FlashStore(const std::string& path, const FlashStoreOptions& opts) :
   if (opts_.bandwidth < 0 || !std::isfinite(opts_.bandwidth)) fail("flash bandwidth must be positive");
   if (opts_.latency_s < 0 || !std::isfinite(opts_.latency_s)) fail("flash latency must not be negative");
   if (opts_.queue_depth == 0 || opts_.queue_depth > 4096) fail("flash queue depth {} is not in [1, 4096]", opts_.queue_depth);
+  if (opts_.max_gap % opts_.align != 0 || opts_.max_gap > (16u << 20)) {
+    fail("flash read gap {} must be a multiple of the alignment {} and at most 16 MiB", opts_.max_gap, opts_.align);
+  }
+  if (opts_.max_gap > 0) gap_sink_ = HugeBuffer(opts_.max_gap);
   fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (opts_.direct ? O_DIRECT : 0));
   if (fd_ < 0 && opts_.direct && errno == EINVAL) {
     fail("{}: the file system does not support direct I/O (O_DIRECT); put the flash image on a disk, or pass "
@@ -94,8 +98,17 @@ uint32_t FlashStore::submit(std::vector<ColumnRead>& reads) {
       fail("internal: unaligned direct read of {} bytes at offset {}", r.bytes, r.offset);
     }
     Request* last = b.requests.empty() ? nullptr : &b.requests.back();
-    if (last && last->offset + last->bytes == r.offset && last->iov_count < kMaxIovPerRequest &&
-        last->bytes + uint64_t(r.bytes) <= kMaxRequestBytes) {
+    const uint64_t end = last ? last->offset + last->bytes : 0;
+    const uint64_t gap = last && r.offset >= end ? r.offset - end : UINT64_MAX;
+    if (last && gap <= opts_.max_gap && last->iov_count + 2 <= kMaxIovPerRequest &&
+        last->bytes + gap + uint64_t(r.bytes) <= kMaxRequestBytes) {
+      if (gap > 0) {
+        b.iovs.push_back({gap_sink_.data(), size_t(gap)});
+        ++last->iov_count;
+        last->bytes += uint32_t(gap);
+        bytes += gap;
+        stats_.gap_bytes += gap;
+      }
       last->bytes += r.bytes;
       ++last->iov_count;
     } else {

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "util/huge_buffer.h"
+
 namespace dip {
 
 enum class FlashIo { kAuto, kUring, kPread };
@@ -25,6 +27,10 @@ struct FlashStoreOptions {
   double latency_s = 0;       // emulated per-request latency
   uint32_t queue_depth = 64;  // requests in flight
   uint32_t align = 512;       // the image's column alignment (checked against the device's)
+  // Two reads whose gap in the file is at most this many bytes become one request that reads
+  // the gap too (into a scratch buffer): on flash a request costs about as much as tens of KiB
+  // of transfer, so reading a small gap is cheaper than a second request. 0: exact reads only.
+  uint32_t max_gap = 0;
 };
 
 // One column (or any aligned range) to read: `bytes` at file `offset` into `dst`.
@@ -35,7 +41,8 @@ struct ColumnRead {
 };
 
 struct FlashStats {
-  uint64_t bytes = 0;      // bytes read
+  uint64_t bytes = 0;      // bytes read (gaps included)
+  uint64_t gap_bytes = 0;  // bytes read only to join two requests
   uint64_t columns = 0;    // column reads asked for
   uint64_t requests = 0;   // read requests after coalescing
   uint64_t batches = 0;
@@ -92,6 +99,7 @@ class FlashStore {
   uint32_t in_flight_ = 0;
   uint32_t next_ticket_ = 1;
   std::vector<Batch> batches_;  // outstanding, in submission order
+  HugeBuffer gap_sink_;         // where gap bytes go (never read)
   Clock::time_point busy_until_{};
   FlashStats stats_;
 };

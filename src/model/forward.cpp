@@ -41,6 +41,7 @@ void Session::eval(std::span<const int32_t> tokens, bool all_logits, std::vector
     if (t < 0 || uint32_t(t) >= hp_.n_vocab) fail("token id {} is out of range (vocabulary has {})", t, hp_.n_vocab);
   }
   logits.clear();
+  logits.reserve((all_logits ? tokens.size() : 1) * size_t(hp_.n_vocab));  // no growth by doubling
   std::vector<float> part;
   for (size_t i = 0; i < tokens.size(); i += max_batch_) {
     const size_t n = std::min(size_t(max_batch_), tokens.size() - i);
