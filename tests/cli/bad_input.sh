@@ -83,5 +83,29 @@ expect_fail "trace was recorded on a model of shape" "$DIP" simulate --shape def
 head -c 100 "$WORK/m.trace" > "$WORK/cut.trace"
 expect_fail "truncated" "$DIP" simulate -m "$M" --trace "$WORK/cut.trace"
 
+# Flash runs: images of other models, damaged images, budgets below the resident part, bad units.
+"$DIP" convert "$M" "$WORK/m.dipflash" --flash >/dev/null 2>&1 || echo "FAIL: convert --flash did not run"
+"$DIP" convert "$WORK/m2.gguf" "$WORK/m2.dipflash" --flash >/dev/null 2>&1 || echo "FAIL: convert --flash did not run"
+G=(generate -m "$M" -p hi -n 2 --method dip --mlp-density 0.5)
+expect_fail "need --flash IMAGE" "$DIP" "${G[@]}" --dram-budget 100MiB
+expect_fail "needs one of --dram-budget" "$DIP" "${G[@]}" --flash "$WORK/m.dipflash"
+expect_fail "too small for the part that must stay resident" "$DIP" "${G[@]}" --flash "$WORK/m.dipflash" --dram-budget 1MiB
+expect_fail "bad DRAM budget" "$DIP" "${G[@]}" --flash "$WORK/m.dipflash" --dram-budget lots
+expect_fail "percentage in (0, 100]" "$DIP" "${G[@]}" --flash "$WORK/m.dipflash" --dram-budget 150%
+expect_fail "bad bandwidth" "$DIP" "${G[@]}" --flash "$WORK/m.dipflash" --dram-budget 100MiB --flash-bw fast
+expect_fail "not in (0, 10 TB/s]" "$DIP" "${G[@]}" --flash "$WORK/m.dipflash" --dram-budget 100MiB --flash-bw 0GB/s
+expect_fail "bad duration" "$DIP" "${G[@]}" --flash "$WORK/m.dipflash" --dram-budget 100MiB --flash-latency 3parsecs
+expect_fail "unknown --flash-io" "$DIP" "${G[@]}" --flash "$WORK/m.dipflash" --dram-budget 100MiB --flash-io aio
+expect_fail "not a multiple of the image" "$DIP" "${G[@]}" --flash "$WORK/m.dipflash" --dram-budget 100MiB --flash-gap 1000
+expect_fail "dense, dip, dip-ca or teal" "$DIP" generate -m "$M" -p hi -n 2 --method glu --mlp-density 0.8 --flash "$WORK/m.dipflash" --dram-budget 100MiB
+expect_fail "other MLP weights" "$DIP" "${G[@]}" --flash "$WORK/m2.dipflash" --dram-budget 100MiB
+expect_fail "cannot open the flash image" "$DIP" "${G[@]}" --flash "$WORK/none.dipflash" --dram-budget 100MiB
+expect_fail "not a dip flash image" "$DIP" "${G[@]}" --flash "$M" --dram-budget 100MiB
+cp "$WORK/m.dipflash" "$WORK/cut.dipflash" && truncate -s -4096 "$WORK/cut.dipflash"
+expect_fail "truncated" "$DIP" "${G[@]}" --flash "$WORK/cut.dipflash" --dram-budget 100MiB
+cp "$WORK/m.dipflash" "$WORK/rot.dipflash" && printf '\xff' | dd of="$WORK/rot.dipflash" bs=1 seek=20000 conv=notrunc 2>/dev/null
+expect_fail "corrupt column data in layer" "$DIP" "${G[@]}" --flash "$WORK/rot.dipflash" --dram-budget 100MiB --flash-verify
+expect_fail "power of two" "$DIP" convert "$M" "$WORK/x.dipflash" --flash --flash-align 1000
+
 [ $fails -eq 0 ] && echo "all bad-input cases passed" || echo "$fails bad-input case(s) failed"
 exit $fails
