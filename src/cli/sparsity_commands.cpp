@@ -12,6 +12,8 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/flash_opts.h"
+#include "cli/flash_sweep.h"
 #include "cli/sparsity_opts.h"
 #include "eval/sparse_eval.h"
 #include "io/mapped_file.h"
@@ -95,9 +97,25 @@ void add_sweep(CLI::App& app) {
   c->add_option("-c,--ctx-size", *ctx, "window size in tokens")->check(CLI::Range(4, 1 << 20));
   c->add_option("--chunks", *chunks, "evaluate at most this many windows (0: all)");
   add_sparsity_opts(c, *so, false);
+  auto fo = std::make_shared<FlashOpts>();
+  auto budgets = std::make_shared<std::string>();
+  add_flash_opts(c, *fo);
+  c->add_option("--budgets", *budgets, "with --flash: comma-separated budgets, MLP cache shares (25%,50%) or DRAM sizes (300MiB)");
   c->callback([=] {
     auto model = Model::load(resolve_model(o->model));
     const std::vector<int32_t> toks = text_tokens(*model, *file);
+    const uint64_t overhead_rss = current_rss();
+    std::vector<std::string> budget_list;
+    {
+      std::stringstream ss(*budgets);
+      std::string b;
+      while (std::getline(ss, b, ',')) {
+        if (!b.empty()) budget_list.push_back(b);
+      }
+    }
+    if (fo->enabled() && budget_list.empty()) fail("sweep --flash needs --budgets (e.g. 25%,50%,75%)");
+    if (!fo->enabled() && !budget_list.empty()) fail("--budgets needs --flash IMAGE");
+    if (!fo->budget.empty() || !fo->mlp_cache.empty()) fail("sweep takes its budgets from --budgets");
     std::vector<Method> ms;
     {
       std::stringstream ss(*methods);
@@ -114,10 +132,7 @@ void add_sweep(CLI::App& app) {
     std::unique_ptr<Thresholds> thr;
     if (!so->thresholds.empty()) thr = std::make_unique<Thresholds>(load_thresholds(so->thresholds, *model));
     // Every point of the sweep, checked before any runs.
-    struct Point {
-      Method method;
-      double density, gamma;
-    };
+    using Point = SweepPoint;
     std::vector<Point> points;
     std::vector<std::string> skipped;
     for (Method m : ms) {
@@ -138,6 +153,10 @@ void add_sweep(CLI::App& app) {
       }
     }
     for (const auto& s : skipped) std::fprintf(stderr, "sweep: skipping %s (below the method's minimum MLP density)\n", s.c_str());
+    if (fo->enabled()) {
+      run_flash_sweep(*model, toks, points, budget_list, *fo, *so, *ctx, *chunks, o->threads, overhead_rss, *out);
+      return;
+    }
     std::filesystem::create_directories(*out);
     Session s(*model, *ctx, o->threads);
     DenseReference ref;

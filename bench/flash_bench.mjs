@@ -1,0 +1,122 @@
+// Flash-resident MLP, end to end: tokens/s of dense streaming (every column through an LRU
+// cache), DIP and DIP-CA at the same DRAM budgets, on this disk and on an emulated 1 GB/s phone
+// flash, for the default model and a 2.2 GB Llama-shaped model with random weights. Runs are
+// interleaved (every configuration once per round), medians over rounds.
+//
+//   node bench/flash_bench.mjs [--rounds 2] [--big-tokens 16] [--small-tokens 64] [--out DIR] [--only small|big]
+//
+// Budgets are given as --mlp-cache X%: the resident part (attention, embeddings, a KV cache of
+// 1024 tokens, buffers) plus X% of the MLP column bytes; the table shows the total DRAM that makes.
+import {execFileSync, spawnSync} from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import {dip, root, parseArgs, testModel, median, cpuName} from "./lib.mjs";
+
+const args = parseArgs(process.argv.slice(2));
+const rounds = Number(args.rounds ?? 2);
+const out = path.resolve(args.out ?? path.join(root, "build/bench/flash"));
+fs.mkdirSync(out, {recursive: true});
+// A short prompt: on the large model every prompt token streams its columns too.
+const prompt = "The old lighthouse keeper climbed the stairs";
+
+const models = [];
+if (args.only !== "big") {
+  models.push({name: "default (29M, F16)", gguf: path.join(root, "models/default.gguf"), nGen: Number(args["small-tokens"] ?? 64)});
+}
+if (args.only !== "small") {
+  const big = testModel(path.join(root, "build/bench/models"), "f16", {nEmbd: 2048, nLayer: 24, nFf: 5632, nHead: 16, nHeadKv: 4});
+  models.push({name: "llama 2048x24 ff5632 (1.1B, F16, 2.2 GB)", gguf: big, nGen: Number(args["big-tokens"] ?? 16)});
+}
+// DIP-CA at gamma 0.5: on the default model's held-out text (docs/results/sweep.csv, 50% cache)
+// density 0.7 costs +1.0% perplexity (DIP alone +0.7%), density 0.5 +9.0% (DIP +6.2%).
+const methods = [
+  {key: "dense", flags: ["--method", "dense"]},
+  {key: "dip-0.7", flags: ["--method", "dip", "--mlp-density", "0.7"]},
+  {key: "dip-ca-0.7", flags: ["--method", "dip-ca", "--mlp-density", "0.7", "--gamma", "0.5"]},
+  {key: "dip-0.5", flags: ["--method", "dip", "--mlp-density", "0.5"]},
+  {key: "dip-ca-0.5", flags: ["--method", "dip-ca", "--mlp-density", "0.5", "--gamma", "0.5"]},
+];
+const caches = (args.caches ?? "10,25,50,75").split(",").map(Number);
+const flashes = [{key: "disk", flags: []}, {key: "1GB/s", flags: ["--flash-bw", "1GB/s"]}];
+
+function image(gguf) {
+  const f = gguf.replace(/\.gguf$/, ".dipflash");
+  if (!fs.existsSync(f) || fs.statSync(f).mtimeMs < fs.statSync(gguf).mtimeMs) {
+    process.stderr.write(`converting ${gguf} to ${f} ...\n`);
+    execFileSync(dip, ["convert", gguf, f + ".tmp", "--flash"], {stdio: ["ignore", "ignore", "inherit"]});
+    fs.renameSync(f + ".tmp", f);
+  }
+  return f;
+}
+
+function run(m, img, method, cache, fl) {
+  const r = spawnSync(dip, ["generate", "-m", m.gguf, "-p", prompt, "-n", String(m.nGen), "--temp", "0", "--ignore-eos", "-c", "1024",
+    "--json", "-t", "2", ...method.flags, "--flash", img, "--mlp-cache", `${cache}%`, ...fl.flags], {encoding: "utf8"});
+  if (r.status !== 0) throw new Error(`dip generate failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split("\n").pop()).flash;
+}
+
+const results = [];
+if (args.report) {  // print the tables of an earlier run
+  const prev = JSON.parse(fs.readFileSync(args.report, "utf8"));
+  results.push(...prev.results);
+  models.splice(0, models.length, ...[...new Set(prev.results.map((r) => r.model))].map((name) => ({name})));
+}
+for (const m of args.report ? [] : models) {
+  const img = image(m.gguf);
+  const configs = [];
+  for (const fl of flashes) for (const cache of caches) for (const method of methods) {
+    if (cache === 10 && !method.key.startsWith("dip-ca")) continue;  // the smallest budget: only to find equal throughput
+    configs.push({method, cache, fl});
+  }
+  const samples = configs.map(() => []);
+  for (let r = 0; r < rounds; r++) {
+    configs.forEach((c, i) => {
+      process.stderr.write(`\r${m.name}: round ${r + 1}/${rounds}, run ${i + 1}/${configs.length}   `);
+      samples[i].push(run(m, img, c.method, c.cache, c.fl));
+    });
+  }
+  process.stderr.write("\n");
+  configs.forEach((c, i) => {
+    const s = samples[i];
+    const pick = (k) => median(s.map((x) => x[k]));
+    results.push({model: m.name, flash: c.fl.key, mlp_cache: c.cache, method: c.method.key,
+      tokens_per_second: pick("tokens_per_second"), flash_mib_per_token: pick("flash_bytes_per_token") / 2 ** 20,
+      requests_per_token: pick("flash_requests_per_token"), hit_rate: pick("hit_rate"), budget_mib: s[0].budget / 2 ** 20,
+      peak_rss_mib: Math.max(...s.map((x) => x.peak_rss)) / 2 ** 20, overhead_mib: s[0].overhead_rss / 2 ** 20,
+      within_budget: s.every((x) => x.within_budget), wait_ms: 1e3 * pick("flash_wait_s") / m.nGen,
+      compute_ms: 1e3 * pick("mlp_compute_s") / m.nGen, other_ms: 1e3 * pick("other_s") / m.nGen, runs: s.length});
+  });
+}
+
+if (!args.report) fs.writeFileSync(path.join(out, "flash_bench.json"), JSON.stringify({cpu: cpuName(), rounds, results}, null, 1));
+const f1 = (x) => x.toFixed(1), f2 = (x) => x.toFixed(2);
+console.log(`Flash-resident MLP, ${cpuName()}, 2 threads, medians of ${rounds} interleaved rounds (tokens/s of generation)`);
+for (const m of models) {
+  for (const fl of flashes) {
+    console.log(`\n${m.name}, flash: ${fl.key === "disk" ? "this disk (O_DIRECT, io_uring)" : "emulated 1 GB/s"}`);
+    console.log("| MLP cache | DRAM budget | " + methods.map((x) => x.key).join(" | ") + " | DIP-CA 0.7 / dense | DIP-CA 0.5 / dense |");
+    console.log("|" + " --- |".repeat(methods.length + 4));
+    for (const cache of caches) {
+      const get = (k) => results.find((r) => r.model === m.name && r.flash === fl.key && r.mlp_cache === cache && r.method === k);
+      const cells = methods.map((x) => { const r = get(x.key); return r ? `${f2(r.tokens_per_second)} (hit ${f2(r.hit_rate)}, ${f1(r.flash_mib_per_token)} MiB)` : "-"; });
+      const d = get("dense");
+      const ratio = (k) => (d && get(k) ? f2(get(k).tokens_per_second / d.tokens_per_second) + "x" : "-");
+      const any = methods.map((x) => get(x.key)).find((r) => r);
+      console.log(`| ${cache}% | ${f1(any.budget_mib)} MiB | ${cells.join(" | ")} | ${ratio("dip-ca-0.7")} | ${ratio("dip-ca-0.5")} |`);
+    }
+    // Equal throughput: the smallest DIP-CA budget that reaches dense streaming's tokens/s.
+    for (const k of ["dip-ca-0.7", "dip-ca-0.5"]) {
+      for (const cache of caches.filter((c) => c !== 10)) {
+        const d = results.find((r) => r.model === m.name && r.flash === fl.key && r.mlp_cache === cache && r.method === "dense");
+        const ok = results.filter((r) => r.model === m.name && r.flash === fl.key && r.method === k && r.tokens_per_second >= d.tokens_per_second)
+          .sort((a, b) => a.budget_mib - b.budget_mib)[0];
+        console.log(`  ${k} reaches dense streaming's ${f2(d.tokens_per_second)} tokens/s (budget ${f1(d.budget_mib)} MiB) with ` +
+          (ok ? `${f1(ok.budget_mib)} MiB = ${(100 * ok.budget_mib / d.budget_mib).toFixed(0)}% of its DRAM` : "none of the budgets tried"));
+      }
+    }
+  }
+  const over = results.filter((r) => r.model === m.name && !r.within_budget);
+  console.log(over.length ? `\nOVER BUDGET: ${over.length} runs` : `\nEvery run's peak RSS stayed within its budget + the overhead before the weights.`);
+}
+console.log(`\nraw results: ${path.join(out, "flash_bench.json")}`);
