@@ -1,0 +1,70 @@
+// The simulator against reality: for the default model and the 2.2 GB Llama-shaped model, run
+// the engine with its MLP on flash through an emulated 1 GB/s flash at several budgets, recording
+// the mask trace; then simulate the same configuration (same model shape, the same column cache
+// per matrix, 1 GB/s flash, this machine's DRAM bandwidth measured in the same run, LRU) from
+// that trace, and compare predicted against measured tokens/s and hit rate.
+//
+//   node bench/sim_crosscheck.mjs [--tokens 24] [--only small|big]
+import {execFileSync, spawnSync} from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import {dip, root, parseArgs, testModel, measureBw, cpuName} from "./lib.mjs";
+
+const args = parseArgs(process.argv.slice(2));
+const nGen = Number(args.tokens ?? 24);
+const work = path.join(root, "build/bench/sim_crosscheck");
+fs.mkdirSync(work, {recursive: true});
+const prompt = "The old lighthouse keeper climbed the stairs";
+const models = [];
+if (args.only !== "big") models.push({name: "default", gguf: path.join(root, "models/default.gguf")});
+if (args.only !== "small") {
+  models.push({name: "llama 2048x24 (2.2 GB)",
+    gguf: testModel(path.join(root, "build/bench/models"), "f16", {nEmbd: 2048, nLayer: 24, nFf: 5632, nHead: 16, nHeadKv: 4})});
+}
+const methods = {"dense": ["--method", "dense"], "dip 0.5": ["--method", "dip", "--mlp-density", "0.5"],
+  "dip-ca 0.5": ["--method", "dip-ca", "--mlp-density", "0.5", "--gamma", "0.5"]};
+const caches = [25, 50, 75];
+const bw = measureBw(2, 5);
+const dramBw = bw.gbps_median;
+
+function simulate(gguf, maskArgs, dramSize) {
+  const out = execFileSync(dip, ["simulate", "-m", gguf, ...maskArgs, "--dram-bw", String(dramBw), "--flash-bw", "1",
+    "--dram-size", String(dramSize / 1e9), "--policy", "lru", "--prompt", "1", "--gen", String(nGen), "--json"],
+    {encoding: "utf8"});
+  return JSON.parse(out.trim().split("\n").pop());
+}
+
+const rows = [];
+for (const m of models) {
+  const img = m.gguf.replace(/\.gguf$/, ".dipflash");
+  if (!fs.existsSync(img)) execFileSync(dip, ["convert", m.gguf, img, "--flash"], {stdio: ["ignore", "ignore", "inherit"]});
+  for (const cache of caches) {
+    for (const [k, flags] of Object.entries(methods)) {
+      const trace = path.join(work, `${m.name.split(" ")[0]}-${k.replace(" ", "")}-${cache}.trace`);
+      const r = spawnSync(dip, ["generate", "-m", m.gguf, "-p", prompt, "-n", String(nGen), "--temp", "0", "--ignore-eos",
+        "-c", "1024", "--json", ...flags, "--flash", img, "--mlp-cache", `${cache}%`, "--flash-bw", "1GB/s",
+        ...(k === "dense" ? [] : ["--trace", trace])], {encoding: "utf8"});
+      if (r.status !== 0) throw new Error(r.stderr);
+      const f = JSON.parse(r.stdout.trim().split("\n").pop()).flash;
+      // The simulator's DRAM: its static part (from a first call) plus our cache's bytes, so that
+      // both hold the same columns per matrix. Dense streaming: synthetic masks of density 1.
+      const maskArgs = k === "dense" ? ["--density", "1"] : ["--trace", trace];
+      const dramSize = simulate(m.gguf, maskArgs, 1000e9).static_bytes + f.cache_bytes + 1;
+      const s = simulate(m.gguf, maskArgs, dramSize);
+      rows.push({model: m.name, method: k, mlp_cache: cache, measured_tps: f.tokens_per_second, predicted_tps: s.tokens_per_s,
+        measured_hit: f.hit_rate, predicted_hit: s.hit_rate, measured_flash_mib: f.flash_bytes_per_token / 2 ** 20,
+        predicted_flash_mib: s.flash_bytes_per_token / 2 ** 20, wait_ms: 1e3 * f.flash_wait_s / Math.max(1, f.tokens),
+        compute_ms: 1e3 * (f.mlp_compute_s + f.other_s) / Math.max(1, f.tokens)});
+      process.stderr.write(`${m.name} ${k} ${cache}%: measured ${f.tokens_per_second.toFixed(2)} t/s, predicted ${s.tokens_per_s.toFixed(2)}\n`);
+    }
+  }
+}
+fs.writeFileSync(path.join(work, "sim_crosscheck.json"), JSON.stringify({cpu: cpuName(), dram_bw_gbps: dramBw, rows}, null, 1));
+console.log(`Simulator vs engine, emulated 1 GB/s flash, LRU, ${nGen} generated tokens, DRAM ${dramBw.toFixed(1)} GB/s (measured), ${cpuName()}`);
+console.log("| model | masks | MLP cache | measured t/s | predicted t/s | predicted / measured | measured hit | predicted hit | flash MiB/token measured / predicted | engine per token: flash wait / compute ms |");
+console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+for (const r of rows) {
+  console.log(`| ${r.model} | ${r.method} | ${r.mlp_cache}% | ${r.measured_tps.toFixed(2)} | ${r.predicted_tps.toFixed(2)} | ` +
+    `${(r.predicted_tps / r.measured_tps).toFixed(2)} | ${r.measured_hit.toFixed(3)} | ${r.predicted_hit.toFixed(3)} | ` +
+    `${r.measured_flash_mib.toFixed(1)} / ${r.predicted_flash_mib.toFixed(1)} | ${r.wait_ms.toFixed(1)} / ${r.compute_ms.toFixed(1)} |`);
+}
