@@ -20,7 +20,7 @@ void add_simulate(CLI::App& app) {
   struct Opts {
     std::string shape = "default", model, device = "a18", policy = "lru", trace;
     double bits = 16, density = 1.0, skew = 1.0;
-    std::optional<double> dram_bw, flash_bw, dram_size;  // unset: the preset's
+    std::optional<double> dram_bw, flash_bw, dram_size, flash_iops;  // unset: the preset's
     uint32_t prompt = 128, gen = 128;
     uint64_t seed = 1;
     bool sequential = false, json = false;
@@ -33,6 +33,7 @@ void add_simulate(CLI::App& app) {
   c->add_option("--dram-bw", o->dram_bw, "DRAM bandwidth in GB/s (overrides the preset)");
   c->add_option("--flash-bw", o->flash_bw, "flash bandwidth in GB/s (overrides the preset)");
   c->add_option("--dram-size", o->dram_size, "DRAM size in GB (overrides the preset)");
+  c->add_option("--flash-iops", o->flash_iops, "flash read requests per second (0: unlimited, the paper's model)");
   c->add_option("--prompt", o->prompt, "prompt tokens");
   c->add_option("--gen", o->gen, "generated tokens (also the synthetic trace's length)");
   c->add_option("--policy", o->policy, "eviction: none, lru, lfu, belady");
@@ -59,6 +60,10 @@ void add_simulate(CLI::App& app) {
     if (o->dram_bw) cfg.device.dram_bw = *o->dram_bw * 1e9;
     if (o->flash_bw) cfg.device.flash_bw = *o->flash_bw * 1e9;
     if (o->dram_size) cfg.device.dram_size = *o->dram_size * 1e9;
+    if (o->flash_iops) {
+      if (!(*o->flash_iops >= 0)) fail("--flash-iops must not be negative (got {})", *o->flash_iops);
+      cfg.device.flash_iops = *o->flash_iops;
+    }
     cfg.prompt = o->prompt;
     cfg.gen = o->gen;
     cfg.policy = parse_sim_policy(o->policy);
@@ -102,6 +107,7 @@ void add_simulate(CLI::App& app) {
                           {"tokens", masks.size()},        {"tokens_per_s", r.tokens_per_s},
                           {"ttft", r.ttft},                {"t_fixed", r.t_fixed},
                           {"t_dyn", r.t_dyn},              {"flash_bytes_per_token", r.flash_bytes_per_token},
+                          {"flash_requests_per_token", r.flash_requests_per_token}, {"flash_iops", cfg.device.flash_iops},
                           {"hit_rate", r.hit_rate},        {"static_bytes", f.static_bytes},
                           {"cache_bytes", f.cache_bytes},  {"upgate_columns", f.upgate_columns},
                           {"down_columns", f.down_columns}, {"upgate_hit_rate", r.upgate_hit_rate},

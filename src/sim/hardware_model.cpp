@@ -38,7 +38,9 @@ Device device_preset(const std::string& n) {
             "LPDDR5X-4800 x 64 bit = 76.8 GB/s peak (Qualcomm spec); UFS 4.0 sequential read 4.2 GB/s (JEDEC/vendor); 12 GB"};
   }
   if (n == "this-machine") {
-    return {n, 32 * G, 1 * G, 24 * G, "measured here: ~32 GB/s read, ~1 GB/s random 16 KiB O_DIRECT reads; 24 GB"};
+    return {n, 32 * G, 1 * G, 24 * G,
+            "measured here: ~32 GB/s read, ~1 GB/s random 16 KiB O_DIRECT reads, ~80k 4 KiB reads/s (fio, queue depth 64); 24 GB",
+            80000};
   }
   fail("unknown device '{}' (a18, snapdragon-8-gen-3, this-machine)", n);
 }
@@ -138,29 +140,59 @@ std::vector<TokenMasks> synthetic_masks(const ModelShape& s, uint32_t n_tokens, 
   return out;
 }
 
+namespace {
+// Read requests of one token: runs of adjacent missed columns (cols ascending).
+uint64_t miss_runs(const std::vector<int32_t>& cols, const std::vector<uint8_t>& hit) {
+  uint64_t runs = 0;
+  int64_t prev = -2;
+  for (size_t i = 0; i < cols.size(); ++i) {
+    if (hit[i]) continue;
+    runs += int64_t(cols[i]) != prev + 1;
+    prev = cols[i];
+  }
+  return runs;
+}
+}  // namespace
+
 std::vector<uint64_t> cache_replay(SimPolicy p, const std::vector<const std::vector<int32_t>*>& seq, size_t n_cols,
-                                   size_t cap, uint64_t& events) {
+                                   size_t cap, uint64_t& events, std::vector<uint64_t>* runs) {
   const size_t T = seq.size();
   std::vector<uint64_t> hits(T, 0);
+  if (runs) runs->assign(T, 0);
+  std::vector<uint8_t> hit;  // per column of the current token (for runs)
   for (const auto* s : seq) events += s->size();
-  if (cap == 0) return hits;
+  if (cap == 0) {
+    for (size_t t = 0; runs && t < T; ++t) {
+      hit.assign(seq[t]->size(), 0);
+      (*runs)[t] = miss_runs(*seq[t], hit);
+    }
+    return hits;
+  }
   if (p == SimPolicy::kLru || p == SimPolicy::kLfu) {
     ColumnCache c(n_cols, cap, p == SimPolicy::kLru ? CachePolicy::kLru : CachePolicy::kLfu);
-    for (size_t t = 0; t < T; ++t) hits[t] = c.access(seq[t]->data(), seq[t]->size());
+    for (size_t t = 0; t < T; ++t) {
+      hit.assign(seq[t]->size(), 0);
+      hits[t] = c.access(seq[t]->data(), seq[t]->size(), hit.data());
+      if (runs) (*runs)[t] = miss_runs(*seq[t], hit);
+    }
     return hits;
   }
   std::vector<uint8_t> in(n_cols, 0);
   size_t size = 0;
   if (p == SimPolicy::kNone) {  // filled by first use, never evicted
     for (size_t t = 0; t < T; ++t) {
-      for (int32_t c : *seq[t]) {
-        if (in[size_t(c)]) {
+      hit.assign(seq[t]->size(), 0);
+      for (size_t i = 0; i < seq[t]->size(); ++i) {
+        const size_t c = size_t((*seq[t])[i]);
+        if (in[c]) {
           ++hits[t];
+          hit[i] = 1;
         } else if (size < cap) {
-          in[size_t(c)] = 1;
+          in[c] = 1;
           ++size;
         }
       }
+      if (runs) (*runs)[t] = miss_runs(*seq[t], hit);
     }
     return hits;
   }
@@ -181,14 +213,17 @@ std::vector<uint64_t> cache_replay(SimPolicy p, const std::vector<const std::vec
   std::priority_queue<std::pair<uint32_t, int32_t>> heap;  // (next use, column)
   for (size_t t = 0; t < T; ++t) {
     const auto& s = *seq[t];
+    hit.assign(s.size(), 0);
     for (size_t i = 0; i < s.size(); ++i) {
       const size_t c = size_t(s[i]);
       if (in[c]) {
         ++hits[t];
+        hit[i] = 1;
         key[c] = next[t][i];
         heap.push({key[c], int32_t(c)});
       }
     }
+    if (runs) (*runs)[t] = miss_runs(s, hit);
     for (size_t i = 0; i < s.size(); ++i) {
       const size_t c = size_t(s[i]);
       if (in[c]) continue;
@@ -220,7 +255,7 @@ SimResult simulate(const SimConfig& c, const std::vector<TokenMasks>& masks) {
   auto f = [&](double flash_s, double dram_s) { return c.concurrent ? std::max(flash_s, dram_s) : flash_s + dram_s; };
   const size_t T = masks.size();
   std::vector<double> t_dyn(T, 0.0), flash(T, 0.0), dram(T, 0.0);
-  uint64_t all_hits = 0, all_acc = 0;
+  uint64_t all_hits = 0, all_acc = 0, requests = 0;
   r.upgate_hit_rate.assign(s.n_layer, 0.0);
   r.down_hit_rate.assign(s.n_layer, 0.0);
   std::vector<const std::vector<int32_t>*> seq(T);
@@ -234,13 +269,17 @@ SimResult simulate(const SimConfig& c, const std::vector<TokenMasks>& masks) {
       }
       const size_t n_cols = up ? s.d_model : s.d_ff;
       const size_t cap = up ? r.fp.upgate_columns : r.fp.down_columns;
-      const std::vector<uint64_t> hits = cache_replay(c.policy, seq, n_cols, cap, r.events);
+      std::vector<uint64_t> runs;
+      const std::vector<uint64_t> hits = cache_replay(c.policy, seq, n_cols, cap, r.events, &runs);
       const double col_bytes = (up ? I : H) * b;
       const double n_lin = up ? 2.0 : 1.0;  // up and gate share the mask
       uint64_t h_sum = 0, a_sum = 0;
       for (size_t t = 0; t < T; ++t) {
         const double hit = double(hits[t]), miss = double(seq[t]->size()) - hit;
-        t_dyn[t] += n_lin * f(miss * col_bytes / d.flash_bw, hit * col_bytes / d.dram_bw);
+        double flash_s = n_lin * miss * col_bytes / d.flash_bw;
+        if (d.flash_iops > 0) flash_s = std::max(flash_s, double(runs[t]) / d.flash_iops);
+        t_dyn[t] += f(flash_s, n_lin * hit * col_bytes / d.dram_bw);
+        requests += runs[t];
         flash[t] += n_lin * miss * col_bytes;
         dram[t] += n_lin * hit * col_bytes;
         h_sum += hits[t];
@@ -261,6 +300,7 @@ SimResult simulate(const SimConfig& c, const std::vector<TokenMasks>& masks) {
   r.t_fixed = f(0.0, r.fp.static_bytes / d.dram_bw);
   r.tokens_per_s = 1.0 / (r.t_fixed + r.t_dyn);
   r.flash_bytes_per_token = sum_f / double(T);
+  r.flash_requests_per_token = double(requests) / double(T);
   r.dram_bytes_per_token = sum_d / double(T) + r.fp.static_bytes;
   r.hit_rate = all_acc ? double(all_hits) / double(all_acc) : 0.0;
   r.ttft = f(r.fp.mlp / d.flash_bw, r.fp.static_bytes / d.dram_bw);

@@ -26,6 +26,11 @@ struct Device {
   double dram_bw = 0, flash_bw = 0;  // bytes per second
   double dram_size = 0;              // bytes
   std::string source;                // where the figures come from
+  // Read requests per second the flash serves (0: unlimited, the paper's model). With it, a
+  // matrix's flash time is max(bytes / flash_bw, requests / flash_iops), a request being a run
+  // of adjacent missed columns (the engine coalesces those into one read; an up+gate bundle is
+  // one column).
+  double flash_iops = 0;
 };
 // a18 (the paper's default), snapdragon-8-gen-3, this-machine.
 Device device_preset(const std::string& name);
@@ -71,6 +76,7 @@ struct SimResult {
   double tokens_per_s = 0;
   double ttft = 0;                // prompt read as one dense pass with a cold cache
   double flash_bytes_per_token = 0, dram_bytes_per_token = 0;
+  double flash_requests_per_token = 0;  // runs of adjacent missed columns
   double hit_rate = 0;            // over all masked columns (up+gate counted twice)
   std::vector<double> upgate_hit_rate, down_hit_rate;  // per layer
   uint64_t events = 0;            // column accesses simulated
@@ -79,7 +85,8 @@ SimResult simulate(const SimConfig& c, const std::vector<TokenMasks>& masks);
 
 // Hits per token of one matrix's column cache (capacity `cap` columns of n_cols) replaying the
 // per-token column sets `seq` under policy p; `events` grows by the accesses replayed.
+// With `runs` non-null, runs[t] = the token's read requests: runs of adjacent missed columns.
 std::vector<uint64_t> cache_replay(SimPolicy p, const std::vector<const std::vector<int32_t>*>& seq, size_t n_cols,
-                                   size_t cap, uint64_t& events);
+                                   size_t cap, uint64_t& events, std::vector<uint64_t>* runs = nullptr);
 
 }  // namespace dip

@@ -220,7 +220,7 @@ void SparseMlp::forward(uint32_t il, const float* x_in, float* out, uint32_t pos
   stats_.evals++;
   stats_.density_sum += density;
   stats_.bytes += bytes;
-  if (trace_) trace_->add_layer(il, *up_mask, down_idx_, up_hits, down_hits_.data());
+  if (trace_) trace_->add_layer(pos, il, *up_mask, down_idx_, up_hits, down_hits_.data());
   stats_.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 

@@ -45,7 +45,6 @@ TraceWriter::TraceWriter(const std::string& path, const TraceHeader& h) : path_(
   h_.n_tokens = 0;
   encode_header(h_, b);
   if (std::fwrite(b, 1, kHeaderBytes, f_) != kHeaderBytes) fail("{}: write failed", path);
-  record_.assign(h_.record_bytes(), 0);
 }
 
 TraceWriter::~TraceWriter() {
@@ -55,21 +54,23 @@ TraceWriter::~TraceWriter() {
   }
 }
 
-void TraceWriter::add_layer(uint32_t layer, const std::vector<int32_t>& up, const std::vector<int32_t>& down,
-                            const uint8_t* up_hits, const uint8_t* down_hits) {
+void TraceWriter::add_layer(uint32_t pos, uint32_t layer, const std::vector<int32_t>& up,
+                            const std::vector<int32_t>& down, const uint8_t* up_hits, const uint8_t* down_hits) {
   const size_t ub = h_.up_bytes(), db = h_.down_bytes();
-  uint8_t* p = record_.data() + size_t(layer) * (ub + db);
+  std::vector<uint8_t>& record = pending_[pos];
+  if (record.empty()) record.assign(h_.record_bytes(), 0);
+  uint8_t* p = record.data() + size_t(layer) * (ub + db);
   set_bits(p, up, nullptr);
   set_bits(p + ub, down, nullptr);
   if (h_.has_hits()) {
-    uint8_t* q = record_.data() + size_t(h_.n_layer) * (ub + db) + size_t(layer) * (ub + db);
+    uint8_t* q = record.data() + size_t(h_.n_layer) * (ub + db) + size_t(layer) * (ub + db);
     if (up_hits) set_bits(q, up, up_hits);
     if (down_hits) set_bits(q + ub, down, down_hits);
   }
   if (layer + 1 == h_.n_layer) {
-    if (std::fwrite(record_.data(), 1, record_.size(), f_) != record_.size()) fail("{}: write failed", path_);
+    if (std::fwrite(record.data(), 1, record.size(), f_) != record.size()) fail("{}: write failed", path_);
     ++h_.n_tokens;
-    std::fill(record_.begin(), record_.end(), 0);
+    pending_.erase(pos);
   }
 }
 

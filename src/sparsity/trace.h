@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <map>
 #include <vector>
 
 #include "sparsity/config.h"
@@ -38,9 +39,11 @@ class TraceWriter {
   TraceWriter(const TraceWriter&) = delete;
   TraceWriter& operator=(const TraceWriter&) = delete;
 
-  // Layer `layer` of the current token; up_hits/down_hits: per kept index (parallel to the
-  // index lists), ignored without hit masks. After the last layer the record is written.
-  void add_layer(uint32_t layer, const std::vector<int32_t>& up, const std::vector<int32_t>& down,
+  // Layer `layer` of the token at sequence position `pos`; up_hits/down_hits: per kept index
+  // (parallel to the index lists), ignored without hit masks. A batch of tokens arrives layer by
+  // layer (every token's layer 0, then layer 1, ...): records are kept per position and each is
+  // written when its last layer arrives, so records stay in token order.
+  void add_layer(uint32_t pos, uint32_t layer, const std::vector<int32_t>& up, const std::vector<int32_t>& down,
                  const uint8_t* up_hits, const uint8_t* down_hits);
   // Writes the token count into the header and closes (also done by the destructor).
   void close();
@@ -49,7 +52,7 @@ class TraceWriter {
   std::string path_;
   TraceHeader h_;
   std::FILE* f_ = nullptr;
-  std::vector<uint8_t> record_;
+  std::map<uint32_t, std::vector<uint8_t>> pending_;  // by position
 };
 
 struct Trace {

@@ -64,6 +64,30 @@ TEST(Simulator, ThroughputByHand) {
   EXPECT_DOUBLE_EQ(conc.ttft, std::max(192.0 / 16, 288.0 / 64));
 }
 
+// The request-rate term: misses in runs of adjacent columns are one request each; the flash
+// time of a matrix is max(bytes / bandwidth, requests / IOPS).
+TEST(Simulator, RequestRateByHand) {
+  SimConfig c = tiny(288);  // no cache: every column from flash
+  c.policy = SimPolicy::kNone;
+  TokenMasks m;
+  m.up = {{0, 1, 3}};           // runs {0,1} {3}: 2 requests, 2 x 3 x 16 B = 96 B
+  m.down = {{0, 2, 4, 5, 6}};  // runs {0} {2} {4,5,6}: 3 requests, 5 x 8 B = 40 B
+  const std::vector<TokenMasks> masks = {m};
+  const SimResult paper = simulate(c, masks);
+  EXPECT_DOUBLE_EQ(paper.t_dyn, 96.0 / 16 + 40.0 / 16);
+  EXPECT_DOUBLE_EQ(paper.flash_requests_per_token, 5);
+  c.device.flash_iops = 0.5;  // 2 s per request: up 4 s (< 6 s of bytes), down 6 s (> 2.5 s)
+  EXPECT_DOUBLE_EQ(simulate(c, masks).t_dyn, 6.0 + 6.0);
+  uint64_t ev = 0;
+  std::vector<uint64_t> runs;
+  const std::vector<int32_t> a = {1, 2, 3}, b = {1, 2, 3, 4, 9};
+  const std::vector<const std::vector<int32_t>*> seq = {&a, &b};
+  cache_replay(SimPolicy::kLru, seq, 10, 3, ev, &runs);  // token 2 misses 4 and 9: two runs
+  EXPECT_EQ(runs, (std::vector<uint64_t>{1, 2}));
+  cache_replay(SimPolicy::kBelady, seq, 10, 3, ev, &runs);
+  EXPECT_EQ(runs, (std::vector<uint64_t>{1, 2}));
+}
+
 TEST(Simulator, BeladyIsOptimalOnAHandSequence) {
   // One slot; accesses A B A C A B. Belady keeps A (hits at 2 and 4); LRU never hits.
   const std::vector<std::vector<int32_t>> s = {{0}, {1}, {0}, {2}, {0}, {1}};

@@ -176,8 +176,8 @@ TEST(Trace, RoundTripAndBadFiles) {
     for (int t = 0; t < 3; ++t) {
       const std::vector<int32_t> up = {0, 9, t}, down = {1, 19};
       const uint8_t uh[] = {1, 0, 0}, dh[] = {0, 1};
-      w.add_layer(0, up, down, uh, dh);
-      w.add_layer(1, up, down, uh, dh);
+      w.add_layer(uint32_t(t), 0, up, down, uh, dh);
+      w.add_layer(uint32_t(t), 1, up, down, uh, dh);
     }
   }
   const Trace tr = read_trace(p);

@@ -180,6 +180,40 @@ TEST(SparseMlp, CacheAwareMaskingRaisesHitRate) {
   }
 }
 
+// A prompt evaluated as one batch reaches the MLP layer by layer (all tokens' layer 0, then
+// layer 1): the trace still holds one record per token, in order, each with every layer's mask.
+TEST(SparseMlp, BatchedPromptTraceHasOneRecordPerToken) {
+  auto m = synth(TensorType::F32);
+  SparsityConfig cfg;
+  cfg.method = Method::kDip;
+  cfg.mlp_density = 0.5;
+  cfg.trace_file = temp_path("batch.trace");
+  resolve_keep(cfg, m->hparams().n_layer, 0, 0, "");
+  SparseMlp mlp(*m, cfg, nullptr);
+  Session s(*m, 64, 2);
+  s.set_sparse_mlp(&mlp);
+  const int32_t toks[] = {1, 5, 9, 2, 7, 3};
+  std::vector<float> logits;
+  s.eval(toks, false, logits);
+  mlp.finish_trace();
+  const Trace tr = read_trace(cfg.trace_file);
+  ASSERT_EQ(tr.header.n_tokens, 6u);
+  const size_t E = m->hparams().n_embd, F = m->hparams().n_ff;
+  const TraceHeader& h = tr.header;
+  for (size_t t = 0; t < 6; ++t) {
+    const uint8_t* rec = tr.records.data() + t * h.record_bytes();
+    for (uint32_t l = 0; l < h.n_layer; ++l) {
+      size_t up = 0, down = 0;
+      for (size_t i = 0; i < h.up_bytes(); ++i) up += size_t(__builtin_popcount(rec[l * (h.up_bytes() + h.down_bytes()) + i]));
+      for (size_t i = 0; i < h.down_bytes(); ++i) {
+        down += size_t(__builtin_popcount(rec[l * (h.up_bytes() + h.down_bytes()) + h.up_bytes() + i]));
+      }
+      EXPECT_EQ(up, keep_count(cfg.keep[l].up, E)) << "token " << t << " layer " << l;
+      EXPECT_EQ(down, keep_count(cfg.keep[l].down, F)) << "token " << t << " layer " << l;
+    }
+  }
+}
+
 TEST(SparseMlp, ThresholdMethodsNeedThresholds) {
   auto m = synth(TensorType::F32);
   SparsityConfig cfg;
