@@ -21,7 +21,7 @@ void add_simulate(CLI::App& app) {
     std::string shape = "default", model, device = "a18", policy = "lru", trace;
     double bits = 16, density = 1.0, skew = 1.0;
     std::optional<double> dram_bw, flash_bw, dram_size, flash_iops;  // unset: the preset's
-    uint32_t prompt = 128, gen = 128;
+    uint32_t prompt = 128, gen = 128, warm_tokens = 0;
     uint64_t seed = 1;
     bool sequential = false, json = false;
   };
@@ -33,6 +33,7 @@ void add_simulate(CLI::App& app) {
   c->add_option("--dram-bw", o->dram_bw, "DRAM bandwidth in GB/s (overrides the preset)");
   c->add_option("--flash-bw", o->flash_bw, "flash bandwidth in GB/s (overrides the preset)");
   c->add_option("--dram-size", o->dram_size, "DRAM size in GB (overrides the preset)");
+  c->add_option("--warm-tokens", o->warm_tokens, "the trace's first N tokens fill the caches but are not counted");
   c->add_option("--flash-iops", o->flash_iops, "flash read requests per second (0: unlimited, the paper's model)");
   c->add_option("--prompt", o->prompt, "prompt tokens");
   c->add_option("--gen", o->gen, "generated tokens (also the synthetic trace's length)");
@@ -68,6 +69,7 @@ void add_simulate(CLI::App& app) {
     cfg.gen = o->gen;
     cfg.policy = parse_sim_policy(o->policy);
     cfg.concurrent = !o->sequential;
+    cfg.warm_tokens = o->warm_tokens;
     footprint(cfg);  // impossible devices fail before any trace work
     const auto t0 = Clock::now();
     std::vector<TokenMasks> masks;

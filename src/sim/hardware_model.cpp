@@ -254,6 +254,8 @@ SimResult simulate(const SimConfig& c, const std::vector<TokenMasks>& masks) {
   const double b = c.bits / 8.0, H = s.d_model, I = s.d_ff;
   auto f = [&](double flash_s, double dram_s) { return c.concurrent ? std::max(flash_s, dram_s) : flash_s + dram_s; };
   const size_t T = masks.size();
+  if (c.warm_tokens >= T) fail("--warm-tokens {} leaves none of the trace's {} tokens to measure", c.warm_tokens, T);
+  const size_t t0 = c.warm_tokens;
   std::vector<double> t_dyn(T, 0.0), flash(T, 0.0), dram(T, 0.0);
   uint64_t all_hits = 0, all_acc = 0, requests = 0;
   r.upgate_hit_rate.assign(s.n_layer, 0.0);
@@ -275,6 +277,7 @@ SimResult simulate(const SimConfig& c, const std::vector<TokenMasks>& masks) {
       const double n_lin = up ? 2.0 : 1.0;  // up and gate share the mask
       uint64_t h_sum = 0, a_sum = 0;
       for (size_t t = 0; t < T; ++t) {
+        if (t < t0) continue;  // warm-up tokens: replayed, not counted
         const double hit = double(hits[t]), miss = double(seq[t]->size()) - hit;
         double flash_s = n_lin * miss * col_bytes / d.flash_bw;
         if (d.flash_iops > 0) flash_s = std::max(flash_s, double(runs[t]) / d.flash_iops);
@@ -291,17 +294,18 @@ SimResult simulate(const SimConfig& c, const std::vector<TokenMasks>& masks) {
     }
   }
   double sum_t = 0, sum_f = 0, sum_d = 0;
-  for (size_t t = 0; t < T; ++t) {
+  for (size_t t = t0; t < T; ++t) {
     sum_t += t_dyn[t];
     sum_f += flash[t];
     sum_d += dram[t];
   }
-  r.t_dyn = sum_t / double(T);
+  const double n = double(T - t0);
+  r.t_dyn = sum_t / n;
   r.t_fixed = f(0.0, r.fp.static_bytes / d.dram_bw);
   r.tokens_per_s = 1.0 / (r.t_fixed + r.t_dyn);
-  r.flash_bytes_per_token = sum_f / double(T);
-  r.flash_requests_per_token = double(requests) / double(T);
-  r.dram_bytes_per_token = sum_d / double(T) + r.fp.static_bytes;
+  r.flash_bytes_per_token = sum_f / n;
+  r.flash_requests_per_token = double(requests) / n;
+  r.dram_bytes_per_token = sum_d / n + r.fp.static_bytes;
   r.hit_rate = all_acc ? double(all_hits) / double(all_acc) : 0.0;
   r.ttft = f(r.fp.mlp / d.flash_bw, r.fp.static_bytes / d.dram_bw);
   return r;

@@ -46,6 +46,9 @@ struct SimConfig {
   uint32_t prompt = 128, gen = 128;
   SimPolicy policy = SimPolicy::kLru;
   bool concurrent = true;  // f = max (flash and DRAM reads overlap) or sum
+  // The first warm_tokens masks fill the caches but are not counted (e.g. a trace's prompt,
+  // when comparing with an engine run that reports its generation steps).
+  uint32_t warm_tokens = 0;
 };
 
 // The paper's footprints (bytes) and the cache they leave for the MLP.
