@@ -6,24 +6,25 @@
 set -euo pipefail
 DIP="$1"
 WORK="$2"
+RSS_CHECK="${3:-rss}"  # no-rss: sanitizer builds, whose RSS is mostly shadow memory
+export RSS_CHECK
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 M="$ROOT/models/default.gguf"
 TEXT="$ROOT/models/heldout-test.txt"
 rm -rf "$WORK" && mkdir -p "$WORK"
 "$DIP" convert "$M" "$WORK/default.dipflash" --flash 2>/dev/null
-json() { tail -n 1 "$1"; }
-field() { python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$1" "$2"; }
 
 dense=$("$DIP" perplexity -m "$M" -f "$TEXT" -c 128 --chunks 3 --json 2>/dev/null | tail -n 1)
 echo "$dense" > "$WORK/dense.json"
 "$DIP" perplexity -m "$M" -f "$TEXT" -c 128 --chunks 3 --json --flash "$WORK/default.dipflash" --mlp-cache 25% \
   2>"$WORK/stream.log" | tail -n 1 > "$WORK/stream.json"
 python3 - "$WORK/dense.json" "$WORK/stream.json" <<'PY'
-import json, sys
+import json, os, sys
 d, s = (json.load(open(p)) for p in sys.argv[1:3])
 f = s["flash"]
 assert abs(s["ppl"] / d["ppl"] - 1) < 1e-3, f"dense streaming ppl {s['ppl']} != dense {d['ppl']}"
-assert f["within_budget"], f"peak RSS {f['peak_rss']} over budget {f['budget']} + overhead {f['overhead_rss']}"
+if os.environ["RSS_CHECK"] == "rss":
+    assert f["within_budget"], f"peak RSS {f['peak_rss']} over budget {f['budget']} + overhead {f['overhead_rss']}"
 assert 0.2 < f["hit_rate"] < 0.3, f"dense streaming through a 25% cache hits {f['hit_rate']}"
 assert f["flash_bytes_per_token"] > 0
 PY
@@ -33,10 +34,11 @@ for m in dip dip-ca; do
     --flash "$WORK/default.dipflash" --mlp-cache 50% --flash-bw 40MB/s 2>"$WORK/$m.log" | tail -n 1 > "$WORK/$m.json"
 done
 python3 - "$WORK/dip.json" "$WORK/dip-ca.json" <<'PY'
-import json, sys
+import json, os, sys
 a, b = (json.load(open(p))["flash"] for p in sys.argv[1:3])
 for r in (a, b):
-    assert r["within_budget"], r
+    if os.environ["RSS_CHECK"] == "rss":
+        assert r["within_budget"], r
     # The emulated flash delivers at most 40 MB/s: bytes per token x tokens/s stays below it.
     rate = r["flash_bytes_per_token"] * r["tokens_per_second"]
     assert rate <= 40e6 * 1.02, f"read {rate/1e6:.1f} MB/s through a 40 MB/s flash"
