@@ -28,7 +28,7 @@ void run_flash_sweep(const Model& m, const std::vector<int32_t>& toks, const std
                      const std::vector<std::string>& budgets, const FlashOpts& fo, const SparsityOpts& so, uint32_t ctx,
                      size_t chunks, int threads, uint64_t overhead_rss, const std::string& out) {
   for (const SweepPoint& p : points) {
-    if (p.method == Method::kGlu || p.method == Method::kCats) {
+    if (!reads_up_columns(p.method) && p.method != Method::kDense) {  // checked before any run
       fail("sweep --flash: {} reads gate rows densely; use dense, dip, dip-ca or teal", method_name(p.method));
     }
   }

@@ -79,8 +79,6 @@ void FlashColumns::multiply(uint32_t layer, bool up, const int32_t* idx, const u
   // Streamed misses in chunks through the two halves of the read buffer.
   const size_t half = staging_.size() / 2 / h.align * h.align, per_chunk = std::max<size_t>(1, half / stride);
   const size_t n_chunks = (stream_.size() + per_chunk - 1) / per_chunk;
-  std::vector<const uint8_t*> chunk_ptrs;
-  std::vector<float> chunk_xs;
   auto submit_chunk = [&](size_t c) {
     reads_.clear();
     uint8_t* buf = staging_.data() + (c % 2) * half;
@@ -107,13 +105,13 @@ void FlashColumns::multiply(uint32_t layer, bool up, const int32_t* idx, const u
     store_->wait(t);
     const uint8_t* buf = staging_.data() + (c % 2) * half;
     const size_t b = c * per_chunk, e = std::min(stream_.size(), b + per_chunk);
-    chunk_ptrs.resize(e - b);
-    chunk_xs.resize(e - b);
+    chunk_ptrs_.resize(e - b);
+    chunk_xs_.resize(e - b);
     for (size_t j = b; j < e; ++j) {
-      chunk_ptrs[j - b] = buf + (j - b) * stride;
-      chunk_xs[j - b] = xs[stream_[j]];
+      chunk_ptrs_[j - b] = buf + (j - b) * stride;
+      chunk_xs_[j - b] = xs[stream_[j]];
     }
-    mul(chunk_ptrs.data(), chunk_xs.data(), e - b);
+    mul(chunk_ptrs_.data(), chunk_xs_.data(), e - b);
   }
   if (!written) std::memset(y, 0, col_len * sizeof(float));
 }

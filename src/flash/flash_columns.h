@@ -59,6 +59,8 @@ class FlashColumns {
   std::vector<float> xs_;
   std::vector<ColumnRead> reads_;
   std::vector<size_t> stream_;  // positions of not-admitted misses
+  std::vector<const uint8_t*> chunk_ptrs_;
+  std::vector<float> chunk_xs_;
 };
 
 }  // namespace dip

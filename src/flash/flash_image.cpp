@@ -11,6 +11,7 @@
 
 #include "model/model.h"
 #include "ops/colsparse.h"
+#include "sparsity/sparse_mlp.h"
 #include "util/error.h"
 
 namespace dip {
@@ -45,20 +46,6 @@ uint32_t crc(const void* p, size_t n, uint32_t c = 0) {
 uint32_t header_crc(FlashHeader h) {
   h.header_crc = 0;
   return crc(&h, sizeof(h));
-}
-
-// The layer's up+gate bundles and down columns, column-major (as the in-DRAM sparse MLP has them).
-void layer_columns(const Model& m, uint32_t l, ColumnMatrix& up_gate, ColumnMatrix& down) {
-  const HParams& hp = m.hparams();
-  const Layer& L = m.layers[l];
-  const size_t E = hp.n_embd, F = hp.n_ff;
-  if (L.fused_gate_up()) {
-    up_gate = make_column_matrix(L.ffn_up.type, {L.ffn_up.data}, 2 * F, E, L.ffn_up.type);
-  } else {
-    if (L.ffn_gate.type != L.ffn_up.type) fail("layer {}: gate and up weights of different types are not supported", l);
-    up_gate = make_column_matrix(L.ffn_up.type, {L.ffn_gate.data, L.ffn_up.data}, F, E, L.ffn_up.type);
-  }
-  down = make_column_matrix(L.ffn_down.type, {L.ffn_down.data}, E, F, L.ffn_down.type);
 }
 
 class OutFile {
@@ -173,8 +160,7 @@ void write_flash_image(const Model& m, const std::string& path, uint32_t align, 
   h.file_bytes = off;
   OutFile f(path);
   for (uint32_t l = 0; l < hp.n_layer; ++l) {
-    ColumnMatrix up_gate, down;
-    layer_columns(m, l, up_gate, down);
+    const ColumnMatrix up_gate = up_gate_column_matrix(m, l), down = down_column_matrix(m, l);
     if (up_gate.col_bytes != h.up_col_bytes || down.col_bytes != h.down_col_bytes) {
       fail("internal: layer {} column sizes differ from the header", l);
     }

@@ -17,6 +17,19 @@
 
 namespace dip {
 
+ColumnMatrix up_gate_column_matrix(const Model& m, uint32_t l) {
+  const size_t E = m.hparams().n_embd, F = m.hparams().n_ff;
+  const Layer& L = m.layers[l];
+  if (L.fused_gate_up()) return make_column_matrix(L.ffn_up.type, {L.ffn_up.data}, 2 * F, E, L.ffn_up.type);
+  if (L.ffn_gate.type != L.ffn_up.type) fail("layer {}: gate and up weights of different types are not supported", l);
+  return make_column_matrix(L.ffn_up.type, {L.ffn_gate.data, L.ffn_up.data}, F, E, L.ffn_up.type);
+}
+
+ColumnMatrix down_column_matrix(const Model& m, uint32_t l) {
+  const Layer& L = m.layers[l];
+  return make_column_matrix(L.ffn_down.type, {L.ffn_down.data}, m.hparams().n_embd, m.hparams().n_ff, L.ffn_down.type);
+}
+
 SparseMlp::SparseMlp(const Model& m, const SparsityConfig& cfg, const Thresholds* thresholds, FlashColumns* flash)
     : model_(m), cfg_(cfg), thr_(thresholds), flash_(flash) {
   const HParams& hp = m.hparams();
@@ -26,9 +39,9 @@ SparseMlp::SparseMlp(const Model& m, const SparsityConfig& cfg, const Thresholds
   if (needs_thr && !thr_) fail("{} needs calibrated thresholds (--thresholds FILE)", method_name(cfg_.method));
   const size_t E = hp.n_embd, F = hp.n_ff;
   layers_.resize(hp.n_layer);
-  const bool up_cols = cfg_.method == Method::kDip || cfg_.method == Method::kDipCa || cfg_.method == Method::kTeal;
+  const bool up_cols = reads_up_columns(cfg_.method);
   if (flash_) {
-    if (cfg_.method == Method::kGlu || cfg_.method == Method::kCats) {
+    if (!reads_up_columns(cfg_.method) && cfg_.method != Method::kDense) {
       fail("{} reads gate (and up) rows densely; with the MLP on flash use dense, dip, dip-ca or teal", method_name(cfg_.method));
     }
     for (auto& s : layers_) {
@@ -37,18 +50,9 @@ SparseMlp::SparseMlp(const Model& m, const SparsityConfig& cfg, const Thresholds
     }
   }
   for (uint32_t l = 0; l < hp.n_layer && active() && !flash_; ++l) {
-    const Layer& L = m.layers[l];
     LayerState& s = layers_[l];
-    const TensorType t = L.ffn_down.type;
-    if (up_cols) {
-      if (L.fused_gate_up()) {
-        s.up_gate = make_column_matrix(L.ffn_up.type, {L.ffn_up.data}, 2 * F, E, L.ffn_up.type);
-      } else {
-        if (L.ffn_gate.type != L.ffn_up.type) fail("layer {}: gate and up weights of different types are not supported", l);
-        s.up_gate = make_column_matrix(L.ffn_up.type, {L.ffn_gate.data, L.ffn_up.data}, F, E, L.ffn_up.type);
-      }
-    }
-    s.down = make_column_matrix(t, {L.ffn_down.data}, E, F, t);
+    if (up_cols) s.up_gate = up_gate_column_matrix(m, l);
+    s.down = down_column_matrix(m, l);
     s.up_cache = ColumnCache(E, size_t(std::floor(cfg_.cache_fraction * double(E))), cfg_.policy);
     s.down_cache = ColumnCache(F, size_t(std::floor(cfg_.cache_fraction * double(F))), cfg_.policy);
   }
@@ -102,7 +106,7 @@ void drop_pages(const uint8_t* p, size_t n) {
 
 void SparseMlp::release_row_major_weights() const {
   if (!active() || !model_.gguf() || flash_) return;  // HF folders: safetensors mappings, left alone
-  const bool up_cols = cfg_.method == Method::kDip || cfg_.method == Method::kDipCa || cfg_.method == Method::kTeal;
+  const bool up_cols = reads_up_columns(cfg_.method);
   for (const Layer& L : model_.layers) {
     drop_pages(L.ffn_down.data, L.ffn_down.bytes());
     if (up_cols) {

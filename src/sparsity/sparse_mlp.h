@@ -37,6 +37,11 @@ struct MlpStats {
   }
 };
 
+// Layer l's MLP in column-major form (ops/colsparse.h): up+gate bundles (column i =
+// [gate[:, i]; up[:, i]], phi3's fused gate_up as it is) and down columns, in the weights' types.
+ColumnMatrix up_gate_column_matrix(const Model& m, uint32_t l);
+ColumnMatrix down_column_matrix(const Model& m, uint32_t l);
+
 class SparseMlp {
  public:
   // thresholds: required for threshold modes (cats, teal, dip with use_thresholds); may be null.
