@@ -67,7 +67,7 @@ FlashStore::FlashStore(const std::string& path, const FlashStoreOptions& opts) :
 FlashStore::~FlashStore() {
   // Outstanding reads target buffers the caller may free: drain them first.
   try {
-    while (uring_ && in_flight_ > 0) reap(true);
+    while (uring_ && in_flight_ > 0) reap();
   } catch (...) {
   }
   if (uring_) io_uring_queue_exit(&ring_);
@@ -193,11 +193,10 @@ void FlashStore::queue_requests() {
   }
 }
 
-void FlashStore::reap(bool block) {
+void FlashStore::reap() {
   io_uring_cqe* cqe = nullptr;
-  int r = block ? io_uring_wait_cqe(&ring_, &cqe) : io_uring_peek_cqe(&ring_, &cqe);
+  int r = io_uring_wait_cqe(&ring_, &cqe);
   while (r == -EINTR) r = io_uring_wait_cqe(&ring_, &cqe);
-  if (r == -EAGAIN || (!block && !cqe)) return;
   if (r < 0) fail("{}: io_uring wait failed: {}", path_, std::strerror(-r));
   unsigned n = 0, head = 0;
   io_uring_for_each_cqe(&ring_, head, cqe) {
@@ -230,7 +229,7 @@ void FlashStore::wait(uint32_t ticket) {
   if (!b) fail("internal: unknown flash read ticket {}", ticket);
   while (b->remaining > 0) {
     queue_requests();
-    reap(true);
+    reap();
     b = find(ticket);
   }
   const auto real = Clock::now();

@@ -88,7 +88,7 @@ class FlashStore {
   };
   Batch* find(uint32_t ticket);
   void queue_requests();
-  void reap(bool block);
+  void reap();  // waits for at least one completion, handles all that are there
   void run_pread(Batch& b);
 
   std::string path_;
