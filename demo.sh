@@ -2,8 +2,9 @@
 # Sets up, then runs the main job on the default model (models/default.gguf, see
 # models/MODEL_CARD.md): its description, a generation dense and with DIP, and perplexity on the
 # start of the held-out test text, dense and with DIP / DIP-CA at MLP density 0.5 (with KL to
-# dense, top-1 agreement and the modelled cache's hit rate). Should the model file be missing, a
-# random-weight model stands in.
+# dense, top-1 agreement and the modelled cache's hit rate); then the MLP on flash: a flash image
+# read with O_DIRECT under a DRAM budget that holds half of the MLP, dense streaming against
+# DIP-CA, each with its run report. Should the model file be missing, a random-weight model stands in.
 set -euo pipefail
 cd "$(dirname "$0")"
 ./setup.sh
@@ -23,3 +24,8 @@ echo "--- the same, reading half of the MLP weights per token (DIP, then DIP-CA 
 $DIP generate -m "$MODEL" -p "The President said" -n 64 --temp 0.8 --seed 1 --method dip --mlp-density 0.5
 $DIP perplexity -m "$MODEL" -f build/demo-heldout.txt --ctx 512 --method dip --mlp-density 0.5
 $DIP perplexity -m "$MODEL" -f build/demo-heldout.txt --ctx 512 --method dip-ca --mlp-density 0.5 --gamma 0.5 --cache-fraction 0.5
+echo "--- the MLP on flash: a DRAM budget of the resident part + 50% of the MLP columns, read per token from disk ---"
+$DIP convert "$MODEL" build/demo.dipflash --flash
+$DIP generate -m "$MODEL" -p "The President said" -n 64 --temp 0.8 --seed 1 --flash build/demo.dipflash --mlp-cache 50%
+$DIP generate -m "$MODEL" -p "The President said" -n 64 --temp 0.8 --seed 1 --flash build/demo.dipflash --mlp-cache 50% \
+  --method dip-ca --mlp-density 0.7 --gamma 0.5
