@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang-14, ASan+UBSan) and runs one for a given time, starting
 # from the seed corpus in tests/fuzz/corpus/TARGET (new inputs go to build/fuzz/corpus/TARGET).
-#   tools/fuzz.sh gguf|safetensors|tokenizer_json SECONDS
+#   tools/fuzz.sh gguf|safetensors|tokenizer_json|flash_image SECONDS
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target="${1:?target: gguf, safetensors or tokenizer_json}"
+target="${1:?target: gguf, safetensors, tokenizer_json or flash_image}"
 seconds="${2:-60}"
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz -j"$(nproc)" --target "fuzz_$target"

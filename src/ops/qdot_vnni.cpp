@@ -10,6 +10,7 @@
 #include "ops/qdot_vnni.h"
 
 #if defined(__x86_64__) && defined(DIP_HAVE_VNNI_KERNELS)
+#include <cpuid.h>
 #include <immintrin.h>
 
 #include <algorithm>
@@ -161,9 +162,11 @@ void qmatmul(const uint8_t* w, size_t wrb, size_t nb, const uint8_t* acts, size_
 }  // namespace
 
 bool qdot_vnni_available() {
+  // F16C through CPUID leaf 1: clang 14's __builtin_cpu_supports does not know "f16c".
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  const bool f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
   static const bool ok = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") &&
-                         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("f16c") &&
-                         __builtin_cpu_supports("fma");
+                         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma") && f16c;
   return ok;
 }
 
