@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "flash/flash_image.h"
+#include "flash/flash_store.h"
 #include "model/model.h"
 #include "util/error.h"
 
@@ -22,15 +23,8 @@ BudgetSpec parse_budget(const std::string& s) {
     b.fraction = v / 100.0;
     return b;
   }
-  double mul = 0;
-  if (u.empty() || u == "B") mul = 1;
-  else if (u == "K" || u == "KiB") mul = 1024.0;
-  else if (u == "M" || u == "MiB") mul = 1048576.0;
-  else if (u == "G" || u == "GiB") mul = 1073741824.0;
-  else if (u == "KB" || u == "kB") mul = 1e3;
-  else if (u == "MB") mul = 1e6;
-  else if (u == "GB") mul = 1e9;
-  else fail("bad DRAM budget '{}': use e.g. 300MiB, 1.5GB or 50%", s);
+  const double mul = byte_unit(u, true);  // a bare "300M" is MiB, as memory sizes usually are
+  if (mul == 0) fail("bad DRAM budget '{}': use e.g. 300MiB, 1.5GB or 50%", s);
   const double bytes = v * mul;
   if (!(bytes >= 1) || bytes > 1e15) fail("DRAM budget '{}' is not a plausible size", s);
   b.bytes = uint64_t(bytes);

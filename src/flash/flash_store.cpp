@@ -252,19 +252,26 @@ double number_and_unit(const std::string& s, std::string& unit, const char* what
 }
 }  // namespace
 
+double byte_unit(const std::string& u, bool bare_binary) {
+  if (u.empty() || u == "B") return 1;
+  if (u == "K") return bare_binary ? 1024.0 : 1e3;
+  if (u == "M") return bare_binary ? 1048576.0 : 1e6;
+  if (u == "G") return bare_binary ? 1073741824.0 : 1e9;
+  if (u == "KB" || u == "kB") return 1e3;
+  if (u == "MB") return 1e6;
+  if (u == "GB") return 1e9;
+  if (u == "KiB") return 1024.0;
+  if (u == "MiB") return 1048576.0;
+  if (u == "GiB") return 1073741824.0;
+  return 0;
+}
+
 double parse_bandwidth(const std::string& s) {
   std::string u;
   double v = number_and_unit(s, u, "bandwidth");
   if (u.size() >= 2 && u.substr(u.size() - 2) == "/s") u.resize(u.size() - 2);
-  double mul = 0;
-  if (u.empty() || u == "B") mul = 1;
-  else if (u == "K" || u == "KB" || u == "kB") mul = 1e3;
-  else if (u == "M" || u == "MB") mul = 1e6;
-  else if (u == "G" || u == "GB") mul = 1e9;
-  else if (u == "KiB") mul = 1024.0;
-  else if (u == "MiB") mul = 1048576.0;
-  else if (u == "GiB") mul = 1073741824.0;
-  else fail("bad bandwidth '{}': use e.g. 1GB/s, 500MB/s, 1.5GiB/s", s);
+  const double mul = byte_unit(u, false);
+  if (mul == 0) fail("bad bandwidth '{}': use e.g. 1GB/s, 500MB/s, 1.5GiB/s", s);
   v *= mul;
   if (!(v > 0) || v > 1e13) fail("bandwidth '{}' is not in (0, 10 TB/s]", s);
   return v;

@@ -104,6 +104,9 @@ class FlashStore {
   FlashStats stats_;
 };
 
+// Bytes per unit: B, KB/kB/MB/GB (SI), KiB/MiB/GiB (binary), the bare letters K/M/G as SI or
+// (bare_binary) binary, "" as 1; 0 for anything else.
+double byte_unit(const std::string& unit, bool bare_binary);
 // Parses "1GB/s", "500MB/s", "1.5GiB/s", "800M" (bytes per second; SI and binary units).
 double parse_bandwidth(const std::string& s);
 // Parses "50us", "0.1ms", "0" (seconds).
