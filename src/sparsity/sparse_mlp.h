@@ -58,6 +58,9 @@ class SparseMlp {
   void forward(uint32_t layer, const float* x, float* out, uint32_t pos, ThreadPool& pool);
 
   const MlpStats& stats() const { return stats_; }
+  // The scores the last forward() ranked for its down columns (|h|, after DIP-CA rescoring), the
+  // first n_ff entries: tests use them to tell a near-tie at the top-k boundary.
+  const std::vector<float>& last_down_scores() const { return score_; }
   void reset_stats() { stats_ = {}; }
   // Bytes of the column-major weight copies this object holds.
   uint64_t column_bytes() const;

@@ -5,10 +5,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include "flash/dram_budget.h"
 #include "model/forward.h"
+#include "sparsity/select.h"
 #include "sparsity/sparse_mlp.h"
 #include "test_models.h"
 #include "util/threadpool.h"
@@ -52,9 +55,10 @@ void expect_close(const std::vector<std::vector<float>>& a, const std::vector<st
 
 TEST(FlashMlp, SameOutputsAndHitsAsTheInDramPrunedMlp) {
   ThreadPool pool(2);
+  int ties = 0, runs = 0;
   for (TensorType t : {TensorType::F16, TensorType::Q8_0}) {
     auto m = synth_model(t, Arch::kLlama, 64, 512, 3);
-    const size_t E = m->hparams().n_embd;
+    const size_t E = m->hparams().n_embd, F = m->hparams().n_ff;
     const std::string p = temp_path("mlp.dipflash");
     write_flash_image(*m, p, 512, nullptr);
     const FlashImage img(p);
@@ -64,18 +68,33 @@ TEST(FlashMlp, SameOutputsAndHitsAsTheInDramPrunedMlp) {
         SparseMlp dram(*m, cfg, nullptr);
         FlashColumns cols(img, FlashStoreOptions{}, frac, staging);
         SparseMlp flash(*m, cfg, nullptr, &cols);
-        // The same inputs to both (so that sums in another order cannot change later masks).
+        // The same inputs to both (so that sums in another order cannot change later masks). The
+        // up/gate products are summed in another order (hits first), so |h| differs in the last
+        // bits: where two scores at the down top-k boundary are that close, the two may keep
+        // different columns, and from there on their caches differ. Such a run stops there (as
+        // the masked-dense test skips ambiguous masks); what ran before it is checked in full.
         std::vector<float> ya(E), yb(E);
-        for (uint32_t pos = 0; pos < 16; ++pos) {
-          for (uint32_t l = 0; l < m->hparams().n_layer; ++l) {
+        bool tie = false;
+        for (uint32_t pos = 0; pos < 16 && !tie; ++pos) {
+          for (uint32_t l = 0; l < m->hparams().n_layer && !tie; ++l) {
             const auto x = randn(E);
             dram.forward(l, x.data(), ya.data(), pos, pool);
             flash.forward(l, x.data(), yb.data(), pos, pool);
+            std::vector<float> sc(dram.last_down_scores().begin(), dram.last_down_scores().begin() + F);
+            const size_t k = keep_count(cfg.keep[l].down, F);
+            std::nth_element(sc.begin(), sc.begin() + long(k), sc.end(), std::greater<float>());
+            const float kth = *std::min_element(sc.begin(), sc.begin() + long(k)), next = sc[k];
+            if (kth - next <= 1e-5f * kth) {
+              tie = true;
+              ++ties;
+              break;
+            }
             double mag = 1e-3;
             for (float v : ya) mag = std::max(mag, double(std::fabs(v)));
             for (size_t i = 0; i < E; ++i) ASSERT_NEAR(yb[i], ya[i], 1e-4 * mag) << "layer " << l << " token " << pos;
           }
         }
+        if (tie) continue;
         EXPECT_EQ(flash.stats().up_hits, dram.stats().up_hits) << "cache fraction " << frac;
         EXPECT_EQ(flash.stats().down_hits, dram.stats().down_hits) << "cache fraction " << frac;
         if (frac > 0) {  // (without a cache the in-DRAM MLP counts no accesses)
@@ -93,9 +112,11 @@ TEST(FlashMlp, SameOutputsAndHitsAsTheInDramPrunedMlp) {
         } else {
           EXPECT_GT(flash.stats().up_hits, 0u);
         }
+        ++runs;
       }
     }
   }
+  EXPECT_GE(runs, 6) << ties << " of 12 runs stopped at a near-tie";  // about one in 12 does
 }
 
 // Dense streaming: every column of every matrix through the cache gives the dense model's logits
