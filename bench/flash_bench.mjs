@@ -7,10 +7,10 @@
 //
 // Budgets are given as --mlp-cache X%: the resident part (attention, embeddings, a KV cache of
 // 1024 tokens, buffers) plus X% of the MLP column bytes; the table shows the total DRAM that makes.
-import {execFileSync, spawnSync} from "node:child_process";
+import {spawnSync} from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import {dip, root, parseArgs, testModel, median, cpuName} from "./lib.mjs";
+import {dip, root, parseArgs, largeFlashModel, flashImage, median, cpuName} from "./lib.mjs";
 
 const args = parseArgs(process.argv.slice(2));
 const rounds = Number(args.rounds ?? 2);
@@ -24,8 +24,7 @@ if (args.only !== "big") {
   models.push({name: "default (29M, F16)", gguf: path.join(root, "models/default.gguf"), nGen: Number(args["small-tokens"] ?? 64)});
 }
 if (args.only !== "small") {
-  const big = testModel(path.join(root, "build/bench/models"), "f16", {nEmbd: 2048, nLayer: 24, nFf: 5632, nHead: 16, nHeadKv: 4});
-  models.push({name: "llama 2048x24 ff5632 (1.1B, F16, 2.2 GB)", gguf: big, nGen: Number(args["big-tokens"] ?? 16)});
+  models.push({name: "llama 2048x24 ff5632 (1.1B, F16, 2.2 GB)", gguf: largeFlashModel(), nGen: Number(args["big-tokens"] ?? 16)});
 }
 // DIP-CA at gamma 0.5: on the default model's held-out text (docs/results/sweep.csv, 50% cache)
 // density 0.7 costs +1.0% perplexity (DIP alone +0.7%), density 0.5 +9.0% (DIP +6.2%).
@@ -38,16 +37,6 @@ const methods = [
 ];
 const caches = (args.caches ?? "10,25,50,75").split(",").map(Number);
 const flashes = [{key: "disk", flags: []}, {key: "1GB/s", flags: ["--flash-bw", "1GB/s"]}];
-
-function image(gguf) {
-  const f = gguf.replace(/\.gguf$/, ".dipflash");
-  if (!fs.existsSync(f) || fs.statSync(f).mtimeMs < fs.statSync(gguf).mtimeMs) {
-    process.stderr.write(`converting ${gguf} to ${f} ...\n`);
-    execFileSync(dip, ["convert", gguf, f + ".tmp", "--flash"], {stdio: ["ignore", "ignore", "inherit"]});
-    fs.renameSync(f + ".tmp", f);
-  }
-  return f;
-}
 
 function run(m, img, method, cache, fl) {
   const r = spawnSync(dip, ["generate", "-m", m.gguf, "-p", prompt, "-n", String(m.nGen), "--temp", "0", "--ignore-eos", "-c", "1024",
@@ -63,7 +52,7 @@ if (args.report) {  // print the tables of an earlier run
   models.splice(0, models.length, ...[...new Set(prev.results.map((r) => r.model))].map((name) => ({name})));
 }
 for (const m of args.report ? [] : models) {
-  const img = image(m.gguf);
+  const img = flashImage(m.gguf);
   const configs = [];
   for (const fl of flashes) for (const cache of caches) for (const method of methods) {
     if (cache === 10 && !method.key.startsWith("dip-ca")) continue;  // the smallest budget: only to find equal throughput

@@ -10,13 +10,12 @@
 import {execFileSync, spawnSync} from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import {dip, root, parseArgs, testModel, median, cpuName} from "./lib.mjs";
+import {dip, root, parseArgs, largeFlashModel, flashImage, median, cpuName} from "./lib.mjs";
 
 const args = parseArgs(process.argv.slice(2));
 const share = Number(args["mlp-cache"] ?? 50), nGen = Number(args.tokens ?? 8), rounds = Number(args.rounds ?? 2);
-const gguf = testModel(path.join(root, "build/bench/models"), "f16", {nEmbd: 2048, nLayer: 24, nFf: 5632, nHead: 16, nHeadKv: 4});
-const img = gguf.replace(/\.gguf$/, ".dipflash");
-if (!fs.existsSync(img)) execFileSync(dip, ["convert", gguf, img, "--flash"], {stdio: ["ignore", "ignore", "inherit"]});
+const gguf = largeFlashModel();
+const img = flashImage(gguf);
 const prompt = "The old lighthouse keeper climbed the stairs";
 const oracle = path.join(root, "tests/oracle/llama_oracle.mjs");
 const work = path.join(root, "build/bench/flash_peer");

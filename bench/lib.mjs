@@ -50,6 +50,22 @@ export function testModel(dir, type, {nEmbd, nLayer, nFf, nHead, nHeadKv}) {
   return f;
 }
 
+// The flash benchmarks' large model: Llama-shaped, d 2048, 24 layers, d_ff 5632, GQA 16/4, F16 (2.2 GB).
+export function largeFlashModel() {
+  return testModel(path.join(root, "build/bench/models"), "f16", {nEmbd: 2048, nLayer: 24, nFf: 5632, nHead: 16, nHeadKv: 4});
+}
+
+// The flash image of a GGUF file (next to it), written by `dip convert --flash` when missing or older.
+export function flashImage(gguf) {
+  const f = gguf.replace(/\.gguf$/, ".dipflash");
+  if (!fs.existsSync(f) || fs.statSync(f).mtimeMs < fs.statSync(gguf).mtimeMs) {
+    process.stderr.write(`converting ${gguf} to ${f} ...\n`);
+    execFileSync(dip, ["convert", gguf, f + ".tmp", "--flash"], {stdio: ["ignore", "ignore", "inherit"]});
+    fs.renameSync(f + ".tmp", f);
+  }
+  return f;
+}
+
 // `dip generate` with --json; extra: more flags (e.g. the pruning method).
 export function runDip(file, {threads, nGen, extra = []}) {
   const r = spawnSync(dip, ["generate", "-m", file, "-p", prompt, "-n", String(nGen), "-t", String(threads),

@@ -8,7 +8,7 @@
 import {execFileSync, spawnSync} from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import {dip, root, parseArgs, testModel, measureBw, cpuName} from "./lib.mjs";
+import {dip, root, parseArgs, largeFlashModel, flashImage, measureBw, cpuName} from "./lib.mjs";
 
 const args = parseArgs(process.argv.slice(2));
 const nGen = Number(args.tokens ?? 24);
@@ -21,8 +21,7 @@ const prompt = "The old lighthouse keeper climbed the stairs";
 const models = [];
 if (args.only !== "big") models.push({name: "default", gguf: path.join(root, "models/default.gguf")});
 if (args.only !== "small") {
-  models.push({name: "llama 2048x24 (2.2 GB)",
-    gguf: testModel(path.join(root, "build/bench/models"), "f16", {nEmbd: 2048, nLayer: 24, nFf: 5632, nHead: 16, nHeadKv: 4})});
+  models.push({name: "llama 2048x24 (2.2 GB)", gguf: largeFlashModel()});
 }
 const methods = {"dense": ["--method", "dense"], "dip 0.5": ["--method", "dip", "--mlp-density", "0.5"],
   "dip-ca 0.5": ["--method", "dip-ca", "--mlp-density", "0.5", "--gamma", "0.5"]};
@@ -39,8 +38,7 @@ function simulate(gguf, maskArgs, dramSize, extra = []) {
 
 const rows = [];
 for (const m of models) {
-  const img = m.gguf.replace(/\.gguf$/, ".dipflash");
-  if (!fs.existsSync(img)) execFileSync(dip, ["convert", m.gguf, img, "--flash"], {stdio: ["ignore", "ignore", "inherit"]});
+  const img = flashImage(m.gguf);
   for (const cache of caches) {
     for (const [k, flags] of Object.entries(methods)) {
       const trace = path.join(work, `${m.name.split(" ")[0]}-${k.replace(" ", "")}-${cache}.trace`);
