@@ -18,10 +18,11 @@ namespace dip::cli {
 void add_simulate(CLI::App& app) {
   auto* c = app.add_subcommand("simulate", "tokens/s and memory of a device with DRAM + flash (the paper's model)");
   struct Opts {
-    std::string shape = "default", model, device = "a18", policy = "lru", trace;
+    std::string shape = "default", model, device = "a18", policy = "lru", trace, split = "uniform";
     double bits = 16, density = 1.0, skew = 1.0;
-    std::optional<double> dram_bw, flash_bw, dram_size, flash_iops;  // unset: the preset's
-    uint32_t prompt = 128, gen = 128, warm_tokens = 0;
+    std::optional<double> dram_bw, flash_bw, dram_size, flash_iops, flash_latency_us, compute_gflops;  // unset: the preset's
+    uint32_t prompt = 128, gen = 128, warm_tokens = 0, bundle = 1;
+    bool compute_serial = false;
     uint64_t seed = 1;
     bool sequential = false, json = false;
   };
@@ -29,12 +30,18 @@ void add_simulate(CLI::App& app) {
   c->add_option("--shape", o->shape, "model shape preset: phi-3-medium, phi-3-mini, llama-3-8b, mistral-7b, default");
   c->add_option("-m,--model", o->model, "take the shape from this GGUF file or Hugging Face folder instead");
   c->add_option("--bits", o->bits, "bits per weight (16, 8, 4)");
-  c->add_option("--device", o->device, "device preset: a18, snapdragon-8-gen-3, this-machine");
+  c->add_option("--device", o->device, "device preset: a18, snapdragon-8-gen-3, snapdragon-8-elite, laptop-x-elite, this-machine");
   c->add_option("--dram-bw", o->dram_bw, "DRAM bandwidth in GB/s (overrides the preset)");
   c->add_option("--flash-bw", o->flash_bw, "flash bandwidth in GB/s (overrides the preset)");
   c->add_option("--dram-size", o->dram_size, "DRAM size in GB (overrides the preset)");
   c->add_option("--warm-tokens", o->warm_tokens, "the trace's first N tokens fill the caches but are not counted");
   c->add_option("--flash-iops", o->flash_iops, "flash read requests per second (0: unlimited, the paper's model)");
+  c->add_option("--flash-latency-us", o->flash_latency_us, "round trip of one batch of flash reads in microseconds (0: none)");
+  c->add_option("--compute-gflops", o->compute_gflops, "matrix-vector GFLOP/s the device sustains (0: no compute term)");
+  c->add_flag("--compute-serial", o->compute_serial, "compute follows the memory reads (sum) instead of overlapping them (roofline max)");
+  c->add_option("--bundle", o->bundle, "columns per cache and read unit (bundles of adjacent columns; 1: the paper's)")
+      ->check(CLI::Range(1u, 1u << 20));
+  c->add_option("--split", o->split, "MLP cache split over the matrices: uniform (the paper's) or traffic (by bytes kept per token)");
   c->add_option("--prompt", o->prompt, "prompt tokens");
   c->add_option("--gen", o->gen, "generated tokens (also the synthetic trace's length)");
   c->add_option("--policy", o->policy, "eviction: none, lru, lfu, belady");
@@ -65,6 +72,14 @@ void add_simulate(CLI::App& app) {
       if (!(*o->flash_iops >= 0)) fail("--flash-iops must not be negative (got {})", *o->flash_iops);
       cfg.device.flash_iops = *o->flash_iops;
     }
+    for (const auto& v : {o->flash_latency_us, o->compute_gflops}) {
+      if (v && !(*v >= 0)) fail("--flash-latency-us and --compute-gflops must not be negative (got {})", *v);
+    }
+    if (o->flash_latency_us) cfg.device.flash_latency = *o->flash_latency_us * 1e-6;
+    if (o->compute_gflops) cfg.device.compute_flops = *o->compute_gflops * 1e9;
+    cfg.compute_serial = o->compute_serial;
+    cfg.bundle = o->bundle;
+    cfg.split = parse_cache_split(o->split);
     cfg.prompt = o->prompt;
     cfg.gen = o->gen;
     cfg.policy = parse_sim_policy(o->policy);
@@ -87,8 +102,13 @@ void add_simulate(CLI::App& app) {
     std::printf("model %s (%u layers, d %u, d_ff %u), %.0f-bit weights; device %s: DRAM %.1f GB at %.1f GB/s, flash %.2f GB/s\n",
                 cfg.shape.name.c_str(), cfg.shape.n_layer, cfg.shape.d_model, cfg.shape.d_ff, cfg.bits, cfg.device.name.c_str(),
                 cfg.device.dram_size / 1e9, cfg.device.dram_bw / 1e9, cfg.device.flash_bw / 1e9);
-    std::printf("masks: %s, %zu tokens; policy %s, reads %s\n", source.c_str(), masks.size(), sim_policy_name(cfg.policy),
-                cfg.concurrent ? "concurrent (max)" : "sequential (sum)");
+    std::printf("masks: %s, %zu tokens; policy %s, reads %s; %u column(s) per unit, %s cache split\n", source.c_str(),
+                masks.size(), sim_policy_name(cfg.policy), cfg.concurrent ? "concurrent (max)" : "sequential (sum)", cfg.bundle,
+                cache_split_name(cfg.split));
+    if (cfg.device.compute_flops > 0 || cfg.device.flash_latency > 0) {
+      std::printf("compute %.1f GFLOP/s (%s), flash batch latency %.0f us\n", cfg.device.compute_flops / 1e9,
+                  cfg.compute_serial ? "after the reads" : "roofline", cfg.device.flash_latency * 1e6);
+    }
     std::printf("DRAM: static %.3f GB (attention %.3f, KV %.3f, embeddings %.3f) + MLP cache %.3f GB of %.3f GB MLP\n",
                 f.static_bytes / 1e9, f.attention / 1e9, f.kv_cache / 1e9, f.embeddings / 1e9, f.cache_bytes / 1e9, f.mlp / 1e9);
     std::printf("cache per layer: %llu of %u up/gate columns, %llu of %u down columns\n",
@@ -111,6 +131,9 @@ void add_simulate(CLI::App& app) {
                           {"t_dyn", r.t_dyn},              {"flash_bytes_per_token", r.flash_bytes_per_token},
                           {"flash_requests_per_token", r.flash_requests_per_token}, {"flash_iops", cfg.device.flash_iops},
                           {"hit_rate", r.hit_rate},        {"static_bytes", f.static_bytes},
+                          {"bundle", cfg.bundle}, {"split", cache_split_name(cfg.split)},
+                          {"flash_latency", cfg.device.flash_latency}, {"compute_flops", cfg.device.compute_flops},
+                          {"compute_serial", cfg.compute_serial}, {"compute_s_per_token", r.compute_s_per_token},
                           {"cache_bytes", f.cache_bytes},  {"upgate_columns", f.upgate_columns},
                           {"down_columns", f.down_columns}, {"upgate_hit_rate", r.upgate_hit_rate},
                           {"down_hit_rate", r.down_hit_rate}, {"events", r.events}, {"seconds", secs}};

@@ -42,7 +42,17 @@ Device device_preset(const std::string& n) {
             "measured here: ~32 GB/s read, ~1 GB/s random 16 KiB O_DIRECT reads, ~80k 4 KiB reads/s (fio, queue depth 64); 24 GB",
             80000};
   }
-  fail("unknown device '{}' (a18, snapdragon-8-gen-3, this-machine)", n);
+  if (n == "snapdragon-8-elite") {
+    return {n, 84.8 * G, 4.2 * G, 12 * G,
+            "LPDDR5X-5300 (10,600 MT/s) x 64 bit = 84.8 GB/s peak (Qualcomm spec); UFS 4.0 sequential read 4.2 GB/s; 12 GB "
+            "(e.g. Galaxy S25)"};
+  }
+  if (n == "laptop-x-elite") {
+    return {n, 135 * G, 7 * G, 16 * G,
+            "Snapdragon X Elite laptop: LPDDR5X, 128 bit, 135 GB/s peak (Qualcomm product brief); PCIe 4.0 x4 NVMe sequential "
+            "read ~7 GB/s (drive spec); 16 GB"};
+  }
+  fail("unknown device '{}' (a18, snapdragon-8-gen-3, snapdragon-8-elite, laptop-x-elite, this-machine)", n);
 }
 
 SimPolicy parse_sim_policy(const std::string& n) {
@@ -245,70 +255,177 @@ std::vector<uint64_t> cache_replay(SimPolicy p, const std::vector<const std::vec
   return hits;
 }
 
-SimResult simulate(const SimConfig& c, const std::vector<TokenMasks>& masks) {
+namespace {
+// Units (bundles of `bundle` adjacent columns) a column set touches, ascending and distinct.
+void to_units(const std::vector<int32_t>& cols, uint32_t bundle, std::vector<int32_t>& out) {
+  out.clear();
+  for (int32_t c : cols) {
+    const int32_t u = c / int32_t(bundle);
+    if (out.empty() || out.back() != u) out.push_back(u);
+  }
+}
+}  // namespace
+
+CacheSplit parse_cache_split(const std::string& n) {
+  if (n == "uniform") return CacheSplit::kUniform;
+  if (n == "traffic") return CacheSplit::kByTraffic;
+  fail("unknown cache split '{}' (uniform, traffic)", n);
+}
+
+const char* cache_split_name(CacheSplit s) { return s == CacheSplit::kUniform ? "uniform" : "traffic"; }
+
+Replay replay(const SimConfig& c, const Footprint& fp, const std::vector<TokenMasks>& masks) {
   if (masks.empty()) fail("nothing to simulate: the mask trace has no tokens");
+  if (c.bundle == 0) fail("a bundle must hold at least one column");
+  const ModelShape& s = c.shape;
+  const size_t T = masks.size();
+  for (const TokenMasks& m : masks) {
+    if (m.up.size() != s.n_layer || m.down.size() != s.n_layer) {
+      fail("mask trace has {} layers, the shape {}", m.up.size(), s.n_layer);
+    }
+  }
+  const double b = c.bits / 8.0;
+  Replay r;
+  r.n_tokens = T;
+  r.matrices.resize(2 * size_t(s.n_layer));
+  // Units per matrix and what one unit costs in bytes (up+gate: both matrices' columns).
+  auto n_units = [&](bool up) { return (size_t(up ? s.d_model : s.d_ff) + c.bundle - 1) / c.bundle; };
+  auto unit_bytes = [&](bool up) { return (up ? 2.0 * s.d_ff : double(s.d_model)) * b * c.bundle; };
+  std::vector<std::vector<int32_t>> units(T);
+  std::vector<const std::vector<int32_t>*> seq(T);
+  // Capacities: the uniform split is the footprint's; by traffic, the cache's bytes go to each
+  // matrix in proportion to its mean kept bytes per token, a matrix never holding more than all
+  // its units (what a full matrix cannot use goes to the others).
+  std::vector<double> want(r.matrices.size(), 0.0);
+  if (c.split == CacheSplit::kByTraffic) {
+    for (size_t mi = 0; mi < r.matrices.size(); ++mi) {
+      const bool up = mi % 2 == 0;
+      uint64_t n = 0;
+      for (size_t t = 0; t < T; ++t) n += (up ? masks[t].up : masks[t].down)[mi / 2].size();
+      want[mi] = double(n) / double(T) * unit_bytes(up) / c.bundle;
+    }
+    std::vector<double> cap_bytes(r.matrices.size(), 0.0);
+    std::vector<uint8_t> full(r.matrices.size(), 0);
+    double left = fp.cache_bytes;
+    for (int round = 0; round < 64 && left > 1e-9; ++round) {
+      double w = 0;
+      for (size_t mi = 0; mi < want.size(); ++mi) w += full[mi] ? 0.0 : want[mi];
+      if (w <= 0) break;
+      double given = 0;
+      for (size_t mi = 0; mi < want.size(); ++mi) {
+        if (full[mi]) continue;
+        const double all = double(n_units(mi % 2 == 0)) * unit_bytes(mi % 2 == 0);
+        const double add = std::min(left * want[mi] / w, all - cap_bytes[mi]);
+        cap_bytes[mi] += add;
+        given += add;
+        if (cap_bytes[mi] >= all - 1e-9) full[mi] = 1;
+      }
+      left -= given;
+    }
+    for (size_t mi = 0; mi < r.matrices.size(); ++mi) {
+      r.matrices[mi].capacity = uint64_t(std::floor(cap_bytes[mi] / unit_bytes(mi % 2 == 0) + 1e-9));
+    }
+  } else {
+    for (size_t mi = 0; mi < r.matrices.size(); ++mi) {
+      const bool up = mi % 2 == 0;
+      // The footprint's whole columns per matrix, as whole bundles.
+      r.matrices[mi].capacity = (up ? fp.upgate_columns : fp.down_columns) / c.bundle;
+    }
+  }
+  for (size_t mi = 0; mi < r.matrices.size(); ++mi) {
+    const bool up = mi % 2 == 0;
+    MatrixReplay& mr = r.matrices[mi];
+    mr.columns.resize(T);
+    mr.accesses.resize(T);
+    for (size_t t = 0; t < T; ++t) {
+      const std::vector<int32_t>& cols = (up ? masks[t].up : masks[t].down)[mi / 2];
+      mr.columns[t] = uint32_t(cols.size());
+      if (c.bundle == 1) {
+        seq[t] = &cols;
+      } else {
+        to_units(cols, c.bundle, units[t]);
+        seq[t] = &units[t];
+      }
+      mr.accesses[t] = uint32_t(seq[t]->size());
+    }
+    std::vector<uint64_t> runs;
+    const std::vector<uint64_t> hits = cache_replay(c.policy, seq, n_units(up), mr.capacity, r.events, &runs);
+    mr.hits.assign(hits.begin(), hits.end());
+    mr.runs.assign(runs.begin(), runs.end());
+  }
+  return r;
+}
+
+SimResult time_replay(const SimConfig& c, const Footprint& fp, const Replay& rp) {
   SimResult r;
-  r.fp = footprint(c);
+  r.fp = fp;
+  r.events = rp.events;
   const ModelShape& s = c.shape;
   const Device& d = c.device;
   const double b = c.bits / 8.0, H = s.d_model, I = s.d_ff;
   auto f = [&](double flash_s, double dram_s) { return c.concurrent ? std::max(flash_s, dram_s) : flash_s + dram_s; };
-  const size_t T = masks.size();
+  // The compute term: FLOPs / the device's rate, after the memory time (serial) or overlapping
+  // it (roofline); none when the device has no compute rate (the paper's model).
+  auto with_compute = [&](double mem_s, double flops) {
+    if (!(d.compute_flops > 0)) return mem_s;
+    const double comp = flops / d.compute_flops;
+    return c.compute_serial ? mem_s + comp : std::max(mem_s, comp);
+  };
+  const size_t T = rp.n_tokens;
   if (c.warm_tokens >= T) fail("--warm-tokens {} leaves none of the trace's {} tokens to measure", c.warm_tokens, T);
   const size_t t0 = c.warm_tokens;
-  std::vector<double> t_dyn(T, 0.0), flash(T, 0.0), dram(T, 0.0);
+  double sum_t = 0, sum_f = 0, sum_d = 0, sum_flops = 0;
   uint64_t all_hits = 0, all_acc = 0, requests = 0;
   r.upgate_hit_rate.assign(s.n_layer, 0.0);
   r.down_hit_rate.assign(s.n_layer, 0.0);
-  std::vector<const std::vector<int32_t>*> seq(T);
-  for (uint32_t l = 0; l < s.n_layer; ++l) {
-    for (int kind = 0; kind < 2; ++kind) {
-      const bool up = kind == 0;
-      for (size_t t = 0; t < T; ++t) {
-        const auto& m = up ? masks[t].up : masks[t].down;
-        if (m.size() != s.n_layer) fail("mask trace has {} layers, the shape {}", m.size(), s.n_layer);
-        seq[t] = &m[l];
-      }
-      const size_t n_cols = up ? s.d_model : s.d_ff;
-      const size_t cap = up ? r.fp.upgate_columns : r.fp.down_columns;
-      std::vector<uint64_t> runs;
-      const std::vector<uint64_t> hits = cache_replay(c.policy, seq, n_cols, cap, r.events, &runs);
-      const double col_bytes = (up ? I : H) * b;
-      const double n_lin = up ? 2.0 : 1.0;  // up and gate share the mask
-      uint64_t h_sum = 0, a_sum = 0;
-      for (size_t t = 0; t < T; ++t) {
-        if (t < t0) continue;  // warm-up tokens: replayed, not counted
-        const double hit = double(hits[t]), miss = double(seq[t]->size()) - hit;
-        double flash_s = n_lin * miss * col_bytes / d.flash_bw;
-        if (d.flash_iops > 0) flash_s = std::max(flash_s, double(runs[t]) / d.flash_iops);
-        t_dyn[t] += f(flash_s, n_lin * hit * col_bytes / d.dram_bw);
-        requests += runs[t];
-        flash[t] += n_lin * miss * col_bytes;
-        dram[t] += n_lin * hit * col_bytes;
-        h_sum += hits[t];
-        a_sum += seq[t]->size();
-      }
-      (up ? r.upgate_hit_rate : r.down_hit_rate)[l] = a_sum ? double(h_sum) / double(a_sum) : 0.0;
-      all_hits += uint64_t(n_lin) * h_sum;
-      all_acc += uint64_t(n_lin) * a_sum;
+  for (size_t mi = 0; mi < rp.matrices.size(); ++mi) {
+    const MatrixReplay& m = rp.matrices[mi];
+    const bool up = mi % 2 == 0;
+    const double unit_bytes = (up ? I : H) * b * c.bundle;
+    const double n_lin = up ? 2.0 : 1.0;  // up and gate share the mask
+    const double col_flops = 2.0 * n_lin * (up ? I : H);
+    uint64_t h_sum = 0, a_sum = 0;
+    for (size_t t = t0; t < T; ++t) {  // warm-up tokens: replayed, not counted
+      const double hit = double(m.hits[t]), miss = double(m.accesses[t]) - hit;
+      double flash_s = n_lin * miss * unit_bytes / d.flash_bw;
+      if (d.flash_iops > 0) flash_s = std::max(flash_s, double(m.runs[t]) / d.flash_iops);
+      if (miss > 0) flash_s += d.flash_latency;
+      const double flops = col_flops * m.columns[t];
+      sum_t += with_compute(f(flash_s, n_lin * hit * unit_bytes / d.dram_bw), flops);
+      sum_flops += flops;
+      requests += m.runs[t];
+      sum_f += n_lin * miss * unit_bytes;
+      sum_d += n_lin * hit * unit_bytes;
+      h_sum += m.hits[t];
+      a_sum += m.accesses[t];
     }
-  }
-  double sum_t = 0, sum_f = 0, sum_d = 0;
-  for (size_t t = t0; t < T; ++t) {
-    sum_t += t_dyn[t];
-    sum_f += flash[t];
-    sum_d += dram[t];
+    (up ? r.upgate_hit_rate : r.down_hit_rate)[mi / 2] = a_sum ? double(h_sum) / double(a_sum) : 0.0;
+    all_hits += uint64_t(n_lin) * h_sum;
+    all_acc += uint64_t(n_lin) * a_sum;
   }
   const double n = double(T - t0);
+  // The static part's work per token: attention and lm_head products, attention over the KV
+  // cache at the mean sequence length (4 FLOPs per cached element pair: q.k and p.v).
+  const double g = double(s.n_kv_head) / double(s.n_head);
+  const double seq = double(c.prompt) + double(c.gen) / 2.0;
+  const double static_flops = 2.0 * (H * H * (2.0 + 2.0 * g) * s.n_layer + H * s.vocab) + 4.0 * seq * H * s.n_layer;
   r.t_dyn = sum_t / n;
-  r.t_fixed = f(0.0, r.fp.static_bytes / d.dram_bw);
+  r.t_fixed = with_compute(f(0.0, fp.static_bytes / d.dram_bw), static_flops);
   r.tokens_per_s = 1.0 / (r.t_fixed + r.t_dyn);
   r.flash_bytes_per_token = sum_f / n;
   r.flash_requests_per_token = double(requests) / n;
-  r.dram_bytes_per_token = sum_d / n + r.fp.static_bytes;
+  r.dram_bytes_per_token = sum_d / n + fp.static_bytes;
+  r.compute_s_per_token = d.compute_flops > 0 ? (sum_flops / n + static_flops) / d.compute_flops : 0.0;
   r.hit_rate = all_acc ? double(all_hits) / double(all_acc) : 0.0;
-  r.ttft = f(r.fp.mlp / d.flash_bw, r.fp.static_bytes / d.dram_bw);
+  // The prompt as one dense pass with a cold cache: every weight read once, every token's work.
+  const double dense_flops = static_flops + 2.0 * 3.0 * H * I * s.n_layer;
+  r.ttft = with_compute(f(fp.mlp / d.flash_bw, fp.static_bytes / d.dram_bw), std::max(1u, c.prompt) * dense_flops);
   return r;
+}
+
+SimResult simulate(const SimConfig& c, const std::vector<TokenMasks>& masks) {
+  const Footprint fp = footprint(c);
+  return time_replay(c, fp, replay(c, fp, masks));
 }
 
 }  // namespace dip

@@ -31,11 +31,22 @@ struct Device {
   // of adjacent missed columns (the engine coalesces those into one read; an up+gate bundle is
   // one column).
   double flash_iops = 0;
+  // Round trip of one batch of reads (seconds): each matrix with misses pays it once per token,
+  // since a layer's misses go as one batch and the next matrix's mask needs this one's product.
+  double flash_latency = 0;
+  // Matrix-vector work the device sustains (FLOP/s; 0: no compute term, the paper's model).
+  double compute_flops = 0;
 };
-// a18 (the paper's default), snapdragon-8-gen-3, this-machine.
+// a18 (the paper's default), snapdragon-8-gen-3, snapdragon-8-elite, laptop-x-elite, this-machine.
 Device device_preset(const std::string& name);
 
 enum class SimPolicy { kNone, kLru, kLfu, kBelady };
+// How the MLP cache is divided over the masked matrices: the paper's uniform split of bytes, or
+// in proportion to each matrix's mean bytes kept per token in the mask trace (each matrix then
+// holds the same share of what it uses per token).
+enum class CacheSplit { kUniform, kByTraffic };
+CacheSplit parse_cache_split(const std::string& name);
+const char* cache_split_name(CacheSplit s);
 SimPolicy parse_sim_policy(const std::string& name);
 const char* sim_policy_name(SimPolicy p);
 
@@ -49,6 +60,13 @@ struct SimConfig {
   // The first warm_tokens masks fill the caches but are not counted (e.g. a trace's prompt,
   // when comparing with an engine run that reports its generation steps).
   uint32_t warm_tokens = 0;
+  // Past the paper's model (each off by default): columns per cache/read unit (a bundle of
+  // adjacent columns is read and cached whole when any of its columns is kept; the paper's
+  // granularity is 1), the cache split, and whether compute overlaps memory reads (roofline:
+  // time = max(memory, compute)) or follows them (time = memory + compute).
+  uint32_t bundle = 1;
+  CacheSplit split = CacheSplit::kUniform;
+  bool compute_serial = false;
 };
 
 // The paper's footprints (bytes) and the cache they leave for the MLP.
@@ -73,6 +91,21 @@ std::vector<TokenMasks> masks_from_trace(const Trace& t, const ModelShape& s);
 std::vector<TokenMasks> synthetic_masks(const ModelShape& s, uint32_t n_tokens, double density, double skew,
                                         uint64_t seed);
 
+// The cache replay of a mask trace, independent of bandwidths (one replay serves every flash
+// speed and compute rate): per masked matrix (index 2 * layer + kind, kind 0 = up/gate, 1 =
+// down) and token, the kept columns, the units accessed (bundles; columns when bundle = 1), the
+// hits among them and the read requests (runs of adjacent missed units).
+struct MatrixReplay {
+  uint64_t capacity = 0;  // units the matrix's cache holds
+  std::vector<uint32_t> columns, accesses, hits, runs;
+};
+struct Replay {
+  std::vector<MatrixReplay> matrices;
+  size_t n_tokens = 0;
+  uint64_t events = 0;  // unit accesses replayed
+};
+Replay replay(const SimConfig& c, const Footprint& fp, const std::vector<TokenMasks>& masks);
+
 struct SimResult {
   Footprint fp;
   double t_fixed = 0, t_dyn = 0;  // seconds per token (t_dyn: mean over tokens)
@@ -80,10 +113,15 @@ struct SimResult {
   double ttft = 0;                // prompt read as one dense pass with a cold cache
   double flash_bytes_per_token = 0, dram_bytes_per_token = 0;
   double flash_requests_per_token = 0;  // runs of adjacent missed columns
+  double compute_s_per_token = 0;       // the compute term's FLOPs / compute_flops (0 without it)
   double hit_rate = 0;            // over all masked columns (up+gate counted twice)
   std::vector<double> upgate_hit_rate, down_hit_rate;  // per layer
   uint64_t events = 0;            // column accesses simulated
 };
+// The times of a replay under c's device (c must be the configuration the replay was made with,
+// bandwidths, latency and compute rate aside).
+SimResult time_replay(const SimConfig& c, const Footprint& fp, const Replay& r);
+// footprint + replay + time_replay.
 SimResult simulate(const SimConfig& c, const std::vector<TokenMasks>& masks);
 
 // Hits per token of one matrix's column cache (capacity `cap` columns of n_cols) replaying the

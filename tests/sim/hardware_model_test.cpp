@@ -88,6 +88,61 @@ TEST(Simulator, RequestRateByHand) {
   EXPECT_EQ(runs, (std::vector<uint64_t>{1, 2}));
 }
 
+// Past the paper: bundles of adjacent columns read whole, a per-batch latency, a compute term
+// (roofline max or serial sum), and the cache split by traffic.
+TEST(Simulator, BundleLatencyComputeByHand) {
+  SimConfig c = tiny(288);  // no cache
+  c.policy = SimPolicy::kNone;
+  TokenMasks m;
+  m.up = {{0, 1, 3}};
+  m.down = {{0, 2, 4, 5, 6}};
+  const std::vector<TokenMasks> masks = {m};
+  c.bundle = 2;  // up units {0, 1}: 2 x (2 x 8 x 2 B) per matrix; down units {0, 1, 2, 3}: 4 x (2 x 4 x 2 B)
+  SimResult r = simulate(c, masks);
+  EXPECT_DOUBLE_EQ(r.flash_bytes_per_token, 2 * 2 * 32 + 4 * 16);
+  EXPECT_DOUBLE_EQ(r.t_dyn, 128.0 / 16 + 64.0 / 16);
+  EXPECT_DOUBLE_EQ(r.flash_requests_per_token, 2);  // one run of units per matrix
+  c.device.flash_latency = 0.5;  // both matrices miss: one round trip each
+  EXPECT_DOUBLE_EQ(simulate(c, masks).t_dyn, 12.0 + 1.0);
+  c.bundle = 1;
+  c.device.flash_latency = 0;
+  c.device.compute_flops = 8;  // up 2 x 2 x 8 x 3 = 96 FLOPs (12 s), down 2 x 4 x 5 = 40 (5 s)
+  r = simulate(c, masks);
+  EXPECT_DOUBLE_EQ(r.t_dyn, std::max(6.0, 12.0) + std::max(2.5, 5.0));
+  // Static work: 2 (H^2 (2 + 2g) L + H V) + 4 seq H L = 2 (48 + 40) + 64 = 240 FLOPs = 30 s.
+  EXPECT_DOUBLE_EQ(r.t_fixed, 30.0);
+  EXPECT_DOUBLE_EQ(r.compute_s_per_token, (96.0 + 40.0 + 240.0) / 8);
+  c.compute_serial = true;
+  r = simulate(c, masks);
+  EXPECT_DOUBLE_EQ(r.t_dyn, 6.0 + 12.0 + 2.5 + 5.0);
+  EXPECT_DOUBLE_EQ(r.t_fixed, 4.5 + 30.0);
+}
+
+TEST(Simulator, CacheSplitByTraffic) {
+  SimConfig c = tiny(384);  // 96 B of cache: uniform = 2 up/gate columns (32 B each), 4 down (8 B)
+  TokenMasks m;
+  m.up = {{0, 1}};                     // 64 B kept per token
+  m.down = {{0, 1, 2, 3, 4, 5, 6, 7}};  // 64 B kept per token
+  const std::vector<TokenMasks> masks = {m, m};
+  const Footprint fp = footprint(c);
+  Replay u = replay(c, fp, masks);
+  EXPECT_EQ(u.matrices[0].capacity, 2u);
+  EXPECT_EQ(u.matrices[1].capacity, 4u);
+  c.split = CacheSplit::kByTraffic;  // 48 B each: 1 up/gate column, 6 down columns
+  Replay t = replay(c, fp, masks);
+  EXPECT_EQ(t.matrices[0].capacity, 1u);
+  EXPECT_EQ(t.matrices[1].capacity, 6u);
+  EXPECT_EQ(t.matrices[1].hits[1], 6u);
+  // A matrix never gets more than all of it: 4 up/gate columns (128 B) fill first here.
+  c.device.dram_size = 288 + 160;
+  m.down = {{0}};
+  const std::vector<TokenMasks> skewed = {m};
+  Replay f = replay(c, footprint(c), skewed);
+  EXPECT_EQ(f.matrices[0].capacity, 4u);  // wants 64 of 72 B of traffic, capped at 128 B
+  EXPECT_EQ(f.matrices[1].capacity, 4u);  // the remaining 32 B
+  EXPECT_THROW(parse_cache_split("random"), Error);
+}
+
 TEST(Simulator, BeladyIsOptimalOnAHandSequence) {
   // One slot; accesses A B A C A B. Belady keeps A (hits at 2 and 4); LRU never hits.
   const std::vector<std::vector<int32_t>> s = {{0}, {1}, {0}, {2}, {0}, {1}};
