@@ -14,6 +14,7 @@
 #include "cli/common.h"
 #include "cli/flash_opts.h"
 #include "cli/flash_sweep.h"
+#include "cli/sim_sweep.h"
 #include "cli/sparsity_opts.h"
 #include "eval/sparse_eval.h"
 #include "io/mapped_file.h"
@@ -101,6 +102,8 @@ void add_sweep(CLI::App& app) {
   auto budgets = std::make_shared<std::string>();
   add_flash_opts(c, *fo);
   c->add_option("--budgets", *budgets, "with --flash: comma-separated budgets, MLP cache shares (25%,50%) or DRAM sizes (300MiB)");
+  auto sim = std::make_shared<SimSweepOpts>();
+  add_sim_sweep_opts(c, *sim);
   c->callback([=] {
     auto model = Model::load(resolve_model(o->model));
     const std::vector<int32_t> toks = text_tokens(*model, *file);
@@ -153,6 +156,11 @@ void add_sweep(CLI::App& app) {
       }
     }
     for (const auto& s : skipped) std::fprintf(stderr, "sweep: skipping %s (below the method's minimum MLP density)\n", s.c_str());
+    if (sim->enabled) {
+      if (fo->enabled()) fail("sweep: --simulate models the device; --flash runs the MLP on this machine's flash; give one");
+      run_sim_sweep(*model, toks, points, *sim, *so, thr.get(), *ctx, *chunks, o->threads, *out);
+      return;
+    }
     if (fo->enabled()) {
       run_flash_sweep(*model, toks, points, budget_list, *fo, *so, *ctx, *chunks, o->threads, overhead_rss, *out);
       return;

@@ -36,6 +36,10 @@ struct SparsityConfig {
   // matrix's columns, and its eviction policy.
   double cache_fraction = 0.5;
   CachePolicy policy = CachePolicy::kLru;
+  // Explicit capacities in columns (per up/gate and per down matrix), overriding cache_fraction
+  // when not negative: a simulated sweep sizes the modelled cache exactly as the simulator's
+  // footprint does.
+  int64_t up_cache_columns = -1, down_cache_columns = -1;
   std::string trace_file;  // empty: no trace
 };
 

@@ -30,6 +30,7 @@ ColumnMatrix down_column_matrix(const Model& m, uint32_t l) {
   return make_column_matrix(L.ffn_down.type, {L.ffn_down.data}, m.hparams().n_embd, m.hparams().n_ff, L.ffn_down.type);
 }
 
+
 SparseMlp::SparseMlp(const Model& m, const SparsityConfig& cfg, const Thresholds* thresholds, FlashColumns* flash)
     : model_(m), cfg_(cfg), thr_(thresholds), flash_(flash) {
   const HParams& hp = m.hparams();
@@ -49,12 +50,16 @@ SparseMlp::SparseMlp(const Model& m, const SparsityConfig& cfg, const Thresholds
       s.down_cache = ColumnCache(F, flash_->capacity(false), cfg_.policy);
     }
   }
+  // The modelled cache of a matrix of n columns: the explicit capacity, else cache_fraction of n.
+  auto modelled_capacity = [&](int64_t explicit_cols, size_t n) {
+    return explicit_cols >= 0 ? std::min(size_t(explicit_cols), n) : size_t(std::floor(cfg_.cache_fraction * double(n)));
+  };
   for (uint32_t l = 0; l < hp.n_layer && active() && !flash_; ++l) {
     LayerState& s = layers_[l];
     if (up_cols) s.up_gate = up_gate_column_matrix(m, l);
     s.down = down_column_matrix(m, l);
-    s.up_cache = ColumnCache(E, size_t(std::floor(cfg_.cache_fraction * double(E))), cfg_.policy);
-    s.down_cache = ColumnCache(F, size_t(std::floor(cfg_.cache_fraction * double(F))), cfg_.policy);
+    s.up_cache = ColumnCache(E, modelled_capacity(cfg_.up_cache_columns, E), cfg_.policy);
+    s.down_cache = ColumnCache(F, modelled_capacity(cfg_.down_cache_columns, F), cfg_.policy);
   }
   up_col_bytes_ = row_bytes(m.layers[0].ffn_up.type, 2 * F);
   down_col_bytes_ = row_bytes(m.layers[0].ffn_down.type, E);
@@ -80,11 +85,13 @@ SparseMlp::SparseMlp(const Model& m, const SparsityConfig& cfg, const Thresholds
     th.n_layer = hp.n_layer;
     th.n_embd = uint32_t(E);
     th.n_ff = uint32_t(F);
-    th.flags = cfg_.cache_fraction > 0 ? 1u : 0u;
+    th.flags = cfg_.cache_fraction > 0 || cfg_.up_cache_columns > 0 ? 1u : 0u;
     th.method = cfg_.method;
     th.mlp_density = float(cfg_.mlp_density);
     th.gamma = cfg_.method == Method::kDipCa ? float(cfg_.gamma) : 1.0f;
-    th.cache_fraction = float(flash_ ? double(flash_->capacity(true)) / double(E) : cfg_.cache_fraction);
+    th.cache_fraction = float(flash_                        ? double(flash_->capacity(true)) / double(E)
+                              : cfg_.up_cache_columns >= 0 ? double(cfg_.up_cache_columns) / double(E)
+                                                           : cfg_.cache_fraction);
     trace_ = std::make_unique<TraceWriter>(cfg_.trace_file, th);
   }
 }

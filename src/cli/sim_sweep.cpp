@@ -1,0 +1,272 @@
+#include "cli/sim_sweep.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "cli/common.h"
+#include "eval/sparse_eval.h"
+#include "flash/flash_store.h"
+#include "model/forward.h"
+#include "model/model.h"
+#include "sim/hardware_model.h"
+#include "sim/sweep_summary.h"
+#include "sparsity/sparse_mlp.h"
+#include "sparsity/trace.h"
+#include "util/error.h"
+
+namespace dip::cli {
+
+void add_sim_sweep_opts(CLI::App* c, SimSweepOpts& o) {
+  c->add_flag("--simulate", o.enabled, "also simulate every point on a device (DRAM sizes x flash speeds): simulate.csv/json");
+  c->add_option("--sim-device", o.device, "device preset for --simulate (as `dip simulate --device`)");
+  c->add_option("--sim-dram", o.dram_sizes,
+                "DRAM sizes: N% = the static part + N% of the MLP, or sizes (300MiB, 4GB), comma-separated");
+  c->add_option("--sim-flash-bw", o.flash_bws, "flash speeds, comma-separated (e.g. 0.5GB/s,1GB/s; default: the device's)");
+  c->add_option("--sim-bits", o.bits, "bits per weight in the simulated device (16, 8, 4)");
+  c->add_option("--sim-policy", o.policy, "simulated eviction policy: lru, lfu (also DIP-CA's modelled cache), none, belady");
+  c->add_option("--sim-budgets", o.budgets, "perplexity increases (%) the comparisons against dense streaming allow");
+  c->add_flag("--keep-traces", o.keep_traces, "keep each point's mask trace under OUT/traces");
+}
+
+namespace {
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> v;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (!item.empty()) v.push_back(item);
+  }
+  return v;
+}
+
+// "N%" -> the static part + N% of the MLP; else a size with a unit (a bare number is MiB-based as
+// --dram-budget reads it).
+double parse_dram_size(const std::string& s, const Footprint& full) {
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  if (end == s.c_str() || !std::isfinite(v)) fail("--sim-dram: bad DRAM size '{}' (use e.g. 50% or 300MiB)", s);
+  const std::string u(end);
+  if (u == "%") {
+    if (!(v >= 0 && v <= 100)) fail("--sim-dram: '{}' must be a share of the MLP in [0, 100]%", s);
+    return full.static_bytes + v / 100.0 * full.mlp;
+  }
+  const double mul = byte_unit(u, true);
+  if (mul == 0 || !(v > 0)) fail("--sim-dram: bad DRAM size '{}' (use e.g. 50% or 300MiB)", s);
+  return v * mul;
+}
+
+struct Run {  // one engine run: its accuracy and its masks
+  SweepPoint point;
+  int dram_index = -1;  // DIP-CA: the DRAM size its modelled cache was sized for; else -1 (all)
+  SparseEvalResult eval;
+  std::string label;
+};
+
+}  // namespace
+
+void run_sim_sweep(const Model& m, const std::vector<int32_t>& toks, const std::vector<SweepPoint>& points,
+                   const SimSweepOpts& sim, const SparsityOpts& so, const Thresholds* thr, uint32_t ctx, size_t chunks,
+                   int threads, const std::string& out) {
+  SimConfig base;
+  base.shape = shape_of(m);
+  base.bits = sim.bits;
+  base.device = device_preset(sim.device);
+  base.policy = parse_sim_policy(sim.policy);
+  const bool online = base.policy == SimPolicy::kLru || base.policy == SimPolicy::kLfu;
+  // Every value is checked before the first run.
+  SimConfig probe = base;
+  probe.device.dram_size = 1e18;
+  const Footprint full = footprint(probe);
+  std::vector<double> drams;
+  for (const std::string& s : split_list(sim.dram_sizes)) drams.push_back(parse_dram_size(s, full));
+  if (drams.empty()) fail("--sim-dram: empty list");
+  std::sort(drams.begin(), drams.end());
+  drams.erase(std::unique(drams.begin(), drams.end()), drams.end());
+  std::vector<Footprint> fps;
+  for (double d : drams) {
+    SimConfig c = base;
+    c.device.dram_size = d;
+    fps.push_back(footprint(c));  // DRAM below the static part: a clear error here
+  }
+  std::vector<double> bws;
+  for (const std::string& s : split_list(sim.flash_bws)) bws.push_back(parse_bandwidth(s));
+  if (bws.empty()) bws.push_back(base.device.flash_bw);
+  std::vector<double> budgets;
+  for (const std::string& s : split_list(sim.budgets)) {
+    char* end = nullptr;
+    const double v = std::strtod(s.c_str(), &end);
+    if (*end || !(v >= 0)) fail("--sim-budgets: '{}' is not a perplexity increase in percent (>= 0)", s);
+    budgets.push_back(v);
+  }
+  if (budgets.empty()) fail("--sim-budgets: empty list");
+  std::vector<Run> runs;
+  for (const SweepPoint& p : points) {
+    if (p.method == Method::kDense) continue;
+    if (p.method == Method::kCats) {
+      std::fprintf(stderr, "sweep --simulate: skipping cats at %g (it reads up rows, not the column layout the simulator models)\n",
+                   p.density);
+      continue;
+    }
+    if (p.method == Method::kDipCa && !online) {
+      fail("sweep --simulate: dip-ca rescores against a live cache; use --sim-policy lru or lfu");
+    }
+    if (p.method == Method::kDipCa) {
+      for (size_t k = 0; k < drams.size(); ++k) runs.push_back({p, int(k), {}, ""});
+    } else {
+      runs.push_back({p, -1, {}, ""});
+    }
+  }
+  const std::filesystem::path trace_dir = std::filesystem::path(out) / "traces";
+  std::filesystem::create_directories(trace_dir);
+
+  Session session(m, ctx, threads);
+  DenseReference ref;
+  std::vector<SimPoint> sim_points;
+  nlohmann::json acc_rows = nlohmann::json::array(), sim_rows = nlohmann::json::array();
+  std::ofstream csv(out + "/simulate.csv");
+  if (!csv) fail("{}/simulate.csv: cannot write", out);
+  csv << "method,target_density,gamma,label,mlp_density,ppl,ppl_increase_pct,kl,top1,dram_bytes,mlp_cache_share,flash_bw,"
+         "tokens_per_s,ttft_s,flash_bytes_per_token,hit_rate\n";
+  const auto t_all = Clock::now();
+  double sim_seconds = 0;
+  uint64_t events = 0;
+
+  // Replays masks at the DRAM sizes [k0, k1) and every flash speed: one row each.
+  auto simulate_run = [&](const std::string& method, const std::string& label, const SweepPoint& p, double mlp_density,
+                          double ppl, double inc, double kl, double top1, const std::vector<TokenMasks>& masks, size_t k0,
+                          size_t k1) {
+    const auto t0 = Clock::now();
+    for (size_t k = k0; k < k1; ++k) {
+      SimConfig c = base;
+      c.device.dram_size = drams[k];
+      c.warm_tokens = uint32_t(std::min<size_t>(64, masks.size() / 4));  // caches warm, as in a long generation
+      const Replay rp = replay(c, fps[k], masks);
+      events += rp.events;
+      for (double bw : bws) {
+        c.device.flash_bw = bw;
+        const SimResult r = time_replay(c, fps[k], rp);
+        sim_points.push_back({method, label, inc, drams[k], bw, r.tokens_per_s});
+        const double share = fps[k].cache_bytes / fps[k].mlp;
+        csv << fmt::format("{},{},{},{},{:.5f},{:.5f},{:.4f},{:.6f},{:.5f},{:.0f},{:.4f},{:.0f},{:.4f},{:.5f},{:.0f},{:.5f}\n",
+                           method, p.density, p.gamma, label, mlp_density, ppl, inc, kl, top1, drams[k], share, bw,
+                           r.tokens_per_s, r.ttft, r.flash_bytes_per_token, r.hit_rate);
+        sim_rows.push_back({{"method", method}, {"target_density", p.density}, {"gamma", p.gamma}, {"label", label},
+                            {"mlp_density", mlp_density}, {"ppl", ppl}, {"ppl_increase_pct", inc}, {"kl", kl}, {"top1", top1},
+                            {"dram_bytes", drams[k]}, {"mlp_cache_share", share}, {"flash_bw", bw},
+                            {"tokens_per_s", r.tokens_per_s}, {"ttft_s", r.ttft}, {"t_fixed_s", r.t_fixed},
+                            {"t_dyn_s", r.t_dyn}, {"flash_bytes_per_token", r.flash_bytes_per_token},
+                            {"flash_requests_per_token", r.flash_requests_per_token}, {"hit_rate", r.hit_rate},
+                            {"upgate_columns", fps[k].upgate_columns}, {"down_columns", fps[k].down_columns}});
+      }
+    }
+    csv.flush();
+    sim_seconds += seconds_since(t0);
+  };
+
+  for (size_t i = 0; i < runs.size(); ++i) {
+    Run& run = runs[i];
+    const SweepPoint& p = run.point;
+    SparsityOpts po = so;
+    po.gamma = p.gamma;
+    SparsityConfig cfg = make_config(m, po, p.method, p.density);
+    cfg.policy = base.policy == SimPolicy::kLfu ? CachePolicy::kLfu : CachePolicy::kLru;
+    if (run.dram_index >= 0) {  // DIP-CA against the simulator's cache of that DRAM size
+      cfg.up_cache_columns = int64_t(fps[size_t(run.dram_index)].upgate_columns);
+      cfg.down_cache_columns = int64_t(fps[size_t(run.dram_index)].down_columns);
+    } else {
+      cfg.cache_fraction = 0;  // the masks do not depend on a cache: the simulator replays them
+    }
+    const std::string trace = (trace_dir / fmt::format("point{:03d}.trace", i)).string();
+    cfg.trace_file = trace;
+    run.label = fmt::format("{} {}{}", method_name(p.method), p.density, p.method == Method::kDipCa ? fmt::format(" gamma {}", p.gamma) : "");
+    const std::string progress = fmt::format("[{}/{}] {}{}", i + 1, runs.size(), run.label,
+                                             run.dram_index >= 0 ? fmt::format(" at {:.1f} MB", drams[size_t(run.dram_index)] / 1e6) : "");
+    {
+      SparseMlp mlp(m, cfg, thr);
+      run.eval = evaluate_sparse(session, mlp, toks, ctx, chunks, ref, [&](size_t done, size_t total, double ppl) {
+        print_progress(progress.c_str(), done, total, fmt::format("ppl {:.4f}", ppl));
+      });
+      mlp.finish_trace();
+    }
+    end_progress();
+    const SparseEvalResult& e = run.eval;
+    const double inc = 100.0 * (e.ppl.ppl / e.dense_ppl - 1.0);
+    std::fprintf(stderr, "%s: PPL %.4f (%+.2f%%), KL %.5f, top-1 %.4f, density %.3f\n", progress.c_str(), e.ppl.ppl, inc, e.kl,
+                 e.top1, e.stats.density());
+    acc_rows.push_back({{"method", method_name(p.method)}, {"target_density", p.density}, {"gamma", p.gamma},
+                        {"label", run.label}, {"dram_bytes", run.dram_index >= 0 ? drams[size_t(run.dram_index)] : 0.0},
+                        {"mlp_density", e.stats.density()}, {"ppl", e.ppl.ppl}, {"ppl_err", e.ppl.ppl_err},
+                        {"ppl_increase_pct", inc}, {"kl", e.kl}, {"top1", e.top1}, {"seconds", e.ppl.seconds}});
+    const std::vector<TokenMasks> masks = masks_from_trace(read_trace(trace), base.shape);
+    const size_t k0 = run.dram_index >= 0 ? size_t(run.dram_index) : 0, k1 = run.dram_index >= 0 ? k0 + 1 : drams.size();
+    simulate_run(method_name(p.method), run.label, p, e.stats.density(), e.ppl.ppl, inc, e.kl, e.top1, masks, k0, k1);
+    if (!sim.keep_traces) std::filesystem::remove(trace);
+  }
+  if (!ref.filled) {  // no pruned point ran: the dense reference alone
+    SparsityConfig dense_cfg = make_config(m, so, Method::kDense, 1.0);
+    SparseMlp mlp(m, dense_cfg, thr);
+    evaluate_sparse(session, mlp, toks, ctx, chunks, ref, [](size_t, size_t, double) {});
+  }
+  // Dense streaming: every column every token.
+  simulate_run("dense", "dense", {Method::kDense, 1.0, 1.0}, 1.0, ref.ppl(), 0.0, 0.0, 1.0,
+               synthetic_masks(base.shape, 64, 1.0, 1.0, 1), 0, drams.size());
+  if (!sim.keep_traces) std::filesystem::remove(trace_dir);
+
+  const std::vector<Comparison> cmp = compare_to_dense(sim_points, budgets);
+  nlohmann::json cmp_rows = nlohmann::json::array();
+  for (const Comparison& c : cmp) {
+    cmp_rows.push_back({{"method", c.method}, {"flash_bw", c.flash_bw}, {"max_ppl_increase_pct", c.max_ppl_increase_pct},
+                        {"dram_bytes", c.dram_size}, {"dense_tps", c.dense_tps}, {"method_tps", c.method_tps},
+                        {"gain", c.gain}, {"best", c.best_label}, {"equal_tps_dram_bytes", c.equal_tps_dram},
+                        {"memory_reduction", c.memory_reduction}, {"reduction_is_lower_bound", c.reduction_is_lower_bound}});
+  }
+  const double secs = seconds_since(t_all);
+  nlohmann::json dram_json = nlohmann::json::array();
+  for (size_t k = 0; k < drams.size(); ++k) {
+    dram_json.push_back({{"bytes", drams[k]}, {"mlp_cache_share", fps[k].cache_bytes / fps[k].mlp},
+                         {"upgate_columns", fps[k].upgate_columns}, {"down_columns", fps[k].down_columns}});
+  }
+  nlohmann::json j = {{"model", m.path()},
+                      {"shape", {{"d_model", base.shape.d_model}, {"d_ff", base.shape.d_ff}, {"n_layer", base.shape.n_layer},
+                                 {"n_head", base.shape.n_head}, {"n_kv_head", base.shape.n_kv_head}, {"vocab", base.shape.vocab}}},
+                      {"text_tokens", toks.size()}, {"ctx", ctx}, {"chunks", ref.chunks}, {"scored", ref.scored},
+                      {"dense_ppl", ref.ppl()},
+                      {"device", {{"name", base.device.name}, {"dram_bw", base.device.dram_bw},
+                                  {"flash_bw", base.device.flash_bw}, {"source", base.device.source}}},
+                      {"bits", base.bits}, {"policy", sim_policy_name(base.policy)}, {"prompt", base.prompt},
+                      {"gen", base.gen}, {"static_bytes", full.static_bytes}, {"mlp_bytes", full.mlp},
+                      {"dram_sizes", dram_json}, {"flash_bws", bws}, {"budgets_pct", budgets},
+                      {"accuracy", acc_rows}, {"rows", sim_rows}, {"comparisons", cmp_rows},
+                      {"seconds", secs}, {"simulator_seconds", sim_seconds}, {"simulator_events", events}};
+  std::ofstream js(out + "/simulate.json");
+  js << j.dump(1) << "\n";
+  if (!js) fail("{}/simulate.json: write failed", out);
+
+  // The headline table: per flash speed, method and budget, the gain at equal memory and the
+  // memory reduction at equal throughput at each DRAM size.
+  std::printf("device %s (DRAM %.0f GB/s), %.0f-bit weights, policy %s; dense PPL %.4f over %zu scored tokens\n",
+              base.device.name.c_str(), base.device.dram_bw / 1e9, base.bits, sim_policy_name(base.policy), ref.ppl(),
+              ref.scored);
+  std::printf("%-9s %-8s %-7s %-10s %-10s %-10s %-26s %-14s\n", "flash", "method", "ppl<=", "DRAM MB", "dense t/s",
+              "t/s", "gain at equal DRAM", "DRAM saved at dense t/s");
+  for (const Comparison& c : cmp) {
+    const std::string saved = c.equal_tps_dram == 0 ? "not reached"
+                              : fmt::format("{}{:.0f}%", c.reduction_is_lower_bound ? ">= " : "", 100.0 * c.memory_reduction);
+    std::printf("%-9s %-8s %-7s %-10.1f %-10.2f %-10.2f %-26s %-14s\n", fmt::format("{:.2f}GB/s", c.flash_bw / 1e9).c_str(),
+                c.method.c_str(), fmt::format("{}%", c.max_ppl_increase_pct).c_str(), c.dram_size / 1e6, c.dense_tps,
+                c.method_tps, c.method_tps > 0 ? fmt::format("{:.2f}x ({})", c.gain, c.best_label).c_str() : "none within",
+                saved.c_str());
+  }
+  std::fprintf(stderr, "sweep --simulate: %zu engine runs, %zu simulated rows in %.1f s (simulator %.1f s, %.1f M column accesses/s); "
+               "wrote %s/simulate.csv and simulate.json\n",
+               runs.size(), sim_rows.size(), secs, sim_seconds, double(events) / std::max(1e-9, sim_seconds) / 1e6, out.c_str());
+}
+
+}  // namespace dip::cli

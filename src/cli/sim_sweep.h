@@ -1,0 +1,41 @@
+// `dip sweep --simulate`: what a device with DRAM + flash gains from each pruning method, at what
+// accuracy cost. Every point (method x density x DIP-CA gamma) runs in the engine over the text
+// (perplexity, KL, top-1 against dense) recording its mask trace; the simulator then replays each
+// trace at every DRAM size and flash speed of the grid. DIP-CA's masks depend on what is cached,
+// so its points run once per DRAM size, against a modelled cache of exactly the columns the
+// simulator gives that size. Writes simulate.csv and simulate.json (accuracy, simulated rows, and
+// the comparisons against dense streaming of sim/sweep_summary.h) for tools/plot_sim.py.
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cli/flash_sweep.h"
+#include "cli/sparsity_opts.h"
+
+namespace dip {
+class Model;
+struct Thresholds;
+}  // namespace dip
+
+namespace dip::cli {
+
+struct SimSweepOpts {
+  bool enabled = false;
+  std::string device = "a18";
+  std::string dram_sizes = "25%,50%,75%,100%";  // "N%": the static part + N% of the MLP; or sizes (300MiB)
+  std::string flash_bws;                        // empty: the device's
+  double bits = 16;
+  std::string policy = "lru";
+  std::string budgets = "2,10";  // relative perplexity increases (%) for the comparisons
+  bool keep_traces = false;
+};
+void add_sim_sweep_opts(CLI::App* c, SimSweepOpts& o);
+
+void run_sim_sweep(const Model& m, const std::vector<int32_t>& toks, const std::vector<SweepPoint>& points,
+                   const SimSweepOpts& sim, const SparsityOpts& so, const Thresholds* thr, uint32_t ctx, size_t chunks,
+                   int threads, const std::string& out);
+
+}  // namespace dip::cli
