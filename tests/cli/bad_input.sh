@@ -83,6 +83,21 @@ expect_fail "trace was recorded on a model of shape" "$DIP" simulate --shape def
 head -c 100 "$WORK/m.trace" > "$WORK/cut.trace"
 expect_fail "truncated" "$DIP" simulate -m "$M" --trace "$WORK/cut.trace"
 
+expect_fail "bundle" "$DIP" simulate --shape default --bundle 0
+expect_fail "unknown cache split" "$DIP" simulate --shape default --split random
+expect_fail "must not be negative" "$DIP" simulate --shape default --compute-gflops -5
+expect_fail "must not be negative" "$DIP" simulate --shape default --flash-latency-us -1
+# Simulated sweeps: bad DRAM sizes, flash speeds, budgets, policies; DRAM below the static part.
+S=(sweep -m "$M" -f "$WORK/calib.txt" --densities 0.5 -c 32 --chunks 1 --simulate -o "$WORK/ssw")
+expect_fail "bad DRAM size" "$DIP" "${S[@]}" --methods dip --sim-dram lots
+expect_fail "must be a share of the MLP" "$DIP" "${S[@]}" --methods dip --sim-dram 150%
+expect_fail "cannot hold the static part" "$DIP" "${S[@]}" --methods dip --sim-dram 1KiB
+expect_fail "bad bandwidth" "$DIP" "${S[@]}" --methods dip --sim-flash-bw quick
+expect_fail "--sim-budgets" "$DIP" "${S[@]}" --methods dip --sim-budgets -3
+expect_fail "unknown device" "$DIP" "${S[@]}" --methods dip --sim-device nokia-3310
+expect_fail "use --sim-policy lru or lfu" "$DIP" "${S[@]}" --methods dip-ca --sim-policy belady
+expect_fail "give one" "$DIP" "${S[@]}" --methods dip --flash "$WORK/none.dipflash" --budgets 50%
+
 # Flash runs: images of other models, damaged images, budgets below the resident part, bad units.
 "$DIP" convert "$M" "$WORK/m.dipflash" --flash >/dev/null 2>&1 || echo "FAIL: convert --flash did not run"
 "$DIP" convert "$WORK/m2.gguf" "$WORK/m2.dipflash" --flash >/dev/null 2>&1 || echo "FAIL: convert --flash did not run"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End to end through the CLI on a small random model: calibrate, a sweep over every method
-# with its CSV/JSON, the plot script's PNG/SVG, and a trace written by generate.
+# with its CSV/JSON, the plot script's PNG/SVG, a simulated sweep with its figures and report,
+# and a trace written by generate.
 set -euo pipefail
 DIP="$1"
 WORK="$2"
@@ -21,10 +22,30 @@ awk -F, '$1=="dip" && $2==1 { if ($10+0 > 1e-5) { print "FAIL: dip at density 1 
 for f in sweep_ppl.png sweep_ppl.svg sweep_gamma.png sweep_gamma.svg; do
   [ -s "$WORK/plots/$f" ] || { echo "FAIL: $f not written"; exit 1; }
 done
+# A simulated sweep: dip 2 + teal 2 + dip-ca 2 x 3 DRAM sizes engine runs (cats skipped), each
+# simulated at 3 DRAM sizes (dip-ca: its own) x 2 flash speeds, plus dense streaming 3 x 2.
+"$DIP" sweep -m "$WORK/m.gguf" -f "$WORK/text.txt" -c 64 --chunks 2 --thresholds "$WORK/thr.json" \
+  --methods dip,dip-ca,cats,teal --densities 0.5,0.8 --gammas 0.2 --simulate --sim-dram 0%,40%,80% \
+  --sim-flash-bw 1GB/s,2GB/s -o "$WORK/sim" >"$WORK/sim.out" 2>"$WORK/sim.log" || { cat "$WORK/sim.log"; exit 1; }
+rows=$(($(wc -l < "$WORK/sim/simulate.csv") - 1))
+[ "$rows" -eq $(( (2 + 2) * 3 * 2 + 2 * 3 * 2 + 3 * 2 )) ] || { echo "FAIL: simulate.csv has $rows rows"; exit 1; }
+grep -q "skipping cats" "$WORK/sim.log" || { echo "FAIL: cats was not reported as skipped"; exit 1; }
+grep -q "gain at equal DRAM" "$WORK/sim.out" || { echo "FAIL: no comparison table"; cat "$WORK/sim.out"; exit 1; }
+[ ! -e "$WORK/sim/traces" ] || { echo "FAIL: traces left behind without --keep-traces"; exit 1; }
+# Flash speed doubles: a pruned point's flash-bound tokens/s rises; at 0% cache dip-ca = dip (no cache to prefer).
+awk -F, 'NR > 1 && $1 == "dip" && $2 == 0.5 && $11 == 0 { t[$12] = $13 }
+  END { if (!(t[2000000000] > t[1000000000])) { print "FAIL: 2 GB/s not faster than 1 GB/s"; exit 1 } }' "$WORK/sim/simulate.csv"
+awk -F, 'NR > 1 && $11 == 0 && $2 == 0.5 && $12 == 1000000000 && ($1 == "dip" || $1 == "dip-ca") { t[$1] = $13 }
+  END { if (t["dip"] != t["dip-ca"]) { print "FAIL: dip-ca without a cache differs from dip"; exit 1 } }' "$WORK/sim/simulate.csv"
+/usr/bin/python3 "$ROOT/tools/plot_sim.py" "$WORK/sim/simulate.json" "$WORK/simplots" >/dev/null
+for f in sim_tps_dram.png sim_tps_dram.svg sim_pareto.png sim_pareto.svg sim_gamma.png report.md; do
+  [ -s "$WORK/simplots/$f" ] || { echo "FAIL: $f not written"; exit 1; }
+done
+grep -q "dense streaming" "$WORK/simplots/report.md" || { echo "FAIL: report lacks the comparison"; exit 1; }
 # A trace from generate: 64-byte header + tokens x layers x (ceil(64/8) + ceil(128/8)) x 2 (hits).
 "$DIP" generate -m "$WORK/m.gguf" -p "the quick brown fox" -n 6 --ignore-eos --method dip-ca --mlp-density 0.5 \
   --trace "$WORK/t.trace" >/dev/null 2>&1
 size=$(stat -c %s "$WORK/t.trace")
 n_tok=$(( (size - 64) / (2 * (8 + 16) * 2) ))
 [ $(( 64 + n_tok * 96 )) -eq "$size" ] && [ "$n_tok" -ge 6 ] || { echo "FAIL: trace size $size"; exit 1; }
-echo "sweep, plots and trace: ok"
+echo "sweep, simulated sweep, plots, report and trace: ok"
