@@ -20,6 +20,7 @@ void add_simulate(CLI::App& app) {
   struct Opts {
     std::string shape = "default", model, device = "a18", policy = "lru", trace, split = "uniform";
     double bits = 16, density = 1.0, skew = 1.0;
+    std::optional<double> gamma;
     std::optional<double> dram_bw, flash_bw, dram_size, flash_iops, flash_latency_us, compute_gflops;  // unset: the preset's
     uint32_t prompt = 128, gen = 128, warm_tokens = 0, bundle = 1;
     bool compute_serial = false;
@@ -49,6 +50,7 @@ void add_simulate(CLI::App& app) {
   c->add_option("--trace", o->trace, "mask trace recorded by the engine (--trace); else synthetic masks");
   c->add_option("--density", o->density, "synthetic masks: DIP MLP density (1 = dense streaming)");
   c->add_option("--skew", o->skew, "synthetic masks: sigma of the log-normal column popularity");
+  c->add_option("--gamma", o->gamma, "synthetic masks: DIP-CA against the live simulated cache with this gamma");
   c->add_option("--seed", o->seed, "synthetic masks: seed");
   c->add_flag("--json", o->json, "print one JSON object as the last line");
   c->callback([o] {
@@ -89,12 +91,16 @@ void add_simulate(CLI::App& app) {
     const auto t0 = Clock::now();
     std::vector<TokenMasks> masks;
     std::string source;
+    if (o->gamma && !o->trace.empty()) fail("--gamma synthesizes cache-aware masks; a --trace has its own");
     if (!o->trace.empty()) {
       masks = masks_from_trace(read_trace(o->trace), cfg.shape);
       source = "trace " + o->trace;
     } else {
-      masks = synthetic_masks(cfg.shape, std::max<uint32_t>(1, o->gen), o->density, o->skew, o->seed);
-      source = fmt::format("synthetic DIP masks, density {}, skew {}", o->density, o->skew);
+      const Footprint fp = footprint(cfg);
+      const CacheAwareSynthesis ca{o->gamma.value_or(1.0), fp.upgate_columns, fp.down_columns, cfg.policy};
+      masks = synthetic_masks(cfg.shape, std::max<uint32_t>(1, o->gen), o->density, o->skew, o->seed, o->gamma ? &ca : nullptr);
+      source = fmt::format("synthetic {} masks, density {}, skew {}{}", o->gamma ? "DIP-CA" : "DIP", o->density, o->skew,
+                           o->gamma ? fmt::format(", gamma {}", *o->gamma) : "");
     }
     const SimResult r = simulate(cfg, masks);
     const double secs = seconds_since(t0);

@@ -32,6 +32,10 @@ void add_sim_sweep_opts(CLI::App* c, SimSweepOpts& o) {
   c->add_option("--sim-policy", o.policy, "simulated eviction policy: lru, lfu (also DIP-CA's modelled cache), none, belady");
   c->add_option("--sim-budgets", o.budgets, "perplexity increases (%) the comparisons against dense streaming allow");
   c->add_flag("--keep-traces", o.keep_traces, "keep each point's mask trace under OUT/traces");
+  c->add_option("--sim-shape", o.shape,
+                "shape-only projection onto a preset shape (phi-3-medium, llama-3-8b, ...): synthetic masks, this model's accuracy");
+  c->add_option("--sim-tokens", o.tokens, "projection: synthetic tokens per point")->check(CLI::Range(2u, 1u << 20));
+  c->add_option("--sim-skew", o.skew, "projection: sigma of the log-normal column popularity of the synthetic masks");
 }
 
 namespace {
@@ -74,8 +78,9 @@ struct Run {  // one engine run: its accuracy and its masks
 void run_sim_sweep(const Model& m, const std::vector<int32_t>& toks, const std::vector<SweepPoint>& points,
                    const SimSweepOpts& sim, const SparsityOpts& so, const Thresholds* thr, uint32_t ctx, size_t chunks,
                    int threads, const std::string& out) {
+  const bool projecting = !sim.shape.empty();
   SimConfig base;
-  base.shape = shape_of(m);
+  base.shape = projecting ? shape_preset(sim.shape) : shape_of(m);
   base.bits = sim.bits;
   base.device = device_preset(sim.device);
   base.policy = parse_sim_policy(sim.policy);
@@ -84,16 +89,28 @@ void run_sim_sweep(const Model& m, const std::vector<int32_t>& toks, const std::
   SimConfig probe = base;
   probe.device.dram_size = 1e18;
   const Footprint full = footprint(probe);
+  // A projection sizes the engine's DIP-CA cache by the same share of this model's MLP.
+  SimConfig own = base;
+  own.shape = shape_of(m);
+  probe.shape = own.shape;
+  const Footprint own_full = footprint(probe);
+  std::vector<std::pair<double, double>> sizes;  // (DRAM of the simulated shape, of this model)
+  for (const std::string& s : split_list(sim.dram_sizes)) {
+    if (projecting && !s.ends_with("%")) fail("--sim-shape: give --sim-dram as shares of the MLP (e.g. 25%), not '{}'", s);
+    sizes.push_back({parse_dram_size(s, full), parse_dram_size(s, own_full)});
+  }
+  if (sizes.empty()) fail("--sim-dram: empty list");
+  std::sort(sizes.begin(), sizes.end());
+  sizes.erase(std::unique(sizes.begin(), sizes.end()), sizes.end());
   std::vector<double> drams;
-  for (const std::string& s : split_list(sim.dram_sizes)) drams.push_back(parse_dram_size(s, full));
-  if (drams.empty()) fail("--sim-dram: empty list");
-  std::sort(drams.begin(), drams.end());
-  drams.erase(std::unique(drams.begin(), drams.end()), drams.end());
-  std::vector<Footprint> fps;
-  for (double d : drams) {
+  std::vector<Footprint> fps, own_fps;
+  for (const auto& [d, own_d] : sizes) {
+    drams.push_back(d);
     SimConfig c = base;
     c.device.dram_size = d;
     fps.push_back(footprint(c));  // DRAM below the static part: a clear error here
+    own.device.dram_size = own_d;
+    own_fps.push_back(footprint(own));
   }
   std::vector<double> bws;
   for (const std::string& s : split_list(sim.flash_bws)) bws.push_back(parse_bandwidth(s));
@@ -109,6 +126,11 @@ void run_sim_sweep(const Model& m, const std::vector<int32_t>& toks, const std::
   std::vector<Run> runs;
   for (const SweepPoint& p : points) {
     if (p.method == Method::kDense) continue;
+    if (projecting && p.method != Method::kDip && p.method != Method::kDipCa) {
+      std::fprintf(stderr, "sweep --simulate --sim-shape: skipping %s at %g (synthetic masks model dip and dip-ca only)\n",
+                   method_name(p.method), p.density);
+      continue;
+    }
     if (p.method == Method::kCats) {
       std::fprintf(stderr, "sweep --simulate: skipping cats at %g (it reads up rows, not the column layout the simulator models)\n",
                    p.density);
@@ -178,13 +200,13 @@ void run_sim_sweep(const Model& m, const std::vector<int32_t>& toks, const std::
     SparsityConfig cfg = make_config(m, po, p.method, p.density);
     cfg.policy = base.policy == SimPolicy::kLfu ? CachePolicy::kLfu : CachePolicy::kLru;
     if (run.dram_index >= 0) {  // DIP-CA against the simulator's cache of that DRAM size
-      cfg.up_cache_columns = int64_t(fps[size_t(run.dram_index)].upgate_columns);
-      cfg.down_cache_columns = int64_t(fps[size_t(run.dram_index)].down_columns);
+      cfg.up_cache_columns = int64_t(own_fps[size_t(run.dram_index)].upgate_columns);
+      cfg.down_cache_columns = int64_t(own_fps[size_t(run.dram_index)].down_columns);
     } else {
       cfg.cache_fraction = 0;  // the masks do not depend on a cache: the simulator replays them
     }
     const std::string trace = (trace_dir / fmt::format("point{:03d}.trace", i)).string();
-    cfg.trace_file = trace;
+    if (!projecting) cfg.trace_file = trace;
     run.label = fmt::format("{} {}{}", method_name(p.method), p.density, p.method == Method::kDipCa ? fmt::format(" gamma {}", p.gamma) : "");
     const std::string progress = fmt::format("[{}/{}] {}{}", i + 1, runs.size(), run.label,
                                              run.dram_index >= 0 ? fmt::format(" at {:.1f} MB", drams[size_t(run.dram_index)] / 1e6) : "");
@@ -204,10 +226,16 @@ void run_sim_sweep(const Model& m, const std::vector<int32_t>& toks, const std::
                         {"label", run.label}, {"dram_bytes", run.dram_index >= 0 ? drams[size_t(run.dram_index)] : 0.0},
                         {"mlp_density", e.stats.density()}, {"ppl", e.ppl.ppl}, {"ppl_err", e.ppl.ppl_err},
                         {"ppl_increase_pct", inc}, {"kl", e.kl}, {"top1", e.top1}, {"seconds", e.ppl.seconds}});
-    const std::vector<TokenMasks> masks = masks_from_trace(read_trace(trace), base.shape);
     const size_t k0 = run.dram_index >= 0 ? size_t(run.dram_index) : 0, k1 = run.dram_index >= 0 ? k0 + 1 : drams.size();
+    std::vector<TokenMasks> masks;
+    if (projecting) {  // synthetic masks of the point's density for the simulated shape
+      CacheAwareSynthesis ca{p.gamma, fps[k0].upgate_columns, fps[k0].down_columns, base.policy};
+      masks = synthetic_masks(base.shape, sim.tokens, p.density, sim.skew, 1000 + i, run.dram_index >= 0 ? &ca : nullptr);
+    } else {
+      masks = masks_from_trace(read_trace(trace), base.shape);
+    }
     simulate_run(method_name(p.method), run.label, p, e.stats.density(), e.ppl.ppl, inc, e.kl, e.top1, masks, k0, k1);
-    if (!sim.keep_traces) std::filesystem::remove(trace);
+    if (!sim.keep_traces && !projecting) std::filesystem::remove(trace);
   }
   if (!ref.filled) {  // no pruned point ran: the dense reference alone
     SparsityConfig dense_cfg = make_config(m, so, Method::kDense, 1.0);
@@ -236,6 +264,9 @@ void run_sim_sweep(const Model& m, const std::vector<int32_t>& toks, const std::
   nlohmann::json j = {{"model", m.path()},
                       {"shape", {{"d_model", base.shape.d_model}, {"d_ff", base.shape.d_ff}, {"n_layer", base.shape.n_layer},
                                  {"n_head", base.shape.n_head}, {"n_kv_head", base.shape.n_kv_head}, {"vocab", base.shape.vocab}}},
+                      {"projection", projecting ? nlohmann::json{{"shape", base.shape.name}, {"accuracy_from", m.path()},
+                                                                 {"synthetic_tokens", sim.tokens}, {"skew", sim.skew}}
+                                                : nlohmann::json(nullptr)},
                       {"text_tokens", toks.size()}, {"ctx", ctx}, {"chunks", ref.chunks}, {"scored", ref.scored},
                       {"dense_ppl", ref.ppl()},
                       {"device", {{"name", base.device.name}, {"dram_bw", base.device.dram_bw},
@@ -251,6 +282,10 @@ void run_sim_sweep(const Model& m, const std::vector<int32_t>& toks, const std::
 
   // The headline table: per flash speed, method and budget, the gain at equal memory and the
   // memory reduction at equal throughput at each DRAM size.
+  if (projecting) {
+    std::printf("SHAPE-ONLY PROJECTION onto %s: synthetic masks (%u tokens, skew %g), accuracy from %s\n",
+                base.shape.name.c_str(), sim.tokens, sim.skew, m.path().c_str());
+  }
   std::printf("device %s (DRAM %.0f GB/s), %.0f-bit weights, policy %s; dense PPL %.4f over %zu scored tokens\n",
               base.device.name.c_str(), base.device.dram_bw / 1e9, base.bits, sim_policy_name(base.policy), ref.ppl(),
               ref.scored);

@@ -4,7 +4,8 @@
 // trace at every DRAM size and flash speed of the grid. DIP-CA's masks depend on what is cached,
 // so its points run once per DRAM size, against a modelled cache of exactly the columns the
 // simulator gives that size. Writes simulate.csv and simulate.json (accuracy, simulated rows, and
-// the comparisons against dense streaming of sim/sweep_summary.h) for tools/plot_sim.py.
+// the comparisons against dense streaming of sim/sweep_summary.h) for tools/plot_sim.py. With
+// --sim-shape, a shape-only projection (SimSweepOpts::shape).
 #pragma once
 #include <CLI/CLI.hpp>
 
@@ -31,6 +32,12 @@ struct SimSweepOpts {
   std::string policy = "lru";
   std::string budgets = "2,10";  // relative perplexity increases (%) for the comparisons
   bool keep_traces = false;
+  // A shape-only projection onto another model shape (a preset of `dip simulate --shape`): the
+  // accuracy of each point is the engine's on this model, the masks are synthetic for that shape
+  // (DIP's split of the point's density, popularity skew, DIP-CA against the live simulated cache).
+  std::string shape;
+  uint32_t tokens = 128;
+  double skew = 1.0;
 };
 void add_sim_sweep_opts(CLI::App* c, SimSweepOpts& o);
 

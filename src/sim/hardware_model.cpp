@@ -123,8 +123,12 @@ std::vector<TokenMasks> masks_from_trace(const Trace& t, const ModelShape& s) {
 }
 
 std::vector<TokenMasks> synthetic_masks(const ModelShape& s, uint32_t n_tokens, double density, double skew,
-                                        uint64_t seed) {
+                                        uint64_t seed, const CacheAwareSynthesis* ca) {
   if (!(density > 0 && density <= 1)) fail("synthetic mask density must be in (0, 1] (got {})", density);
+  if (ca && ca->policy != SimPolicy::kLru && ca->policy != SimPolicy::kLfu) {
+    fail("cache-aware synthetic masks rescore against a live cache: use the lru or lfu policy");
+  }
+  if (ca && !(ca->gamma >= 0 && ca->gamma <= 1)) fail("gamma must be in [0, 1] (got {})", ca->gamma);
   const LayerKeep k = dip_optimized_split(density);
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> nd(0.0f, 1.0f);
@@ -133,18 +137,31 @@ std::vector<TokenMasks> synthetic_masks(const ModelShape& s, uint32_t n_tokens, 
   for (auto* v : {&pop_up, &pop_down})
     for (auto& layer : *v)
       for (auto& p : layer) p = std::exp(float(skew) * nd(rng));
+  std::vector<ColumnCache> up_cache, down_cache;
+  if (ca) {
+    const CachePolicy cp = ca->policy == SimPolicy::kLfu ? CachePolicy::kLfu : CachePolicy::kLru;
+    for (uint32_t l = 0; l < s.n_layer; ++l) {
+      up_cache.emplace_back(s.d_model, std::min<uint64_t>(ca->upgate_columns, s.d_model), cp);
+      down_cache.emplace_back(s.d_ff, std::min<uint64_t>(ca->down_columns, s.d_ff), cp);
+    }
+  }
   std::vector<TokenMasks> out(n_tokens);
   std::vector<float> score, scratch;
+  // One matrix's mask: |N(0,1)| x popularity, rescored against its cache when cache-aware.
+  auto pick = [&](const std::vector<float>& pop, double keep, ColumnCache* cache, std::vector<int32_t>& idx) {
+    const size_t n = pop.size();
+    score.resize(n);
+    for (size_t i = 0; i < n; ++i) score[i] = std::fabs(nd(rng)) * pop[i];
+    if (cache && cache->capacity() > 0) cache_aware_scores(score.data(), n, cache->cached(), ca->gamma, 0, false, scratch);
+    select_topk(score.data(), n, keep_count(keep, n), idx, scratch);
+    if (cache && cache->capacity() > 0) cache->access(idx.data(), idx.size());
+  };
   for (auto& m : out) {
     m.up.resize(s.n_layer);
     m.down.resize(s.n_layer);
     for (uint32_t l = 0; l < s.n_layer; ++l) {
-      score.resize(s.d_model);
-      for (uint32_t i = 0; i < s.d_model; ++i) score[i] = std::fabs(nd(rng)) * pop_up[l][i];
-      select_topk(score.data(), s.d_model, keep_count(k.up, s.d_model), m.up[l], scratch);
-      score.resize(s.d_ff);
-      for (uint32_t j = 0; j < s.d_ff; ++j) score[j] = std::fabs(nd(rng)) * pop_down[l][j];
-      select_topk(score.data(), s.d_ff, keep_count(k.down, s.d_ff), m.down[l], scratch);
+      pick(pop_up[l], k.up, ca ? &up_cache[l] : nullptr, m.up[l]);
+      pick(pop_down[l], k.down, ca ? &down_cache[l] : nullptr, m.down[l]);
     }
   }
   return out;

@@ -88,8 +88,15 @@ struct TokenMasks {
 std::vector<TokenMasks> masks_from_trace(const Trace& t, const ModelShape& s);
 // Synthetic DIP-like masks: per token, top-k of |N(0,1)| x a fixed per-column popularity
 // (log-normal, sigma `skew`), k from DIP's optimized split of `density`.
+// With `ca`, DIP-CA's rescoring (method.md) against a live per-matrix cache of the given
+// capacities and policy, as the engine does: s'_i = s_i if cached, else gamma * s_i; top-k of s'.
+struct CacheAwareSynthesis {
+  double gamma = 1.0;
+  uint64_t upgate_columns = 0, down_columns = 0;
+  SimPolicy policy = SimPolicy::kLru;  // lru or lfu
+};
 std::vector<TokenMasks> synthetic_masks(const ModelShape& s, uint32_t n_tokens, double density, double skew,
-                                        uint64_t seed);
+                                        uint64_t seed, const CacheAwareSynthesis* ca = nullptr);
 
 // The cache replay of a mask trace, independent of bandwidths (one replay serves every flash
 // speed and compute rate): per masked matrix (index 2 * layer + kind, kind 0 = up/gate, 1 =

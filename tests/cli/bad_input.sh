@@ -87,6 +87,7 @@ expect_fail "bundle" "$DIP" simulate --shape default --bundle 0
 expect_fail "unknown cache split" "$DIP" simulate --shape default --split random
 expect_fail "must not be negative" "$DIP" simulate --shape default --compute-gflops -5
 expect_fail "must not be negative" "$DIP" simulate --shape default --flash-latency-us -1
+expect_fail "has its own" "$DIP" simulate -m "$M" --trace "$WORK/m.trace" --gamma 0.5
 # Simulated sweeps: bad DRAM sizes, flash speeds, budgets, policies; DRAM below the static part.
 S=(sweep -m "$M" -f "$WORK/calib.txt" --densities 0.5 -c 32 --chunks 1 --simulate -o "$WORK/ssw")
 expect_fail "bad DRAM size" "$DIP" "${S[@]}" --methods dip --sim-dram lots
@@ -96,6 +97,8 @@ expect_fail "bad bandwidth" "$DIP" "${S[@]}" --methods dip --sim-flash-bw quick
 expect_fail "--sim-budgets" "$DIP" "${S[@]}" --methods dip --sim-budgets -3
 expect_fail "unknown device" "$DIP" "${S[@]}" --methods dip --sim-device nokia-3310
 expect_fail "use --sim-policy lru or lfu" "$DIP" "${S[@]}" --methods dip-ca --sim-policy belady
+expect_fail "shares of the MLP" "$DIP" "${S[@]}" --methods dip --sim-shape llama-3-8b --sim-dram 4GB
+expect_fail "unknown model shape" "$DIP" "${S[@]}" --methods dip --sim-shape gpt-9
 expect_fail "give one" "$DIP" "${S[@]}" --methods dip --flash "$WORK/none.dipflash" --budgets 50%
 
 # Flash runs: images of other models, damaged images, budgets below the resident part, bad units.
