@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -35,6 +37,8 @@ void add_sim_sweep_opts(CLI::App* c, SimSweepOpts& o) {
   c->add_option("--sim-shape", o.shape,
                 "shape-only projection onto a preset shape (phi-3-medium, llama-3-8b, ...): synthetic masks, this model's accuracy");
   c->add_option("--sim-tokens", o.tokens, "projection: synthetic tokens per point")->check(CLI::Range(2u, 1u << 20));
+  c->add_option("--sim-accuracy", o.accuracy,
+                "projection: take each point's accuracy from this model's earlier simulate.json instead of running it");
   c->add_option("--sim-skew", o.skew, "projection: sigma of the log-normal column popularity of the synthetic masks");
 }
 
@@ -66,11 +70,36 @@ double parse_dram_size(const std::string& s, const Footprint& full) {
   return v * mul;
 }
 
-struct Run {  // one engine run: its accuracy and its masks
+struct Accuracy {  // of one point, against dense on the same windows
+  double ppl = 0, ppl_err = 0, dense_ppl = 0, kl = 0, top1 = 0, density = 0, seconds = 0;
+};
+
+struct Run {  // one engine run (or one point of --sim-accuracy): its accuracy and its masks
   SweepPoint point;
   int dram_index = -1;  // DIP-CA: the DRAM size its modelled cache was sized for; else -1 (all)
-  SparseEvalResult eval;
   std::string label;
+};
+
+// A previous simulated sweep of this model (simulate.json), whose accuracy rows a projection reads.
+struct AccuracySource {
+  nlohmann::json j;
+  std::map<double, double> share_of_dram;  // DRAM bytes -> MLP cache share
+  // The row of (method, density, gamma[, cache share]); fails naming the point when absent.
+  Accuracy find(const std::string& path, const std::string& method, double density, double gamma, double share) const {
+    for (const auto& r : j["accuracy"]) {
+      if (r["method"] != method || std::fabs(r["target_density"].get<double>() - density) > 1e-9 ||
+          std::fabs(r["gamma"].get<double>() - gamma) > 1e-9) {
+        continue;
+      }
+      if (method == "dip-ca") {
+        auto it = share_of_dram.find(r["dram_bytes"].get<double>());
+        if (it == share_of_dram.end() || std::fabs(it->second - share) > 1e-6) continue;
+      }
+      return {r["ppl"], r["ppl_err"], j["dense_ppl"], r["kl"], r["top1"], r["mlp_density"], 0.0};
+    }
+    fail("{}: no accuracy for {} at density {} gamma {}{} (run the sweep with that point first)", path, method, density,
+         gamma, method == "dip-ca" ? fmt::format(" with {:.1f}% of the MLP cached", 100 * share) : "");
+  }
 };
 
 }  // namespace
@@ -140,10 +169,28 @@ void run_sim_sweep(const Model& m, const std::vector<int32_t>& toks, const std::
       fail("sweep --simulate: dip-ca rescores against a live cache; use --sim-policy lru or lfu");
     }
     if (p.method == Method::kDipCa) {
-      for (size_t k = 0; k < drams.size(); ++k) runs.push_back({p, int(k), {}, ""});
+      for (size_t k = 0; k < drams.size(); ++k) runs.push_back({p, int(k), ""});
     } else {
-      runs.push_back({p, -1, {}, ""});
+      runs.push_back({p, -1, ""});
     }
+  }
+  std::unique_ptr<AccuracySource> from;
+  if (!sim.accuracy.empty()) {
+    if (!projecting) fail("--sim-accuracy reuses accuracy for a projection; give --sim-shape too");
+    from = std::make_unique<AccuracySource>();
+    std::ifstream f(sim.accuracy);
+    if (!f) fail("{}: cannot open", sim.accuracy);
+    from->j = nlohmann::json::parse(f, nullptr, false);
+    const auto& j = from->j;
+    if (j.is_discarded() || !j.contains("accuracy") || !j.contains("dram_sizes") || !j.contains("shape")) {
+      fail("{}: not a dip sweep --simulate result", sim.accuracy);
+    }
+    if (j.contains("projection") && !j["projection"].is_null()) fail("{}: is itself a projection", sim.accuracy);
+    if (j["shape"]["d_model"] != own.shape.d_model || j["shape"]["d_ff"] != own.shape.d_ff ||
+        j["shape"]["n_layer"] != own.shape.n_layer) {
+      fail("{}: the accuracy was measured on a model of another shape", sim.accuracy);
+    }
+    for (const auto& d : j["dram_sizes"]) from->share_of_dram[d["bytes"].get<double>()] = d["mlp_cache_share"].get<double>();
   }
   const std::filesystem::path trace_dir = std::filesystem::path(out) / "traces";
   std::filesystem::create_directories(trace_dir);
@@ -210,22 +257,26 @@ void run_sim_sweep(const Model& m, const std::vector<int32_t>& toks, const std::
     run.label = fmt::format("{} {}{}", method_name(p.method), p.density, p.method == Method::kDipCa ? fmt::format(" gamma {}", p.gamma) : "");
     const std::string progress = fmt::format("[{}/{}] {}{}", i + 1, runs.size(), run.label,
                                              run.dram_index >= 0 ? fmt::format(" at {:.1f} MB", drams[size_t(run.dram_index)] / 1e6) : "");
-    {
+    Accuracy e;
+    const double own_share = run.dram_index >= 0 ? own_fps[size_t(run.dram_index)].cache_bytes / own_full.mlp : 0.0;
+    if (from) {
+      e = from->find(sim.accuracy, method_name(p.method), p.density, p.gamma, own_share);
+    } else {
       SparseMlp mlp(m, cfg, thr);
-      run.eval = evaluate_sparse(session, mlp, toks, ctx, chunks, ref, [&](size_t done, size_t total, double ppl) {
+      const SparseEvalResult r = evaluate_sparse(session, mlp, toks, ctx, chunks, ref, [&](size_t done, size_t total, double ppl) {
         print_progress(progress.c_str(), done, total, fmt::format("ppl {:.4f}", ppl));
       });
       mlp.finish_trace();
+      end_progress();
+      e = {r.ppl.ppl, r.ppl.ppl_err, r.dense_ppl, r.kl, r.top1, r.stats.density(), r.ppl.seconds};
     }
-    end_progress();
-    const SparseEvalResult& e = run.eval;
-    const double inc = 100.0 * (e.ppl.ppl / e.dense_ppl - 1.0);
-    std::fprintf(stderr, "%s: PPL %.4f (%+.2f%%), KL %.5f, top-1 %.4f, density %.3f\n", progress.c_str(), e.ppl.ppl, inc, e.kl,
-                 e.top1, e.stats.density());
+    const double inc = 100.0 * (e.ppl / e.dense_ppl - 1.0);
+    std::fprintf(stderr, "%s: PPL %.4f (%+.2f%%), KL %.5f, top-1 %.4f, density %.3f\n", progress.c_str(), e.ppl, inc, e.kl,
+                 e.top1, e.density);
     acc_rows.push_back({{"method", method_name(p.method)}, {"target_density", p.density}, {"gamma", p.gamma},
                         {"label", run.label}, {"dram_bytes", run.dram_index >= 0 ? drams[size_t(run.dram_index)] : 0.0},
-                        {"mlp_density", e.stats.density()}, {"ppl", e.ppl.ppl}, {"ppl_err", e.ppl.ppl_err},
-                        {"ppl_increase_pct", inc}, {"kl", e.kl}, {"top1", e.top1}, {"seconds", e.ppl.seconds}});
+                        {"mlp_cache_share", own_share}, {"mlp_density", e.density}, {"ppl", e.ppl}, {"ppl_err", e.ppl_err},
+                        {"ppl_increase_pct", inc}, {"kl", e.kl}, {"top1", e.top1}, {"seconds", e.seconds}});
     const size_t k0 = run.dram_index >= 0 ? size_t(run.dram_index) : 0, k1 = run.dram_index >= 0 ? k0 + 1 : drams.size();
     std::vector<TokenMasks> masks;
     if (projecting) {  // synthetic masks of the point's density for the simulated shape
@@ -234,16 +285,19 @@ void run_sim_sweep(const Model& m, const std::vector<int32_t>& toks, const std::
     } else {
       masks = masks_from_trace(read_trace(trace), base.shape);
     }
-    simulate_run(method_name(p.method), run.label, p, e.stats.density(), e.ppl.ppl, inc, e.kl, e.top1, masks, k0, k1);
+    simulate_run(method_name(p.method), run.label, p, e.density, e.ppl, inc, e.kl, e.top1, masks, k0, k1);
     if (!sim.keep_traces && !projecting) std::filesystem::remove(trace);
   }
-  if (!ref.filled) {  // no pruned point ran: the dense reference alone
+  if (!ref.filled && !from) {  // no pruned point ran: the dense reference alone
     SparsityConfig dense_cfg = make_config(m, so, Method::kDense, 1.0);
     SparseMlp mlp(m, dense_cfg, thr);
     evaluate_sparse(session, mlp, toks, ctx, chunks, ref, [](size_t, size_t, double) {});
   }
+  const double dense_ppl = from ? from->j["dense_ppl"].get<double>() : ref.ppl();
+  const size_t ref_chunks = from ? from->j["chunks"].get<size_t>() : ref.chunks;
+  const size_t ref_scored = from ? from->j["scored"].get<size_t>() : ref.scored;
   // Dense streaming: every column every token.
-  simulate_run("dense", "dense", {Method::kDense, 1.0, 1.0}, 1.0, ref.ppl(), 0.0, 0.0, 1.0,
+  simulate_run("dense", "dense", {Method::kDense, 1.0, 1.0}, 1.0, dense_ppl, 0.0, 0.0, 1.0,
                synthetic_masks(base.shape, 64, 1.0, 1.0, 1), 0, drams.size());
   if (!sim.keep_traces) std::filesystem::remove(trace_dir);
 
@@ -264,11 +318,11 @@ void run_sim_sweep(const Model& m, const std::vector<int32_t>& toks, const std::
   nlohmann::json j = {{"model", m.path()},
                       {"shape", {{"d_model", base.shape.d_model}, {"d_ff", base.shape.d_ff}, {"n_layer", base.shape.n_layer},
                                  {"n_head", base.shape.n_head}, {"n_kv_head", base.shape.n_kv_head}, {"vocab", base.shape.vocab}}},
-                      {"projection", projecting ? nlohmann::json{{"shape", base.shape.name}, {"accuracy_from", m.path()},
+                      {"projection", projecting ? nlohmann::json{{"shape", base.shape.name}, {"accuracy_from", from ? sim.accuracy : m.path()},
                                                                  {"synthetic_tokens", sim.tokens}, {"skew", sim.skew}}
                                                 : nlohmann::json(nullptr)},
-                      {"text_tokens", toks.size()}, {"ctx", ctx}, {"chunks", ref.chunks}, {"scored", ref.scored},
-                      {"dense_ppl", ref.ppl()},
+                      {"text_tokens", toks.size()}, {"ctx", ctx}, {"chunks", ref_chunks}, {"scored", ref_scored},
+                      {"dense_ppl", dense_ppl},
                       {"device", {{"name", base.device.name}, {"dram_bw", base.device.dram_bw},
                                   {"flash_bw", base.device.flash_bw}, {"source", base.device.source}}},
                       {"bits", base.bits}, {"policy", sim_policy_name(base.policy)}, {"prompt", base.prompt},
@@ -284,11 +338,11 @@ void run_sim_sweep(const Model& m, const std::vector<int32_t>& toks, const std::
   // memory reduction at equal throughput at each DRAM size.
   if (projecting) {
     std::printf("SHAPE-ONLY PROJECTION onto %s: synthetic masks (%u tokens, skew %g), accuracy from %s\n",
-                base.shape.name.c_str(), sim.tokens, sim.skew, m.path().c_str());
+                base.shape.name.c_str(), sim.tokens, sim.skew, from ? sim.accuracy.c_str() : m.path().c_str());
   }
   std::printf("device %s (DRAM %.0f GB/s), %.0f-bit weights, policy %s; dense PPL %.4f over %zu scored tokens\n",
-              base.device.name.c_str(), base.device.dram_bw / 1e9, base.bits, sim_policy_name(base.policy), ref.ppl(),
-              ref.scored);
+              base.device.name.c_str(), base.device.dram_bw / 1e9, base.bits, sim_policy_name(base.policy), dense_ppl,
+              ref_scored);
   std::printf("%-9s %-8s %-7s %-10s %-10s %-10s %-26s %-14s\n", "flash", "method", "ppl<=", "DRAM MB", "dense t/s",
               "t/s", "gain at equal DRAM", "DRAM saved at dense t/s");
   for (const Comparison& c : cmp) {

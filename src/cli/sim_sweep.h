@@ -38,6 +38,7 @@ struct SimSweepOpts {
   std::string shape;
   uint32_t tokens = 128;
   double skew = 1.0;
+  std::string accuracy;  // a simulate.json of this model to take the points' accuracy from
 };
 void add_sim_sweep_opts(CLI::App* c, SimSweepOpts& o);
 

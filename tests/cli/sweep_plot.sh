@@ -37,6 +37,22 @@ awk -F, 'NR > 1 && $1 == "dip" && $2 == 0.5 && $11 == 0 { t[$12] = $13 }
   END { if (!(t[2000000000] > t[1000000000])) { print "FAIL: 2 GB/s not faster than 1 GB/s"; exit 1 } }' "$WORK/sim/simulate.csv"
 awk -F, 'NR > 1 && $11 == 0 && $2 == 0.5 && $12 == 1000000000 && ($1 == "dip" || $1 == "dip-ca") { t[$1] = $13 }
   END { if (t["dip"] != t["dip-ca"]) { print "FAIL: dip-ca without a cache differs from dip"; exit 1 } }' "$WORK/sim/simulate.csv"
+# A shape-only projection onto the default model's shape, the accuracy read from that sweep
+# (no engine runs): dip 2 points + dip-ca 2 x 3 sizes, each at its sizes x 2 speeds; teal skipped.
+P=(sweep -m "$WORK/m.gguf" -f "$WORK/text.txt" -c 64 --methods dip,dip-ca,teal --thresholds "$WORK/thr.json" --gammas 0.2
+   --simulate --sim-dram 0%,40%,80% --sim-flash-bw 1GB/s,2GB/s --sim-shape default --sim-tokens 8
+   --sim-accuracy "$WORK/sim/simulate.json" -o "$WORK/proj")
+"$DIP" "${P[@]}" --densities 0.5,0.8 >"$WORK/proj.out" 2>"$WORK/proj.log" || { cat "$WORK/proj.log"; exit 1; }
+grep -q "SHAPE-ONLY PROJECTION onto default" "$WORK/proj.out" || { echo "FAIL: projection not labelled"; exit 1; }
+grep -q '"synthetic_tokens": 8' "$WORK/proj/simulate.json" || { echo "FAIL: projection settings not recorded"; exit 1; }
+rows=$(($(wc -l < "$WORK/proj/simulate.csv") - 1))
+[ "$rows" -eq $(( 2 * 3 * 2 + 2 * 3 * 2 + 3 * 2 )) ] || { echo "FAIL: projection has $rows rows"; exit 1; }
+# Its accuracy is the sweep's: dip 0.5's perplexity the same in both.
+a=$(awk -F, '$1 == "dip" && $2 == 0.5 { print $6; exit }' "$WORK/sim/simulate.csv")
+b=$(awk -F, '$1 == "dip" && $2 == 0.5 { print $6; exit }' "$WORK/proj/simulate.csv")
+[ "$a" = "$b" ] || { echo "FAIL: projected accuracy $b is not the sweep's $a"; exit 1; }
+if "$DIP" "${P[@]}" --densities 0.6 >/dev/null 2>"$WORK/proj2.log"; then echo "FAIL: a missing point was accepted"; exit 1; fi
+grep -q "no accuracy for dip at density 0.6" "$WORK/proj2.log" || { echo "FAIL: missing point message"; cat "$WORK/proj2.log"; exit 1; }
 /usr/bin/python3 "$ROOT/tools/plot_sim.py" "$WORK/sim/simulate.json" "$WORK/simplots" >/dev/null
 for f in sim_tps_dram.png sim_tps_dram.svg sim_pareto.png sim_pareto.svg sim_gamma.png report.md; do
   [ -s "$WORK/simplots/$f" ] || { echo "FAIL: $f not written"; exit 1; }
