@@ -2,11 +2,12 @@
 // the engine with its MLP on flash through an emulated 1 GB/s flash at several budgets, recording
 // the mask trace; then simulate the same configuration (same model shape, the same column cache
 // per matrix, 1 GB/s flash, this machine's DRAM bandwidth measured in the same run, LRU) from
-// that trace, and compare predicted against measured tokens/s and hit rate. Three predictions:
-// the paper's model (bytes only); + the request term (--flash-iops, this disk's random-read rate);
-// + a serial compute term (--compute-gflops --compute-serial) whose rate is calibrated on one run
-// per model (dense streaming at the 50% cache: its FLOPs per token over its measured compute time)
-// and then predicts the other eight.
+// that trace, and compare predicted against measured tokens/s and hit rate. Four predictions:
+// the paper's model (bytes only); + the request term (--flash-iops, this disk's random-read rate)
+// overlapping the transfer (max); + the request term added to it (--requests-serial); and that
+// + a serial compute term (--compute-gflops --compute-serial) whose one parameter, the rate, is
+// fitted on one run per model (dense streaming at the 50% cache predicted exactly) and then
+// predicts the other eight.
 //
 //   node bench/sim_crosscheck.mjs [--tokens 24] [--only small|big]
 import {execFileSync, spawnSync} from "node:child_process";
@@ -61,23 +62,25 @@ for (const m of models) {
       const dramSize = simulate(m.gguf, maskArgs, 1000e9).static_bytes + f.cache_bytes + 1;
       const s = simulate(m.gguf, maskArgs, dramSize);
       const si = simulate(m.gguf, maskArgs, dramSize, ["--flash-iops", String(iops)]);
+      const ss = simulate(m.gguf, maskArgs, dramSize, ["--flash-iops", String(iops), "--requests-serial"]);
       // FLOPs per token (compute seconds at 1 GFLOP/s), for the compute term.
       const flops = simulate(m.gguf, maskArgs, dramSize, ["--compute-gflops", "1"]).compute_s_per_token * 1e9;
-      runs.push({k, cache, maskArgs, dramSize, flops, compute_s: (f.mlp_compute_s + f.other_s) / Math.max(1, f.tokens)});
+      runs.push({k, cache, maskArgs, dramSize, flops, memory_s: 1 / ss.tokens_per_s, measured_s: 1 / f.tokens_per_second});
       rows.push({model: m.name, method: k, mlp_cache: cache, measured_tps: f.tokens_per_second, predicted_tps: s.tokens_per_s,
-        predicted_iops_tps: si.tokens_per_s, measured_requests: f.flash_requests_per_token, predicted_requests: si.flash_requests_per_token,
+        predicted_iops_tps: si.tokens_per_s, predicted_serial_tps: ss.tokens_per_s, measured_requests: f.flash_requests_per_token, predicted_requests: si.flash_requests_per_token,
         measured_hit: f.hit_rate, predicted_hit: s.hit_rate, measured_flash_mib: f.flash_bytes_per_token / 2 ** 20,
         predicted_flash_mib: s.flash_bytes_per_token / 2 ** 20, wait_ms: 1e3 * f.flash_wait_s / Math.max(1, f.tokens),
         compute_ms: 1e3 * (f.mlp_compute_s + f.other_s) / Math.max(1, f.tokens)});
       process.stderr.write(`${m.name} ${k} ${cache}%: measured ${f.tokens_per_second.toFixed(2)} t/s, predicted ${s.tokens_per_s.toFixed(2)}\n`);
     }
   }
-  // The compute rate from dense streaming at 50%, then every run predicted with it.
+  // The compute rate that makes dense streaming at 50% come out exactly (its measured time per
+  // token minus the predicted memory time is its compute), then every run predicted with it.
   const cal = runs.find((r) => r.k === "dense" && r.cache === 50);
-  const gflops = cal.flops / cal.compute_s / 1e9;
+  const gflops = cal.flops / Math.max(1e-6, cal.measured_s - cal.memory_s) / 1e9;
   for (const r of runs) {
-    const sc = simulate(m.gguf, r.maskArgs, r.dramSize, ["--flash-iops", String(iops), "--compute-gflops", String(gflops),
-      "--compute-serial"]);
+    const sc = simulate(m.gguf, r.maskArgs, r.dramSize, ["--flash-iops", String(iops), "--requests-serial",
+      "--compute-gflops", String(gflops), "--compute-serial"]);
     const row = rows.find((x) => x.model === m.name && x.method === r.k && x.mlp_cache === r.cache);
     Object.assign(row, {predicted_compute_tps: sc.tokens_per_s, compute_gflops: gflops, calibration_run: r === cal});
   }
@@ -85,14 +88,14 @@ for (const m of models) {
 fs.writeFileSync(path.join(work, "sim_crosscheck.json"), JSON.stringify({cpu: cpuName(), dram_bw_gbps: dramBw, rows}, null, 1));
 console.log(`Simulator vs engine, emulated 1 GB/s flash, LRU, ${nGen} generated tokens, DRAM ${dramBw.toFixed(1)} GB/s (measured), ` +
   `request term ${iops} reads/s, ${cpuName()}`);
-console.log("Compute rates (calibrated on dense streaming at 50%): " +
+console.log("Compute rates (fitted on dense streaming at 50%): " +
   [...new Set(rows.map((r) => `${r.model} ${r.compute_gflops.toFixed(1)} GFLOP/s`))].join(", "));
-console.log("| model | masks | MLP cache | measured t/s | predicted (paper) | / measured | predicted (+ requests) | / measured | (+ requests + compute) | / measured | hit measured / predicted | flash MiB/token measured / predicted | requests/token measured / predicted |");
-console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+console.log("| model | masks | MLP cache | measured t/s | paper model | + requests (max) | + requests (serial) | + requests (serial) + compute | hit measured / predicted | flash MiB/token measured / predicted | requests/token measured / predicted |");
+console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
 for (const r of rows) {
-  console.log(`| ${r.model} | ${r.method} | ${r.mlp_cache}% | ${r.measured_tps.toFixed(2)} | ${r.predicted_tps.toFixed(2)} | ` +
-    `${(r.predicted_tps / r.measured_tps).toFixed(2)} | ${r.predicted_iops_tps.toFixed(2)} | ${(r.predicted_iops_tps / r.measured_tps).toFixed(2)} | ` +
-    `${r.predicted_compute_tps.toFixed(2)}${r.calibration_run ? " (calibration)" : ""} | ${(r.predicted_compute_tps / r.measured_tps).toFixed(2)} | ` +
+  const cell = (p, note = "") => `${p.toFixed(2)} (${(p / r.measured_tps).toFixed(2)}x${note})`;
+  console.log(`| ${r.model} | ${r.method} | ${r.mlp_cache}% | ${r.measured_tps.toFixed(2)} | ${cell(r.predicted_tps)} | ` +
+    `${cell(r.predicted_iops_tps)} | ${cell(r.predicted_serial_tps)} | ${cell(r.predicted_compute_tps, r.calibration_run ? ", fitted" : "")} | ` +
     `${r.measured_hit.toFixed(3)} / ${r.predicted_hit.toFixed(3)} | ${r.measured_flash_mib.toFixed(1)} / ${r.predicted_flash_mib.toFixed(1)} | ` +
     `${r.measured_requests.toFixed(0)} / ${r.predicted_requests.toFixed(0)} |`);
 }

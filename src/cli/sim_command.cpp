@@ -23,7 +23,7 @@ void add_simulate(CLI::App& app) {
     std::optional<double> gamma;
     std::optional<double> dram_bw, flash_bw, dram_size, flash_iops, flash_latency_us, compute_gflops;  // unset: the preset's
     uint32_t prompt = 128, gen = 128, warm_tokens = 0, bundle = 1;
-    bool compute_serial = false;
+    bool compute_serial = false, requests_serial = false;
     uint64_t seed = 1;
     bool sequential = false, json = false;
   };
@@ -40,6 +40,8 @@ void add_simulate(CLI::App& app) {
   c->add_option("--flash-latency-us", o->flash_latency_us, "round trip of one batch of flash reads in microseconds (0: none)");
   c->add_option("--compute-gflops", o->compute_gflops, "matrix-vector GFLOP/s the device sustains (0: no compute term)");
   c->add_flag("--compute-serial", o->compute_serial, "compute follows the memory reads (sum) instead of overlapping them (roofline max)");
+  c->add_flag("--requests-serial", o->requests_serial,
+              "a read request's fixed cost adds to its transfer time (bytes/BW + requests/IOPS) instead of max()");
   c->add_option("--bundle", o->bundle, "columns per cache and read unit (bundles of adjacent columns; 1: the paper's)")
       ->check(CLI::Range(1u, 1u << 20));
   c->add_option("--split", o->split, "MLP cache split over the matrices: uniform (the paper's) or traffic (by bytes kept per token)");
@@ -80,6 +82,7 @@ void add_simulate(CLI::App& app) {
     if (o->flash_latency_us) cfg.device.flash_latency = *o->flash_latency_us * 1e-6;
     if (o->compute_gflops) cfg.device.compute_flops = *o->compute_gflops * 1e9;
     cfg.compute_serial = o->compute_serial;
+    cfg.requests_serial = o->requests_serial;
     cfg.bundle = o->bundle;
     cfg.split = parse_cache_split(o->split);
     cfg.prompt = o->prompt;
@@ -139,7 +142,7 @@ void add_simulate(CLI::App& app) {
                           {"hit_rate", r.hit_rate},        {"static_bytes", f.static_bytes},
                           {"bundle", cfg.bundle}, {"split", cache_split_name(cfg.split)},
                           {"flash_latency", cfg.device.flash_latency}, {"compute_flops", cfg.device.compute_flops},
-                          {"compute_serial", cfg.compute_serial}, {"compute_s_per_token", r.compute_s_per_token},
+                          {"compute_serial", cfg.compute_serial}, {"requests_serial", cfg.requests_serial}, {"compute_s_per_token", r.compute_s_per_token},
                           {"cache_bytes", f.cache_bytes},  {"upgate_columns", f.upgate_columns},
                           {"down_columns", f.down_columns}, {"upgate_hit_rate", r.upgate_hit_rate},
                           {"down_hit_rate", r.down_hit_rate}, {"events", r.events}, {"seconds", secs}};

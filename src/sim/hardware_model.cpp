@@ -405,7 +405,10 @@ SimResult time_replay(const SimConfig& c, const Footprint& fp, const Replay& rp)
     for (size_t t = t0; t < T; ++t) {  // warm-up tokens: replayed, not counted
       const double hit = double(m.hits[t]), miss = double(m.accesses[t]) - hit;
       double flash_s = n_lin * miss * unit_bytes / d.flash_bw;
-      if (d.flash_iops > 0) flash_s = std::max(flash_s, double(m.runs[t]) / d.flash_iops);
+      if (d.flash_iops > 0) {
+        const double req_s = double(m.runs[t]) / d.flash_iops;
+        flash_s = c.requests_serial ? flash_s + req_s : std::max(flash_s, req_s);
+      }
       if (miss > 0) flash_s += d.flash_latency;
       const double flops = col_flops * m.columns[t];
       sum_t += with_compute(f(flash_s, n_lin * hit * unit_bytes / d.dram_bw), flops);

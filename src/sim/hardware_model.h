@@ -67,6 +67,9 @@ struct SimConfig {
   uint32_t bundle = 1;
   CacheSplit split = CacheSplit::kUniform;
   bool compute_serial = false;
+  // With a request rate (flash_iops): a request's fixed cost adds to its transfer time (flash
+  // time = bytes / bandwidth + requests / IOPS) instead of overlapping it (the max of the two).
+  bool requests_serial = false;
 };
 
 // The paper's footprints (bytes) and the cache they leave for the MLP.

@@ -78,6 +78,9 @@ TEST(Simulator, RequestRateByHand) {
   EXPECT_DOUBLE_EQ(paper.flash_requests_per_token, 5);
   c.device.flash_iops = 0.5;  // 2 s per request: up 4 s (< 6 s of bytes), down 6 s (> 2.5 s)
   EXPECT_DOUBLE_EQ(simulate(c, masks).t_dyn, 6.0 + 6.0);
+  c.requests_serial = true;  // bytes + requests: up 6 + 4 s, down 2.5 + 6 s
+  EXPECT_DOUBLE_EQ(simulate(c, masks).t_dyn, 6.0 + 4.0 + 2.5 + 6.0);
+  c.requests_serial = false;
   uint64_t ev = 0;
   std::vector<uint64_t> runs;
   const std::vector<int32_t> a = {1, 2, 3}, b = {1, 2, 3, 4, 9};
