@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <sstream>
 #include <thread>
 
 #include "model/model.h"
@@ -47,6 +48,30 @@ void print_progress(const char* what, size_t done, size_t total, const std::stri
 
 void end_progress() {
   if (isatty(2)) std::fputs("\n", stderr);
+}
+
+std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> v;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (!item.empty()) v.push_back(item);
+  }
+  return v;
+}
+
+std::vector<double> parse_number_list(const std::string& s, const char* what) {
+  std::vector<double> v;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    char* end = nullptr;
+    const double x = std::strtod(item.c_str(), &end);
+    if (item.empty() || *end) fail("{}: '{}' is not a number", what, item);
+    v.push_back(x);
+  }
+  if (v.empty()) fail("{}: empty list", what);
+  return v;
 }
 
 }  // namespace dip::cli

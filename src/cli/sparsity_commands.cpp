@@ -34,20 +34,6 @@ std::vector<int32_t> text_tokens(const Model& m, const std::string& file) {
   return tokenize(m.vocab(), text, true, false);
 }
 
-std::vector<double> parse_list(const std::string& s, const char* what) {
-  std::vector<double> v;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    char* end = nullptr;
-    const double x = std::strtod(item.c_str(), &end);
-    if (item.empty() || *end) fail("{}: '{}' is not a number", what, item);
-    v.push_back(x);
-  }
-  if (v.empty()) fail("{}: empty list", what);
-  return v;
-}
-
 }  // namespace
 
 void add_calibrate(CLI::App& app) {
@@ -108,14 +94,7 @@ void add_sweep(CLI::App& app) {
     auto model = Model::load(resolve_model(o->model));
     const std::vector<int32_t> toks = text_tokens(*model, *file);
     const uint64_t overhead_rss = current_rss();
-    std::vector<std::string> budget_list;
-    {
-      std::stringstream ss(*budgets);
-      std::string b;
-      while (std::getline(ss, b, ',')) {
-        if (!b.empty()) budget_list.push_back(b);
-      }
-    }
+    const std::vector<std::string> budget_list = split_commas(*budgets);
     if (fo->enabled() && budget_list.empty()) fail("sweep --flash needs --budgets (e.g. 25%,50%,75%)");
     if (!fo->enabled() && !budget_list.empty()) fail("--budgets needs --flash IMAGE");
     if (!fo->budget.empty() || !fo->mlp_cache.empty()) fail("sweep takes its budgets from --budgets");
@@ -125,7 +104,8 @@ void add_sweep(CLI::App& app) {
       std::string m;
       while (std::getline(ss, m, ',')) ms.push_back(parse_method(m));
     }
-    const std::vector<double> ds = parse_list(*densities, "--densities"), gs = parse_list(*gammas, "--gammas");
+    const std::vector<double> ds = parse_number_list(*densities, "--densities"),
+                              gs = parse_number_list(*gammas, "--gammas");
     for (double d : ds) {
       if (!(d > 0 && d <= 1)) fail("--densities: {} is outside (0, 1]", d);
     }
