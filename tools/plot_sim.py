@@ -170,7 +170,9 @@ def main():
              "- DRAM sizes: " + ", ".join(f"{d['bytes'] / 1e6:.1f} MB ({100 * d['mlp_cache_share']:.0f}% of the MLP cached)"
                                           for d in sim["dram_sizes"]),
              "- Flash speeds: " + ", ".join(f"{b / 1e9:g} GB/s" for b in bws),
-             f"- {len(sim['accuracy'])} engine runs (DIP-CA once per DRAM size, against exactly that cache), "
+             (f"- {len(sim['accuracy'])} points (accuracy read from {proj['accuracy_from']}), " if proj and
+              proj["accuracy_from"].endswith(".json") else
+              f"- {len(sim['accuracy'])} engine runs (DIP-CA once per DRAM size, against exactly that cache), ") +
              f"{len(rows)} simulated rows; {sim['seconds']:.0f} s in all, the simulator {sim['simulator_seconds']:.1f} s "
              f"({sim['simulator_events'] / max(sim['simulator_seconds'], 1e-9) / 1e6:.0f} M column accesses/s)", "",
              "## Against dense streaming", "",
@@ -184,7 +186,7 @@ def main():
                   "| method | ppl increase at most | " + " | ".join(f"{x:.1f} MB" for x in mb) + " |",
                   "| --- | --- | " + " | ".join("---" for _ in mb) + " |"]
         dense_row = [next(c["dense_tps"] for c in cmp if c["flash_bw"] == bw and c["dram_bytes"] == d) for d in drams]
-        lines.append("| dense streaming | 0 | " + " | ".join(f"{t:.1f} t/s" for t in dense_row) + " |")
+        lines.append("| dense streaming | 0 | " + " | ".join(f"{t:.3g} t/s" for t in dense_row) + " |")
         for m in methods:
             if m == "dense":
                 continue

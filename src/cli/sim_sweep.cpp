@@ -342,9 +342,9 @@ void run_sim_sweep(const Model& m, const std::vector<int32_t>& toks, const std::
                 c.method_tps, c.method_tps > 0 ? fmt::format("{:.2f}x ({})", c.gain, c.best_label).c_str() : "none within",
                 saved.c_str());
   }
-  std::fprintf(stderr, "sweep --simulate: %zu engine runs, %zu simulated rows in %.1f s (simulator %.1f s, %.1f M column accesses/s); "
-               "wrote %s/simulate.csv and simulate.json\n",
-               runs.size(), sim_rows.size(), secs, sim_seconds, double(events) / std::max(1e-9, sim_seconds) / 1e6, out.c_str());
+  std::fprintf(stderr, "sweep --simulate: %zu points (%zu engine runs), %zu simulated rows in %.1f s (simulator %.1f s, %.1f M column "
+               "accesses/s); wrote %s/simulate.csv and simulate.json\n",
+               runs.size(), from ? size_t(0) : runs.size(), sim_rows.size(), secs, sim_seconds, double(events) / std::max(1e-9, sim_seconds) / 1e6, out.c_str());
 }
 
 }  // namespace dip::cli
