@@ -298,25 +298,12 @@ void add_eval(CLI::App& app) {
   c->add_option("--tokens", *ids, "comma-separated token ids")->required();
   c->add_option("--dump-logits", *dump, "write float32 logits of every position to this file");
   c->add_option("--greedy", *greedy, "greedy continuation length")->check(CLI::Range(0, 1 << 16));
-  auto one_by_one = std::make_shared<bool>(false);
-  c->add_flag("--one-by-one", *one_by_one,
-              "evaluate the tokens one at a time, as a decoder does (llama.cpp's numerics differ between its batched "
-              "and single-token paths; a differential test compares like with like)");
   c->callback([=] {
     auto model = Model::load(resolve_model(o->model));
     const auto toks = parse_ids(*ids);
     Session s(*model, pick_ctx(*model, o->ctx, toks.size() + size_t(*greedy)), o->threads);
     std::vector<float> logits;
-    if (*one_by_one) {
-      std::vector<float> step;
-      for (int32_t t : toks) {
-        const int32_t one[1] = {t};
-        s.eval(one, true, step);
-        logits.insert(logits.end(), step.begin(), step.end());
-      }
-    } else {
-      s.eval(toks, true, logits);
-    }
+    s.eval(toks, true, logits);
     const size_t V = model->hparams().n_vocab;
     if (!dump->empty()) {
       std::ofstream out(*dump, std::ios::binary);

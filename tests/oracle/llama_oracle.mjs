@@ -31,7 +31,7 @@ if (req.texts) {
 }
 
 async function newSequence(size) {
-  const ctx = await model.createContext({contextSize: size, batchSize: Math.min(size, req.batch ?? size), threads, flashAttention: req.flash ?? false});
+  const ctx = await model.createContext({contextSize: size, batchSize: size, threads, flashAttention: req.flash ?? false});
   return {ctx, seq: ctx.getSequence()};
 }
 
