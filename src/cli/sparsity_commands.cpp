@@ -136,6 +136,10 @@ void add_sweep(CLI::App& app) {
       }
     }
     for (const auto& s : skipped) std::fprintf(stderr, "sweep: skipping %s (below the method's minimum MLP density)\n", s.c_str());
+    for (const char* f : {"--sim-device", "--sim-dram", "--sim-flash-bw", "--sim-bits", "--sim-policy", "--sim-budgets",
+                          "--keep-traces", "--sim-shape", "--sim-tokens", "--sim-accuracy", "--sim-skew"}) {
+      if (!sim->enabled && c->count(f) > 0) fail("{} needs --simulate", f);
+    }
     if (sim->enabled) {
       if (fo->enabled()) fail("sweep: --simulate models the device; --flash runs the MLP on this machine's flash; give one");
       run_sim_sweep(*model, toks, points, *sim, *so, thr.get(), *ctx, *chunks, o->threads, *out);

@@ -99,6 +99,7 @@ expect_fail "unknown device" "$DIP" "${S[@]}" --methods dip --sim-device nokia-3
 expect_fail "use --sim-policy lru or lfu" "$DIP" "${S[@]}" --methods dip-ca --sim-policy belady
 expect_fail "shares of the MLP" "$DIP" "${S[@]}" --methods dip --sim-shape llama-3-8b --sim-dram 4GB
 expect_fail "unknown model shape" "$DIP" "${S[@]}" --methods dip --sim-shape gpt-9
+expect_fail "needs --simulate" "$DIP" sweep -m "$M" -f "$WORK/calib.txt" --methods dip --densities 0.5 --sim-dram 50% -o "$WORK/ssw"
 expect_fail "give --sim-shape too" "$DIP" "${S[@]}" --methods dip --sim-accuracy "$WORK/none.json"
 expect_fail "cannot open" "$DIP" "${S[@]}" --methods dip --sim-shape default --sim-dram 50% --sim-accuracy "$WORK/none.json"
 expect_fail "not a dip sweep --simulate result" "$DIP" "${S[@]}" --methods dip --sim-shape default --sim-dram 50% --sim-accuracy "$WORK/t2.json"
