@@ -4,7 +4,8 @@
 # start of the held-out test text, dense and with DIP / DIP-CA at MLP density 0.5 (with KL to
 # dense, top-1 agreement and the modelled cache's hit rate); then the MLP on flash: a flash image
 # read with O_DIRECT under a DRAM budget that holds half of the MLP, dense streaming against
-# DIP-CA, each with its run report. Should the model file be missing, a random-weight model stands in.
+# DIP-CA, each with its run report; last, the hardware simulator on DIP-CA's mask trace against dense
+# streaming on an A18-like phone. Should the model file be missing, a random-weight model stands in.
 set -euo pipefail
 cd "$(dirname "$0")"
 ./setup.sh
@@ -29,3 +30,8 @@ $DIP convert "$MODEL" build/demo.dipflash --flash
 $DIP generate -m "$MODEL" -p "The President said" -n 64 --temp 0.8 --seed 1 --flash build/demo.dipflash --mlp-cache 50%
 $DIP generate -m "$MODEL" -p "The President said" -n 64 --temp 0.8 --seed 1 --flash build/demo.dipflash --mlp-cache 50% \
   --method dip-ca --mlp-density 0.7 --gamma 0.5
+echo "--- what an A18-like phone (60 GB/s DRAM, 1 GB/s flash) would gain: the simulator on DIP-CA's mask trace ---"
+$DIP generate -m "$MODEL" -p "The President said" -n 64 --temp 0.8 --seed 1 --method dip-ca --mlp-density 0.7 --gamma 0.5 \
+  --cache-fraction 0.5 --trace build/demo-dip-ca.trace > /dev/null
+$DIP simulate -m "$MODEL" --device a18 --dram-size 0.0414 --density 1 | sed -n 1,5p
+$DIP simulate -m "$MODEL" --device a18 --dram-size 0.0414 --trace build/demo-dip-ca.trace | sed -n 1,5p

@@ -108,7 +108,7 @@ void add_simulate(CLI::App& app) {
     const SimResult r = simulate(cfg, masks);
     const double secs = seconds_since(t0);
     const Footprint& f = r.fp;
-    std::printf("model %s (%u layers, d %u, d_ff %u), %.0f-bit weights; device %s: DRAM %.1f GB at %.1f GB/s, flash %.2f GB/s\n",
+    std::printf("model %s (%u layers, d %u, d_ff %u), %.0f-bit weights; device %s: DRAM %.4g GB at %.1f GB/s, flash %.2f GB/s\n",
                 cfg.shape.name.c_str(), cfg.shape.n_layer, cfg.shape.d_model, cfg.shape.d_ff, cfg.bits, cfg.device.name.c_str(),
                 cfg.device.dram_size / 1e9, cfg.device.dram_bw / 1e9, cfg.device.flash_bw / 1e9);
     std::printf("masks: %s, %zu tokens; policy %s, reads %s; %u column(s) per unit, %s cache split\n", source.c_str(),
