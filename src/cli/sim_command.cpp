@@ -140,7 +140,7 @@ void add_simulate(CLI::App& app) {
                           {"t_dyn", r.t_dyn},              {"flash_bytes_per_token", r.flash_bytes_per_token},
                           {"flash_requests_per_token", r.flash_requests_per_token}, {"flash_iops", cfg.device.flash_iops},
                           {"hit_rate", r.hit_rate},        {"static_bytes", f.static_bytes},
-                          {"bundle", cfg.bundle}, {"split", cache_split_name(cfg.split)},
+                          {"bundle", cfg.bundle}, {"device_source", cfg.device.source}, {"split", cache_split_name(cfg.split)},
                           {"flash_latency", cfg.device.flash_latency}, {"compute_flops", cfg.device.compute_flops},
                           {"compute_serial", cfg.compute_serial}, {"requests_serial", cfg.requests_serial}, {"compute_s_per_token", r.compute_s_per_token},
                           {"cache_bytes", f.cache_bytes},  {"upgate_columns", f.upgate_columns},
