@@ -274,6 +274,11 @@ std::vector<uint64_t> cache_replay(SimPolicy p, const std::vector<const std::vec
 
 namespace {
 // Units (bundles of `bundle` adjacent columns) a column set touches, ascending and distinct.
+// Bytes of one cache/read unit of a masked matrix (up/gate: the up and the gate columns, one mask).
+double unit_bytes(const SimConfig& c, bool up) {
+  return (up ? 2.0 * c.shape.d_ff : double(c.shape.d_model)) * (c.bits / 8.0) * c.bundle;
+}
+
 void to_units(const std::vector<int32_t>& cols, uint32_t bundle, std::vector<int32_t>& out) {
   out.clear();
   for (int32_t c : cols) {
@@ -301,13 +306,11 @@ Replay replay(const SimConfig& c, const Footprint& fp, const std::vector<TokenMa
       fail("mask trace has {} layers, the shape {}", m.up.size(), s.n_layer);
     }
   }
-  const double b = c.bits / 8.0;
   Replay r;
   r.n_tokens = T;
   r.matrices.resize(2 * size_t(s.n_layer));
-  // Units per matrix and what one unit costs in bytes (up+gate: both matrices' columns).
+  // Units per matrix.
   auto n_units = [&](bool up) { return (size_t(up ? s.d_model : s.d_ff) + c.bundle - 1) / c.bundle; };
-  auto unit_bytes = [&](bool up) { return (up ? 2.0 * s.d_ff : double(s.d_model)) * b * c.bundle; };
   std::vector<std::vector<int32_t>> units(T);
   std::vector<const std::vector<int32_t>*> seq(T);
   // Capacities: the uniform split is the footprint's; by traffic, the cache's bytes go to each
@@ -319,7 +322,7 @@ Replay replay(const SimConfig& c, const Footprint& fp, const std::vector<TokenMa
       const bool up = mi % 2 == 0;
       uint64_t n = 0;
       for (size_t t = 0; t < T; ++t) n += (up ? masks[t].up : masks[t].down)[mi / 2].size();
-      want[mi] = double(n) / double(T) * unit_bytes(up) / c.bundle;
+      want[mi] = double(n) / double(T) * unit_bytes(c, up) / c.bundle;
     }
     std::vector<double> cap_bytes(r.matrices.size(), 0.0);
     std::vector<uint8_t> full(r.matrices.size(), 0);
@@ -331,7 +334,7 @@ Replay replay(const SimConfig& c, const Footprint& fp, const std::vector<TokenMa
       double given = 0;
       for (size_t mi = 0; mi < want.size(); ++mi) {
         if (full[mi]) continue;
-        const double all = double(n_units(mi % 2 == 0)) * unit_bytes(mi % 2 == 0);
+        const double all = double(n_units(mi % 2 == 0)) * unit_bytes(c, mi % 2 == 0);
         const double add = std::min(left * want[mi] / w, all - cap_bytes[mi]);
         cap_bytes[mi] += add;
         given += add;
@@ -340,7 +343,7 @@ Replay replay(const SimConfig& c, const Footprint& fp, const std::vector<TokenMa
       left -= given;
     }
     for (size_t mi = 0; mi < r.matrices.size(); ++mi) {
-      r.matrices[mi].capacity = uint64_t(std::floor(cap_bytes[mi] / unit_bytes(mi % 2 == 0) + 1e-9));
+      r.matrices[mi].capacity = uint64_t(std::floor(cap_bytes[mi] / unit_bytes(c, mi % 2 == 0) + 1e-9));
     }
   } else {
     for (size_t mi = 0; mi < r.matrices.size(); ++mi) {
@@ -379,7 +382,7 @@ SimResult time_replay(const SimConfig& c, const Footprint& fp, const Replay& rp)
   r.events = rp.events;
   const ModelShape& s = c.shape;
   const Device& d = c.device;
-  const double b = c.bits / 8.0, H = s.d_model, I = s.d_ff;
+  const double H = s.d_model, I = s.d_ff;
   auto f = [&](double flash_s, double dram_s) { return c.concurrent ? std::max(flash_s, dram_s) : flash_s + dram_s; };
   // The compute term: FLOPs / the device's rate, after the memory time (serial) or overlapping
   // it (roofline); none when the device has no compute rate (the paper's model).
@@ -398,24 +401,24 @@ SimResult time_replay(const SimConfig& c, const Footprint& fp, const Replay& rp)
   for (size_t mi = 0; mi < rp.matrices.size(); ++mi) {
     const MatrixReplay& m = rp.matrices[mi];
     const bool up = mi % 2 == 0;
-    const double unit_bytes = (up ? I : H) * b * c.bundle;
-    const double n_lin = up ? 2.0 : 1.0;  // up and gate share the mask
+    const double ub = unit_bytes(c, up);  // both of up and gate: they share the mask
+    const double n_lin = up ? 2.0 : 1.0;
     const double col_flops = 2.0 * n_lin * (up ? I : H);
     uint64_t h_sum = 0, a_sum = 0;
     for (size_t t = t0; t < T; ++t) {  // warm-up tokens: replayed, not counted
       const double hit = double(m.hits[t]), miss = double(m.accesses[t]) - hit;
-      double flash_s = n_lin * miss * unit_bytes / d.flash_bw;
+      double flash_s = miss * ub / d.flash_bw;
       if (d.flash_iops > 0) {
         const double req_s = double(m.runs[t]) / d.flash_iops;
         flash_s = c.requests_serial ? flash_s + req_s : std::max(flash_s, req_s);
       }
       if (miss > 0) flash_s += d.flash_latency;
       const double flops = col_flops * m.columns[t];
-      sum_t += with_compute(f(flash_s, n_lin * hit * unit_bytes / d.dram_bw), flops);
+      sum_t += with_compute(f(flash_s, hit * ub / d.dram_bw), flops);
       sum_flops += flops;
       requests += m.runs[t];
-      sum_f += n_lin * miss * unit_bytes;
-      sum_d += n_lin * hit * unit_bytes;
+      sum_f += miss * ub;
+      sum_d += hit * ub;
       h_sum += m.hits[t];
       a_sum += m.accesses[t];
     }
