@@ -414,7 +414,7 @@ SimResult time_replay(const SimConfig& c, const Footprint& fp, const Replay& rp)
       }
       if (miss > 0) flash_s += d.flash_latency;
       const double flops = col_flops * m.columns[t];
-      sum_t += with_compute(f(flash_s, hit * ub / d.dram_bw), flops);
+      sum_t += with_compute(f(flash_s, hit * ub / d.dram_bw), flops) + double(m.runs[t]) * d.request_cpu;
       sum_flops += flops;
       requests += m.runs[t];
       sum_f += miss * ub;
@@ -438,6 +438,7 @@ SimResult time_replay(const SimConfig& c, const Footprint& fp, const Replay& rp)
   r.flash_bytes_per_token = sum_f / n;
   r.flash_requests_per_token = double(requests) / n;
   r.dram_bytes_per_token = sum_d / n + fp.static_bytes;
+  r.request_cpu_s_per_token = r.flash_requests_per_token * d.request_cpu;
   r.compute_s_per_token = d.compute_flops > 0 ? (sum_flops / n + static_flops) / d.compute_flops : 0.0;
   r.hit_rate = all_acc ? double(all_hits) / double(all_acc) : 0.0;
   // The prompt as one dense pass with a cold cache: every weight read once, every token's work.

@@ -36,6 +36,10 @@ struct Device {
   double flash_latency = 0;
   // Matrix-vector work the device sustains (FLOP/s; 0: no compute term, the paper's model).
   double compute_flops = 0;
+  // Host CPU time per read request (seconds: system call, block layer, driver, completion),
+  // spent by the thread that computes, so it adds to the token's time instead of overlapping
+  // the transfer (0: none, the paper's model).
+  double request_cpu = 0;
 };
 // a18 (the paper's default), snapdragon-8-gen-3, snapdragon-8-elite, laptop-x-elite, this-machine.
 Device device_preset(const std::string& name);
@@ -124,6 +128,7 @@ struct SimResult {
   double flash_bytes_per_token = 0, dram_bytes_per_token = 0;
   double flash_requests_per_token = 0;  // runs of adjacent missed columns
   double compute_s_per_token = 0;       // the compute term's FLOPs / compute_flops (0 without it)
+  double request_cpu_s_per_token = 0;   // requests x request_cpu (0 without it)
   double hit_rate = 0;            // over all masked columns (up+gate counted twice)
   std::vector<double> upgate_hit_rate, down_hit_rate;  // per layer
   uint64_t events = 0;            // column accesses simulated

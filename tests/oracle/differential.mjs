@@ -2,7 +2,7 @@
 // For every architecture x tensor type x shape: token ids of test texts, next-token
 // distributions at every position, a 64-token greedy continuation, and perplexity.
 //
-// usage: node differential.mjs DIP_BINARY WORK_DIR [--quick]
+// usage: node differential.mjs DIP_BINARY WORK_DIR [--quick] [--types f32,q8_0,...]
 import fs from "node:fs";
 import path from "node:path";
 import {execFileSync} from "node:child_process";
@@ -11,6 +11,10 @@ import {fileURLToPath} from "node:url";
 const here = path.dirname(fileURLToPath(import.meta.url));
 const [dip, work] = process.argv.slice(2);
 const quick = process.argv.includes("--quick");
+// --types limits the run to some tensor types (for work on one kernel); CI runs them all.
+const typesArg = process.argv.indexOf("--types");
+const onlyTypes = typesArg > 0 ? process.argv[typesArg + 1].split(",") : null;
+const wanted = (type) => !onlyTypes || onlyTypes.includes(type);
 const shared = path.resolve(here, "../../../shared");
 fs.mkdirSync(work, {recursive: true});
 
@@ -127,7 +131,7 @@ for (const arch of archs) {
     for (const [si, shape] of shapes.entries()) {
       const vlist = vocabs[arch];
       const vocab = vlist[(caseNo++) % vlist.length];
-      if (quick && !(type === "f32" || type === "q4_0")) continue;
+      if ((quick && !(type === "f32" || type === "q4_0")) || !wanted(type)) continue;
       const name = `${arch}-${type}-${shape.name}${vocab ? "-spm" : ""}`;
       const model = path.join(work, name + ".gguf");
       const extra = ["--logit-scale", "1", ...(vocab ? ["--vocab", vocab] : ["--pre", pres[arch]])];
@@ -142,7 +146,7 @@ for (const arch of archs) {
 // tokenizer, tensor layout incl. Llama's q/k row order) and agree with dip on it. (That the
 // folder and the converted file give the same logits in dip is a unit test.)
 for (const arch of archs) {
-  for (const type of quick ? ["f16"] : ["f32", "f16", "q8_0"]) {
+  for (const type of (quick ? ["f16"] : ["f32", "f16", "q8_0"]).filter(wanted)) {
     const src = path.join(work, `hf-src-${arch}.gguf`);
     // The folder name becomes general.name, on which llama.cpp keys Phi-3 rules that expect
     // Phi-3's own special tokens: keep architecture names out of it.

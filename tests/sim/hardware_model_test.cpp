@@ -81,6 +81,12 @@ TEST(Simulator, RequestRateByHand) {
   c.requests_serial = true;  // bytes + requests: up 6 + 4 s, down 2.5 + 6 s
   EXPECT_DOUBLE_EQ(simulate(c, masks).t_dyn, 6.0 + 4.0 + 2.5 + 6.0);
   c.requests_serial = false;
+  // Host CPU per request: 5 requests x 0.25 s, on top of the overlapped flash time.
+  c.device.request_cpu = 0.25;
+  const SimResult cpu = simulate(c, masks);
+  EXPECT_DOUBLE_EQ(cpu.t_dyn, 6.0 + 6.0 + 5 * 0.25);
+  EXPECT_DOUBLE_EQ(cpu.request_cpu_s_per_token, 1.25);
+  c.device.request_cpu = 0;
   uint64_t ev = 0;
   std::vector<uint64_t> runs;
   const std::vector<int32_t> a = {1, 2, 3}, b = {1, 2, 3, 4, 9};
