@@ -12,7 +12,11 @@
 // on random 256-column batches of down columns (queue depth 64) of the same image before the runs,
 // with the compute rate fitted again.
 //
-//   node bench/sim_crosscheck.mjs [--tokens 24] [--runs 5] [--only small|big]
+//   node bench/sim_crosscheck.mjs [--tokens 24] [--runs 5] [--only small|big] [--latency-us L]
+//
+// --latency-us L: the emulated flash also charges L us per round of queue-depth (64) requests of a
+// batch (the engine's --flash-latency), and every prediction adds the simulator's latency term
+// (--flash-latency-us L --flash-qd 64); results go to sim_crosscheck-latencyL.{json}.
 import {execFileSync, spawnSync} from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
@@ -24,6 +28,11 @@ const nGen = Number(args.tokens ?? 24);
 // simulator's request term; the emulated flash adds none of its own.
 const iops = Number(args.iops ?? 80000);
 const work = path.join(root, "build/bench/sim_crosscheck");
+const latencyUs = args["latency-us"] !== undefined ? Number(args["latency-us"]) : 0;
+if (!(latencyUs >= 0)) throw new Error("--latency-us must not be negative");
+const simLatency = latencyUs > 0 ? ["--flash-latency-us", String(latencyUs), "--flash-qd", "64"] : [];
+const engineLatency = latencyUs > 0 ? ["--flash-latency", `${latencyUs}us`] : [];
+const outName = latencyUs > 0 ? `sim_crosscheck-latency${latencyUs}` : "sim_crosscheck";
 fs.mkdirSync(work, {recursive: true});
 const prompt = "The old lighthouse keeper climbed the stairs";
 const models = [];
@@ -45,7 +54,7 @@ function requestCpuUs(img) {
 
 function simulate(gguf, maskArgs, dramSize, extra = []) {
   const out = execFileSync(dip, ["simulate", "-m", gguf, ...maskArgs, "--dram-bw", String(dramBw), "--flash-bw", "1",
-    "--dram-size", String(dramSize / 1e9), "--policy", "lru", "--prompt", "1", "--gen", String(nGen), "--json", ...extra],
+    "--dram-size", String(dramSize / 1e9), "--policy", "lru", "--prompt", "1", "--gen", String(nGen), "--json", ...simLatency, ...extra],
     {encoding: "utf8"});
   return JSON.parse(out.trim().split("\n").pop());
 }
@@ -64,7 +73,7 @@ function engineRuns(m, img) {
         const key = `${k}|${cache}`;
         const trace = path.join(work, `${m.name.split(" ")[0]}-${k.replace(" ", "")}-${cache}.trace`);
         const r = spawnSync(dip, ["generate", "-m", m.gguf, "-p", prompt, "-n", String(nGen), "--temp", "0", "--ignore-eos",
-          "-c", "1024", "--json", ...flags, "--flash", img, "--mlp-cache", `${cache}%`, "--flash-bw", "1GB/s",
+          "-c", "1024", "--json", ...flags, "--flash", img, "--mlp-cache", `${cache}%`, "--flash-bw", "1GB/s", ...engineLatency,
           ...(k === "dense" || round > 0 ? [] : ["--trace", trace])], {encoding: "utf8"});
         if (r.status !== 0) throw new Error(r.stderr);
         const g = JSON.parse(r.stdout.trim().split("\n").pop());
@@ -128,8 +137,8 @@ for (const m of models) {
                         predicted_cpu_tps: scc.tokens_per_s, compute_gflops_cpu: gflopsCpu, request_cpu_us: reqCpu});
   }
 }
-fs.writeFileSync(path.join(work, "sim_crosscheck.json"), JSON.stringify({cpu: cpuName(), dram_bw_gbps: dramBw, rows}, null, 1));
-console.log(`Simulator vs engine, emulated 1 GB/s flash, LRU, ${nGen} generated tokens, median of ${runsPer} engine runs (interleaved), DRAM ${dramBw.toFixed(1)} GB/s (measured), ` +
+fs.writeFileSync(path.join(work, `${outName}.json`), JSON.stringify({cpu: cpuName(), dram_bw_gbps: dramBw, latency_us: latencyUs, rows}, null, 1));
+console.log(`Simulator vs engine, emulated 1 GB/s flash${latencyUs > 0 ? ` + ${latencyUs} us per round of 64 requests` : ""}, LRU, ${nGen} generated tokens, median of ${runsPer} engine runs (interleaved), DRAM ${dramBw.toFixed(1)} GB/s (measured), ` +
   `request term ${iops} reads/s, ${cpuName()}`);
 console.log("Compute rates (fitted on dense streaming at 50%; without / with the request CPU term): " +
   [...new Set(rows.map((r) => `${r.model} ${r.compute_gflops.toFixed(1)} / ${r.compute_gflops_cpu.toFixed(1)} GFLOP/s`))].join(", "));

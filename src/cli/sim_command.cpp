@@ -22,7 +22,7 @@ void add_simulate(CLI::App& app) {
     double bits = 16, density = 1.0, skew = 1.0;
     std::optional<double> gamma;
     std::optional<double> dram_bw, flash_bw, dram_size, flash_iops, flash_latency_us, compute_gflops, request_cpu_us;  // unset: the preset's
-    uint32_t prompt = 128, gen = 128, warm_tokens = 0, bundle = 1;
+    uint32_t prompt = 128, gen = 128, warm_tokens = 0, bundle = 1, flash_qd = 0;
     bool compute_serial = false, requests_serial = false;
     uint64_t seed = 1;
     bool sequential = false, json = false;
@@ -38,6 +38,8 @@ void add_simulate(CLI::App& app) {
   c->add_option("--warm-tokens", o->warm_tokens, "the trace's first N tokens fill the caches but are not counted");
   c->add_option("--flash-iops", o->flash_iops, "flash read requests per second (0: unlimited, the paper's model)");
   c->add_option("--flash-latency-us", o->flash_latency_us, "round trip of one batch of flash reads in microseconds (0: none)");
+  c->add_option("--flash-qd", o->flash_qd, "with --flash-latency-us: requests in flight; a batch pays one round trip per QD requests (0: one per batch)")
+      ->check(CLI::Range(0u, 1u << 20));
   c->add_option("--request-cpu-us", o->request_cpu_us,
                 "host CPU microseconds per flash read request, added to the token's time (0: none)");
   c->add_option("--compute-gflops", o->compute_gflops, "matrix-vector GFLOP/s the device sustains (0: no compute term)");
@@ -83,6 +85,7 @@ void add_simulate(CLI::App& app) {
     }
     if (o->request_cpu_us) cfg.device.request_cpu = *o->request_cpu_us * 1e-6;
     if (o->flash_latency_us) cfg.device.flash_latency = *o->flash_latency_us * 1e-6;
+    cfg.device.flash_qd = o->flash_qd;
     if (o->compute_gflops) cfg.device.compute_flops = *o->compute_gflops * 1e9;
     cfg.compute_serial = o->compute_serial;
     cfg.requests_serial = o->requests_serial;
@@ -121,6 +124,7 @@ void add_simulate(CLI::App& app) {
       std::printf("compute %.1f GFLOP/s (%s), flash batch latency %.0f us, host CPU %.1f us per request\n",
                   cfg.device.compute_flops / 1e9, cfg.compute_serial ? "after the reads" : "roofline",
                   cfg.device.flash_latency * 1e6, cfg.device.request_cpu * 1e6);
+      if (cfg.device.flash_qd > 0) std::printf("flash queue depth %u: one round trip per %u requests of a batch\n", cfg.device.flash_qd, cfg.device.flash_qd);
     }
     std::printf("DRAM: static %.3f GB (attention %.3f, KV %.3f, embeddings %.3f) + MLP cache %.3f GB of %.3f GB MLP\n",
                 f.static_bytes / 1e9, f.attention / 1e9, f.kv_cache / 1e9, f.embeddings / 1e9, f.cache_bytes / 1e9, f.mlp / 1e9);
@@ -145,7 +149,7 @@ void add_simulate(CLI::App& app) {
                           {"flash_requests_per_token", r.flash_requests_per_token}, {"flash_iops", cfg.device.flash_iops},
                           {"hit_rate", r.hit_rate},        {"static_bytes", f.static_bytes},
                           {"bundle", cfg.bundle}, {"device_source", cfg.device.source}, {"split", cache_split_name(cfg.split)},
-                          {"flash_latency", cfg.device.flash_latency}, {"compute_flops", cfg.device.compute_flops},
+                          {"flash_latency", cfg.device.flash_latency}, {"flash_qd", cfg.device.flash_qd}, {"compute_flops", cfg.device.compute_flops},
                           {"compute_serial", cfg.compute_serial}, {"requests_serial", cfg.requests_serial}, {"compute_s_per_token", r.compute_s_per_token},
                           {"request_cpu", cfg.device.request_cpu}, {"request_cpu_s_per_token", r.request_cpu_s_per_token},
                           {"cache_bytes", f.cache_bytes},  {"upgate_columns", f.upgate_columns},

@@ -407,12 +407,17 @@ SimResult time_replay(const SimConfig& c, const Footprint& fp, const Replay& rp)
     uint64_t h_sum = 0, a_sum = 0;
     for (size_t t = t0; t < T; ++t) {  // warm-up tokens: replayed, not counted
       const double hit = double(m.hits[t]), miss = double(m.accesses[t]) - hit;
+      // The transfer: bytes at the flash bandwidth, plus the round trips of the batch (one, or one
+      // per queue depth of requests); the request rate limits it (max) or adds to it (serial).
       double flash_s = miss * ub / d.flash_bw;
+      if (miss > 0) {
+        const double rounds = d.flash_qd > 0 ? std::ceil(double(m.runs[t]) / double(d.flash_qd)) : 1.0;
+        flash_s += rounds * d.flash_latency;
+      }
       if (d.flash_iops > 0) {
         const double req_s = double(m.runs[t]) / d.flash_iops;
         flash_s = c.requests_serial ? flash_s + req_s : std::max(flash_s, req_s);
       }
-      if (miss > 0) flash_s += d.flash_latency;
       const double flops = col_flops * m.columns[t];
       sum_t += with_compute(f(flash_s, hit * ub / d.dram_bw), flops) + double(m.runs[t]) * d.request_cpu;
       sum_flops += flops;

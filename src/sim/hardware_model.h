@@ -32,8 +32,10 @@ struct Device {
   // one column).
   double flash_iops = 0;
   // Round trip of one batch of reads (seconds): each matrix with misses pays it once per token,
-  // since a layer's misses go as one batch and the next matrix's mask needs this one's product.
+  // since a layer's misses go as one batch and the next matrix's mask needs this one's product;
+  // with a queue depth (flash_qd > 0), once per round of flash_qd requests of the batch.
   double flash_latency = 0;
+  uint32_t flash_qd = 0;
   // Matrix-vector work the device sustains (FLOP/s; 0: no compute term, the paper's model).
   double compute_flops = 0;
   // Host CPU time per read request (seconds: system call, block layer, driver, completion),

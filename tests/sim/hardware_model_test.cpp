@@ -113,6 +113,13 @@ TEST(Simulator, BundleLatencyComputeByHand) {
   EXPECT_DOUBLE_EQ(r.flash_requests_per_token, 2);  // one run of units per matrix
   c.device.flash_latency = 0.5;  // both matrices miss: one round trip each
   EXPECT_DOUBLE_EQ(simulate(c, masks).t_dyn, 12.0 + 1.0);
+  c.device.flash_qd = 1;  // one round trip per request: one request (run of units) per matrix here
+  EXPECT_DOUBLE_EQ(simulate(c, masks).t_dyn, 12.0 + 1.0);
+  c.bundle = 1;  // columns: up runs {0,1} {3}, down {0} {2} {4,5,6}: 2 + 3 rounds at queue depth 1
+  EXPECT_DOUBLE_EQ(simulate(c, masks).t_dyn, 96.0 / 16 + 40.0 / 16 + 5 * 0.5);
+  c.device.flash_qd = 2;  // ceil(2/2) + ceil(3/2) = 3 rounds
+  EXPECT_DOUBLE_EQ(simulate(c, masks).t_dyn, 96.0 / 16 + 40.0 / 16 + 3 * 0.5);
+  c.device.flash_qd = 0;
   c.bundle = 1;
   c.device.flash_latency = 0;
   c.device.compute_flops = 8;  // up 2 x 2 x 8 x 3 = 96 FLOPs (12 s), down 2 x 4 x 5 = 40 (5 s)
