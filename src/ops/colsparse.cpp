@@ -260,6 +260,9 @@ ColumnMatrix make_column_matrix(TensorType src_type, const std::vector<const uin
 }
 
 namespace {
+// Columns of at most this many bytes are split by kept column, not by output (colsparse_ptrs).
+constexpr size_t kShortColumnBytes = 8192;
+constexpr size_t kColumnPartials = 4;  // fixed: the result must not depend on the thread count
 // Column pointers of idx in w (scratch reused per thread).
 const uint8_t* const* column_pointers(const ColumnMatrix& w, const int32_t* idx, size_t nk) {
   thread_local std::vector<const uint8_t*> ptrs;
@@ -294,6 +297,35 @@ void colsparse_ptrs(TensorType type, size_t col_len, const uint8_t* const* cols,
                     float* y, bool accumulate, ThreadPool* pool) {
   auto* fn = HWY_DYNAMIC_DISPATCH(ColSparse);
   const size_t grain = 256;  // outputs; a multiple of every block size
+  const size_t col_bytes = row_bytes(type, col_len);
+  if (col_bytes <= kShortColumnBytes && nk >= 2 * kColumnPartials * 4) {
+    // Short columns (a down projection's): split by output, every thread would read a sliver of
+    // every column (2 KiB of a 4 KiB column with two threads), too short a stream for the
+    // prefetchers. Instead the kept columns go in kColumnPartials fixed runs, each summed from
+    // zero into its own buffer (by whichever thread takes it), then added in a fixed order: whole
+    // columns per stream, and the same result for every thread count.
+    thread_local std::vector<float> part_buf;  // the caller's; workers get a pointer
+    part_buf.resize(kColumnPartials * col_len);
+    float* const part = part_buf.data();
+    auto run_of = [&](size_t p) { return std::pair{p * nk / kColumnPartials, (p + 1) * nk / kColumnPartials}; };
+    auto body = [&](int t, int nt) {
+      for (size_t p = size_t(t); p < kColumnPartials; p += size_t(nt)) {
+        const auto [k0, k1] = run_of(p);
+        fn(type, cols + k0, xs + k0, k1 - k0, part + p * col_len, 0, col_len, false);
+      }
+    };
+    if (pool && pool->size() > 1) {
+      pool->run(body);
+    } else {
+      body(0, 1);
+    }
+    for (size_t o = 0; o < col_len; ++o) {
+      float v = part[o];
+      for (size_t p = 1; p < kColumnPartials; ++p) v += part[p * col_len + o];
+      y[o] = accumulate ? y[o] + v : v;
+    }
+    return;
+  }
   if (pool && pool->size() > 1 && col_len >= 2 * grain) {
     // Equal contiguous output slices per thread: every thread reads its part of every kept
     // column, so the columns' bytes are split evenly and the result does not depend on the
