@@ -4,6 +4,7 @@
 #include "ops/colsparse.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #undef HWY_TARGET_INCLUDE
@@ -308,8 +309,12 @@ void colsparse_ptrs(TensorType type, size_t col_len, const uint8_t* const* cols,
     part_buf.resize(kColumnPartials * col_len);
     float* const part = part_buf.data();
     auto run_of = [&](size_t p) { return std::pair{p * nk / kColumnPartials, (p + 1) * nk / kColumnPartials}; };
-    auto body = [&](int t, int nt) {
-      for (size_t p = size_t(t); p < kColumnPartials; p += size_t(nt)) {
+    // Runs handed out through a counter: a thread that is descheduled or slowed down (shared
+    // machines) takes fewer of them instead of holding up the others.
+    std::atomic<size_t> next{0};
+    auto body = [&](int, int) {
+      for (size_t p = next.fetch_add(1, std::memory_order_relaxed); p < kColumnPartials;
+           p = next.fetch_add(1, std::memory_order_relaxed)) {
         const auto [k0, k1] = run_of(p);
         fn(type, cols + k0, xs + k0, k1 - k0, part + p * col_len, 0, col_len, false);
       }
