@@ -4,7 +4,6 @@
 #include "ops/colsparse.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cstring>
 
 #undef HWY_TARGET_INCLUDE
@@ -299,6 +298,7 @@ void colsparse_ptrs(TensorType type, size_t col_len, const uint8_t* const* cols,
   auto* fn = HWY_DYNAMIC_DISPATCH(ColSparse);
   const size_t grain = 256;  // outputs; a multiple of every block size
   const size_t col_bytes = row_bytes(type, col_len);
+  // (With fewer kept columns than two 4-column groups per run, the output split below is kept.)
   if (col_bytes <= kShortColumnBytes && nk >= 2 * kColumnPartials * 4) {
     // Short columns (a down projection's): split by output, every thread would read a sliver of
     // every column (2 KiB of a 4 KiB column with two threads), too short a stream for the
@@ -308,21 +308,18 @@ void colsparse_ptrs(TensorType type, size_t col_len, const uint8_t* const* cols,
     thread_local std::vector<float> part_buf;  // the caller's; workers get a pointer
     part_buf.resize(kColumnPartials * col_len);
     float* const part = part_buf.data();
-    auto run_of = [&](size_t p) { return std::pair{p * nk / kColumnPartials, (p + 1) * nk / kColumnPartials}; };
-    // Runs handed out through a counter: a thread that is descheduled or slowed down (shared
-    // machines) takes fewer of them instead of holding up the others.
-    std::atomic<size_t> next{0};
-    auto body = [&](int, int) {
-      for (size_t p = next.fetch_add(1, std::memory_order_relaxed); p < kColumnPartials;
-           p = next.fetch_add(1, std::memory_order_relaxed)) {
-        const auto [k0, k1] = run_of(p);
+    // Runs handed out one at a time through parallel_for's counter: a thread that is descheduled
+    // or slowed down (shared machines) takes fewer of them instead of holding up the others.
+    auto runs = [&](size_t p0, size_t p1) {
+      for (size_t p = p0; p < p1; ++p) {
+        const size_t k0 = p * nk / kColumnPartials, k1 = (p + 1) * nk / kColumnPartials;
         fn(type, cols + k0, xs + k0, k1 - k0, part + p * col_len, 0, col_len, false);
       }
     };
-    if (pool && pool->size() > 1) {
-      pool->run(body);
+    if (pool) {
+      pool->parallel_for(kColumnPartials, 1, runs);
     } else {
-      body(0, 1);
+      runs(0, kColumnPartials);
     }
     for (size_t o = 0; o < col_len; ++o) {
       float v = part[o];

@@ -273,12 +273,12 @@ std::vector<uint64_t> cache_replay(SimPolicy p, const std::vector<const std::vec
 }
 
 namespace {
-// Units (bundles of `bundle` adjacent columns) a column set touches, ascending and distinct.
 // Bytes of one cache/read unit of a masked matrix (up/gate: the up and the gate columns, one mask).
 double unit_bytes(const SimConfig& c, bool up) {
   return (up ? 2.0 * c.shape.d_ff : double(c.shape.d_model)) * (c.bits / 8.0) * c.bundle;
 }
 
+// Units (bundles of `bundle` adjacent columns) a column set touches, ascending and distinct.
 void to_units(const std::vector<int32_t>& cols, uint32_t bundle, std::vector<int32_t>& out) {
   out.clear();
   for (int32_t c : cols) {

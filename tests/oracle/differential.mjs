@@ -13,6 +13,10 @@ const [dip, work] = process.argv.slice(2);
 const quick = process.argv.includes("--quick");
 // --types limits the run to some tensor types (for work on one kernel); CI runs them all.
 const typesArg = process.argv.indexOf("--types");
+if (typesArg > 0 && !process.argv[typesArg + 1]) {
+  console.error("differential.mjs: --types needs a list, e.g. --types f32,q8_0");
+  process.exit(2);
+}
 const onlyTypes = typesArg > 0 ? process.argv[typesArg + 1].split(",") : null;
 const wanted = (type) => !onlyTypes || onlyTypes.includes(type);
 const shared = path.resolve(here, "../../../shared");
@@ -51,6 +55,12 @@ function relL2Probs(a, b) {
 
 const archs = ["llama", "qwen2", "qwen3", "phi3"];
 const types = ["f32", "f16", "bf16", "q8_0", "q4_0"];
+for (const t of onlyTypes ?? []) {
+  if (!types.includes(t)) {
+    console.error(`differential.mjs: unknown type '${t}' in --types (${types.join(", ")})`);
+    process.exit(2);
+  }
+}
 const shapes = [
   {name: "gqa-untied", args: ["--n-embd", "128", "--n-head", "4", "--n-head-kv", "2", "--n-ff", "352", "--n-layer", "2"]},
   {name: "mha-tied", args: ["--n-embd", "64", "--n-head", "2", "--n-head-kv", "2", "--n-ff", "160", "--n-layer", "3", "--tied"]},
