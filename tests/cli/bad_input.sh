@@ -88,6 +88,7 @@ expect_fail "unknown cache split" "$DIP" simulate --shape default --split random
 expect_fail "must not be negative" "$DIP" simulate --shape default --compute-gflops -5
 expect_fail "must not be negative" "$DIP" simulate --shape default --flash-latency-us -1
 expect_fail "must not be negative" "$DIP" simulate --shape default --request-cpu-us -2
+expect_fail "not in range" "$DIP" simulate --shape default --flash-qd -1
 expect_fail "has its own" "$DIP" simulate -m "$M" --trace "$WORK/m.trace" --gamma 0.5
 # Simulated sweeps: bad DRAM sizes, flash speeds, budgets, policies; DRAM below the static part.
 S=(sweep -m "$M" -f "$WORK/calib.txt" --densities 0.5 -c 32 --chunks 1 --simulate -o "$WORK/ssw")
