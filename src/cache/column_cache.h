@@ -41,6 +41,12 @@ class ColumnCache {
   std::vector<int32_t> victims_;  // scratch
   std::vector<int32_t> slot_of_;  // per column: its slot, or -1
   std::vector<int32_t> free_slots_;
+  // LRU: the resident columns in eviction order (least recently used first; columns of one
+  // token by index), a doubly linked list through prev_/next_ (-1 ends it).
+  std::vector<int32_t> prev_, next_;
+  int32_t head_ = -1, tail_ = -1;
+  void unlink(int32_t c);
+  void push_back(int32_t c);
   size_t capacity_ = 0, size_ = 0;
   CachePolicy policy_ = CachePolicy::kLru;
   uint64_t clock_ = 0, hits_ = 0, accesses_ = 0;

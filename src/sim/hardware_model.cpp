@@ -147,13 +147,14 @@ std::vector<TokenMasks> synthetic_masks(const ModelShape& s, uint32_t n_tokens, 
   }
   std::vector<TokenMasks> out(n_tokens);
   std::vector<float> score, scratch;
+  std::vector<uint32_t> topk_scratch;
   // One matrix's mask: |N(0,1)| x popularity, rescored against its cache when cache-aware.
   auto pick = [&](const std::vector<float>& pop, double keep, ColumnCache* cache, std::vector<int32_t>& idx) {
     const size_t n = pop.size();
     score.resize(n);
     for (size_t i = 0; i < n; ++i) score[i] = std::fabs(nd(rng)) * pop[i];
     if (cache && cache->capacity() > 0) cache_aware_scores(score.data(), n, cache->cached(), ca->gamma, 0, false, scratch);
-    select_topk(score.data(), n, keep_count(keep, n), idx, scratch);
+    select_topk(score.data(), n, keep_count(keep, n), idx, topk_scratch);
     if (cache && cache->capacity() > 0) cache->access(idx.data(), idx.size());
   };
   for (auto& m : out) {

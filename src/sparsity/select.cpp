@@ -2,10 +2,22 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace dip {
 
-void select_topk(const float* score, size_t n, size_t k, std::vector<int32_t>& out, std::vector<float>& scratch) {
+namespace {
+// An unsigned key with the order of the floats: positive floats keep their bits with the sign
+// bit set, negative ones are flipped; -0 maps to +0's key (they compare equal as floats).
+inline uint32_t order_key(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof(u));
+  if (u == 0x80000000u) u = 0;
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+}  // namespace
+
+void select_topk(const float* score, size_t n, size_t k, std::vector<int32_t>& out, std::vector<uint32_t>& scratch) {
   out.clear();
   if (k == 0 || n == 0) return;
   if (k >= n) {
@@ -13,17 +25,35 @@ void select_topk(const float* score, size_t n, size_t k, std::vector<int32_t>& o
     for (size_t i = 0; i < n; ++i) out[i] = int32_t(i);
     return;
   }
-  scratch.assign(score, score + n);
-  std::nth_element(scratch.begin(), scratch.begin() + (k - 1), scratch.end(), std::greater<float>());
-  const float kth = scratch[k - 1];
-  size_t above = 0;
-  for (size_t i = 0; i < n; ++i) above += score[i] > kth;
-  size_t ties = k - above;  // how many scores equal to the k-th value are taken
+  // Radix select of the k-th largest key, 11 + 11 + 10 bits: each pass histograms the keys that
+  // share the digits found so far and walks the buckets from the top. Two or three passes over
+  // n floats, no comparisons sorting: this runs on one thread for every layer of every token.
+  scratch.resize(n);
+  uint32_t* key = scratch.data();
+  for (size_t i = 0; i < n; ++i) key[i] = order_key(score[i]);
+  constexpr int kShift[3] = {21, 10, 0};
+  constexpr uint32_t kBuckets[3] = {2048, 2048, 1024};
+  uint32_t prefix = 0, prefix_mask = 0;  // the digits fixed so far
+  size_t above = 0;                     // keys known to be above the k-th
+  size_t hist[2048];
+  for (int pass = 0; pass < 3; ++pass) {
+    const uint32_t nb = kBuckets[pass];
+    std::fill(hist, hist + nb, size_t(0));
+    for (size_t i = 0; i < n; ++i) {
+      if ((key[i] & prefix_mask) == prefix) ++hist[(key[i] >> kShift[pass]) & (nb - 1)];
+    }
+    uint32_t b = nb - 1;
+    while (above + hist[b] < k) above += hist[b--];
+    prefix |= b << kShift[pass];
+    prefix_mask |= (nb - 1) << kShift[pass];
+  }
+  const uint32_t kth = prefix;
+  size_t ties = k - above;  // how many keys equal to the k-th are taken (lowest indices first)
   out.reserve(k);
   for (size_t i = 0; i < n; ++i) {
-    if (score[i] > kth) {
+    if (key[i] > kth) {
       out.push_back(int32_t(i));
-    } else if (score[i] == kth && ties > 0) {
+    } else if (key[i] == kth && ties > 0) {
       out.push_back(int32_t(i));
       --ties;
     }

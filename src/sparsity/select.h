@@ -7,8 +7,9 @@
 namespace dip {
 
 // The indices of the k largest scores, ascending (ties broken towards lower indices).
-// O(n): one selection pass for the k-th value, one scan. `scratch` avoids allocations.
-void select_topk(const float* score, size_t n, size_t k, std::vector<int32_t>& out, std::vector<float>& scratch);
+// O(n): a radix select of the k-th value (2-3 histogram passes), one scan. `scratch` avoids
+// allocations. NaN scores rank above +inf (their order among themselves is unspecified).
+void select_topk(const float* score, size_t n, size_t k, std::vector<int32_t>& out, std::vector<uint32_t>& scratch);
 
 // The indices whose score is >= threshold, ascending.
 void select_threshold(const float* score, size_t n, float threshold, std::vector<int32_t>& out);

@@ -145,7 +145,7 @@ void SparseMlp::select(uint32_t layer, bool up, float* score, size_t n, double k
     const Signal sig = cfg_.method == Method::kCats ? Signal::kGate : (up ? Signal::kX : Signal::kH);
     select_threshold(score, n, thr_->at(layer, sig, keep), idx);
   } else {
-    select_topk(score, n, keep_count(keep, n), idx, sel_scratch_);
+    select_topk(score, n, keep_count(keep, n), idx, topk_scratch_);
   }
   }
   if (cache.capacity() > 0 || flash_) {

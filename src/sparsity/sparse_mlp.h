@@ -95,6 +95,7 @@ class SparseMlp {
   uint64_t up_col_bytes_ = 0, down_col_bytes_ = 0;  // one up+gate bundle, one down column
   // scratch
   std::vector<float> x_, score_, gu_, h_, xs_, sel_scratch_, ones_;
+  std::vector<uint32_t> topk_scratch_;
   std::vector<int32_t> up_idx_, down_idx_, all_up_, all_down_;
   std::vector<uint8_t> up_hits_, down_hits_;
   std::vector<int32_t> up_slots_, down_slots_;

@@ -73,27 +73,38 @@ TEST(SparsityConfig, PerLayerKeepFile) {
   EXPECT_THROW(resolve_keep(c, 1, 0, 0, p), Error);
 }
 
+// The reference: indices by score descending, equal scores by index ascending; the first k,
+// in index order.
+std::vector<int32_t> topk_reference(const std::vector<float>& s, size_t k) {
+  std::vector<int32_t> ord(s.size());
+  std::iota(ord.begin(), ord.end(), 0);
+  std::stable_sort(ord.begin(), ord.end(), [&](int32_t a, int32_t b) { return s[size_t(a)] > s[size_t(b)]; });
+  ord.resize(std::min(k, s.size()));
+  std::sort(ord.begin(), ord.end());
+  return ord;
+}
+
 TEST(Select, TopKIsTheKLargestInAscendingOrder) {
   std::vector<int32_t> got;
-  std::vector<float> scratch;
-  for (size_t n : {1u, 7u, 100u, 1536u}) {
-    for (size_t k : {size_t(0), size_t(1), n / 3, n}) {
-      auto s = randn(n);
-      for (auto& v : s) v = std::fabs(v);
-      if (n > 10) s[3] = s[5] = s[7];  // ties
-      select_topk(s.data(), n, k, got, scratch);
-      ASSERT_EQ(got.size(), k);
-      ASSERT_TRUE(std::is_sorted(got.begin(), got.end()));
-      std::vector<float> sorted = s;
-      std::sort(sorted.begin(), sorted.end(), std::greater<float>());
-      float kept_min = INFINITY;
-      for (int32_t i : got) kept_min = std::min(kept_min, s[size_t(i)]);
-      if (k > 0) {
-        ASSERT_EQ(kept_min, sorted[k - 1]);
-        double sum_got = 0, sum_ref = 0;
-        for (int32_t i : got) sum_got += s[size_t(i)];
-        for (size_t i = 0; i < k; ++i) sum_ref += sorted[i];
-        ASSERT_NEAR(sum_got, sum_ref, 1e-4);
+  std::vector<uint32_t> scratch;
+  std::uniform_real_distribution<float> u01(0.0f, 1.0f);
+  for (size_t n : {1u, 7u, 100u, 1536u, 5632u}) {
+    for (size_t k : {size_t(0), size_t(1), n / 3, n / 2 + 1, n - 1, n}) {
+      for (int kind = 0; kind < 4; ++kind) {
+        auto s = randn(n);
+        if (kind == 0) {
+          for (auto& v : s) v = std::fabs(v);  // DIP's |x|
+        } else if (kind == 1) {
+          for (auto& v : s) v = std::round(std::fabs(v) * 4.0f) / 4.0f;  // many ties, zeros
+        } else if (kind == 2) {
+          for (size_t i = 0; i < n; i += 3) s[i] = s[i] * 1e-30f;  // signed values, denormal range
+          if (n > 10) { s[1] = -0.0f; s[2] = 0.0f; s[4] = INFINITY; s[6] = -INFINITY; }
+        } else {
+          for (auto& v : s) v = std::fabs(v) * (u01(rng()) < 0.5f ? 0.2f : 1.0f);  // DIP-CA's rescoring
+        }
+        if (n > 10) s[3] = s[5] = s[7];  // ties
+        select_topk(s.data(), n, k, got, scratch);
+        ASSERT_EQ(got, topk_reference(s, k)) << "n " << n << " k " << k << " kind " << kind;
       }
     }
   }

@@ -48,7 +48,8 @@ bool masked_dense(const Model& m, uint32_t il, Method method, const LayerKeep& k
   const size_t E = m.hparams().n_embd, F = m.hparams().n_ff;
   std::vector<double> xm(x.begin(), x.end());
   std::vector<int32_t> idx;
-  std::vector<float> scratch, score(std::max(E, F));
+  std::vector<float> score(std::max(E, F));
+  std::vector<uint32_t> scratch;
   if (method == Method::kDip) {
     for (size_t i = 0; i < E; ++i) score[i] = std::fabs(x[i]);
     select_topk(score.data(), E, keep_count(keep.up, E), idx, scratch);
