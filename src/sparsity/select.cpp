@@ -28,36 +28,48 @@ void select_topk(const float* score, size_t n, size_t k, std::vector<int32_t>& o
   // Radix select of the k-th largest key, 11 + 11 + 10 bits: each pass histograms the keys that
   // share the digits found so far and walks the buckets from the top. Two or three passes over
   // n floats, no comparisons sorting: this runs on one thread for every layer of every token.
-  scratch.resize(n);
+  scratch.resize(2 * n);
   uint32_t* key = scratch.data();
+  uint32_t* cand = key + n;  // keys that share the digits found so far
   for (size_t i = 0; i < n; ++i) key[i] = order_key(score[i]);
   constexpr int kShift[3] = {21, 10, 0};
   constexpr uint32_t kBuckets[3] = {2048, 2048, 1024};
-  uint32_t prefix = 0, prefix_mask = 0;  // the digits fixed so far
-  size_t above = 0;                     // keys known to be above the k-th
+  uint32_t prefix = 0;  // the digits fixed so far
+  size_t above = 0;     // keys known to be above the k-th
   size_t hist[2048];
+  const uint32_t* in = key;
+  size_t n_in = n;
   for (int pass = 0; pass < 3; ++pass) {
     const uint32_t nb = kBuckets[pass];
     std::fill(hist, hist + nb, size_t(0));
-    for (size_t i = 0; i < n; ++i) {
-      if ((key[i] & prefix_mask) == prefix) ++hist[(key[i] >> kShift[pass]) & (nb - 1)];
-    }
+    for (size_t i = 0; i < n_in; ++i) ++hist[(in[i] >> kShift[pass]) & (nb - 1)];
     uint32_t b = nb - 1;
     while (above + hist[b] < k) above += hist[b--];
     prefix |= b << kShift[pass];
-    prefix_mask |= (nb - 1) << kShift[pass];
+    if (pass == 2) break;
+    // Keep the keys in bucket b (branch-free compaction; in-place is safe, m <= i).
+    const uint32_t hi_mask = ~((uint32_t(1) << kShift[pass]) - 1);
+    size_t m = 0;
+    for (size_t i = 0; i < n_in; ++i) {
+      cand[m] = in[i];
+      m += (in[i] & hi_mask) == prefix;
+    }
+    in = cand;
+    n_in = m;
   }
   const uint32_t kth = prefix;
   size_t ties = k - above;  // how many keys equal to the k-th are taken (lowest indices first)
-  out.reserve(k);
+  // Branch-free: every index is written, the count advances only for a kept one (k + 1 slots).
+  out.resize(k + 1);
+  int32_t* o = out.data();
+  size_t j = 0;
   for (size_t i = 0; i < n; ++i) {
-    if (key[i] > kth) {
-      out.push_back(int32_t(i));
-    } else if (key[i] == kth && ties > 0) {
-      out.push_back(int32_t(i));
-      --ties;
-    }
+    const bool eq = key[i] == kth && ties > 0;
+    o[j] = int32_t(i);
+    j += (key[i] > kth) | eq;
+    ties -= eq;
   }
+  out.resize(k);
 }
 
 void select_threshold(const float* score, size_t n, float threshold, std::vector<int32_t>& out) {
