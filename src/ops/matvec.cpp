@@ -225,7 +225,7 @@ void MatmulRows(TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n, co
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
-#include "ops/qdot_vnni.h"
+#include "ops/qdot_x86.h"
 #include "util/error.h"
 #include "util/threadpool.h"
 
@@ -272,11 +272,11 @@ void matmul(TensorType wt, const void* w, size_t n, size_t rows, const EncodedAc
   const float* fa = wt == TensorType::F32 ? reinterpret_cast<const float*>(acts.data.data()) : acts.decoded.data();
   auto* fn = HWY_DYNAMIC_DISPATCH(MatmulRows);
   auto* fn_tiled = HWY_DYNAMIC_DISPATCH(MatmulRowsTiled);
-  const bool vnni = (wt == TensorType::Q8_0 || wt == TensorType::Q4_0) && qdot_vnni_available();
+  const QdotIsa x86 = wt == TensorType::Q8_0 || wt == TensorType::Q4_0 ? qdot_x86_best() : QdotIsa::kNone;
   auto body = [&](size_t r0, size_t r1) {
-    if (vnni) {
-      qmatmul_vnni(wt, static_cast<const uint8_t*>(w), wrb, n, acts.data.data(), acts.row_bytes, acts.rows, y,
-                   y_stride, r0, r1);
+    if (x86 != QdotIsa::kNone) {
+      qmatmul_x86(x86, wt, static_cast<const uint8_t*>(w), wrb, n, acts.data.data(), acts.row_bytes, acts.rows, y,
+                  y_stride, r0, r1);
     } else if (tiled) {
       fn_tiled(wt, static_cast<const uint8_t*>(w), wrb, n, fa, acts.rows, y, y_stride, r0, r1);
     } else {

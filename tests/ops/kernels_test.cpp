@@ -9,6 +9,7 @@
 #include "ops/elementwise.h"
 #include "ops/elementwise_simd.h"
 #include "ops/matvec.h"
+#include "ops/qdot_x86.h"
 #include "ops/quant.h"
 #include "util/fp.h"
 #include "util/threadpool.h"
@@ -91,6 +92,47 @@ TEST(Kernels, MatmulMatchesScalarReference) {
           for (size_t r = 0; r < rows; ++r) {
             const float ref = dot_ref(t, &wq[r * row_bytes(t, n)], a.row(b), n);
             ASSERT_NEAR(y[b * rows + r], ref, 1e-4 * (1 + std::fabs(ref))) << ggml_type_name(uint32_t(t));
+          }
+        }
+      }
+    }
+  }
+}
+
+// Every x86 kernel this CPU runs (AVX2, AVX-512 VNNI), called directly, not only the one
+// matmul picks: against the scalar reference on fresh random inputs, and bit-identical to
+// each other (their integer sums are exact). Q8_0 weights include -128.
+TEST(Kernels, EveryX86QuantKernelMatchesScalarReference) {
+  std::vector<QdotIsa> isas;
+  for (QdotIsa isa : {QdotIsa::kAvx2, QdotIsa::kAvx512Vnni}) {
+    if (qdot_x86_available(isa)) isas.push_back(isa);
+  }
+  if (isas.empty()) GTEST_SKIP() << "no x86 quantized kernels on this CPU";
+  for (TensorType t : {TensorType::Q8_0, TensorType::Q4_0}) {
+    for (size_t rows : {1u, 6u, 67u}) {
+      for (size_t batch : {1u, 5u, 37u}) {
+        const size_t n = 160;
+        const auto w = randn(n * rows), x = randn(n * batch);
+        const size_t rb = row_bytes(t, n);
+        std::vector<uint8_t> wq(rows * rb);
+        for (size_t r = 0; r < rows; ++r) quantize_row(t, &w[r * n], &wq[r * rb], n);
+        if (t == TensorType::Q8_0) reinterpret_cast<BlockQ8_0*>(wq.data())->qs[5] = -128;
+        EncodedActs a;
+        encode_acts(t, x.data(), n, batch, n, a);
+        std::vector<float> first;
+        for (QdotIsa isa : isas) {
+          std::vector<float> y(batch * rows, NAN);
+          qmatmul_x86(isa, t, wq.data(), rb, n, a.data.data(), a.row_bytes, batch, y.data(), rows, 0, rows);
+          for (size_t b = 0; b < batch; ++b) {
+            for (size_t r = 0; r < rows; ++r) {
+              const float ref = dot_ref(t, &wq[r * rb], a.row(b), n);
+              ASSERT_NEAR(y[b * rows + r], ref, 1e-4 * (1 + std::fabs(ref))) << qdot_isa_name(isa);
+            }
+          }
+          if (first.empty()) {
+            first = y;
+          } else {
+            ASSERT_EQ(0, std::memcmp(first.data(), y.data(), y.size() * sizeof(float))) << qdot_isa_name(isa);
           }
         }
       }

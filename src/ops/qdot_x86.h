@@ -1,0 +1,28 @@
+// Hand-written x86 kernels for quantized weights (Q8_0, Q4_0) times Q8_0 activations: one
+// body (qdot_x86_kernels.inc) compiled twice, for AVX-512 VNNI and for AVX2. Highway 1.0.3
+// (Debian 12) has no op for the u8 x s8 dot-product instructions these need. Callers ask
+// qdot_x86_best() first; where it says kNone (other CPUs, other architectures) the Highway
+// kernels in matvec.cpp run.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "ops/tensor_types.h"
+
+namespace dip {
+
+enum class QdotIsa { kNone, kAvx2, kAvx512Vnni };
+
+// Whether this build has the kernels for `isa` and the CPU runs them (CPUID).
+bool qdot_x86_available(QdotIsa isa);
+// The fastest available (VNNI, then AVX2), or kNone.
+QdotIsa qdot_x86_best();
+const char* qdot_isa_name(QdotIsa isa);
+
+// y[b * y_stride + r] = dot(W[r], act[b]) for rows r in [r0, r1) and b < n_act. W is Q8_0 or
+// Q4_0 (rows of n elements, wrow_bytes apart); activations are Q8_0 rows arow_bytes apart.
+// `isa` must be available.
+void qmatmul_x86(QdotIsa isa, TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n, const uint8_t* acts,
+                 size_t arow_bytes, size_t n_act, float* y, size_t y_stride, size_t r0, size_t r1);
+
+}  // namespace dip
