@@ -108,4 +108,44 @@ size_t ColumnCache::access(const int32_t* cols, size_t n, uint8_t* hit_mask, int
   return hits;
 }
 
+size_t ColumnCache::prefetch(const int32_t* cols, size_t n, int32_t* admitted, int32_t* slots) {
+  if (policy_ != CachePolicy::kLru || capacity_ == 0) return 0;
+  ++clock_;  // the admitted columns are the newest, in index order (the list's invariant)
+  size_t misses = 0;
+  for (size_t i = 0; i < n; ++i) {
+    in_use_[size_t(cols[i])] = 1;
+    misses += !cached_[size_t(cols[i])];
+  }
+  size_t room = capacity_ - size_;
+  for (int32_t c = head_; c >= 0 && room < misses;) {
+    const int32_t nx = next_[size_t(c)];
+    if (!in_use_[size_t(c)]) {
+      unlink(c);
+      cached_[size_t(c)] = 0;
+      free_slots_.push_back(slot_of_[size_t(c)]);
+      slot_of_[size_t(c)] = -1;
+      --size_;
+      ++room;
+    }
+    c = nx;
+  }
+  size_t m = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const size_t c = size_t(cols[i]);
+    in_use_[c] = 0;
+    if (cached_[c] || room == 0) continue;
+    cached_[c] = 1;
+    slot_of_[c] = free_slots_.back();
+    free_slots_.pop_back();
+    ++size_;
+    --room;
+    last_use_[c] = clock_;
+    push_back(int32_t(c));
+    admitted[m] = int32_t(c);
+    slots[m] = slot_of_[c];
+    ++m;
+  }
+  return m;
+}
+
 }  // namespace dip

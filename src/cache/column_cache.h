@@ -31,6 +31,13 @@ class ColumnCache {
   size_t access(const int32_t* cols, size_t n, uint8_t* hit_mask = nullptr, int32_t* slots = nullptr);
   int32_t slot(size_t c) const { return slot_of_[c]; }
 
+  // Makes `cols` (ascending, distinct) resident ahead of the access that will use them, without
+  // counting an access or a hit: a prefetch. Columns already resident stay as they are; the
+  // others are admitted in order while there is room (free slots, then LRU victims that are not
+  // among `cols`), as the most recently used. Writes each admitted column and its slot to
+  // admitted[] / slots[] and returns how many. LRU only (LFU: admits nothing).
+  size_t prefetch(const int32_t* cols, size_t n, int32_t* admitted, int32_t* slots);
+
   uint64_t hits() const { return hits_; }
   uint64_t accesses() const { return accesses_; }
 

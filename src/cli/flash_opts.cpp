@@ -17,6 +17,7 @@ void add_flash_opts(CLI::App* c, FlashOpts& o) {
   c->add_option("--flash-io", o.io, "flash runs: auto, uring (io_uring) or pread");
   c->add_option("--flash-gap", o.gap, "flash runs: join two reads whose gap is at most this (e.g. 16KiB; 0: exact reads)");
   c->add_option("--flash-qd", o.queue_depth, "flash runs: read requests in flight")->check(CLI::Range(1, 4096));
+  c->add_option("--flash-prefetch", o.prefetch, "flash runs: on or off (default): predict the next layer's up+gate mask from the residual stream and read it during that layer's attention");
   c->add_flag("--flash-buffered", o.buffered, "flash runs: read through the page cache instead of O_DIRECT (not a real flash run)");
   c->add_flag("--flash-verify", o.verify, "flash runs: check every column's CRC before running");
 }
@@ -24,8 +25,8 @@ void add_flash_opts(CLI::App* c, FlashOpts& o) {
 std::unique_ptr<FlashRun> make_flash_run(const Model& m, const FlashOpts& o, uint32_t n_ctx, uint32_t n_logits,
                                          int n_threads, uint64_t overhead_rss) {
   if (!o.enabled()) {
-    if (!o.budget.empty() || !o.mlp_cache.empty() || !o.bandwidth.empty() || !o.latency.empty() || o.buffered || o.verify || o.io != "auto" || o.gap != "0") {
-      fail("--dram-budget, --mlp-cache, --flash-bw, --flash-latency, --flash-io, --flash-gap, --flash-buffered and --flash-verify need --flash IMAGE");
+    if (!o.budget.empty() || !o.mlp_cache.empty() || !o.bandwidth.empty() || !o.latency.empty() || o.buffered || o.verify || o.io != "auto" || o.gap != "0" || o.prefetch != "off") {
+      fail("--dram-budget, --mlp-cache, --flash-bw, --flash-latency, --flash-io, --flash-gap, --flash-prefetch, --flash-buffered and --flash-verify need --flash IMAGE");
     }
     return nullptr;
   }
@@ -35,6 +36,7 @@ std::unique_ptr<FlashRun> make_flash_run(const Model& m, const FlashOpts& o, uin
   else if (o.io == "uring") so.io = FlashIo::kUring;
   else if (o.io == "pread") so.io = FlashIo::kPread;
   else fail("unknown --flash-io '{}': use auto, uring or pread", o.io);
+  if (o.prefetch != "on" && o.prefetch != "off") fail("unknown --flash-prefetch '{}': use on or off", o.prefetch);
   so.direct = !o.buffered;
   so.bandwidth = o.bandwidth.empty() ? 0 : parse_bandwidth(o.bandwidth);
   so.latency_s = o.latency.empty() ? 0 : parse_duration(o.latency);
@@ -62,6 +64,7 @@ std::unique_ptr<FlashRun> make_flash_run(const Model& m, const FlashOpts& o, uin
   }
   run->plan = plan_dram(m, *run->image, spec, n_ctx, kFlashMaxBatch, n_logits, n_threads, so.max_gap);
   run->columns = std::make_unique<FlashColumns>(*run->image, so, run->plan.cache_fraction);
+  run->columns->set_prefetch_enabled(o.prefetch == "on");
   return run;
 }
 
@@ -104,6 +107,10 @@ nlohmann::json flash_report(const FlashRun& run, const SparseMlp& mlp, size_t to
       {"peak_rss", peak},
       {"within_budget", peak <= limit},
       {"io", fc.store().mode()},
+      {"prefetch", fc.prefetch_enabled()},
+      {"prefetch_bundles_per_token", double(ms.prefetched) / n},
+      {"prefetch_bytes_per_token", double(fc.stats().prefetch_bytes) / n},
+      {"prefetch_used", ms.prefetched ? double(ms.prefetch_used) / double(ms.prefetched) : 0.0},
   };
   return r;
 }
@@ -124,6 +131,11 @@ void print_flash_report(const nlohmann::json& r) {
                r["down_hit_rate"].get<double>(), mb("budget"), mb("resident_weights"), mb("kv_cache"), mb("buffers"),
                mb("cache_bytes"), 100.0 * r["cache_fraction"].get<double>(), mb("peak_rss"), mb("overhead_rss"),
                r["within_budget"].get<bool>() ? "(within budget)" : "(OVER BUDGET)");
+  if (r["prefetch_bundles_per_token"].get<double>() > 0) {
+    std::fprintf(stderr, "  prefetch: %.1f up+gate bundles/token (%.2f MiB) read during the attention before their layer, %.1f%% of them used\n",
+                 r["prefetch_bundles_per_token"].get<double>(), mb("prefetch_bytes_per_token"),
+                 100.0 * r["prefetch_used"].get<double>());
+  }
 }
 
 }  // namespace dip::cli

@@ -20,7 +20,7 @@ class SparseMlp;
 namespace dip::cli {
 
 struct FlashOpts {
-  std::string image, budget, mlp_cache, bandwidth, latency, io = "auto", gap = "0";
+  std::string image, budget, mlp_cache, bandwidth, latency, io = "auto", gap = "0", prefetch = "off";
   bool buffered = false, verify = false;
   uint32_t queue_depth = 64;
   bool enabled() const { return !image.empty(); }

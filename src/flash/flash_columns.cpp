@@ -37,6 +37,25 @@ void FlashColumns::reset_stats() {
   store_->reset_stats();
 }
 
+void FlashColumns::prefetch(uint32_t layer, const int32_t* cols, const int32_t* slots, size_t n) {
+  if (prefetch_layer_ >= 0) finish_prefetch(uint32_t(prefetch_layer_));  // one in flight at a time
+  if (n == 0) return;
+  const uint64_t stride = image_.header().up_col_stride;
+  uint8_t* slab = up_slab_.data() + layer * up_cap_ * stride;
+  reads_.clear();
+  for (size_t i = 0; i < n; ++i) reads_.push_back({image_.up_offset(layer, size_t(cols[i])), uint32_t(stride), slab + size_t(slots[i]) * stride});
+  prefetch_ticket_ = store_->submit(reads_);
+  prefetch_layer_ = layer;
+  stats_.prefetch_columns += n;
+  stats_.prefetch_bytes += n * stride;
+}
+
+void FlashColumns::finish_prefetch(uint32_t layer) {
+  if (prefetch_layer_ != int64_t(layer)) return;
+  store_->wait(prefetch_ticket_);
+  prefetch_layer_ = -1;
+}
+
 void FlashColumns::multiply(uint32_t layer, bool up, const int32_t* idx, const uint8_t* hit, const int32_t* slots,
                             const float* xs, size_t n, float* y, ThreadPool& pool) {
   const FlashHeader& h = image_.header();

@@ -20,6 +20,8 @@ struct FlashColumnStats {
   uint64_t dram_bytes[2] = {0, 0};   // column bytes multiplied from the cache: [up+gate, down]
   uint64_t flash_bytes[2] = {0, 0};  // column bytes read from flash
   uint64_t flash_columns[2] = {0, 0};
+  uint64_t prefetch_columns = 0;  // up+gate bundles read ahead of their layer (prefetch())
+  uint64_t prefetch_bytes = 0;
 };
 
 class FlashColumns {
@@ -40,6 +42,15 @@ class FlashColumns {
   void multiply(uint32_t layer, bool up, const int32_t* idx, const uint8_t* hit, const int32_t* slots, const float* xs,
                 size_t n, float* y, ThreadPool& pool);
 
+  // Next-layer prefetch: starts reading up+gate bundles `cols` of `layer` into their cache
+  // `slots` (ColumnCache::prefetch admitted them) while the caller computes something else;
+  // finish_prefetch(layer) waits for them, and must come before the layer's cache is accessed
+  // again (a slot may only be handed out once its read is done).
+  void prefetch(uint32_t layer, const int32_t* cols, const int32_t* slots, size_t n);
+  void finish_prefetch(uint32_t layer);
+  bool prefetch_enabled() const { return prefetch_enabled_; }
+  void set_prefetch_enabled(bool on) { prefetch_enabled_ = on; }
+
   FlashStore& store() { return *store_; }
   const FlashStore& store() const { return *store_; }
   const FlashColumnStats& stats() const { return stats_; }
@@ -54,6 +65,9 @@ class FlashColumns {
   HugeBuffer up_slab_, down_slab_;
   HugeBuffer staging_;
   FlashColumnStats stats_;
+  bool prefetch_enabled_ = false;
+  int64_t prefetch_layer_ = -1;  // the layer whose prefetch is in flight, or -1
+  uint32_t prefetch_ticket_ = 0;
   // scratch
   std::vector<const uint8_t*> ptrs_;
   std::vector<float> xs_;

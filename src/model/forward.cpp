@@ -213,6 +213,8 @@ void Session::eval_batch(std::span<const int32_t> tokens, bool all_logits, std::
       dense_mlp(il, B);
     }
     for (size_t i = 0; i < B * E; ++i) x_[i] += xn_[i];
+    // One token: the next layer's up+gate reads can start now and run during its attention.
+    if (!dense && B == 1 && il + 1 < hp_.n_layer) sparse_->prefetch_next(il + 1, x_.data(), n_past_);
   }
 
   const size_t first = all_logits ? 0 : B - 1;

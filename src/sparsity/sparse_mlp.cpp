@@ -10,6 +10,7 @@
 
 #include "flash/flash_columns.h"
 #include "model/model.h"
+#include "ops/elementwise.h"
 #include "ops/elementwise_simd.h"
 #include "sparsity/select.h"
 #include "util/error.h"
@@ -46,6 +47,7 @@ SparseMlp::SparseMlp(const Model& m, const SparsityConfig& cfg, const Thresholds
       fail("{} reads gate (and up) rows densely; with the MLP on flash use dense, dip, dip-ca or teal", method_name(cfg_.method));
     }
     for (auto& s : layers_) {
+      s.prefetched.assign(E, 0);
       s.up_cache = ColumnCache(E, flash_->capacity(true), cfg_.policy);
       s.down_cache = ColumnCache(F, flash_->capacity(false), cfg_.policy);
     }
@@ -150,9 +152,47 @@ void SparseMlp::select(uint32_t layer, bool up, float* score, size_t n, double k
   }
   if (cache.capacity() > 0 || flash_) {
     const size_t h = cache.access(idx.data(), idx.size(), hits, slots);
+    if (up && !s.pf_list.empty()) {  // how many of the bundles read ahead this mask used
+      for (size_t i = 0; i < idx.size(); ++i) stats_.prefetch_used += s.prefetched[size_t(idx[i])] & hits[i];
+      for (int32_t c : s.pf_list) s.prefetched[size_t(c)] = 0;
+      s.pf_list.clear();
+    }
     (up ? stats_.up_hits : stats_.down_hits) += h;
     (up ? stats_.up_accesses : stats_.down_accesses) += idx.size();
   }
+}
+
+void SparseMlp::prefetch_next(uint32_t il, const float* x_resid, uint32_t pos) {
+  if (!flash_ || !flash_->prefetch_enabled() || il >= layers_.size()) return;
+  if (cfg_.method != Method::kDense && !reads_up_columns(cfg_.method)) return;
+  if (cfg_.use_thresholds || cfg_.method == Method::kTeal) return;  // top-k masks only
+  LayerState& s = layers_[il];
+  ColumnCache& cache = s.up_cache;
+  if (cache.capacity() == 0) return;
+  const HParams& hp = model_.hparams();
+  const size_t E = hp.n_embd;
+  const std::vector<int32_t>* pred = &all_up_;
+  if (cfg_.method != Method::kDense) {
+    // The mask the layer would choose if its attention added nothing: the same norm, the same
+    // scores, the same DIP-CA rescoring against the cache as it is now.
+    pf_x_.resize(E);
+    rms_norm(x_resid, model_.layers[il].ffn_norm.data(), pf_x_.data(), E, hp.rms_eps);
+    for (size_t i = 0; i < E; ++i) pf_x_[i] = std::fabs(pf_x_[i]);
+    if (cfg_.method == Method::kDipCa) {
+      const double g = cfg_.warmup ? warmup_gamma(cfg_.gamma, pos) : cfg_.gamma;
+      cache_aware_scores(pf_x_.data(), E, cache.cached(), g, cfg_.fixed_top_n, cfg_.alpha_blend, sel_scratch_);
+    }
+    select_topk(pf_x_.data(), E, keep_count(cfg_.keep[il].up, E), pf_idx_, topk_scratch_);
+    pred = &pf_idx_;
+  }
+  pf_cols_.resize(pred->size());
+  pf_slots_.resize(pred->size());
+  const size_t n = cache.prefetch(pred->data(), pred->size(), pf_cols_.data(), pf_slots_.data());
+  for (int32_t c : s.pf_list) s.prefetched[size_t(c)] = 0;
+  s.pf_list.assign(pf_cols_.begin(), pf_cols_.begin() + long(n));
+  for (int32_t c : s.pf_list) s.prefetched[size_t(c)] = 1;
+  stats_.prefetched += n;
+  flash_->prefetch(il, pf_cols_.data(), pf_slots_.data(), n);
 }
 
 void SparseMlp::multiply(uint32_t layer, bool up, const std::vector<int32_t>& idx, const float* xs, float* y,
@@ -211,6 +251,7 @@ void SparseMlp::forward(uint32_t il, const float* x_in, float* out, uint32_t pos
     }
   } else {
     // DIP, DIP-CA, TEAL: up/gate columns of the kept inputs, then down columns of kept h.
+    if (flash_) flash_->finish_prefetch(il);  // before the cache hands out slots again
     for (size_t i = 0; i < E; ++i) score_[i] = std::fabs(x_[i]);
     select(il, true, score_.data(), E, keep.up, pos, up_idx_, up_hits_.data(), up_slots_.data());
     for (size_t i = 0; i < up_idx_.size(); ++i) xs_[i] = x_[size_t(up_idx_[i])];

@@ -25,6 +25,7 @@ struct MlpStats {
   double density_sum = 0;      // achieved MLP density, summed over evals
   uint64_t bytes = 0;          // MLP weight bytes read
   uint64_t up_hits = 0, up_accesses = 0, down_hits = 0, down_accesses = 0;
+  uint64_t prefetched = 0, prefetch_used = 0;  // bundles read ahead; of those, hits of the real mask
   double seconds = 0;          // wall time inside the MLP (flash waits included)
   double density() const { return evals ? density_sum / double(evals) : 1.0; }
   double up_hit_rate() const { return up_accesses ? double(up_hits) / double(up_accesses) : 0.0; }
@@ -57,6 +58,13 @@ class SparseMlp {
   // out = MLP(x) for one token of layer `layer` at sequence position `pos` (x and out may alias).
   void forward(uint32_t layer, const float* x, float* out, uint32_t pos, ThreadPool& pool);
 
+  // Flash runs with prefetch enabled (dip, dip-ca, teal, dense streaming): predicts layer
+  // `layer`'s up+gate mask from the residual stream before it (x_resid, the input of the
+  // layer's attention: its MLP input will be that plus the attention's output, normalized), and
+  // starts reading the predicted bundles the cache lacks into cache slots, so the reads overlap
+  // the layer's attention. A no-op otherwise.
+  void prefetch_next(uint32_t layer, const float* x_resid, uint32_t pos);
+
   const MlpStats& stats() const { return stats_; }
   // The scores the last forward() ranked for its down columns (|h|, after DIP-CA rescoring), the
   // first n_ff entries: tests use them to tell a near-tie at the top-k boundary.
@@ -78,6 +86,8 @@ class SparseMlp {
     ColumnMatrix up_gate;  // columns = MLP inputs, each [gate col; up col] (dip, dip-ca, teal)
     ColumnMatrix down;     // columns = d_ff neurons
     ColumnCache up_cache, down_cache;
+    std::vector<uint8_t> prefetched;  // flash: 1 for the bundles of the last prefetch (pf_list)
+    std::vector<int32_t> pf_list;
   };
   void select(uint32_t layer, bool up, float* score, size_t n, double keep, uint32_t pos,
               std::vector<int32_t>& idx, uint8_t* hits, int32_t* slots);
@@ -99,6 +109,8 @@ class SparseMlp {
   std::vector<int32_t> up_idx_, down_idx_, all_up_, all_down_;
   std::vector<uint8_t> up_hits_, down_hits_;
   std::vector<int32_t> up_slots_, down_slots_;
+  std::vector<float> pf_x_;
+  std::vector<int32_t> pf_idx_, pf_cols_, pf_slots_;
   EncodedActs enc_;
 };
 

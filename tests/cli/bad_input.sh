@@ -120,6 +120,8 @@ expect_fail "bad bandwidth" "$DIP" "${G[@]}" --flash "$WORK/m.dipflash" --dram-b
 expect_fail "not in (0, 10 TB/s]" "$DIP" "${G[@]}" --flash "$WORK/m.dipflash" --dram-budget 100MiB --flash-bw 0GB/s
 expect_fail "bad duration" "$DIP" "${G[@]}" --flash "$WORK/m.dipflash" --dram-budget 100MiB --flash-latency 3parsecs
 expect_fail "unknown --flash-io" "$DIP" "${G[@]}" --flash "$WORK/m.dipflash" --dram-budget 100MiB --flash-io aio
+expect_fail "unknown --flash-prefetch" "$DIP" "${G[@]}" --flash "$WORK/m.dipflash" --dram-budget 100MiB --flash-prefetch maybe
+expect_fail "need --flash IMAGE" "$DIP" "${G[@]}" --flash-prefetch on
 expect_fail "not a multiple of the image" "$DIP" "${G[@]}" --flash "$WORK/m.dipflash" --dram-budget 100MiB --flash-gap 1000
 expect_fail "dense, dip, dip-ca or teal" "$DIP" generate -m "$M" -p hi -n 2 --method glu --mlp-density 0.8 --flash "$WORK/m.dipflash" --dram-budget 100MiB
 expect_fail "other MLP weights" "$DIP" "${G[@]}" --flash "$WORK/m2.dipflash" --dram-budget 100MiB

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <functional>
 
+#include "cache/column_cache.h"
 #include "flash/dram_budget.h"
 #include "model/forward.h"
 #include "sparsity/select.h"
@@ -135,6 +136,66 @@ TEST(FlashMlp, DenseStreamingGivesDenseLogits) {
   // dense token uses every column).
   const double cap = std::floor(0.4 * 64);
   EXPECT_DOUBLE_EQ(flash.stats().up_hit_rate(), cap * 7 / (64.0 * 8));
+}
+
+// Next-layer prefetch changes what is resident when, never what is computed: DIP's masks do
+// not depend on the cache, so the logits match the run without it (up to the order of the
+// sums); the bundles read ahead are mostly used, and the reads add up.
+TEST(FlashMlp, PrefetchKeepsResultsAndRaisesHits) {
+  for (Method method : {Method::kDip, Method::kDense}) {
+    auto m = synth_model(TensorType::F16, Arch::kLlama, 64, 256, 3);
+    const std::string p = temp_path("prefetch.dipflash");
+    write_flash_image(*m, p, 512, nullptr);
+    const FlashImage img(p);
+    const SparsityConfig cfg = config(*m, method, method == Method::kDip ? 0.5 : 1.0, 0.5);
+    FlashColumns off_cols(img, FlashStoreOptions{}, 0.5), on_cols(img, FlashStoreOptions{}, 0.5);
+    on_cols.set_prefetch_enabled(true);
+    SparseMlp off(*m, cfg, nullptr, &off_cols), on(*m, cfg, nullptr, &on_cols);
+    const auto a = run_tokens(*m, &off, 12), b = run_tokens(*m, &on, 12);
+    expect_close(b, a, "prefetch on vs off");
+    EXPECT_EQ(off.stats().prefetched, 0u);
+    ASSERT_GT(on.stats().prefetched, 0u) << method_name(method);
+    EXPECT_GE(on.stats().up_hit_rate(), off.stats().up_hit_rate()) << method_name(method);
+    if (method == Method::kDense) {
+      EXPECT_EQ(on.stats().prefetch_used, on.stats().prefetched) << "dense streaming's prediction is exact";
+    } else {
+      EXPECT_GT(double(on.stats().prefetch_used), 0.5 * double(on.stats().prefetched));
+    }
+    // Every byte read is a miss of the real masks or a bundle read ahead.
+    const FlashHeader& h = img.header();
+    const uint64_t up_miss = on.stats().up_accesses - on.stats().up_hits;
+    const uint64_t down_miss = on.stats().down_accesses - on.stats().down_hits;
+    EXPECT_EQ(on_cols.store().stats().bytes,
+              (up_miss + on.stats().prefetched) * h.up_col_stride + down_miss * h.down_col_stride);
+    EXPECT_EQ(on_cols.stats().prefetch_columns, on.stats().prefetched);
+  }
+}
+
+// ColumnCache::prefetch: admits what is missing while there is room, never evicts the columns
+// it is asked for, counts no access, and keeps slots distinct.
+TEST(FlashMlp, CachePrefetchAdmitsWithoutCounting) {
+  ColumnCache c(100, 10, CachePolicy::kLru);
+  const std::vector<int32_t> first = {1, 2, 3, 4, 5, 6};
+  c.access(first.data(), first.size());
+  const uint64_t acc = c.accesses(), hits = c.hits();
+  const std::vector<int32_t> want = {2, 3, 50, 60, 70, 80, 90, 95};  // 2 resident, 6 missing
+  std::vector<int32_t> adm(want.size()), slots(want.size());
+  const size_t n = c.prefetch(want.data(), want.size(), adm.data(), slots.data());
+  EXPECT_EQ(n, 6u);
+  EXPECT_EQ(c.accesses(), acc);
+  EXPECT_EQ(c.hits(), hits);
+  EXPECT_EQ(c.size(), 10u);
+  for (int32_t col : want) EXPECT_TRUE(c.contains(size_t(col))) << col;
+  for (size_t i = 0; i < n; ++i) EXPECT_EQ(c.slot(size_t(adm[i])), slots[i]);
+  int evicted = 0;
+  for (int32_t col : {1, 4, 5, 6}) evicted += !c.contains(size_t(col));
+  EXPECT_EQ(evicted, 2);  // room for 6: 4 free slots, then the 2 least recent outside `want`
+  std::vector<int32_t> all(100);
+  for (int i = 0; i < 100; ++i) all[size_t(i)] = i;
+  std::vector<int32_t> a2(100), s2(100);
+  EXPECT_EQ(c.prefetch(all.data(), 100, a2.data(), s2.data()), 0u) << "no victim outside the request";
+  ColumnCache lfu(100, 10, CachePolicy::kLfu);
+  EXPECT_EQ(lfu.prefetch(want.data(), want.size(), adm.data(), slots.data()), 0u);
 }
 
 TEST(FlashMlp, BudgetParsingAndTooSmallBudgets) {
