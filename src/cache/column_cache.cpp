@@ -29,6 +29,36 @@ void ColumnCache::push_back(int32_t c) {
   tail_ = c;
 }
 
+void ColumnCache::evict(size_t c) {
+  if (policy_ == CachePolicy::kLru) unlink(int32_t(c));
+  cached_[c] = 0;
+  free_slots_.push_back(slot_of_[c]);
+  slot_of_[c] = -1;
+  --size_;
+}
+
+size_t ColumnCache::evict_lru_unused(size_t need) {
+  // The list is in (last use, index) order: its first `need` columns not in use are the
+  // victims (what sorting every candidate would pick, without the scan and the sort).
+  size_t evicted = 0;
+  for (int32_t c = head_; c >= 0 && evicted < need;) {
+    const int32_t nx = next_[size_t(c)];
+    if (!in_use_[size_t(c)]) {
+      evict(size_t(c));
+      ++evicted;
+    }
+    c = nx;
+  }
+  return evicted;
+}
+
+void ColumnCache::admit(size_t c) {
+  cached_[c] = 1;
+  slot_of_[c] = free_slots_.back();
+  free_slots_.pop_back();
+  ++size_;
+}
+
 size_t ColumnCache::access(const int32_t* cols, size_t n, uint8_t* hit_mask, int32_t* slots) {
   ++clock_;
   size_t hits = 0, misses = 0;
@@ -44,54 +74,33 @@ size_t ColumnCache::access(const int32_t* cols, size_t n, uint8_t* hit_mask, int
   accesses_ += n;
   // Room for the misses: free slots first, then victims among resident columns this token
   // does not use, least recently (LRU) or least frequently (LFU, then least recently) used.
-  size_t admit = std::min(misses, capacity_);
-  if (size_ + admit > capacity_) {
-    const size_t need = size_ + admit - capacity_;
-    size_t evict = 0;
-    auto drop = [&](size_t v) {
-      cached_[v] = 0;
-      free_slots_.push_back(slot_of_[v]);
-      slot_of_[v] = -1;
-    };
+  size_t n_admit = std::min(misses, capacity_);
+  if (size_ + n_admit > capacity_) {
+    const size_t need = size_ + n_admit - capacity_;
     if (policy_ == CachePolicy::kLru) {
-      // The list is in (last use, index) order: its first `need` columns not in use are the
-      // victims (what sorting every candidate would pick, without the scan and the sort).
-      for (int32_t c = head_; c >= 0 && evict < need;) {
-        const int32_t nx = next_[size_t(c)];
-        if (!in_use_[size_t(c)]) {
-          unlink(c);
-          drop(size_t(c));
-          ++evict;
-        }
-        c = nx;
-      }
+      evict_lru_unused(need);
     } else {
       victims_.clear();
       for (size_t c = 0; c < cached_.size(); ++c) {
         if (cached_[c] && !in_use_[c]) victims_.push_back(int32_t(c));
       }
-      evict = std::min(need, victims_.size());
+      const size_t n_evict = std::min(need, victims_.size());
       auto less_used = [&](int32_t a, int32_t b) {
         if (uses_[a] != uses_[b]) return uses_[a] < uses_[b];
         if (last_use_[a] != last_use_[b]) return last_use_[a] < last_use_[b];
         return a < b;
       };
-      if (evict < victims_.size()) std::nth_element(victims_.begin(), victims_.begin() + evict, victims_.end(), less_used);
-      for (size_t i = 0; i < evict; ++i) drop(size_t(victims_[i]));
+      if (n_evict < victims_.size()) std::nth_element(victims_.begin(), victims_.begin() + n_evict, victims_.end(), less_used);
+      for (size_t i = 0; i < n_evict; ++i) evict(size_t(victims_[i]));
     }
-    size_ -= evict;
-    admit = capacity_ - size_;
-    admit = std::min(admit, misses);
+    n_admit = std::min(capacity_ - size_, misses);
   }
   // Admit misses (in column order) while there is room.
-  for (size_t i = 0; i < n && admit > 0; ++i) {
+  for (size_t i = 0; i < n && n_admit > 0; ++i) {
     const size_t c = size_t(cols[i]);
     if (!cached_[c]) {
-      cached_[c] = 1;
-      slot_of_[c] = free_slots_.back();
-      free_slots_.pop_back();
-      ++size_;
-      --admit;
+      admit(c);
+      --n_admit;
     }
   }
   for (size_t i = 0; i < n; ++i) {
@@ -116,29 +125,13 @@ size_t ColumnCache::prefetch(const int32_t* cols, size_t n, int32_t* admitted, i
     in_use_[size_t(cols[i])] = 1;
     misses += !cached_[size_t(cols[i])];
   }
-  size_t room = capacity_ - size_;
-  for (int32_t c = head_; c >= 0 && room < misses;) {
-    const int32_t nx = next_[size_t(c)];
-    if (!in_use_[size_t(c)]) {
-      unlink(c);
-      cached_[size_t(c)] = 0;
-      free_slots_.push_back(slot_of_[size_t(c)]);
-      slot_of_[size_t(c)] = -1;
-      --size_;
-      ++room;
-    }
-    c = nx;
-  }
+  if (size_ + misses > capacity_) evict_lru_unused(size_ + misses - capacity_);
   size_t m = 0;
   for (size_t i = 0; i < n; ++i) {
     const size_t c = size_t(cols[i]);
     in_use_[c] = 0;
-    if (cached_[c] || room == 0) continue;
-    cached_[c] = 1;
-    slot_of_[c] = free_slots_.back();
-    free_slots_.pop_back();
-    ++size_;
-    --room;
+    if (cached_[c] || size_ == capacity_) continue;
+    admit(c);
     last_use_[c] = clock_;
     push_back(int32_t(c));
     admitted[m] = int32_t(c);

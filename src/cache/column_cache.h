@@ -54,6 +54,9 @@ class ColumnCache {
   int32_t head_ = -1, tail_ = -1;
   void unlink(int32_t c);
   void push_back(int32_t c);
+  void evict(size_t c);                    // resident -> free slot (and off the LRU list)
+  size_t evict_lru_unused(size_t need);    // up to `need` least recent columns not in use
+  void admit(size_t c);                    // a free slot -> resident (the caller lists it)
   size_t capacity_ = 0, size_ = 0;
   CachePolicy policy_ = CachePolicy::kLru;
   uint64_t clock_ = 0, hits_ = 0, accesses_ = 0;
