@@ -131,13 +131,13 @@ uint64_t SparseMlp::column_bytes() const {
   return b;
 }
 
-void SparseMlp::select(uint32_t layer, bool up, float* score, size_t n, double keep, uint32_t pos,
-                       std::vector<int32_t>& idx, uint8_t* hits, int32_t* slots) {
-  LayerState& s = layers_[layer];
-  ColumnCache& cache = up ? s.up_cache : s.down_cache;
+void SparseMlp::choose_mask(uint32_t layer, bool up, float* score, size_t n, double keep, uint32_t pos,
+                            std::vector<int32_t>& idx) {
+  const ColumnCache& cache = up ? layers_[layer].up_cache : layers_[layer].down_cache;
   if (cfg_.method == Method::kDense) {  // dense streaming (flash runs): every column
     idx = up ? all_up_ : all_down_;
-  } else {
+    return;
+  }
   const bool by_threshold = cfg_.use_thresholds || cfg_.method == Method::kCats || cfg_.method == Method::kTeal;
   if (cfg_.method == Method::kDipCa && cache.capacity() > 0) {
     const double g = cfg_.warmup ? warmup_gamma(cfg_.gamma, pos) : cfg_.gamma;
@@ -149,7 +149,13 @@ void SparseMlp::select(uint32_t layer, bool up, float* score, size_t n, double k
   } else {
     select_topk(score, n, keep_count(keep, n), idx, topk_scratch_);
   }
-  }
+}
+
+void SparseMlp::select(uint32_t layer, bool up, float* score, size_t n, double keep, uint32_t pos,
+                       std::vector<int32_t>& idx, uint8_t* hits, int32_t* slots) {
+  LayerState& s = layers_[layer];
+  ColumnCache& cache = up ? s.up_cache : s.down_cache;
+  choose_mask(layer, up, score, n, keep, pos, idx);
   if (cache.capacity() > 0 || flash_) {
     const size_t h = cache.access(idx.data(), idx.size(), hits, slots);
     if (up && !s.pf_list.empty()) {  // how many of the bundles read ahead this mask used
@@ -171,23 +177,17 @@ void SparseMlp::prefetch_next(uint32_t il, const float* x_resid, uint32_t pos) {
   if (cache.capacity() == 0) return;
   const HParams& hp = model_.hparams();
   const size_t E = hp.n_embd;
-  const std::vector<int32_t>* pred = &all_up_;
   if (cfg_.method != Method::kDense) {
-    // The mask the layer would choose if its attention added nothing: the same norm, the same
-    // scores, the same DIP-CA rescoring against the cache as it is now.
+    // The mask the layer would choose if its attention added nothing: the same norm, then the
+    // real mask's choice (scores, DIP-CA's rescoring against the cache as it is now, top-k).
     pf_x_.resize(E);
     rms_norm(x_resid, model_.layers[il].ffn_norm.data(), pf_x_.data(), E, hp.rms_eps);
     for (size_t i = 0; i < E; ++i) pf_x_[i] = std::fabs(pf_x_[i]);
-    if (cfg_.method == Method::kDipCa) {
-      const double g = cfg_.warmup ? warmup_gamma(cfg_.gamma, pos) : cfg_.gamma;
-      cache_aware_scores(pf_x_.data(), E, cache.cached(), g, cfg_.fixed_top_n, cfg_.alpha_blend, sel_scratch_);
-    }
-    select_topk(pf_x_.data(), E, keep_count(cfg_.keep[il].up, E), pf_idx_, topk_scratch_);
-    pred = &pf_idx_;
   }
-  pf_cols_.resize(pred->size());
-  pf_slots_.resize(pred->size());
-  const size_t n = cache.prefetch(pred->data(), pred->size(), pf_cols_.data(), pf_slots_.data());
+  choose_mask(il, true, pf_x_.data(), E, cfg_.keep[il].up, pos, pf_idx_);
+  pf_cols_.resize(pf_idx_.size());
+  pf_slots_.resize(pf_idx_.size());
+  const size_t n = cache.prefetch(pf_idx_.data(), pf_idx_.size(), pf_cols_.data(), pf_slots_.data());
   for (int32_t c : s.pf_list) s.prefetched[size_t(c)] = 0;
   s.pf_list.assign(pf_cols_.begin(), pf_cols_.begin() + long(n));
   for (int32_t c : s.pf_list) s.prefetched[size_t(c)] = 1;

@@ -58,7 +58,7 @@ class SparseMlp {
   // out = MLP(x) for one token of layer `layer` at sequence position `pos` (x and out may alias).
   void forward(uint32_t layer, const float* x, float* out, uint32_t pos, ThreadPool& pool);
 
-  // Flash runs with prefetch enabled (dip, dip-ca, teal, dense streaming): predicts layer
+  // Flash runs with prefetch enabled (dip and dip-ca by top-k, dense streaming): predicts layer
   // `layer`'s up+gate mask from the residual stream before it (x_resid, the input of the
   // layer's attention: its MLP input will be that plus the attention's output, normalized), and
   // starts reading the predicted bundles the cache lacks into cache slots, so the reads overlap
@@ -89,6 +89,10 @@ class SparseMlp {
     std::vector<uint8_t> prefetched;  // flash: 1 for the bundles of the last prefetch (pf_list)
     std::vector<int32_t> pf_list;
   };
+  // The method's mask over `score` (rescored in place for DIP-CA against the cache as it is).
+  void choose_mask(uint32_t layer, bool up, float* score, size_t n, double keep, uint32_t pos,
+                   std::vector<int32_t>& idx);
+  // choose_mask, then the cache access (hits, slots, the counts).
   void select(uint32_t layer, bool up, float* score, size_t n, double keep, uint32_t pos,
               std::vector<int32_t>& idx, uint8_t* hits, int32_t* slots);
   // y = W[:, idx] xs over the layer's up+gate bundles (up) or down columns, from DRAM or flash.
