@@ -37,11 +37,16 @@ void FlashColumns::reset_stats() {
   store_->reset_stats();
 }
 
+uint8_t* FlashColumns::layer_slots(uint32_t layer, bool up) {
+  const FlashHeader& h = image_.header();
+  return up ? up_slab_.data() + layer * up_cap_ * h.up_col_stride : down_slab_.data() + layer * down_cap_ * h.down_col_stride;
+}
+
 void FlashColumns::prefetch(uint32_t layer, const int32_t* cols, const int32_t* slots, size_t n) {
   if (prefetch_layer_ >= 0) finish_prefetch(uint32_t(prefetch_layer_));  // one in flight at a time
   if (n == 0) return;
   const uint64_t stride = image_.header().up_col_stride;
-  uint8_t* slab = up_slab_.data() + layer * up_cap_ * stride;
+  uint8_t* slab = layer_slots(layer, true);
   reads_.clear();
   for (size_t i = 0; i < n; ++i) reads_.push_back({image_.up_offset(layer, size_t(cols[i])), uint32_t(stride), slab + size_t(slots[i]) * stride});
   prefetch_ticket_ = store_->submit(reads_);
@@ -63,7 +68,7 @@ void FlashColumns::multiply(uint32_t layer, bool up, const int32_t* idx, const u
   const size_t col_len = up ? 2 * size_t(h.n_ff) : size_t(h.n_embd);
   const uint64_t stride = up ? h.up_col_stride : h.down_col_stride;
   const uint64_t col_bytes = up ? h.up_col_bytes : h.down_col_bytes;
-  uint8_t* slab = up ? up_slab_.data() + layer * up_cap_ * stride : down_slab_.data() + layer * down_cap_ * stride;
+  uint8_t* slab = layer_slots(layer, up);
   const int k = up ? 0 : 1;
   auto offset = [&](size_t c) { return up ? image_.up_offset(layer, c) : image_.down_offset(layer, c); };
 

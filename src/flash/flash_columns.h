@@ -65,6 +65,7 @@ class FlashColumns {
   HugeBuffer up_slab_, down_slab_;
   HugeBuffer staging_;
   FlashColumnStats stats_;
+  uint8_t* layer_slots(uint32_t layer, bool up);  // slot 0 of the layer's up+gate or down cache
   bool prefetch_enabled_ = false;
   int64_t prefetch_layer_ = -1;  // the layer whose prefetch is in flight, or -1
   uint32_t prefetch_ticket_ = 0;
