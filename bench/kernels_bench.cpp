@@ -66,6 +66,15 @@ void GemvArgs(benchmark::internal::Benchmark* b) {
 void BatchArgs(benchmark::internal::Benchmark* b) {
   for (int t = 0; t < 5; ++t) b->Args({t, 2048, 2048, 32, 2});
 }
+// In-cache (L2-sized weights, one thread): the kernels' compute rate without the memory
+// bound, which is what decides quantized prompt processing and Q4_0 generation.
+void HotArgs(benchmark::internal::Benchmark* b) {
+  for (int t = 0; t < 5; ++t) {
+    b->Args({t, 256, 2048, 1, 1});
+    b->Args({t, 256, 2048, 32, 1});
+  }
+}
+BENCHMARK(BM_Matmul)->Name("Hot")->Apply(HotArgs)->ArgNames({"type", "rows", "cols", "batch", "threads"})->UseRealTime();
 BENCHMARK(BM_Matmul)->Name("Gemv")->Apply(GemvArgs)->ArgNames({"type", "rows", "cols", "batch", "threads"})->UseRealTime();
 BENCHMARK(BM_Matmul)->Name("Batch")->Apply(BatchArgs)->ArgNames({"type", "rows", "cols", "batch", "threads"})->UseRealTime();
 

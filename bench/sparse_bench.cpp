@@ -6,7 +6,9 @@
 // by the same command (random data, same threads).
 //
 //   build/release/bench/sparse_bench [--threads 2] [--reps 15] [--rows 14336] [--cols 4096]
+//                                    [--types f32,f16,bf16,q8_0,q4_0]
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -72,8 +74,13 @@ double measure_bw(ThreadPool& pool, int reps) {
 int main(int argc, char** argv) {
   int threads = 2, reps = 15;
   size_t rows = 14336, cols = 4096;
+  std::string types = "f32,f16,bf16,q8_0,q4_0";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
+    if (k == "--types") {
+      types = argv[i + 1];
+      continue;
+    }
     const long v = std::atol(argv[i + 1]);
     if (v <= 0) { std::fprintf(stderr, "sparse_bench: bad value for %s\n", k.c_str()); return 2; }
     if (k == "--threads") threads = int(v);
@@ -97,6 +104,9 @@ int main(int argc, char** argv) {
   for (auto& v : x) v = nd(rng);
   std::vector<float> y(rows);
   for (TensorType t : {TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q8_0, TensorType::Q4_0}) {
+    std::string name = ggml_type_name(uint32_t(t));
+    for (char& ch : name) ch = char(std::tolower(ch));
+    if (("," + types + ",").find("," + name + ",") == std::string::npos) continue;
     const size_t rb = row_bytes(t, cols);
     std::vector<uint8_t> w(rows * rb);
     for (size_t r = 0; r < rows; ++r) quantize_row(t, &wf[r * cols], &w[r * rb], cols);

@@ -33,20 +33,24 @@ float DotF32(const float* a, const float* b, size_t n) {
   return s;
 }
 
+// One vector of F16 or BF16 values widened to F32.
+template <bool kBF16, class D>
+HWY_INLINE hn::Vec<D> LoadHalfAsF32(D d, const uint16_t* p) {
+  if constexpr (kBF16) {
+    const hn::Rebind<uint16_t, D> d16;
+    const hn::Rebind<uint32_t, D> d32;
+    return hn::BitCast(d, hn::ShiftLeft<16>(hn::PromoteTo(d32, hn::LoadU(d16, p))));
+  } else {
+    const hn::Rebind<hwy::float16_t, D> dh;
+    return hn::PromoteTo(d, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(p)));
+  }
+}
+
 template <bool kBF16>
 float DotHalf(const uint16_t* a, const uint16_t* b, size_t n) {
   const hn::ScalableTag<float> d;
-  const hn::Rebind<uint16_t, decltype(d)> d16;
-  const hn::Rebind<uint32_t, decltype(d)> d32;
   const size_t L = hn::Lanes(d);
-  auto load = [&](const uint16_t* p) {
-    if constexpr (kBF16) {
-      return hn::BitCast(d, hn::ShiftLeft<16>(hn::PromoteTo(d32, hn::LoadU(d16, p))));
-    } else {
-      const hn::Rebind<hwy::float16_t, decltype(d)> dh;
-      return hn::PromoteTo(d, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(p)));
-    }
-  };
+  auto load = [&](const uint16_t* p) { return LoadHalfAsF32<kBF16>(d, p); };
   auto s0 = hn::Zero(d), s1 = hn::Zero(d);
   size_t i = 0;
   for (; i + 2 * L <= n; i += 2 * L) {
@@ -59,6 +63,37 @@ float DotHalf(const uint16_t* a, const uint16_t* b, size_t n) {
     s += kBF16 ? bf16_to_f32(a[i]) * bf16_to_f32(b[i]) : fp16_to_f32(a[i]) * fp16_to_f32(b[i]);
   }
   return s;
+}
+
+// F16/BF16 weights against an activation already decoded to floats (from its F16/BF16
+// rounding, so the products are DotHalf's): the activation's conversion is done once per
+// call instead of once per weight row, and four accumulators hide the FMA latency.
+template <bool kBF16>
+float DotHalfF32(const uint16_t* w, const float* x, size_t n) {
+  const hn::ScalableTag<float> d;
+  const size_t L = hn::Lanes(d);
+  auto load = [&](const uint16_t* p) { return LoadHalfAsF32<kBF16>(d, p); };
+  auto s0 = hn::Zero(d), s1 = hn::Zero(d), s2 = hn::Zero(d), s3 = hn::Zero(d);
+  size_t i = 0;
+  for (; i + 4 * L <= n; i += 4 * L) {
+    s0 = hn::MulAdd(load(w + i), hn::LoadU(d, x + i), s0);
+    s1 = hn::MulAdd(load(w + i + L), hn::LoadU(d, x + i + L), s1);
+    s2 = hn::MulAdd(load(w + i + 2 * L), hn::LoadU(d, x + i + 2 * L), s2);
+    s3 = hn::MulAdd(load(w + i + 3 * L), hn::LoadU(d, x + i + 3 * L), s3);
+  }
+  for (; i + L <= n; i += L) s0 = hn::MulAdd(load(w + i), hn::LoadU(d, x + i), s0);
+  float s = hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(s0, s1), hn::Add(s2, s3))));
+  for (; i < n; ++i) s += (kBF16 ? bf16_to_f32(w[i]) : fp16_to_f32(w[i])) * x[i];
+  return s;
+}
+
+// One decoded activation row against F16/BF16 weight rows [r0, r1).
+void MatvecHalf(TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n, const float* x, float* y, size_t r0,
+                size_t r1) {
+  for (size_t r = r0; r < r1; ++r) {
+    const uint16_t* wr = reinterpret_cast<const uint16_t*>(w + r * wrow_bytes);
+    y[r] = wt == TensorType::BF16 ? DotHalfF32<true>(wr, x, n) : DotHalfF32<false>(wr, x, n);
+  }
 }
 
 // Q8_0 x Q8_0 and Q4_0 x Q8_0: int16 products summed pairwise into int32 (pmaddwd on x86),
@@ -233,6 +268,7 @@ namespace dip {
 HWY_EXPORT(DotAny);
 HWY_EXPORT(MatmulRows);
 HWY_EXPORT(MatmulRowsTiled);
+HWY_EXPORT(MatvecHalf);
 
 void encode_acts(TensorType weight, const float* x, size_t n, size_t rows, size_t stride,
                  EncodedActs& out) {
@@ -250,7 +286,10 @@ void encode_acts(TensorType weight, const float* x, size_t n, size_t rows, size_
     }
   }
   out.decoded.clear();
-  if (rows > 1 && (out.type == TensorType::F16 || out.type == TensorType::BF16)) {
+  // F16/BF16 products run on floats, the activations decoded here once; the AVX512_BF16
+  // kernel reads the BF16 rows directly.
+  const bool bf16_direct = out.type == TensorType::BF16 && bf16dot_x86_available();
+  if (!bf16_direct && (out.type == TensorType::F16 || out.type == TensorType::BF16)) {
     out.decoded.resize(rows * n);
     for (size_t r = 0; r < rows; ++r) {
       decode_half_row(out.type == TensorType::BF16, reinterpret_cast<const uint16_t*>(out.row(r)), &out.decoded[r * n], n);
@@ -272,11 +311,19 @@ void matmul(TensorType wt, const void* w, size_t n, size_t rows, const EncodedAc
   const float* fa = wt == TensorType::F32 ? reinterpret_cast<const float*>(acts.data.data()) : acts.decoded.data();
   auto* fn = HWY_DYNAMIC_DISPATCH(MatmulRows);
   auto* fn_tiled = HWY_DYNAMIC_DISPATCH(MatmulRowsTiled);
+  auto* fn_half = HWY_DYNAMIC_DISPATCH(MatvecHalf);
+  const bool half_vec = acts.rows == 1 && !acts.decoded.empty();
   const QdotIsa x86 = wt == TensorType::Q8_0 || wt == TensorType::Q4_0 ? qdot_x86_best() : QdotIsa::kNone;
+  const bool bf16_x86 = wt == TensorType::BF16 && bf16dot_x86_available();
   auto body = [&](size_t r0, size_t r1) {
-    if (x86 != QdotIsa::kNone) {
+    if (bf16_x86) {
+      matmul_bf16_x86(static_cast<const uint8_t*>(w), wrb, n, acts.data.data(), acts.row_bytes, acts.rows, y, y_stride,
+                      r0, r1);
+    } else if (x86 != QdotIsa::kNone) {
       qmatmul_x86(x86, wt, static_cast<const uint8_t*>(w), wrb, n, acts.data.data(), acts.row_bytes, acts.rows, y,
                   y_stride, r0, r1);
+    } else if (half_vec) {
+      fn_half(wt, static_cast<const uint8_t*>(w), wrb, n, acts.decoded.data(), y, r0, r1);
     } else if (tiled) {
       fn_tiled(wt, static_cast<const uint8_t*>(w), wrb, n, fa, acts.rows, y, y_stride, r0, r1);
     } else {

@@ -12,6 +12,10 @@ namespace dip {
 #if defined(__x86_64__) && defined(DIP_HAVE_X86_QDOT)
 void qmatmul_vnni(TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n, const uint8_t* acts,
                   size_t arow_bytes, size_t n_act, float* y, size_t y_stride, size_t r0, size_t r1);
+void qmatmul_avx512(TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n, const uint8_t* acts,
+                    size_t arow_bytes, size_t n_act, float* y, size_t y_stride, size_t r0, size_t r1);
+void matmul_bf16_avx512(const uint8_t* w, size_t wrow_bytes, size_t n, const uint8_t* acts, size_t arow_bytes,
+                        size_t n_act, float* y, size_t y_stride, size_t r0, size_t r1);
 void qmatmul_avx2(TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n, const uint8_t* acts,
                   size_t arow_bytes, size_t n_act, float* y, size_t y_stride, size_t r0, size_t r1);
 
@@ -24,7 +28,8 @@ bool qdot_x86_available(QdotIsa isa) {
                            __builtin_cpu_supports("avx512vl");
   switch (isa) {
     case QdotIsa::kAvx2: return avx2;
-    case QdotIsa::kAvx512Vnni: return vnni;
+    case QdotIsa::kAvx512Vnni:
+    case QdotIsa::kAvx512: return vnni;
     case QdotIsa::kNone: return true;
   }
   return false;
@@ -33,14 +38,31 @@ bool qdot_x86_available(QdotIsa isa) {
 void qmatmul_x86(QdotIsa isa, TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n, const uint8_t* acts,
                  size_t arow_bytes, size_t n_act, float* y, size_t y_stride, size_t r0, size_t r1) {
   if (!qdot_x86_available(isa) || isa == QdotIsa::kNone) fail("internal: x86 kernels for {} not available", qdot_isa_name(isa));
-  if (isa == QdotIsa::kAvx512Vnni) {
+  if (isa == QdotIsa::kAvx512) {
+    qmatmul_avx512(wt, w, wrow_bytes, n, acts, arow_bytes, n_act, y, y_stride, r0, r1);
+  } else if (isa == QdotIsa::kAvx512Vnni) {
     qmatmul_vnni(wt, w, wrow_bytes, n, acts, arow_bytes, n_act, y, y_stride, r0, r1);
   } else {
     qmatmul_avx2(wt, w, wrow_bytes, n, acts, arow_bytes, n_act, y, y_stride, r0, r1);
   }
 }
+
+bool bf16dot_x86_available() {
+  static const bool bf16 = qdot_x86_available(QdotIsa::kAvx512Vnni) && __builtin_cpu_supports("avx512bf16");
+  return bf16;
+}
+
+void matmul_bf16_x86(const uint8_t* w, size_t wrow_bytes, size_t n, const uint8_t* acts, size_t arow_bytes,
+                     size_t n_act, float* y, size_t y_stride, size_t r0, size_t r1) {
+  if (!bf16dot_x86_available()) fail("internal: AVX512_BF16 kernels not available");
+  matmul_bf16_avx512(w, wrow_bytes, n, acts, arow_bytes, n_act, y, y_stride, r0, r1);
+}
 #else
 bool qdot_x86_available(QdotIsa isa) { return isa == QdotIsa::kNone; }
+bool bf16dot_x86_available() { return false; }
+void matmul_bf16_x86(const uint8_t*, size_t, size_t, const uint8_t*, size_t, size_t, float*, size_t, size_t, size_t) {
+  fail("internal: AVX512_BF16 kernels not available");
+}
 void qmatmul_x86(QdotIsa isa, TensorType, const uint8_t*, size_t, size_t, const uint8_t*, size_t, size_t, float*, size_t,
                  size_t, size_t) {
   fail("internal: x86 kernels for {} not available", qdot_isa_name(isa));
@@ -48,7 +70,8 @@ void qmatmul_x86(QdotIsa isa, TensorType, const uint8_t*, size_t, size_t, const 
 #endif
 
 QdotIsa qdot_x86_best() {
-  static const QdotIsa best = qdot_x86_available(QdotIsa::kAvx512Vnni) ? QdotIsa::kAvx512Vnni
+  static const QdotIsa best = qdot_x86_available(QdotIsa::kAvx512)       ? QdotIsa::kAvx512
+                              : qdot_x86_available(QdotIsa::kAvx512Vnni) ? QdotIsa::kAvx512Vnni
                               : qdot_x86_available(QdotIsa::kAvx2)      ? QdotIsa::kAvx2
                                                                         : QdotIsa::kNone;
   return best;
@@ -57,7 +80,8 @@ QdotIsa qdot_x86_best() {
 const char* qdot_isa_name(QdotIsa isa) {
   switch (isa) {
     case QdotIsa::kAvx2: return "avx2";
-    case QdotIsa::kAvx512Vnni: return "avx512-vnni";
+    case QdotIsa::kAvx512Vnni: return "avx512-vnni-256";
+    case QdotIsa::kAvx512: return "avx512-vnni-512";
     case QdotIsa::kNone: return "none";
   }
   return "?";

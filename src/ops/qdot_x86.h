@@ -11,11 +11,12 @@
 
 namespace dip {
 
-enum class QdotIsa { kNone, kAvx2, kAvx512Vnni };
+// kAvx512Vnni: the 256-bit kernels with vpdpbusd; kAvx512: the 512-bit kernels (qdot_avx512.cpp).
+enum class QdotIsa { kNone, kAvx2, kAvx512Vnni, kAvx512 };
 
 // Whether this build has the kernels for `isa` and the CPU runs them (CPUID).
 bool qdot_x86_available(QdotIsa isa);
-// The fastest available (VNNI, then AVX2), or kNone.
+// The fastest available (512-bit, then 256-bit VNNI, then AVX2), or kNone.
 QdotIsa qdot_x86_best();
 const char* qdot_isa_name(QdotIsa isa);
 
@@ -24,5 +25,11 @@ const char* qdot_isa_name(QdotIsa isa);
 // `isa` must be available.
 void qmatmul_x86(QdotIsa isa, TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n, const uint8_t* acts,
                  size_t arow_bytes, size_t n_act, float* y, size_t y_stride, size_t r0, size_t r1);
+
+// BF16 weights times BF16 activations through AVX512_BF16 (vdpbf16ps, bf16_avx512.cpp), same
+// contract as qmatmul_x86 (rows n elements long). Call only where bf16dot_x86_available().
+bool bf16dot_x86_available();
+void matmul_bf16_x86(const uint8_t* w, size_t wrow_bytes, size_t n, const uint8_t* acts, size_t arow_bytes,
+                     size_t n_act, float* y, size_t y_stride, size_t r0, size_t r1);
 
 }  // namespace dip
