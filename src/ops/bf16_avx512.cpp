@@ -22,6 +22,9 @@ void tile(const uint8_t* w, size_t wrb, size_t n, const uint8_t* x, size_t xrb, 
       for (int t = 0; t < T; ++t) acc[c][r][t] = _mm512_setzero_ps();
   auto step = [&](size_t i, __mmask32 m, __m512 (&a)[R][T]) {
     __m512bh wv[R];
+    if constexpr (T == 1) {  // one token: the weights stream once, prefetch ahead (as qdot_avx512.cpp)
+      for (int r = 0; r < R; ++r) _mm_prefetch(reinterpret_cast<const char*>(w + (row + r) * wrb + 2 * i + 2048), _MM_HINT_T0);
+    }
     for (int r = 0; r < R; ++r)
       wv[r] = (__m512bh)_mm512_maskz_loadu_epi16(m, w + (row + r) * wrb + 2 * i);
     for (int t = 0; t < T; ++t) {

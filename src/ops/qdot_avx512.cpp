@@ -92,12 +92,18 @@ inline void load_weight_pair(const uint8_t* row, size_t p, __m512i& u, __m512& d
   }
 }
 
+// Software prefetch distance along a weight row for one token: the hardware prefetchers alone
+// left a third of the bandwidth unused on the AVX-512 Xeon this was measured on (Q8_0/Q4_0
+// generation +33%, interleaved A/B on the 1 GB models; 2048 bytes beat 512 and 1024).
+constexpr size_t kPrefetchAhead = 2048;
+
 // R weight rows x T activation rows over all blocks; writes y[t * ys + row + r]. With one
 // row and one activation, alternate pairs go to two accumulators (the FMA latency chain).
 template <bool kQ4, int R, int T>
 void tile(const uint8_t* w, size_t wrb, size_t nb, const PreparedActsZ& pa, size_t t0, float* y, size_t ys,
           size_t row) {
   constexpr int kChains = R * T == 1 ? 2 : 1;
+  constexpr size_t kPairBytes = 2 * (kQ4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0));
   __m512 acc[kChains][R][T];
   for (int c = 0; c < kChains; ++c)
     for (int r = 0; r < R; ++r)
@@ -106,6 +112,11 @@ void tile(const uint8_t* w, size_t wrb, size_t nb, const PreparedActsZ& pa, size
   auto pair = [&](size_t p, auto two, __m512 (&a)[R][T]) {
     __m512i u[R];
     __m512 dw[R];
+    if constexpr (T == 1) {
+      for (int r = 0; r < R; ++r) {
+        _mm_prefetch(reinterpret_cast<const char*>(w + (row + r) * wrb + p * kPairBytes + kPrefetchAhead), _MM_HINT_T0);
+      }
+    }
     for (int r = 0; r < R; ++r) load_weight_pair<kQ4, decltype(two)::value>(w + (row + r) * wrb, p, u[r], dw[r]);
     for (int t = 0; t < T; ++t) {
       const ActPair& ap = pa.pairs[(t0 + t) * np + p];
