@@ -89,6 +89,26 @@ int main(int argc, char** argv) {
     else if (k == "--cols") cols = size_t(v);
     else { std::fprintf(stderr, "sparse_bench: unknown option %s\n", k.c_str()); return 2; }
   }
+  // Every name in --types must be one of the five: a typo would otherwise print an empty table.
+  std::vector<TensorType> selected;
+  for (size_t p = 0; p <= types.size();) {
+    const size_t e = std::min(types.find(',', p), types.size());
+    const std::string want = types.substr(p, e - p);
+    bool found = false;
+    for (TensorType t : {TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q8_0, TensorType::Q4_0}) {
+      std::string name = ggml_type_name(uint32_t(t));
+      for (char& ch : name) ch = char(std::tolower(ch));
+      if (name == want) {
+        selected.push_back(t);
+        found = true;
+      }
+    }
+    if (!found) {
+      std::fprintf(stderr, "sparse_bench: unknown type '%s' in --types (f32, f16, bf16, q8_0, q4_0)\n", want.c_str());
+      return 2;
+    }
+    p = e + 1;
+  }
   if (rows % 32 || cols % 32) { std::fprintf(stderr, "sparse_bench: rows and cols must be multiples of 32\n"); return 2; }
   ThreadPool pool(threads);
   const double bw = measure_bw(pool, 7);
@@ -103,10 +123,7 @@ int main(int argc, char** argv) {
   std::vector<float> x(cols);
   for (auto& v : x) v = nd(rng);
   std::vector<float> y(rows);
-  for (TensorType t : {TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q8_0, TensorType::Q4_0}) {
-    std::string name = ggml_type_name(uint32_t(t));
-    for (char& ch : name) ch = char(std::tolower(ch));
-    if (("," + types + ",").find("," + name + ",") == std::string::npos) continue;
+  for (TensorType t : selected) {
     const size_t rb = row_bytes(t, cols);
     std::vector<uint8_t> w(rows * rb);
     for (size_t r = 0; r < rows; ++r) quantize_row(t, &wf[r * cols], &w[r * rb], cols);

@@ -9,6 +9,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "ops/kernel_tiling.h"
+
 namespace dip {
 namespace {
 
@@ -22,8 +24,10 @@ void tile(const uint8_t* w, size_t wrb, size_t n, const uint8_t* x, size_t xrb, 
       for (int t = 0; t < T; ++t) acc[c][r][t] = _mm512_setzero_ps();
   auto step = [&](size_t i, __mmask32 m, __m512 (&a)[R][T]) {
     __m512bh wv[R];
-    if constexpr (T == 1) {  // one token: the weights stream once, prefetch ahead (as qdot_avx512.cpp)
-      for (int r = 0; r < R; ++r) _mm_prefetch(reinterpret_cast<const char*>(w + (row + r) * wrb + 2 * i + 2048), _MM_HINT_T0);
+    if constexpr (T == 1) {  // one token: the weights stream once, prefetch ahead
+      for (int r = 0; r < R; ++r) {
+        _mm_prefetch(reinterpret_cast<const char*>(w + (row + r) * wrb + 2 * i + kWeightPrefetchBytes), _MM_HINT_T0);
+      }
     }
     for (int r = 0; r < R; ++r)
       wv[r] = (__m512bh)_mm512_maskz_loadu_epi16(m, w + (row + r) * wrb + 2 * i);
@@ -62,19 +66,16 @@ void matmul_bf16_avx512(const uint8_t* w, size_t wrow_bytes, size_t n, const uin
     rows_for_acts<1>(w, wrow_bytes, n, acts, arow_bytes, y, y_stride, r0, r1);
     return;
   }
-  // As the quantized kernels: activation chunks stay in L2 while 4-row weight tiles stream past.
-  constexpr size_t kActChunk = 16, kRowChunk = 32;
-  for (size_t c0 = 0; c0 < n_act; c0 += kActChunk) {
-    const size_t c1 = c0 + kActChunk < n_act ? c0 + kActChunk : n_act;
-    for (size_t rr = r0; rr < r1; rr += kRowChunk) {
-      const size_t re = rr + kRowChunk < r1 ? rr + kRowChunk : r1;
-      size_t t = c0;
-      for (; t + 4 <= c1; t += 4)
-        rows_for_acts<4>(w, wrow_bytes, n, acts + t * arow_bytes, arow_bytes, y + t * y_stride, y_stride, rr, re);
-      for (; t < c1; ++t)
-        rows_for_acts<1>(w, wrow_bytes, n, acts + t * arow_bytes, arow_bytes, y + t * y_stride, y_stride, rr, re);
-    }
-  }
+  // Smaller chunks than the quantized kernels: BF16 rows are twice the bytes of Q8_0 rows.
+  const size_t arb = arow_bytes;
+  for_each_act_tile(
+      n_act, r0, r1, 16, 32,
+      [&](size_t t, size_t rr, size_t re) {
+        rows_for_acts<4>(w, wrow_bytes, n, acts + t * arb, arb, y + t * y_stride, y_stride, rr, re);
+      },
+      [&](size_t t, size_t rr, size_t re) {
+        rows_for_acts<1>(w, wrow_bytes, n, acts + t * arb, arb, y + t * y_stride, y_stride, rr, re);
+      });
 }
 
 }  // namespace dip

@@ -11,6 +11,7 @@
 #include <hwy/highway.h>
 
 #include "ops/elementwise_simd.h"
+#include "ops/kernel_tiling.h"
 #include "ops/quant.h"
 #include "util/fp.h"
 
@@ -77,8 +78,10 @@ float DotHalfF32(const uint16_t* w, const float* x, size_t n) {
   auto s0 = hn::Zero(d), s1 = hn::Zero(d), s2 = hn::Zero(d), s3 = hn::Zero(d);
   size_t i = 0;
   for (; i + 4 * L <= n; i += 4 * L) {
-    // 2 KiB ahead, every 64-byte line: the weights stream once (see qdot_avx512.cpp).
-    for (size_t b = 0; b < 4 * L * sizeof(uint16_t); b += 64) hwy::Prefetch(reinterpret_cast<const uint8_t*>(w + i) + 2048 + b);
+    // Every 64-byte line, kWeightPrefetchBytes ahead: the weights stream once.
+    for (size_t b = 0; b < 4 * L * sizeof(uint16_t); b += 64) {
+      hwy::Prefetch(reinterpret_cast<const uint8_t*>(w + i) + kWeightPrefetchBytes + b);
+    }
     s0 = hn::MulAdd(load(w + i), hn::LoadU(d, x + i), s0);
     s1 = hn::MulAdd(load(w + i + L), hn::LoadU(d, x + i + L), s1);
     s2 = hn::MulAdd(load(w + i + 2 * L), hn::LoadU(d, x + i + 2 * L), s2);
@@ -273,6 +276,15 @@ HWY_EXPORT(MatmulRows);
 HWY_EXPORT(MatmulRowsTiled);
 HWY_EXPORT(MatvecHalf);
 
+namespace {
+// BF16 products run on the AVX512_BF16 kernel where the CPU has one; it reads the BF16
+// activation rows as they are. Every other F16/BF16 product runs on activations decoded to
+// floats once per call. encode_acts and matmul both ask here, so they cannot disagree.
+bool bf16_kernel_reads_encoded(TensorType act_type) {
+  return act_type == TensorType::BF16 && bf16dot_x86_available();
+}
+}  // namespace
+
 void encode_acts(TensorType weight, const float* x, size_t n, size_t rows, size_t stride,
                  EncodedActs& out) {
   out.type = activation_type(weight);
@@ -289,10 +301,7 @@ void encode_acts(TensorType weight, const float* x, size_t n, size_t rows, size_
     }
   }
   out.decoded.clear();
-  // F16/BF16 products run on floats, the activations decoded here once; the AVX512_BF16
-  // kernel reads the BF16 rows directly.
-  const bool bf16_direct = out.type == TensorType::BF16 && bf16dot_x86_available();
-  if (!bf16_direct && (out.type == TensorType::F16 || out.type == TensorType::BF16)) {
+  if (!bf16_kernel_reads_encoded(out.type) && (out.type == TensorType::F16 || out.type == TensorType::BF16)) {
     out.decoded.resize(rows * n);
     for (size_t r = 0; r < rows; ++r) {
       decode_half_row(out.type == TensorType::BF16, reinterpret_cast<const uint16_t*>(out.row(r)), &out.decoded[r * n], n);
@@ -317,7 +326,7 @@ void matmul(TensorType wt, const void* w, size_t n, size_t rows, const EncodedAc
   auto* fn_half = HWY_DYNAMIC_DISPATCH(MatvecHalf);
   const bool half_vec = acts.rows == 1 && !acts.decoded.empty();
   const QdotIsa x86 = wt == TensorType::Q8_0 || wt == TensorType::Q4_0 ? qdot_x86_best() : QdotIsa::kNone;
-  const bool bf16_x86 = wt == TensorType::BF16 && bf16dot_x86_available();
+  const bool bf16_x86 = bf16_kernel_reads_encoded(acts.type);
   auto body = [&](size_t r0, size_t r1) {
     if (bf16_x86) {
       matmul_bf16_x86(static_cast<const uint8_t*>(w), wrb, n, acts.data.data(), acts.row_bytes, acts.rows, y, y_stride,

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "ops/kernel_tiling.h"
 #include "ops/tensor_types.h"
 
 namespace dip {
@@ -92,11 +93,6 @@ inline void load_weight_pair(const uint8_t* row, size_t p, __m512i& u, __m512& d
   }
 }
 
-// Software prefetch distance along a weight row for one token: the hardware prefetchers alone
-// left a third of the bandwidth unused on the AVX-512 Xeon this was measured on (Q8_0/Q4_0
-// generation +33%, interleaved A/B on the 1 GB models; 2048 bytes beat 512 and 1024).
-constexpr size_t kPrefetchAhead = 2048;
-
 // R weight rows x T activation rows over all blocks; writes y[t * ys + row + r]. With one
 // row and one activation, alternate pairs go to two accumulators (the FMA latency chain).
 template <bool kQ4, int R, int T>
@@ -114,7 +110,7 @@ void tile(const uint8_t* w, size_t wrb, size_t nb, const PreparedActsZ& pa, size
     __m512 dw[R];
     if constexpr (T == 1) {
       for (int r = 0; r < R; ++r) {
-        _mm_prefetch(reinterpret_cast<const char*>(w + (row + r) * wrb + p * kPairBytes + kPrefetchAhead), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(w + (row + r) * wrb + p * kPairBytes + kWeightPrefetchBytes), _MM_HINT_T0);
       }
     }
     for (int r = 0; r < R; ++r) load_weight_pair<kQ4, decltype(two)::value>(w + (row + r) * wrb, p, u[r], dw[r]);
@@ -164,18 +160,10 @@ void qmatmul(const uint8_t* w, size_t wrb, size_t nb, const uint8_t* acts, size_
     rows_for_acts<kQ4, 1>(w, wrb, nb, prep, 0, y, ys, r0, r1);
     return;
   }
-  // Chunks of activation rows that stay in L2 while 4-row weight tiles stream past them;
-  // within a chunk, a weight tile stays in L1 for all of its 4-activation tiles.
-  constexpr size_t kActChunk = 32, kRowChunk = 64;
-  for (size_t c0 = 0; c0 < n_act; c0 += kActChunk) {
-    const size_t c1 = std::min(n_act, c0 + kActChunk);
-    for (size_t rr = r0; rr < r1; rr += kRowChunk) {
-      const size_t re = std::min(r1, rr + kRowChunk);
-      size_t t = c0;
-      for (; t + 4 <= c1; t += 4) rows_for_acts<kQ4, 4>(w, wrb, nb, prep, t, y + t * ys, ys, rr, re);
-      for (; t < c1; ++t) rows_for_acts<kQ4, 1>(w, wrb, nb, prep, t, y + t * ys, ys, rr, re);
-    }
-  }
+  for_each_act_tile(
+      n_act, r0, r1, 32, 64,
+      [&](size_t t, size_t rr, size_t re) { rows_for_acts<kQ4, 4>(w, wrb, nb, prep, t, y + t * ys, ys, rr, re); },
+      [&](size_t t, size_t rr, size_t re) { rows_for_acts<kQ4, 1>(w, wrb, nb, prep, t, y + t * ys, ys, rr, re); });
 }
 
 }  // namespace
