@@ -400,10 +400,21 @@ void add_make_test_model(CLI::App& app) {
   c->add_option("--logit-scale", sp->logit_scale, "std of the output logits");
   c->add_option("--rope-base", sp->rope_base, "RoPE frequency base");
   c->add_option("--n-merges", sp->n_merges, "merges of the built-in vocabulary")->check(CLI::Range(0, 100000));
+  c->add_flag("--fast-weights", sp->fast_weights,
+              "near-normal weights from sums of uniforms, several times faster (models of tens of GB)");
+  auto progress = std::make_shared<bool>(false);
+  c->add_flag("--progress", *progress, "a progress bar while the tensors are written");
   c->callback([=] {
     sp->arch = parse_arch(*arch);
     sp->type = parse_tensor_type(*type);
-    write_synth_model(*sp, *out);
+    if (*progress) {
+      write_synth_model(*sp, *out, [](size_t done, size_t total, const std::string& name) {
+        print_progress("writing", done, total, name);
+      });
+      end_progress();
+    } else {
+      write_synth_model(*sp, *out);
+    }
     std::fprintf(stderr, "wrote %s\n", out->c_str());
   });
 }

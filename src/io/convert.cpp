@@ -132,31 +132,28 @@ void convert_to_gguf(const Model& m, const std::string& out, TensorType type,
   write_tokenizer(w, m.vocab());
 
   const bool interleave = m.hf() && m.hf()->llama_qk_rotate_half;
-  const auto& tensors = m.tensors();
-  const size_t total = tensors.size() + (m.hf() && !m.rope_freqs.empty() ? 1 : 0);
-  size_t done = 0;
   if (m.hf() && !m.rope_freqs.empty()) {
     w.add_tensor("rope_freqs.weight", TensorType::F32, {m.rope_freqs.size()}, m.rope_freqs.data(), m.rope_freqs.size() * 4);
-    if (progress) progress(++done, total, "rope_freqs.weight");
   }
+  // Each tensor is converted when the file is written (one in memory at a time: models larger
+  // than DRAM convert too).
   std::vector<float> f;
-  std::vector<uint8_t> q;
-  for (const auto& t : tensors) {
+  for (const auto& t : m.tensors()) {
     if (!is_supported_type(t.type_id)) fail("{}: tensor '{}' has unsupported type {}", m.path(), t.name, ggml_type_name(t.type_id));
     const size_t cols = t.dims[0], rows = t.n_elements / cols;
-    dequantize_tensor(t, f);
     TensorType tt = type;
     if (t.dims.size() == 1 || t.name == "rope_freqs.weight") tt = TensorType::F32;  // norms, biases: F32
     if (block_elems(tt) > 1 && cols % block_elems(tt) != 0) tt = TensorType::F16;  // rows that do not fill blocks
     const bool qk = t.name.size() > 13 && (t.name.ends_with(".attn_q.weight") || t.name.ends_with(".attn_k.weight") ||
                                            t.name.ends_with(".attn_q.bias") || t.name.ends_with(".attn_k.bias"));
-    if (interleave && qk) interleave_rope_rows(f, t.dims.size() == 1 ? 1 : cols, t.dims.size() == 1 ? cols : rows, hp.head_dim);
-    q.resize(rows * row_bytes(tt, cols));
-    for (size_t r = 0; r < rows; ++r) quantize_row(tt, &f[r * cols], &q[r * row_bytes(tt, cols)], cols);
-    w.add_tensor(t.name, tt, t.dims, q.data(), q.size());
-    if (progress) progress(++done, total, t.name);
+    const size_t rb = row_bytes(tt, cols);
+    w.add_tensor_deferred(t.name, tt, t.dims, rows * rb, [&, &t = t, tt, cols, rows, qk, rb](uint8_t* dst) {
+      dequantize_tensor(t, f);
+      if (interleave && qk) interleave_rope_rows(f, t.dims.size() == 1 ? 1 : cols, t.dims.size() == 1 ? cols : rows, hp.head_dim);
+      for (size_t r = 0; r < rows; ++r) quantize_row(tt, &f[r * cols], dst + r * rb, cols);
+    });
   }
-  w.write(out);
+  w.write(out, progress);
 }
 
 }  // namespace dip

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 
 #include "util/error.h"
 
@@ -103,12 +104,18 @@ void GgufWriter::set_value(const std::string& k, const GgufValue& v) {
 
 void GgufWriter::add_tensor(const std::string& name, TensorType type,
                             const std::vector<uint64_t>& dims, const void* data, size_t n) {
-  Tensor t{name, type, dims, {}};
+  Tensor t{name, type, dims, {}, n, {}};
   if (n) t.bytes.assign(static_cast<const uint8_t*>(data), static_cast<const uint8_t*>(data) + n);
   tensors_.push_back(std::move(t));
 }
 
-void GgufWriter::write(const std::string& path) const {
+void GgufWriter::add_tensor_deferred(const std::string& name, TensorType type, const std::vector<uint64_t>& dims,
+                                     size_t n_bytes, std::function<void(uint8_t* dst)> fill) {
+  tensors_.push_back(Tensor{name, type, dims, {}, n_bytes, std::move(fill)});
+}
+
+void GgufWriter::write(const std::string& path,
+                       const std::function<void(size_t, size_t, const std::string&)>& progress) const {
   std::vector<uint8_t> head;
   put<uint32_t>(head, 0x46554747u);
   put<uint32_t>(head, 3);
@@ -126,21 +133,31 @@ void GgufWriter::write(const std::string& path) const {
     for (uint64_t d : t.dims) put<uint64_t>(head, d);
     put<uint32_t>(head, uint32_t(t.type));
     put<uint64_t>(head, offset);
-    offset = align(offset + t.bytes.size());
+    offset = align(offset + t.n_bytes);
   }
   head.resize(align(head.size()), 0);
 
-  FILE* f = std::fopen(path.c_str(), "wb");
+  // Closed on every exit: a deferred tensor's fill may fail.
+  std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "wb"), &std::fclose);
+  FILE* f = file.get();
   if (!f) fail("{}: cannot create: {}", path, std::strerror(errno));
   bool ok = std::fwrite(head.data(), 1, head.size(), f) == head.size();
   const std::vector<uint8_t> zeros(alignment_, 0);
+  std::vector<uint8_t> scratch;  // a deferred tensor's bytes, one tensor at a time
   for (const auto& t : tensors_) {
     if (!ok) break;
-    if (!t.bytes.empty()) ok = std::fwrite(t.bytes.data(), 1, t.bytes.size(), f) == t.bytes.size();
-    const size_t pad = align(t.bytes.size()) - t.bytes.size();
+    const uint8_t* bytes = t.bytes.data();
+    if (t.fill) {
+      scratch.resize(t.n_bytes);
+      t.fill(scratch.data());
+      bytes = scratch.data();
+    }
+    if (t.n_bytes) ok = std::fwrite(bytes, 1, t.n_bytes, f) == t.n_bytes;
+    const size_t pad = align(t.n_bytes) - t.n_bytes;
     if (ok && pad) ok = std::fwrite(zeros.data(), 1, pad, f) == pad;
+    if (progress) progress(size_t(&t - tensors_.data()) + 1, tensors_.size(), t.name);
   }
-  if (std::fclose(f) != 0) ok = false;
+  if (std::fclose(file.release()) != 0) ok = false;
   if (!ok) fail("{}: write failed: {}", path, std::strerror(errno));
 }
 

@@ -27,8 +27,16 @@ class GgufWriter {
   void add_tensor(const std::string& name, TensorType type, const std::vector<uint64_t>& dims,
                   const void* data, size_t n_bytes);
 
-  // Writes the file; fails with the path on I/O errors.
-  void write(const std::string& path) const;
+  // Adds a tensor of n_bytes whose bytes fill(dst) writes when the file is written, tensors in
+  // the order they were added: only one tensor is in memory at a time, so files larger than
+  // DRAM can be written.
+  void add_tensor_deferred(const std::string& name, TensorType type, const std::vector<uint64_t>& dims,
+                           size_t n_bytes, std::function<void(uint8_t* dst)> fill);
+
+  // Writes the file; fails with the path on I/O errors. progress(done, total, name) after each
+  // tensor, where given.
+  void write(const std::string& path,
+             const std::function<void(size_t, size_t, const std::string&)>& progress = {}) const;
 
  private:
   struct Tensor {
@@ -36,6 +44,8 @@ class GgufWriter {
     TensorType type;
     std::vector<uint64_t> dims;
     std::vector<uint8_t> bytes;
+    size_t n_bytes = 0;
+    std::function<void(uint8_t*)> fill;  // deferred tensors: produces the n_bytes at write time
   };
   std::vector<uint8_t>& begin_kv(const std::string& key, GgufType type);
 

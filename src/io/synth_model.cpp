@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <map>
+#include <thread>
+#include <vector>
 
 #include "io/gguf.h"
 #include "io/convert.h"
@@ -13,6 +16,7 @@
 #include "tokenizer/pretokenize.h"
 #include "tokenizer/unicode.h"
 #include "util/error.h"
+#include "util/threadpool.h"
 
 namespace dip {
 
@@ -50,6 +54,17 @@ class Rng {
     const double u1 = uniform(), u2 = uniform();
     return float(std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2));
   }
+  // Near-normal from one draw: four 16-bit uniforms summed, centred, scaled to unit variance
+  // (each has variance 65536^2 / 12).
+  float sum4_normal() {
+    const uint64_t z = next();
+    const double sum = double(z & 0xffff) + double((z >> 16) & 0xffff) + double((z >> 32) & 0xffff) + double(z >> 48);
+    return float((sum - 4 * 32767.5) * (1.0 / 37837.23));
+  }
+  float draw(bool fast) { return fast ? sum4_normal() : normal(); }
+  // Jumps over n draws (normal(): two next() each, sum4_normal(): one; the state is a counter),
+  // so a tensor's rows can be drawn in parallel and still give the sequential stream's numbers.
+  void skip(uint64_t n, bool fast) { s_ += (fast ? 1 : 2) * n * 0x9e3779b97f4a7c15ull; }
 
  private:
   uint64_t s_;
@@ -141,7 +156,8 @@ BuiltinVocab train_builtin_vocab(const std::string& pre, uint32_t n_merges) {
 
 }  // namespace
 
-void write_synth_model(const SynthSpec& sp, const std::string& path) {
+void write_synth_model(const SynthSpec& sp, const std::string& path,
+                       const std::function<void(size_t, size_t, const std::string&)>& progress) {
   const bool quant = sp.type == TensorType::Q8_0 || sp.type == TensorType::Q4_0;
   if (sp.n_head == 0 || sp.n_head_kv == 0 || sp.n_head % sp.n_head_kv || sp.n_embd % sp.n_head) {
     fail("synthetic model: heads ({}) must divide the embedding ({}) and be a multiple of kv heads ({})",
@@ -191,20 +207,39 @@ void write_synth_model(const SynthSpec& sp, const std::string& path) {
   }
   if (quant && n_vocab == 0) fail("synthetic model: empty vocabulary");
 
+  // Every tensor is drawn when the file is written (GgufWriter's deferred tensors: one tensor
+  // in memory at a time, so models larger than DRAM can be written), its rows in parallel, each
+  // from its own position of one sequential random stream: the file does not depend on the
+  // thread count.
   Rng rng(sp.seed);
-  std::vector<float> buf;
-  std::vector<uint8_t> enc;
+  const bool fast = sp.fast_weights;
+  ThreadPool pool(int(std::clamp(std::thread::hardware_concurrency(), 1u, 64u)));
   auto matrix = [&](const std::string& name, uint32_t cols, uint32_t rows, float std, TensorType t) {
-    buf.resize(size_t(cols) * rows);
-    for (auto& x : buf) x = rng.normal() * std;
-    enc.resize(rows * row_bytes(t, cols));
-    for (uint32_t r = 0; r < rows; ++r) quantize_row(t, &buf[size_t(r) * cols], &enc[r * row_bytes(t, cols)], cols);
-    w.add_tensor(name, t, {cols, rows}, enc.data(), enc.size());
+    const size_t rb = row_bytes(t, cols);
+    const Rng start = rng;
+    rng.skip(uint64_t(cols) * rows, fast);
+    w.add_tensor_deferred(name, t, {cols, rows}, rows * rb, [&pool, start, cols, rows, std, t, rb, fast](uint8_t* dst) {
+      pool.parallel_for(rows, 1, [&](size_t r0, size_t r1) {
+        Rng r = start;
+        r.skip(uint64_t(r0) * cols, fast);
+        std::vector<float> row(cols);
+        for (size_t i = r0; i < r1; ++i) {
+          for (auto& x : row) x = r.draw(fast) * std;
+          quantize_row(t, row.data(), dst + i * rb, cols);
+        }
+      });
+    });
   };
   auto vec = [&](const std::string& name, uint32_t n, float mean, float std) {
-    buf.resize(n);
-    for (auto& x : buf) x = mean + rng.normal() * std;
-    w.add_tensor(name, TensorType::F32, {n}, buf.data(), n * 4);
+    const Rng start = rng;
+    rng.skip(n, fast);
+    w.add_tensor_deferred(name, TensorType::F32, {n}, size_t(n) * 4, [start, n, mean, std, fast](uint8_t* dst) {
+      Rng r = start;
+      for (uint32_t i = 0; i < n; ++i) {
+        const float x = mean + r.draw(fast) * std;
+        std::memcpy(dst + 4 * size_t(i), &x, 4);
+      }
+    });
   };
   const uint32_t E = sp.n_embd, Ek = sp.n_head_kv * hd, F = sp.n_ff;
   const float in_std = 1.0f / std::sqrt(float(E));
@@ -212,9 +247,9 @@ void write_synth_model(const SynthSpec& sp, const std::string& path) {
   vec("output_norm.weight", E, 1.0f, 0.1f);
   if (!sp.tied) matrix("output.weight", E, n_vocab, sp.logit_scale * in_std, sp.type);
   if (sp.rope_freqs) {
-    buf.resize(hd / 2);
-    for (uint32_t i = 0; i < hd / 2; ++i) buf[i] = 1.0f + 7.0f * float(i) / float(hd / 2);
-    w.add_tensor("rope_freqs.weight", TensorType::F32, {hd / 2}, buf.data(), buf.size() * 4);
+    std::vector<float> freqs(hd / 2);
+    for (uint32_t i = 0; i < hd / 2; ++i) freqs[i] = 1.0f + 7.0f * float(i) / float(hd / 2);
+    w.add_tensor("rope_freqs.weight", TensorType::F32, {hd / 2}, freqs.data(), freqs.size() * 4);
   }
   for (uint32_t i = 0; i < sp.n_layer; ++i) {
     const std::string p = fmt::format("blk.{}.", i);
@@ -245,7 +280,7 @@ void write_synth_model(const SynthSpec& sp, const std::string& path) {
     }
     matrix(p + "ffn_down.weight", F, E, 1.0f / std::sqrt(float(F)), sp.type);
   }
-  w.write(path);
+  w.write(path, progress);
 }
 
 }  // namespace dip

@@ -3,6 +3,7 @@
 // a small byte-level BPE vocabulary trained on a built-in public-domain text.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "model/hparams.h"
@@ -22,9 +23,15 @@ struct SynthSpec {
   uint32_t n_merges = 400;      // merges of the built-in vocabulary
   float logit_scale = 3.0f;     // std of the output logits (peaky distributions)
   float rope_base = 0.0f;       // 0: 1e4 for llama, 1e6 for the others
+  // Weights from a sum of four uniforms (near-normal, unit variance, |x| < 3.5) instead of
+  // Box-Muller: several times faster, for benchmark models of tens of GB. Other numbers than
+  // the default, so files differ.
+  bool fast_weights = false;
 };
 
-void write_synth_model(const SynthSpec& spec, const std::string& path);
+// progress(done, total, tensor name) after each tensor is written, where given.
+void write_synth_model(const SynthSpec& spec, const std::string& path,
+                       const std::function<void(size_t, size_t, const std::string&)>& progress = {});
 
 TensorType parse_tensor_type(const std::string& name);  // f32, f16, bf16, q8_0, q4_0
 Arch parse_arch(const std::string& name);

@@ -91,6 +91,43 @@ TEST(Gguf, WriteReadRoundTrip) {
   EXPECT_EQ(*g2.get_uint("a.u64"), 1ull << 40);
 }
 
+// Deferred tensors (filled at write time, one at a time) give the same file as copied ones,
+// the fill order is the order of addition, and a failing fill leaves an error, not a crash.
+TEST(Gguf, DeferredTensorsWriteTheSameFile) {
+  std::vector<float> t(64 * 3);
+  std::mt19937 rng(11);
+  std::normal_distribution<float> nd;
+  for (auto& x : t) x = nd(rng);
+  GgufWriter a, b;
+  a.set_u32("general.alignment", 64);
+  b.set_u32("general.alignment", 64);
+  a.add_tensor("t0", TensorType::F32, {64, 3}, t.data(), t.size() * 4);
+  a.add_tensor("t1", TensorType::F32, {5}, t.data() + 7, 20);
+  std::vector<std::string> order;
+  b.add_tensor_deferred("t0", TensorType::F32, {64, 3}, t.size() * 4, [&](uint8_t* dst) {
+    order.push_back("t0");
+    std::memcpy(dst, t.data(), t.size() * 4);
+  });
+  b.add_tensor_deferred("t1", TensorType::F32, {5}, 20, [&](uint8_t* dst) {
+    order.push_back("t1");
+    std::memcpy(dst, t.data() + 7, 20);
+  });
+  std::vector<std::string> reported;
+  const std::string pa = tmp_path("copied.gguf"), pb = tmp_path("deferred.gguf");
+  a.write(pa);
+  b.write(pb, [&](size_t done, size_t total, const std::string& name) {
+    EXPECT_EQ(total, 2u);
+    EXPECT_EQ(done, reported.size() + 1);
+    reported.push_back(name);
+  });
+  EXPECT_EQ(read_all(pa), read_all(pb));
+  EXPECT_EQ(order, (std::vector<std::string>{"t0", "t1"}));
+  EXPECT_EQ(reported, order);
+  GgufWriter c;
+  c.add_tensor_deferred("bad", TensorType::F32, {4}, 16, [](uint8_t*) { fail("cannot produce tensor 'bad'"); });
+  EXPECT_THROW(c.write(tmp_path("failing.gguf")), Error);
+}
+
 TEST(Gguf, TypeMismatchIsAnError) {
   GgufFile g(sample_file());
   EXPECT_THROW(g.get_string("a.u32"), Error);

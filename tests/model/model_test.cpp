@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <array>
 #include <cmath>
+#include <cstring>
 
 #include "io/gguf_writer.h"
 #include "io/synth_model.h"
@@ -51,6 +53,42 @@ TEST(Model, EveryArchitectureAndTypeRuns) {
       for (size_t i = 0; i < V; ++i) ASSERT_NEAR(l2[i], logits[4 * V + i], 1e-3f * (1 + std::fabs(l2[i])));
     }
   }
+}
+
+// --fast-weights: near-normal weights (sum of four uniforms) with the default's scale, other
+// numbers than Box-Muller's, and the model runs.
+TEST(Model, FastWeightsAreNearNormal) {
+  SynthSpec s;
+  s.type = TensorType::F32;
+  s.n_embd = 256;
+  s.n_ff = 512;
+  s.n_merges = 50;
+  s.fast_weights = true;
+  const std::string fast = tmp_path("fast.gguf");
+  write_synth_model(s, fast);
+  s.fast_weights = false;
+  const std::string slow = tmp_path("slow.gguf");
+  write_synth_model(s, slow);
+  auto mf = Model::load(fast), ms = Model::load(slow);
+  auto moments = [](const Weight& w) {
+    const float* p = reinterpret_cast<const float*>(w.data);
+    const size_t n = w.bytes() / 4;
+    double sum = 0, sq = 0, mx = 0;
+    for (size_t i = 0; i < n; ++i) sum += p[i], sq += double(p[i]) * p[i], mx = std::max(mx, double(std::fabs(p[i])));
+    return std::array<double, 3>{sum / double(n), std::sqrt(sq / double(n)), mx};
+  };
+  const auto f = moments(mf->layers[0].ffn_up), b = moments(ms->layers[0].ffn_up);
+  const double want = 1.0 / std::sqrt(256.0);  // the default's std for ffn_up
+  EXPECT_NEAR(f[0], 0.0, 0.02 * want);
+  EXPECT_NEAR(f[1], want, 0.02 * want);
+  EXPECT_NEAR(b[1], want, 0.02 * want);
+  EXPECT_LT(f[2], 3.47 * want);  // sum of four uniforms: |x| <= sqrt(12)
+  EXPECT_NE(std::memcmp(mf->layers[0].ffn_up.data, ms->layers[0].ffn_up.data, 64), 0);
+  Session sess(*mf, 16, 2);
+  std::vector<float> logits;
+  const int32_t toks[] = {1, 2, 3};
+  sess.eval(toks, false, logits);
+  for (float v : logits) ASSERT_TRUE(std::isfinite(v));
 }
 
 void expect_load_error(const std::string& path, const std::string& needle) {
