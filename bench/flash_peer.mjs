@@ -1,25 +1,51 @@
-// llama.cpp where memory is really short for it, against our flash runs at the same DRAM.
-// llama.cpp (node-llama-cpp, prebuilt) runs the GGUF mmap'd, inside a memory cgroup (v1 or v2)
-// whose limit is our DRAM budget plus 64 MiB for node's own runtime: the page cache that holds
-// its mapped weights is charged to the cgroup, so what does not fit is re-read from disk through
-// page faults, as on a phone whose DRAM cannot hold the model. The file's pages are dropped from
-// the page cache before every run (posix_fadvise DONTNEED). Our engine runs the same GGUF with the
-// MLP from its flash image under --dram-budget: dense streaming, DIP and DIP-CA at density 0.5.
+// llama.cpp where memory is really short for it, against our flash runs, same file, same run.
+// The model is a Llama-shaped Q4_0 GGUF with random weights that is larger than this machine's
+// memory (d 8192, 60 layers, d_ff 28672, GQA 64/8: 28.9 GB; `--layers` changes its size).
+// llama.cpp (node-llama-cpp, prebuilt) mmaps it with the whole machine to itself: what the page
+// cache cannot hold is read again from disk through page faults, as on a device whose DRAM
+// cannot hold the model. Our engine runs the same GGUF with its MLP from the flash image under
+// a DRAM budget (the resident part plus --mlp-cache of the MLP): dense streaming, DIP and DIP-CA
+// at MLP density 0.5. Before every run the files' pages are dropped from the page cache
+// (posix_fadvise DONTNEED). Reported: generation tokens/s and peak resident memory of each.
+// Nothing here changes cgroups, locks memory or limits other processes.
 //
-//   node bench/flash_peer.mjs [--mlp-cache 50] [--tokens 8] [--rounds 2]   (root: creates a cgroup)
+// The model (28.9 GB) and its flash image (23.8 GB) are written first (about 15 minutes) and
+// deleted at the end unless --keep; the script checks free disk first.
+//
+//   node bench/flash_peer.mjs [--tokens 4] [--rounds 2] [--mlp-cache 25] [--layers 60] [--keep 1]
 import {execFileSync, spawnSync} from "node:child_process";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
-import {dip, root, parseArgs, largeFlashModel, flashImage, median, cpuName} from "./lib.mjs";
+import {dip, root, parseArgs, requireTools, testModel, flashImage, median, cpuName} from "./lib.mjs";
 
+requireTools();
 const args = parseArgs(process.argv.slice(2));
-const share = Number(args["mlp-cache"] ?? 50), nGen = Number(args.tokens ?? 8), rounds = Number(args.rounds ?? 2);
-const gguf = largeFlashModel();
-const img = flashImage(gguf);
+const share = Number(args["mlp-cache"] ?? 25), nGen = Number(args.tokens ?? 4), rounds = Number(args.rounds ?? 2);
+const nLayer = Number(args.layers ?? 60), keep = args.keep !== undefined;
+const shape = {nEmbd: 8192, nLayer, nFf: 28672, nHead: 64, nHeadKv: 8, fast: true};
 const prompt = "The old lighthouse keeper climbed the stairs";
 const oracle = path.join(root, "tests/oracle/llama_oracle.mjs");
 const work = path.join(root, "build/bench/flash_peer");
+const modelDir = path.join(root, "build/bench/models");
 fs.mkdirSync(work, {recursive: true});
+fs.mkdirSync(modelDir, {recursive: true});
+
+// Sizes from the shape (Q4_0: 18 bytes per 32 weights), to check the disk before writing.
+const perLayer = 2 * 8192 * 8192 + 2 * 8192 * 1024, mlpPerLayer = 3 * 8192 * 28672;
+const q4 = (n) => (n / 32) * 18;
+const modelBytes = q4(nLayer * (perLayer + mlpPerLayer)), imageBytes = q4(nLayer * mlpPerLayer);
+const memTotal = os.totalmem();
+const freeDisk = () => { const s = fs.statfsSync(modelDir); return s.bavail * s.bsize; };
+const gguf = path.join(modelDir, `llama-8192x${nLayer}-ff28672-h64-kv8-q4_0-fastw.gguf`);
+const need = (fs.existsSync(gguf) ? 0 : modelBytes) + imageBytes + 4e9;
+if (freeDisk() < need) {
+  console.error(`flash_peer: needs ${(need / 1e9).toFixed(1)} GB free in ${modelDir}, has ${(freeDisk() / 1e9).toFixed(1)} GB`);
+  process.exit(1);
+}
+if (modelBytes <= memTotal) console.error(`flash_peer: warning: the model (${(modelBytes / 1e9).toFixed(1)} GB) fits this machine's memory (${(memTotal / 1e9).toFixed(1)} GB)`);
+testModel(modelDir, "q4_0", shape);
+const img = flashImage(gguf);
 
 function dropCache(file) {
   execFileSync("python3", ["-c", "import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.posix_fadvise(fd,0,0,os.POSIX_FADV_DONTNEED)", file]);
@@ -27,63 +53,64 @@ function dropCache(file) {
 
 function runDip(method) {
   dropCache(gguf);
+  dropCache(img);
   const r = spawnSync(dip, ["generate", "-m", gguf, "-p", prompt, "-n", String(nGen), "--temp", "0", "--ignore-eos", "--json",
-    "-t", "2", ...method, "--flash", img, "--mlp-cache", `${share}%`], {encoding: "utf8"});
-  if (r.status !== 0) throw new Error(r.stderr);
+    "-t", "2", ...method, "--flash", img, "--mlp-cache", `${share}%`], {encoding: "utf8", maxBuffer: 1 << 26});
+  if (r.status !== 0) throw new Error(`dip failed (status ${r.status}): ${r.stderr.slice(-400)}`);
   const j = JSON.parse(r.stdout.trim().split("\n").pop());
-  return {tg: j.flash.tokens_per_second, budget: j.flash.budget, peak: j.flash.peak_rss, overhead: j.flash.overhead_rss,
-          within: j.flash.within_budget};
+  return {tg: j.flash.tokens_per_second, rss: j.flash.peak_rss, budget: j.flash.budget, overhead: j.flash.overhead_rss,
+          within: j.flash.within_budget, flashMB: j.flash.flash_bytes_per_token / 2 ** 20};
 }
 
-// A memory cgroup with the given limit (v2 memory.max, else v1 memory.limit_in_bytes).
-function cgroup(limit) {
-  const v2 = "/sys/fs/cgroup/dip_peer", v1 = "/sys/fs/cgroup/memory/dip_peer";
-  if (fs.existsSync("/sys/fs/cgroup/cgroup.controllers") && fs.readFileSync("/sys/fs/cgroup/cgroup.controllers", "utf8").includes("memory")) {
-    fs.mkdirSync(v2, {recursive: true});
-    fs.writeFileSync(path.join(v2, "memory.max"), String(limit));
-    return v2;
-  }
-  fs.mkdirSync(v1, {recursive: true});
-  fs.writeFileSync(path.join(v1, "memory.limit_in_bytes"), String(limit));
-  return v1;
-}
-
-function runLlama(cg) {
+function runLlama() {
   dropCache(gguf);
   const req = path.join(work, "speed-request.json");
-  fs.writeFileSync(req, JSON.stringify({model: gguf, threads: 2, speed: {text: prompt, n: nGen, runs: 1}}));
-  const r = spawnSync("sh", ["-c", `echo $$ > ${cg}/cgroup.procs && exec node ${oracle} ${req}`], {encoding: "utf8"});
+  fs.writeFileSync(req, JSON.stringify({model: gguf, threads: 2, ignore_memory_checks: true, speed: {text: prompt, n: nGen, runs: 1}}));
+  const r = spawnSync("node", [oracle, req], {encoding: "utf8", maxBuffer: 1 << 26});
   if (r.status !== 0) throw new Error(`llama.cpp failed (status ${r.status}): ${r.stderr.slice(-400)}`);
-  const s = JSON.parse(r.stdout.trim().split("\n").pop()).speed[0];
-  return {tg: s.gen_tokens / s.gen_s};
+  const res = JSON.parse(r.stdout.trim().split("\n").pop());
+  const s = res.speed[0];
+  return {tg: s.gen_tokens / s.gen_s, rss: res.max_rss_bytes};
 }
 
-const methods = {"dip dense streaming": ["--method", "dense"], "dip DIP 0.5": ["--method", "dip", "--mlp-density", "0.5"],
-  "dip DIP-CA 0.5": ["--method", "dip-ca", "--mlp-density", "0.5", "--gamma", "0.2"]};
-const samples = {"llama.cpp (mmap, cgroup)": []};
+const methods = {"dip dense streaming (LRU)": ["--method", "dense"], "dip DIP 0.5": ["--method", "dip", "--mlp-density", "0.5"],
+  "dip DIP-CA 0.5 (gamma 0.2)": ["--method", "dip-ca", "--mlp-density", "0.5", "--gamma", "0.2"]};
+const llamaKey = "llama.cpp (mmap, whole machine)";
+const samples = {[llamaKey]: []};
 for (const k of Object.keys(methods)) samples[k] = [];
 let budget = 0, overhead = 0, within = true;
-let cg = null;
-for (let r = 0; r < rounds; r++) {
-  for (const [k, m] of Object.entries(methods)) {
-    process.stderr.write(`round ${r + 1}: ${k}\n`);
-    const x = runDip(m);
-    samples[k].push(x.tg);
-    budget = x.budget;
-    overhead = x.overhead;
-    within &&= x.within;
+try {
+  for (let r = 0; r < rounds; r++) {
+    process.stderr.write(`round ${r + 1}: llama.cpp\n`);
+    samples[llamaKey].push(runLlama());
+    for (const [k, m] of Object.entries(methods)) {
+      process.stderr.write(`round ${r + 1}: ${k}\n`);
+      const x = runDip(m);
+      samples[k].push(x);
+      budget = x.budget;
+      overhead = x.overhead;
+      within &&= x.within;
+    }
   }
-  cg ??= cgroup(budget + overhead + 64 * 2 ** 20);
-  process.stderr.write(`round ${r + 1}: llama.cpp\n`);
-  samples["llama.cpp (mmap, cgroup)"].push(runLlama(cg).tg);
+} finally {
+  if (!keep) {
+    for (const f of [gguf, img]) fs.rmSync(f, {force: true});
+    process.stderr.write(`deleted ${gguf} and ${img} (--keep 1 keeps them)\n`);
+  }
 }
-const ll = median(samples["llama.cpp (mmap, cgroup)"]);
-console.log(`${path.basename(gguf)} (${(fs.statSync(gguf).size / 1e9).toFixed(2)} GB), ${cpuName()}, 2 threads, ` +
-  `${nGen} generated tokens, medians of ${rounds} rounds, page cache dropped before every run`);
-console.log(`DRAM: dip --mlp-cache ${share}% = budget ${(budget / 2 ** 20).toFixed(0)} MiB (peak RSS within budget + ` +
-  `${(overhead / 2 ** 20).toFixed(0)} MiB overhead: ${within}); llama.cpp's cgroup limit ${((budget + overhead) / 2 ** 20 + 64).toFixed(0)} MiB\n`);
-console.log("| engine | generation tokens/s | vs llama.cpp |");
-console.log("| --- | --- | --- |");
-for (const [k, v] of Object.entries(samples)) console.log(`| ${k} | ${median(v).toFixed(2)} | ${(median(v) / ll).toFixed(2)}x |`);
-fs.writeFileSync(path.join(work, "flash_peer.json"), JSON.stringify({budget, overhead, share, nGen, rounds, samples}, null, 1));
-try { fs.rmdirSync(cg); } catch { /* processes may still be leaving it */ }
+const tg = (k) => median(samples[k].map((x) => x.tg));
+const ll = tg(llamaKey);
+const gib = (b) => (b / 2 ** 30).toFixed(2);
+console.log(`${path.basename(gguf)} (${(modelBytes / 1e9).toFixed(1)} GB; MLP ${(imageBytes / 1e9).toFixed(1)} GB), ` +
+  `machine memory ${gib(memTotal)} GiB, ${cpuName()}, 2 threads, ${nGen} generated tokens after a ${prompt.split(" ").length}-word prompt, ` +
+  `medians of ${rounds} rounds, page cache dropped before every run`);
+console.log(`dip: --mlp-cache ${share}% = budget ${gib(budget)} GiB (peak RSS within budget + ${(overhead / 2 ** 20).toFixed(0)} MiB overhead: ${within})\n`);
+console.log("| engine | generation tokens/s | vs llama.cpp | peak RSS GiB | flash MiB/token |");
+console.log("| --- | --- | --- | --- | --- |");
+for (const [k, v] of Object.entries(samples)) {
+  const rss = Math.max(...v.map((x) => x.rss));
+  const fm = v[0].flashMB !== undefined ? median(v.map((x) => x.flashMB)).toFixed(0) : "";
+  console.log(`| ${k} | ${tg(k).toFixed(3)} | ${(tg(k) / ll).toFixed(2)}x | ${gib(rss)} | ${fm} |`);
+}
+fs.writeFileSync(path.join(work, "flash_peer.json"), JSON.stringify({model: path.basename(gguf), modelBytes, memTotal, budget, overhead,
+  share, nGen, rounds, samples}, null, 1));

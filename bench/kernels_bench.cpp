@@ -8,6 +8,7 @@
 #include <random>
 #include <vector>
 
+#include "ops/colsparse.h"
 #include "ops/elementwise.h"
 #include "ops/matvec.h"
 #include "ops/quant.h"
@@ -76,6 +77,30 @@ void HotArgs(benchmark::internal::Benchmark* b) {
 }
 BENCHMARK(BM_Matmul)->Name("Hot")->Apply(HotArgs)->ArgNames({"type", "rows", "cols", "batch", "threads"})->UseRealTime();
 BENCHMARK(BM_Matmul)->Name("Gemv")->Apply(GemvArgs)->ArgNames({"type", "rows", "cols", "batch", "threads"})->UseRealTime();
+// Column-sparse product, in cache, one thread: args type index, outputs, columns, kept columns.
+// bytes_per_second counts the kept columns' bytes: the kernel's compute rate per byte, to set
+// against the memory bandwidth (sparse_bench measures the out-of-cache product).
+void BM_ColSparseHot(benchmark::State& st) {
+  const TensorType t = kTypes[st.range(0)];
+  const size_t rows = st.range(1), cols = st.range(2), kept = st.range(3);
+  const auto w = random_weight(t, rows, cols);
+  const ColumnMatrix m = make_column_matrix(t, {w.data()}, rows, cols, t);
+  std::vector<int32_t> idx(kept);
+  for (size_t i = 0; i < kept; ++i) idx[i] = int32_t(i * cols / kept);
+  const auto xs = random_floats(kept, 9);
+  std::vector<float> y(rows);
+  for (auto _ : st) {
+    colsparse(m, idx.data(), xs.data(), kept, y.data(), nullptr);
+    benchmark::DoNotOptimize(y.data());
+  }
+  st.SetBytesProcessed(int64_t(st.iterations()) * int64_t(kept * m.col_bytes));
+  st.SetLabel(ggml_type_name(uint32_t(t)));
+}
+BENCHMARK(BM_ColSparseHot)
+    ->Name("ColsHot")
+    ->ArgsProduct({{0, 1, 2, 3, 4}, {1024}, {512}, {256}})
+    ->ArgNames({"type", "rows", "cols", "kept"})
+    ->UseRealTime();
 BENCHMARK(BM_Matmul)->Name("Batch")->Apply(BatchArgs)->ArgNames({"type", "rows", "cols", "batch", "threads"})->UseRealTime();
 
 void BM_EncodeActs(benchmark::State& st) {

@@ -37,14 +37,16 @@ export const median = (xs) => {
 };
 
 // A Llama-shaped GGUF with random weights (the default model's vocabulary), written once.
-export function testModel(dir, type, {nEmbd, nLayer, nFf, nHead, nHeadKv}) {
-  const f = path.join(dir, `llama-${nEmbd}x${nLayer}-ff${nFf}-h${nHead}-kv${nHeadKv}-${type}.gguf`);
+// fast: `--fast-weights` (near-normal weights drawn several times faster; models of tens of GB).
+export function testModel(dir, type, {nEmbd, nLayer, nFf, nHead, nHeadKv, fast = false}) {
+  const f = path.join(dir, `llama-${nEmbd}x${nLayer}-ff${nFf}-h${nHead}-kv${nHeadKv}-${type}${fast ? "-fastw" : ""}.gguf`);
   if (!fs.existsSync(f)) {
     fs.mkdirSync(dir, {recursive: true});
     process.stderr.write(`writing ${f} ...\n`);
     execFileSync(dip, ["make-test-model", "--arch", "llama", "--type", type, "--n-embd", String(nEmbd),
       "--n-layer", String(nLayer), "--n-ff", String(nFf), "--n-head", String(nHead), "--n-head-kv", String(nHeadKv),
-      "--vocab", path.join(root, "models/default.gguf"), "--seed", "7", f + ".tmp"], {stdio: ["ignore", "ignore", "inherit"]});
+      "--vocab", path.join(root, "models/default.gguf"), "--seed", "7", ...(fast ? ["--fast-weights", "--progress"] : []),
+      f + ".tmp"], {stdio: ["ignore", "ignore", "inherit"]});
     fs.renameSync(f + ".tmp", f);
   }
   return f;

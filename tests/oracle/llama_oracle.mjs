@@ -8,14 +8,18 @@
 //   greedy: {tokens: [...], n: 64},      // greedy continuation
 //   perplexity: {file: "t.txt", ctx: 512, out: "nll.json"} // llama.cpp's perplexity protocol
 //   speed: {text: "...", n: 64, runs: 3}  // prompt and generation tokens/s (benchmarks)
-//   threads: 2
+//   threads: 2,
+//   ignore_memory_checks: false         // load models larger than RAM (mmap'd; benchmarks)
 // }
+// The response also carries max_rss_bytes: the process's peak resident memory (getrusage),
+// mapped model pages included.
 import fs from "node:fs";
 import {getLlama} from "node-llama-cpp";
 
 const req = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
 const llama = await getLlama({build: "never", gpu: false, logLevel: "error"});
-const model = await llama.loadModel({modelPath: req.model});
+const ignoreMemorySafetyChecks = req.ignore_memory_checks ?? false;
+const model = await llama.loadModel({modelPath: req.model, ignoreMemorySafetyChecks});
 const nVocab = model.fileInfo.metadata.tokenizer.ggml.tokens.length;
 const bos = model.tokens.bos;
 const addBos = model.tokens.shouldPrependBosToken;
@@ -31,7 +35,8 @@ if (req.texts) {
 }
 
 async function newSequence(size) {
-  const ctx = await model.createContext({contextSize: size, batchSize: size, threads, flashAttention: req.flash ?? false});
+  const ctx = await model.createContext({contextSize: size, batchSize: size, threads, flashAttention: req.flash ?? false,
+    ignoreMemorySafetyChecks});
   return {ctx, seq: ctx.getSequence()};
 }
 
@@ -140,5 +145,6 @@ if (req.speed) {
 }
 
 await model.dispose();
+res.max_rss_bytes = process.resourceUsage().maxRSS * 1024;
 process.stdout.write(JSON.stringify(res) + "\n");
 process.exit(0);
