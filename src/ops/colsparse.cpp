@@ -252,26 +252,32 @@ ColumnMatrix make_column_matrix(TensorType src_type, const std::vector<const uin
     }
     return m;
   }
-  // Otherwise through floats: every part decoded once, then bands of columns gathered row by
-  // row (cache-friendly) and quantized along the column.
-  std::vector<float> dense(parts.size() * rows * cols);
-  for (size_t p = 0; p < parts.size(); ++p) {
-    for (size_t r = 0; r < rows; ++r) {
-      const uint8_t* src = parts[p] + r * src_rb;
-      float* dst = &dense[(p * rows + r) * cols];
-      if (src_type == TensorType::F16 || src_type == TensorType::BF16) {
-        decode_half_row(src_type == TensorType::BF16, reinterpret_cast<const uint16_t*>(src), dst, cols);
-      } else {
-        dequantize_row(src_type, src, dst, cols);
-      }
-    }
-  }
-  std::vector<float> band(kTile * m.col_len);
+  // Otherwise through floats, one band of kTile columns at a time: each row's kTile inputs
+  // are decoded (whole blocks: kTile is a multiple of every block size) and scattered into the
+  // band's columns, kTile rows per tile so every column is written in runs, then each column
+  // is quantized along its length. No decoded copy of the whole matrix (gigabytes for large
+  // models: its page faults cost more than the conversion).
+  static_assert(kTile % 32 == 0);
+  std::vector<float> band(kTile * m.col_len), tmp(kTile * kTile);
   for (size_t c0 = 0; c0 < cols; c0 += kTile) {
     const size_t nc = std::min(kTile, cols - c0);
-    for (size_t r = 0; r < m.col_len; ++r) {
-      const float* row = &dense[r * cols + c0];
-      for (size_t c = 0; c < nc; ++c) band[c * m.col_len + r] = row[c];
+    if (nc % block_elems(src_type) != 0) fail("column layout: {} inputs are not whole blocks", cols);
+    const size_t src_off = row_bytes(src_type, c0);
+    for (size_t r0 = 0; r0 < m.col_len; r0 += kTile) {
+      const size_t r1 = std::min(m.col_len, r0 + kTile);
+      for (size_t r = r0; r < r1; ++r) {
+        const uint8_t* src = parts[r / rows] + (r % rows) * src_rb + src_off;
+        float* dst = &tmp[(r - r0) * kTile];
+        if (src_type == TensorType::F16 || src_type == TensorType::BF16) {
+          decode_half_row(src_type == TensorType::BF16, reinterpret_cast<const uint16_t*>(src), dst, nc);
+        } else {
+          dequantize_row(src_type, src, dst, nc);
+        }
+      }
+      for (size_t c = 0; c < nc; ++c) {
+        float* col = &band[c * m.col_len];
+        for (size_t r = r0; r < r1; ++r) col[r] = tmp[(r - r0) * kTile + c];
+      }
     }
     for (size_t c = 0; c < nc; ++c) quantize_row(col_type, &band[c * m.col_len], m.data.data() + (c0 + c) * m.col_bytes, m.col_len);
   }
