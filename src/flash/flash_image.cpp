@@ -6,8 +6,13 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
 
 #include "model/model.h"
 #include "ops/colsparse.h"
@@ -159,15 +164,36 @@ void write_flash_image(const Model& m, const std::string& path, uint32_t align, 
   }
   h.file_bytes = off;
   OutFile f(path);
-  for (uint32_t l = 0; l < hp.n_layer; ++l) {
-    const ColumnMatrix up_gate = up_gate_column_matrix(m, l), down = down_column_matrix(m, l);
-    if (up_gate.col_bytes != h.up_col_bytes || down.col_bytes != h.down_col_bytes) {
-      fail("internal: layer {} column sizes differ from the header", l);
+  // Layers in parallel on up to four threads (each holds its layer's column matrices:
+  // hundreds of MB for large models). Regions are written at fixed offsets, so the
+  // file does not depend on the order; the first error stops the rest and is rethrown here.
+  const unsigned n_threads = std::clamp(std::thread::hardware_concurrency(), 1u, std::min(4u, hp.n_layer));
+  std::atomic<uint32_t> next{0}, done{0};
+  std::mutex mu;
+  std::exception_ptr error;
+  auto worker = [&] {
+    for (uint32_t l; (l = next.fetch_add(1)) < hp.n_layer;) {
+      try {
+        const ColumnMatrix up_gate = up_gate_column_matrix(m, l), down = down_column_matrix(m, l);
+        if (up_gate.col_bytes != h.up_col_bytes || down.col_bytes != h.down_col_bytes) {
+          fail("internal: layer {} column sizes differ from the header", l);
+        }
+        index[l].up_crc = write_region(f, up_gate, h.up_col_stride, index[l].up_offset);
+        index[l].down_crc = write_region(f, down, h.down_col_stride, index[l].down_offset);
+        const std::lock_guard<std::mutex> lock(mu);
+        if (progress && !error) progress(++done, hp.n_layer);
+      } catch (...) {
+        const std::lock_guard<std::mutex> lock(mu);
+        if (!error) error = std::current_exception();
+        next = hp.n_layer;
+      }
     }
-    index[l].up_crc = write_region(f, up_gate, h.up_col_stride, index[l].up_offset);
-    index[l].down_crc = write_region(f, down, h.down_col_stride, index[l].down_offset);
-    if (progress) progress(l + 1, hp.n_layer);
-  }
+  };
+  std::vector<std::thread> threads;
+  for (unsigned t = 1; t < n_threads; ++t) threads.emplace_back(worker);
+  worker();
+  for (auto& t : threads) t.join();
+  if (error) std::rethrow_exception(error);
   h.index_crc = crc(index.data(), index.size() * sizeof(FlashLayerIndex));
   h.header_crc = header_crc(h);
   f.pwrite_all(&h, sizeof(h), 0);
