@@ -168,7 +168,8 @@ void write_flash_image(const Model& m, const std::string& path, uint32_t align, 
   // hundreds of MB for large models). Regions are written at fixed offsets, so the
   // file does not depend on the order; the first error stops the rest and is rethrown here.
   const unsigned n_threads = std::clamp(std::thread::hardware_concurrency(), 1u, std::min(4u, hp.n_layer));
-  std::atomic<uint32_t> next{0}, done{0};
+  std::atomic<uint32_t> next{0};
+  uint32_t done = 0;  // under mu
   std::mutex mu;
   std::exception_ptr error;
   auto worker = [&] {

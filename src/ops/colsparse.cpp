@@ -111,8 +111,9 @@ HWY_INLINE void AccumulateQuantCols(const float* x, const uint8_t* const* col, f
 #if HWY_TARGET <= HWY_AVX3
       // 16 float lanes: a nibble indexes a 16-entry table of q - 8 with one vpermps (which
       // reads only an index's low 4 bits), instead of mask, subtract and convert: the same
-      // values in fewer vector operations, which bound this kernel (in-cache, one core, on the
-      // AVX-512 Xeon: 5.2 to 6.6 GB/s of kept columns, kernels_bench --benchmark_filter=ColsHot).
+      // values in fewer vector operations, which bound this kernel (in cache, one core, on the
+      // AVX-512 Xeon: 4.9-5.5 to 7.2-7.4 GB/s of kept columns, kernels_bench
+      // --benchmark_filter=ColsHot).
       if constexpr (hn::MaxLanes(d) == 16) {
         const __m512 table = hn::Iota(d, -8.0f).raw;
         auto lo = hn::LoadU(d, yb), hi = hn::LoadU(d, yb + 16);
