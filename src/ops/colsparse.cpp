@@ -11,6 +11,7 @@
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 
+#include "ops/colsparse_q4_vnni.h"
 #include "ops/quant.h"
 #include "util/fp.h"
 
@@ -47,7 +48,9 @@ struct LoadF32 {
   static constexpr size_t kPerLine = 16;
   const float* col[4];
   template <class D>
-  HWY_INLINE hn::Vec<D> operator()(D d, int c, size_t o) const { return hn::LoadU(d, col[c] + o); }
+  HWY_INLINE hn::Vec<D> operator()(D d, int c, size_t o) const {
+    return hn::LoadU(d, col[c] + o);
+  }
   float scalar(int c, size_t o) const { return col[c][o]; }
   void prefetch(int c, size_t o, size_t ahead) const {
     __builtin_prefetch(reinterpret_cast<const uint8_t*>(col[c] + o) + ahead);
@@ -69,7 +72,9 @@ struct LoadHalf {
       return hn::PromoteTo(d, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(col[c] + o)));
     }
   }
-  float scalar(int c, size_t o) const { return kBF16 ? bf16_to_f32(col[c][o]) : fp16_to_f32(col[c][o]); }
+  float scalar(int c, size_t o) const {
+    return kBF16 ? bf16_to_f32(col[c][o]) : fp16_to_f32(col[c][o]);
+  }
   void prefetch(int c, size_t o, size_t ahead) const {
     __builtin_prefetch(reinterpret_cast<const uint8_t*>(col[c] + o) + ahead);
   }
@@ -81,8 +86,10 @@ HWY_INLINE void BlockScales(const float* x, const uint16_t* dh, float* s) {
   if constexpr (NC == 4) {
     const hn::CappedTag<float, 4> d4;
     const hn::Rebind<hwy::float16_t, decltype(d4)> dh4;
-    hn::StoreU(hn::Mul(hn::PromoteTo(d4, hn::LoadU(dh4, reinterpret_cast<const hwy::float16_t*>(dh))), hn::LoadU(d4, x)),
-               d4, s);
+    hn::StoreU(
+        hn::Mul(hn::PromoteTo(d4, hn::LoadU(dh4, reinterpret_cast<const hwy::float16_t*>(dh))),
+                hn::LoadU(d4, x)),
+        d4, s);
   } else {
     for (int c = 0; c < NC; ++c) s[c] = x[c] * fp16_to_f32(dh[c]);
   }
@@ -90,7 +97,8 @@ HWY_INLINE void BlockScales(const float* x, const uint16_t* dh, float* s) {
 
 // Quantized columns: per block, each column's scale times its x, then the 32 quants.
 template <int NC, bool kQ4>
-HWY_INLINE void AccumulateQuantCols(const float* x, const uint8_t* const* col, float* y, size_t b0, size_t b1) {
+HWY_INLINE void AccumulateQuantCols(const float* x, const uint8_t* const* col, float* y, size_t b0,
+                                    size_t b1) {
   const hn::ScalableTag<float> d;
   const hn::RebindToSigned<decltype(d)> di;
   const hn::Rebind<int8_t, decltype(d)> d8;
@@ -118,10 +126,12 @@ HWY_INLINE void AccumulateQuantCols(const float* x, const uint8_t* const* col, f
         const __m512 table = hn::Iota(d, -8.0f).raw;
         auto lo = hn::LoadU(d, yb), hi = hn::LoadU(d, yb + 16);
         for (int c = 0; c < NC; ++c) {
-          const __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk[c]->qs)));
+          const __m512i q =
+              _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk[c]->qs)));
           const auto sv = hn::Set(d, s[c]);
           lo = hn::MulAdd(sv, decltype(lo){_mm512_permutexvar_ps(q, table)}, lo);
-          hi = hn::MulAdd(sv, decltype(lo){_mm512_permutexvar_ps(_mm512_srli_epi32(q, 4), table)}, hi);
+          hi = hn::MulAdd(sv, decltype(lo){_mm512_permutexvar_ps(_mm512_srli_epi32(q, 4), table)},
+                          hi);
         }
         hn::StoreU(lo, d, yb);
         hn::StoreU(hi, d, yb + 16);
@@ -132,7 +142,8 @@ HWY_INLINE void AccumulateQuantCols(const float* x, const uint8_t* const* col, f
       for (size_t j = 0; j < 16; j += L) {
         auto lo = hn::LoadU(d, yb + j), hi = hn::LoadU(d, yb + 16 + j);
         for (int c = 0; c < NC; ++c) {
-          const auto q = hn::BitCast(di, hn::PromoteTo(hn::RebindToUnsigned<decltype(di)>(), hn::LoadU(du8, blk[c]->qs + j)));
+          const auto q = hn::BitCast(di, hn::PromoteTo(hn::RebindToUnsigned<decltype(di)>(),
+                                                       hn::LoadU(du8, blk[c]->qs + j)));
           const auto sv = hn::Set(d, s[c]);
           lo = hn::MulAdd(sv, hn::ConvertTo(d, hn::Sub(hn::And(q, low), eight)), lo);
           hi = hn::MulAdd(sv, hn::ConvertTo(d, hn::Sub(hn::ShiftRight<4>(q), eight)), hi);
@@ -151,7 +162,8 @@ HWY_INLINE void AccumulateQuantCols(const float* x, const uint8_t* const* col, f
       for (size_t j = 0; j < 32; j += L) {
         auto acc = hn::LoadU(d, yb + j);
         for (int c = 0; c < NC; ++c) {
-          acc = hn::MulAdd(hn::Set(d, s[c]), hn::ConvertTo(d, hn::PromoteTo(di, hn::LoadU(d8, blk[c]->qs + j))), acc);
+          acc = hn::MulAdd(hn::Set(d, s[c]),
+                           hn::ConvertTo(d, hn::PromoteTo(di, hn::LoadU(d8, blk[c]->qs + j))), acc);
         }
         hn::StoreU(acc, d, yb + j);
       }
@@ -160,8 +172,8 @@ HWY_INLINE void AccumulateQuantCols(const float* x, const uint8_t* const* col, f
 }
 
 template <int NC>
-HWY_INLINE void AccumulateCols(TensorType type, const uint8_t* const* col, const float* x, float* y, size_t o0,
-                               size_t o1) {
+HWY_INLINE void AccumulateCols(TensorType type, const uint8_t* const* col, const float* x, float* y,
+                               size_t o0, size_t o1) {
   switch (type) {
     case TensorType::F32: {
       LoadF32 l;
@@ -191,8 +203,8 @@ HWY_INLINE void AccumulateCols(TensorType type, const uint8_t* const* col, const
   }
 }
 
-void ColSparse(TensorType type, const uint8_t* const* cols, const float* xs, size_t nk, float* y, size_t o0,
-               size_t o1, bool accumulate) {
+void ColSparse(TensorType type, const uint8_t* const* cols, const float* xs, size_t nk, float* y,
+               size_t o0, size_t o1, bool accumulate) {
   const size_t esize = type == TensorType::F32 ? 4 : 2;  // bytes per element of float-like types
   for (size_t s0 = o0; s0 < o1; s0 += kSlice) {
     const size_t s1 = std::min(o1, s0 + kSlice);
@@ -200,6 +212,15 @@ void ColSparse(TensorType type, const uint8_t* const* cols, const float* xs, siz
     // Byte range of this slice inside a column (for prefetching the next columns).
     const size_t pre = block_elems(type) > 1 ? s0 / 32 * block_bytes(type) : s0 * esize;
     size_t k = 0;
+    if (type == TensorType::Q4_0 && nk >= 16 && colsparse_q4_vnni_available()) {
+      for (; k + 16 <= nk; k += 16) {
+        for (size_t c = k + 16; c < std::min(nk, k + 32); ++c) {
+          const uint8_t* p = cols[c] + pre;
+          for (size_t l = 0; l < kPrefetchBytes; l += 64) __builtin_prefetch(p + l);
+        }
+        colsparse_q4_vnni16(cols + k, xs + k, y, s0 / 32, s1 / 32);
+      }
+    }
     for (; k + 4 <= nk; k += 4) {
       // The next four columns' first lines (their streams start cold).
       for (size_t c = k + 4; c < std::min(nk, k + 8); ++c) {
@@ -217,6 +238,8 @@ void ColSparse(TensorType type, const uint8_t* const* cols, const float* xs, siz
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
+#include <cmath>
+
 #include "ops/elementwise_simd.h"
 #include "util/error.h"
 #include "util/threadpool.h"
@@ -224,8 +247,8 @@ HWY_AFTER_NAMESPACE();
 namespace dip {
 HWY_EXPORT(ColSparse);
 
-ColumnMatrix make_column_matrix(TensorType src_type, const std::vector<const uint8_t*>& parts, size_t rows,
-                                size_t cols, TensorType col_type) {
+ColumnMatrix make_column_matrix(TensorType src_type, const std::vector<const uint8_t*>& parts,
+                                size_t rows, size_t cols, TensorType col_type) {
   ColumnMatrix m;
   m.type = col_type;
   m.n_cols = cols;
@@ -262,7 +285,8 @@ ColumnMatrix make_column_matrix(TensorType src_type, const std::vector<const uin
   std::vector<float> band(kTile * m.col_len), tmp(kTile * kTile);
   for (size_t c0 = 0; c0 < cols; c0 += kTile) {
     const size_t nc = std::min(kTile, cols - c0);
-    if (nc % block_elems(src_type) != 0) fail("column layout: {} inputs are not whole blocks", cols);
+    if (nc % block_elems(src_type) != 0)
+      fail("column layout: {} inputs are not whole blocks", cols);
     const size_t src_off = row_bytes(src_type, c0);
     for (size_t r0 = 0; r0 < m.col_len; r0 += kTile) {
       const size_t r1 = std::min(m.col_len, r0 + kTile);
@@ -270,7 +294,8 @@ ColumnMatrix make_column_matrix(TensorType src_type, const std::vector<const uin
         const uint8_t* src = parts[r / rows] + (r % rows) * src_rb + src_off;
         float* dst = &tmp[(r - r0) * kTile];
         if (src_type == TensorType::F16 || src_type == TensorType::BF16) {
-          decode_half_row(src_type == TensorType::BF16, reinterpret_cast<const uint16_t*>(src), dst, nc);
+          decode_half_row(src_type == TensorType::BF16, reinterpret_cast<const uint16_t*>(src), dst,
+                          nc);
         } else {
           dequantize_row(src_type, src, dst, nc);
         }
@@ -280,7 +305,9 @@ ColumnMatrix make_column_matrix(TensorType src_type, const std::vector<const uin
         for (size_t r = r0; r < r1; ++r) col[r] = tmp[(r - r0) * kTile + c];
       }
     }
-    for (size_t c = 0; c < nc; ++c) quantize_row(col_type, &band[c * m.col_len], m.data.data() + (c0 + c) * m.col_bytes, m.col_len);
+    for (size_t c = 0; c < nc; ++c)
+      quantize_row(col_type, &band[c * m.col_len], m.data.data() + (c0 + c) * m.col_bytes,
+                   m.col_len);
   }
   return m;
 }
@@ -298,8 +325,9 @@ const uint8_t* const* column_pointers(const ColumnMatrix& w, const int32_t* idx,
 }
 }  // namespace
 
-void colsparse_ptrs_ref(TensorType type, size_t col_len, const uint8_t* const* cols, const float* xs, size_t nk,
-                        float* y, size_t o0, size_t o1, bool accumulate) {
+void colsparse_ptrs_ref(TensorType type, size_t col_len, const uint8_t* const* cols,
+                        const float* xs, size_t nk, float* y, size_t o0, size_t o1,
+                        bool accumulate) {
   std::vector<double> acc(o1 - o0, 0.0);
   std::vector<float> col(col_len);
   for (size_t k = 0; k < nk; ++k) {
@@ -309,18 +337,42 @@ void colsparse_ptrs_ref(TensorType type, size_t col_len, const uint8_t* const* c
   for (size_t o = o0; o < o1; ++o) y[o] = float(acc[o - o0] + (accumulate ? double(y[o]) : 0.0));
 }
 
-void colsparse_ref(const ColumnMatrix& w, const int32_t* idx, const float* xs, size_t nk, float* y, size_t o0,
-                   size_t o1) {
+void colsparse_q4_int8_ref16(const uint8_t* const* col, const float* x, float* y, size_t b0,
+                             size_t b1) {
+  for (size_t b = b0; b < b1; ++b) {
+    float coef[16], amax = 0.0f;
+    for (int c = 0; c < 16; ++c) {
+      coef[c] = x[c] * fp16_to_f32(reinterpret_cast<const BlockQ4_0*>(col[c])[b].d);
+      amax = std::max(amax, std::fabs(coef[c]));
+    }
+    if (!(amax > 0.0f)) continue;
+    const float inv = 127.0f / amax;
+    int32_t acc[32] = {};
+    for (int c = 0; c < 16; ++c) {
+      const int32_t k = int32_t(std::nearbyint(coef[c] * inv));
+      const BlockQ4_0& blk = reinterpret_cast<const BlockQ4_0*>(col[c])[b];
+      for (int i = 0; i < 16; ++i) {
+        acc[i] += k * (int32_t(blk.qs[i] & 0x0f) - 8);
+        acc[i + 16] += k * (int32_t(blk.qs[i] >> 4) - 8);
+      }
+    }
+    for (int i = 0; i < 32; ++i)
+      y[b * 32 + i] = std::fma(amax / 127.0f, float(acc[i]), y[b * 32 + i]);
+  }
+}
+
+void colsparse_ref(const ColumnMatrix& w, const int32_t* idx, const float* xs, size_t nk, float* y,
+                   size_t o0, size_t o1) {
   colsparse_ptrs_ref(w.type, w.col_len, column_pointers(w, idx, nk), xs, nk, y, o0, o1, false);
 }
 
-void colsparse_simd(const ColumnMatrix& w, const int32_t* idx, const float* xs, size_t nk, float* y, size_t o0,
-                    size_t o1) {
+void colsparse_simd(const ColumnMatrix& w, const int32_t* idx, const float* xs, size_t nk, float* y,
+                    size_t o0, size_t o1) {
   HWY_DYNAMIC_DISPATCH(ColSparse)(w.type, column_pointers(w, idx, nk), xs, nk, y, o0, o1, false);
 }
 
-void colsparse_ptrs(TensorType type, size_t col_len, const uint8_t* const* cols, const float* xs, size_t nk,
-                    float* y, bool accumulate, ThreadPool* pool) {
+void colsparse_ptrs(TensorType type, size_t col_len, const uint8_t* const* cols, const float* xs,
+                    size_t nk, float* y, bool accumulate, ThreadPool* pool) {
   auto* fn = HWY_DYNAMIC_DISPATCH(ColSparse);
   const size_t grain = 256;  // outputs; a multiple of every block size
   const size_t col_bytes = row_bytes(type, col_len);
@@ -360,7 +412,8 @@ void colsparse_ptrs(TensorType type, size_t col_len, const uint8_t* const* cols,
     // thread count. (Splitting the kept columns instead, with per-thread partial sums, measured
     // slower on 14336-long columns and no faster inside the model.)
     pool->run([&](int t, int nt) {
-      const size_t per = ((col_len + grain - 1) / grain + nt - 1) / nt * grain;  // covers a partial last grain
+      const size_t per =
+          ((col_len + grain - 1) / grain + nt - 1) / nt * grain;  // covers a partial last grain
       const size_t o0 = std::min(col_len, size_t(t) * per), o1 = std::min(col_len, o0 + per);
       if (o0 < o1) fn(type, cols, xs, nk, y, o0, o1, accumulate);
     });

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "ops/colsparse_q4_vnni.h"
 #include "ops/matvec.h"
 #include "ops/quant.h"
 #include "test_random.h"
@@ -44,7 +45,15 @@ TEST(ColumnLayout, FloatTypesAreExactTransposesAndBundlesStack) {
 
 TEST(ColumnLayout, RowsNotMultipleOfBlockAreAnError) {
   const auto w = random_rows(TensorType::F32, 40, 8);
-  EXPECT_THROW(make_column_matrix(TensorType::F32, {w.data()}, 40, 8, TensorType::Q8_0), std::exception);
+  EXPECT_THROW(make_column_matrix(TensorType::F32, {w.data()}, 40, 8, TensorType::Q8_0),
+               std::exception);
+}
+
+// Q4_0's kernel on AVX-512 VNNI rounds each block's sixteen coefficients x * d to int8 with a
+// shared scale (exact model: Q4Int8KernelMatchesItsScalarModelBitForBit); its error against the
+// double-precision reference is then ~1e-3 of sum |x|, not float rounding.
+double tolerance_per_mag(TensorType t, double float_tol) {
+  return t == TensorType::Q4_0 && colsparse_q4_vnni_available() ? 1e-2 : float_tol;
 }
 
 // Index sets: empty, single, full, random sorted, random unsorted, duplicates-free.
@@ -83,8 +92,9 @@ TEST(ColumnSparse, SimdMatchesScalarReferenceForEveryTypeAndIndexSet) {
         double mag = 1e-6;
         for (float v : xs) mag += std::fabs(v);
         for (size_t o = 0; o < rows; ++o) {
-          ASSERT_NEAR(got[o], ref[o], 2e-5 * mag * 4) << ggml_type_name(uint32_t(t)) << " k=" << idx.size();
-          ASSERT_NEAR(got_1[o], ref[o], 2e-5 * mag * 4) << ggml_type_name(uint32_t(t)) << " k=" << idx.size();
+          const double tol = tolerance_per_mag(t, 8e-5) * mag;
+          ASSERT_NEAR(got[o], ref[o], tol) << ggml_type_name(uint32_t(t)) << " k=" << idx.size();
+          ASSERT_NEAR(got_1[o], ref[o], tol) << ggml_type_name(uint32_t(t)) << " k=" << idx.size();
           ASSERT_EQ(got_mt[o], got_1[o]) << "threads change the result";
         }
       }
@@ -111,17 +121,66 @@ TEST(ColumnSparse, PointerColumnsAccumulateLikeOnePass) {
       std::vector<float> ref(rows), got(rows, NAN), got_ref(rows, NAN);
       colsparse_ref(m, idx.data(), xs.data(), idx.size(), ref.data(), 0, rows);
       colsparse_ptrs(t, rows, ptrs.data(), xs.data(), half, got.data(), false, &pool);
-      colsparse_ptrs(t, rows, ptrs.data() + half, xs.data() + half, idx.size() - half, got.data(), true, &pool);
+      colsparse_ptrs(t, rows, ptrs.data() + half, xs.data() + half, idx.size() - half, got.data(),
+                     true, &pool);
       colsparse_ptrs_ref(t, rows, ptrs.data(), xs.data(), half, got_ref.data(), 0, rows, false);
-      colsparse_ptrs_ref(t, rows, ptrs.data() + half, xs.data() + half, idx.size() - half, got_ref.data(), 0, rows, true);
+      colsparse_ptrs_ref(t, rows, ptrs.data() + half, xs.data() + half, idx.size() - half,
+                         got_ref.data(), 0, rows, true);
       double mag = 1e-6;
       for (float v : xs) mag += std::fabs(v);
       for (size_t o = 0; o < rows; ++o) {
-        ASSERT_NEAR(got[o], ref[o], 1e-4 * mag) << ggml_type_name(uint32_t(t)) << " k=" << idx.size();
+        ASSERT_NEAR(got[o], ref[o], tolerance_per_mag(t, 1e-4) * mag)
+            << ggml_type_name(uint32_t(t)) << " k=" << idx.size();
         ASSERT_NEAR(got_ref[o], ref[o], 1e-5 * mag);
       }
     }
   }
+}
+
+// The int8 Q4_0 kernel against its scalar model: the same roundings, so the same bits; and the
+// model itself within its stated error of the exact product. Scales of very different sizes
+// per column (a column whose coefficient rounds to zero), a zero x, odd block ranges.
+TEST(ColumnSparse, Q4Int8KernelMatchesItsScalarModelBitForBit) {
+  const size_t rows = 32 * 37, ncols = 16;
+  const auto src = random_rows(TensorType::F32, rows, ncols);
+  ColumnMatrix m = make_column_matrix(TensorType::F32, {src.data()}, rows, ncols, TensorType::Q4_0);
+  // Column 5 a thousand times smaller: its k rounds to 0 in most blocks.
+  {
+    std::vector<float> col(rows);
+    dequantize_row(TensorType::Q4_0, m.col(5), col.data(), rows);
+    for (float& v : col) v *= 1e-3f;
+    quantize_row(TensorType::Q4_0, col.data(), m.data.data() + 5 * m.col_bytes, rows);
+  }
+  std::vector<const uint8_t*> cols;
+  for (size_t c = 0; c < ncols; ++c) cols.push_back(m.col(c));
+  for (int trial = 0; trial < 3; ++trial) {
+    auto x = randn(ncols);
+    if (trial == 1) x[3] = 0.0f;
+    if (trial == 2) std::fill(x.begin(), x.end(), 0.0f);  // every block skipped
+    const auto y0 = randn(rows);
+    std::vector<float> model = y0, exact(rows);
+    colsparse_q4_int8_ref16(cols.data(), x.data(), model.data(), 1, 36);
+    colsparse_ptrs_ref(TensorType::Q4_0, rows, cols.data(), x.data(), ncols, exact.data(), 0, rows,
+                       false);
+    double amax_bound = 0;
+    for (size_t c = 0; c < ncols; ++c) amax_bound = std::max(amax_bound, std::fabs(double(x[c])));
+    for (size_t o = 0; o < rows; ++o) {
+      if (o < 32 || o >= 36 * 32) {
+        ASSERT_EQ(model[o], y0[o]) << "outside [b0, b1) untouched";
+        continue;
+      }
+      // Each term is off by at most half an int8 step of the block's largest coefficient times
+      // |q - 8| <= 8; the scales d are at most max|w| / 8 (randn: well under 1).
+      ASSERT_NEAR(model[o] - y0[o], exact[o], 16 * 0.5 / 127 * 8 * amax_bound + 1e-4) << o;
+    }
+    if (!colsparse_q4_vnni_available()) continue;
+    std::vector<float> got = y0;
+    colsparse_q4_vnni16(cols.data(), x.data(), got.data(), 1, 36);
+    for (size_t o = 0; o < rows; ++o)
+      ASSERT_EQ(got[o], model[o]) << "trial " << trial << " output " << o;
+  }
+  if (!colsparse_q4_vnni_available())
+    GTEST_SKIP() << "this CPU has no AVX-512 VNNI + VBMI: only the model was checked";
 }
 
 // With every column kept, the column-sparse product is the dense product of the same weights.
