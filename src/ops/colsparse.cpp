@@ -211,22 +211,22 @@ void ColSparse(TensorType type, const uint8_t* const* cols, const float* xs, siz
     if (!accumulate) std::memset(y + s0, 0, (s1 - s0) * sizeof(float));
     // Byte range of this slice inside a column (for prefetching the next columns).
     const size_t pre = block_elems(type) > 1 ? s0 / 32 * block_bytes(type) : s0 * esize;
+    // The first lines of the next group's columns (their streams start cold).
+    const auto prefetch_group = [&](size_t c0, size_t c1) {
+      for (size_t c = c0; c < std::min(nk, c1); ++c) {
+        const uint8_t* p = cols[c] + pre;
+        for (size_t l = 0; l < kPrefetchBytes; l += 64) __builtin_prefetch(p + l);
+      }
+    };
     size_t k = 0;
     if (type == TensorType::Q4_0 && nk >= 16 && colsparse_q4_vnni_available()) {
       for (; k + 16 <= nk; k += 16) {
-        for (size_t c = k + 16; c < std::min(nk, k + 32); ++c) {
-          const uint8_t* p = cols[c] + pre;
-          for (size_t l = 0; l < kPrefetchBytes; l += 64) __builtin_prefetch(p + l);
-        }
+        prefetch_group(k + 16, k + 32);
         colsparse_q4_vnni16(cols + k, xs + k, y, s0 / 32, s1 / 32);
       }
     }
     for (; k + 4 <= nk; k += 4) {
-      // The next four columns' first lines (their streams start cold).
-      for (size_t c = k + 4; c < std::min(nk, k + 8); ++c) {
-        const uint8_t* p = cols[c] + pre;
-        for (size_t l = 0; l < kPrefetchBytes; l += 64) __builtin_prefetch(p + l);
-      }
+      prefetch_group(k + 4, k + 8);
       AccumulateCols<4>(type, cols + k, xs + k, y, s0, s1);
     }
     for (; k < nk; ++k) AccumulateCols<1>(type, cols + k, xs + k, y, s0, s1);

@@ -16,29 +16,37 @@
 #if defined(__x86_64__) && defined(DIP_HAVE_X86_QDOT)
 #include <immintrin.h>
 
+#include "ops/qdot_x86.h"
 #include "ops/tensor_types.h"
 
 namespace dip {
 
 bool colsparse_q4_vnni_available() {
-  static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                         __builtin_cpu_supports("avx512vl") &&
-                         __builtin_cpu_supports("avx512vnni") &&
-                         __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("f16c");
+  // The 512-bit VNNI set the dense int8 kernels need (F16C, AVX-512 BW/VL/VNNI), plus vpermb.
+  static const bool ok =
+      qdot_x86_available(QdotIsa::kAvx512Vnni) && __builtin_cpu_supports("avx512vbmi");
   return ok;
 }
+
+namespace {
+// Byte 4*i + m of an interleaved vector is item i of column m: source byte 16*m + i.
+struct InterleaveFour {
+  alignas(64) uint8_t bytes[64];
+  constexpr InterleaveFour() : bytes() {
+    for (int i = 0; i < 16; ++i) {
+      for (int m = 0; m < 4; ++m) bytes[4 * i + m] = uint8_t(16 * m + i);
+    }
+  }
+};
+constexpr InterleaveFour kInterleaveFour;
+}  // namespace
 
 void colsparse_q4_vnni16(const uint8_t* const* col, const float* x, float* y, size_t b0,
                          size_t b1) {
   constexpr size_t kBlock = sizeof(BlockQ4_0);
   constexpr size_t kChunk = 16;   // blocks whose scales are prepared together, one per lane
   constexpr size_t kAhead = 768;  // software prefetch distance inside each column (short streams)
-  // Byte 4*i + m of an interleaved vector is item i of column m: source byte 16*m + i.
-  alignas(64) uint8_t perm_bytes[64];
-  for (int i = 0; i < 16; ++i) {
-    for (int m = 0; m < 4; ++m) perm_bytes[4 * i + m] = uint8_t(16 * m + i);
-  }
-  const __m512i perm = _mm512_load_si512(perm_bytes);
+  const __m512i perm = _mm512_load_si512(kInterleaveFour.bytes);
   const __m512i low_nibbles = _mm512_set1_epi8(0x0f);
   const __m512i block_stride =
       _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
