@@ -18,5 +18,6 @@ if [ "${1:-}" = "--test" ]; then
   # llama.cpp as the reference: node-llama-cpp ships it prebuilt; nothing is built or downloaded
   # at run time (--ignore-scripts skips its optional post-install build step).
   (cd tests/oracle && npm install --ignore-scripts --no-audit --no-fund --loglevel=error)
+  tools/pin_llama_cpu_variant.sh tests/oracle/node_modules
   cmake --preset release >/dev/null  # re-detect the oracle so ctest registers the differential test
 fi

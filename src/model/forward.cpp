@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "ops/attention_order.h"
 #include "ops/elementwise.h"
 #include "ops/elementwise_simd.h"
 #include "ops/quant.h"
@@ -24,7 +25,8 @@ Session::Session(const Model& model, uint32_t n_ctx, int n_threads)
 void Session::project(const Weight& w, const float* x, size_t stride, size_t batch, float* y,
                       size_t y_stride, bool new_input) {
   // Encoding is shared by projections of the same input (q/k/v, gate/up) of the same type.
-  if (new_input || enc_src_ != x || enc_batch_ != batch || enc_.type != activation_type(w.type) || enc_.n != w.cols) {
+  if (new_input || enc_src_ != x || enc_batch_ != batch || enc_.type != activation_type(w.type) ||
+      enc_.n != w.cols) {
     encode_acts(w.type, x, w.cols, batch, stride, enc_);
     enc_src_ = x;
     enc_batch_ = batch;
@@ -35,10 +37,12 @@ void Session::project(const Weight& w, const float* x, size_t stride, size_t bat
 void Session::eval(std::span<const int32_t> tokens, bool all_logits, std::vector<float>& logits) {
   if (tokens.empty()) fail("nothing to evaluate (no tokens)");
   if (n_past_ + tokens.size() > n_ctx_) {
-    fail("context is full: {} + {} tokens exceed the context size {}", n_past_, tokens.size(), n_ctx_);
+    fail("context is full: {} + {} tokens exceed the context size {}", n_past_, tokens.size(),
+         n_ctx_);
   }
   for (int32_t t : tokens) {
-    if (t < 0 || uint32_t(t) >= hp_.n_vocab) fail("token id {} is out of range (vocabulary has {})", t, hp_.n_vocab);
+    if (t < 0 || uint32_t(t) >= hp_.n_vocab)
+      fail("token id {} is out of range (vocabulary has {})", t, hp_.n_vocab);
   }
   logits.clear();
   logits.reserve((all_logits ? tokens.size() : 1) * size_t(hp_.n_vocab));  // no growth by doubling
@@ -62,14 +66,17 @@ void Session::attention(uint32_t il, size_t B) {
   const uint16_t* kc = k_cache_.data() + size_t(il) * n_ctx_ * Ek;
   const uint16_t* vc = v_cache_.data() + size_t(il) * n_ctx_ * Ek;
   const uint32_t n_kv = n_past_ + uint32_t(B);
+  // llama.cpp's paths for the two products (attention_order.h): its key range is a multiple of
+  // 256 positions, so only the head size and the batch decide.
+  const F16DotOrder kq_order = ggml_f16_order(B, hd, 256), kqv_order = ggml_f16_order(B, 256, hd);
   // One head per job: its K and V rows are decoded to floats once and reused by every query.
   pool_.parallel_for(H, 1, [&](size_t h0, size_t h1) {
-    thread_local std::vector<float> kf, vf, scores, q16, acc;
+    thread_local std::vector<float> kf, vf, scores, q16, scratch;
     kf.resize(size_t(n_kv) * hd);
     vf.resize(size_t(n_kv) * hd);
     scores.resize(n_kv);
     q16.resize(hd);
-    acc.resize(hd);
+    scratch.resize(64 * size_t(hd));
     for (size_t h = h0; h < h1; ++h) {
       const size_t kvh = h / group;
       for (uint32_t j = 0; j < n_kv; ++j) {
@@ -80,28 +87,19 @@ void Session::attention(uint32_t il, size_t B) {
         const uint32_t pos = n_past_ + uint32_t(b);
         const float* q = q_.data() + b * hp_.n_embd_q() + h * hd;
         // llama.cpp multiplies the f16 cache with an f16 copy of q and an f16 copy of the
-        // probabilities; rounding the same way keeps results within float noise of it.
+        // probabilities, in the orders of attention_order.h: the same here, bit for bit.
         for (uint32_t d = 0; d < hd; ++d) q16[d] = round_fp16(q[d]);
         const uint32_t first = hp_.n_swa && pos + 1 > hp_.n_swa ? pos + 1 - hp_.n_swa : 0;
         float mx = -INFINITY;
         for (uint32_t j = first; j <= pos; ++j) {
-          scores[j] = dot_simd(TensorType::F32, &kf[size_t(j) * hd], q16.data(), hd) * scale;
+          scores[j] = f16_dot_simd(kq_order, &kf[size_t(j) * hd], q16.data(), hd) * scale;
           mx = std::max(mx, scores[j]);
         }
-        double sum = 0.0;
-        for (uint32_t j = first; j <= pos; ++j) {
-          scores[j] = expf_ggml(scores[j] - mx);
-          sum += scores[j];
-        }
-        const float inv = float(1.0 / sum);
-        float* __restrict a = acc.data();
-        std::fill(acc.begin(), acc.end(), 0.0f);
-        for (uint32_t j = first; j <= pos; ++j) {
-          const float p = round_fp16(scores[j] * inv);
-          const float* __restrict vr = &vf[size_t(j) * hd];
-          for (uint32_t d = 0; d < hd; ++d) a[d] += p * vr[d];
-        }
-        std::memcpy(att_.data() + b * hp_.n_embd_q() + h * hd, acc.data(), hd * sizeof(float));
+        for (uint32_t j = first; j <= pos; ++j) scores[j] = expf_ggml(scores[j] - mx);
+        const float inv = float(1.0 / softmax_sum_ggml(scores.data(), first, pos + 1));
+        for (uint32_t j = first; j <= pos; ++j) scores[j] = round_fp16(scores[j] * inv);
+        f16_weighted_sum_simd(kqv_order, scores.data(), vf.data(), hd, first, pos + 1, hd,
+                              scratch.data(), att_.data() + b * hp_.n_embd_q() + h * hd);
       }
     }
   });
@@ -113,19 +111,22 @@ void Session::dense_mlp(uint32_t il, size_t B) {
   const bool fused = L.fused_gate_up();
   if (fused) {
     project(L.ffn_up, xn_.data(), E, B, gate_.data(), 2 * F, true);
-    for (size_t b = 0; b < B; ++b) swiglu_simd(&gate_[b * 2 * F], &gate_[b * 2 * F + F], &hbuf_[b * F], F);
+    for (size_t b = 0; b < B; ++b)
+      swiglu_simd(&gate_[b * 2 * F], &gate_[b * 2 * F + F], &hbuf_[b * F], F);
   } else {
     project(L.ffn_gate, xn_.data(), E, B, gate_.data(), F, true);
     project(L.ffn_up, xn_.data(), E, B, up_.data(), F, false);
     for (size_t b = 0; b < B; ++b) swiglu_simd(&gate_[b * F], &up_[b * F], &hbuf_[b * F], F);
   }
   if (observer_) {
-    for (size_t b = 0; b < B; ++b) observer_(il, &xn_[b * E], &gate_[b * (fused ? 2 : 1) * F], &hbuf_[b * F]);
+    for (size_t b = 0; b < B; ++b)
+      observer_(il, &xn_[b * E], &gate_[b * (fused ? 2 : 1) * F], &hbuf_[b * F]);
   }
   project(L.ffn_down, hbuf_.data(), F, B, xn_.data(), E, true);
 }
 
-void Session::eval_batch(std::span<const int32_t> tokens, bool all_logits, std::vector<float>& logits) {
+void Session::eval_batch(std::span<const int32_t> tokens, bool all_logits,
+                         std::vector<float>& logits) {
   const size_t B = tokens.size();
   const size_t E = hp_.n_embd, Eq = hp_.n_embd_q(), Ek = hp_.n_embd_k(), F = hp_.n_ff;
   const uint32_t hd = hp_.head_dim;
@@ -143,7 +144,8 @@ void Session::eval_batch(std::span<const int32_t> tokens, bool all_logits, std::
   }
   enc_src_ = nullptr;
 
-  for (size_t b = 0; b < B; ++b) dequantize_row(model_.tok_embd.type, model_.tok_embd.row(tokens[b]), &x_[b * E], E);
+  for (size_t b = 0; b < B; ++b)
+    dequantize_row(model_.tok_embd.type, model_.tok_embd.row(tokens[b]), &x_[b * E], E);
 
   RopeParams rp;
   rp.n_rot = hp_.n_rot;
@@ -154,12 +156,14 @@ void Session::eval_batch(std::span<const int32_t> tokens, bool all_logits, std::
   rope_cos_.resize(B * hp_.n_rot / 2);
   rope_sin_.resize(B * hp_.n_rot / 2);
   for (size_t b = 0; b < B; ++b) {
-    rope_cache(rp, int32_t(n_past_ + b), &rope_cos_[b * hp_.n_rot / 2], &rope_sin_[b * hp_.n_rot / 2]);
+    rope_cache(rp, int32_t(n_past_ + b), &rope_cos_[b * hp_.n_rot / 2],
+               &rope_sin_[b * hp_.n_rot / 2]);
   }
 
   for (uint32_t il = 0; il < hp_.n_layer; ++il) {
     const Layer& L = model_.layers[il];
-    for (size_t b = 0; b < B; ++b) rms_norm(&x_[b * E], L.attn_norm.data(), &xn_[b * E], E, hp_.rms_eps);
+    for (size_t b = 0; b < B; ++b)
+      rms_norm(&x_[b * E], L.attn_norm.data(), &xn_[b * E], E, hp_.rms_eps);
     if (L.fused_qkv()) {
       const size_t R = Eq + 2 * Ek;
       project(L.wqkv, xn_.data(), E, B, q_.data(), R, true);
@@ -177,12 +181,17 @@ void Session::eval_batch(std::span<const int32_t> tokens, bool all_logits, std::
       float* q = &q_[b * Eq];
       float* k = &k_[b * Ek];
       float* v = &v_[b * Ek];
-      if (!L.bq.empty()) for (size_t i = 0; i < Eq; ++i) q[i] += L.bq[i];
-      if (!L.bk.empty()) for (size_t i = 0; i < Ek; ++i) k[i] += L.bk[i];
-      if (!L.bv.empty()) for (size_t i = 0; i < Ek; ++i) v[i] += L.bv[i];
+      if (!L.bq.empty())
+        for (size_t i = 0; i < Eq; ++i) q[i] += L.bq[i];
+      if (!L.bk.empty())
+        for (size_t i = 0; i < Ek; ++i) k[i] += L.bk[i];
+      if (!L.bv.empty())
+        for (size_t i = 0; i < Ek; ++i) v[i] += L.bv[i];
       if (!L.q_norm.empty()) {
-        for (uint32_t h = 0; h < hp_.n_head; ++h) rms_norm(q + h * hd, L.q_norm.data(), q + h * hd, hd, hp_.rms_eps);
-        for (uint32_t h = 0; h < hp_.n_head_kv; ++h) rms_norm(k + h * hd, L.k_norm.data(), k + h * hd, hd, hp_.rms_eps);
+        for (uint32_t h = 0; h < hp_.n_head; ++h)
+          rms_norm(q + h * hd, L.q_norm.data(), q + h * hd, hd, hp_.rms_eps);
+        for (uint32_t h = 0; h < hp_.n_head_kv; ++h)
+          rms_norm(k + h * hd, L.k_norm.data(), k + h * hd, hd, hp_.rms_eps);
       }
       const float* c = &rope_cos_[b * hp_.n_rot / 2];
       const float* s = &rope_sin_[b * hp_.n_rot / 2];
@@ -203,7 +212,8 @@ void Session::eval_batch(std::span<const int32_t> tokens, bool all_logits, std::
     project(L.wo, att_.data(), Eq, B, xn_.data(), E, true);
     for (size_t i = 0; i < B * E; ++i) x_[i] += xn_[i];
 
-    for (size_t b = 0; b < B; ++b) rms_norm(&x_[b * E], L.ffn_norm.data(), &xn_[b * E], E, hp_.rms_eps);
+    for (size_t b = 0; b < B; ++b)
+      rms_norm(&x_[b * E], L.ffn_norm.data(), &xn_[b * E], E, hp_.rms_eps);
     if (!dense) {
       // Per token: each token has its own masks. The result replaces xn_ row by row.
       for (size_t b = 0; b < B; ++b) {
@@ -214,12 +224,14 @@ void Session::eval_batch(std::span<const int32_t> tokens, bool all_logits, std::
     }
     for (size_t i = 0; i < B * E; ++i) x_[i] += xn_[i];
     // One token: the next layer's up+gate reads can start now and run during its attention.
-    if (!dense && B == 1 && il + 1 < hp_.n_layer) sparse_->prefetch_next(il + 1, x_.data(), n_past_);
+    if (!dense && B == 1 && il + 1 < hp_.n_layer)
+      sparse_->prefetch_next(il + 1, x_.data(), n_past_);
   }
 
   const size_t first = all_logits ? 0 : B - 1;
   const size_t n_out = B - first;
-  for (size_t b = first; b < B; ++b) rms_norm(&x_[b * E], model_.output_norm.data(), &xn_[(b - first) * E], E, hp_.rms_eps);
+  for (size_t b = first; b < B; ++b)
+    rms_norm(&x_[b * E], model_.output_norm.data(), &xn_[(b - first) * E], E, hp_.rms_eps);
   logits.resize(n_out * hp_.n_vocab);
   project(model_.output, xn_.data(), E, n_out, logits.data(), hp_.n_vocab, true);
   n_past_ += uint32_t(B);

@@ -6,8 +6,8 @@
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "ops/matvec.cpp"
-#include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/cache_control.h>
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 
 #include "ops/elementwise_simd.h"
@@ -94,8 +94,8 @@ float DotHalfF32(const uint16_t* w, const float* x, size_t n) {
 }
 
 // One decoded activation row against F16/BF16 weight rows [r0, r1).
-void MatvecHalf(TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n, const float* x, float* y, size_t r0,
-                size_t r1) {
+void MatvecHalf(TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n, const float* x,
+                float* y, size_t r0, size_t r1) {
   for (size_t r = r0; r < r1; ++r) {
     const uint16_t* wr = reinterpret_cast<const uint16_t*>(w + r * wrow_bytes);
     y[r] = wt == TensorType::BF16 ? DotHalfF32<true>(wr, x, n) : DotHalfF32<false>(wr, x, n);
@@ -122,8 +122,8 @@ float DotQ(const void* wv, const BlockQ8_0* x, size_t nb) {
       const auto eight = hn::Set(d16, 8);
       const auto mask = hn::Set(d16, 0x0f);
       for (size_t j = 0; j < 16; j += L) {
-        const auto q = hn::BitCast(d16, hn::PromoteTo(hn::Rebind<uint16_t, decltype(d16)>(),
-                                                      hn::LoadU(du8, w.qs + j)));
+        const auto q = hn::BitCast(
+            d16, hn::PromoteTo(hn::Rebind<uint16_t, decltype(d16)>(), hn::LoadU(du8, w.qs + j)));
         const auto lo = hn::Sub(hn::And(q, mask), eight);
         const auto hi = hn::Sub(hn::ShiftRight<4>(q), eight);
         s0 = hn::ReorderWidenMulAccumulate(d32, lo, hn::PromoteTo(d16, hn::LoadU(d8, x[b].qs + j)),
@@ -214,8 +214,9 @@ void Dot4x4F32(const float* w, size_t n, const float* x, float* y, size_t y_stri
 // Batched float path (F32/F16/BF16 weights, several activation rows): blocks of 64 weight
 // rows are decoded to floats once, then multiplied with blocks of 8 activation rows, four
 // rows at a time, so weights stay in L2 and activations in L1.
-void MatmulRowsTiled(TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n, const float* acts,
-                     size_t n_act, float* y, size_t y_stride, size_t r0, size_t r1) {
+void MatmulRowsTiled(TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n,
+                     const float* acts, size_t n_act, float* y, size_t y_stride, size_t r0,
+                     size_t r1) {
   constexpr size_t kRowBlock = 16, kActBlock = 8;
   thread_local std::vector<float> wbuf;
   wbuf.resize(kRowBlock * n);
@@ -227,8 +228,9 @@ void MatmulRowsTiled(TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t 
       wf = reinterpret_cast<const float*>(w + rb * wrow_bytes);
     } else {
       for (size_t r = 0; r < nr; ++r) {
-        decode_half_row(wt == TensorType::BF16, reinterpret_cast<const uint16_t*>(w + (rb + r) * wrow_bytes),
-                        &wbuf[r * n], n);
+        decode_half_row(wt == TensorType::BF16,
+                        reinterpret_cast<const uint16_t*>(w + (rb + r) * wrow_bytes), &wbuf[r * n],
+                        n);
       }
       wf = wbuf.data();
     }
@@ -237,14 +239,16 @@ void MatmulRowsTiled(TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t 
       size_t r = 0;
       for (; r + 4 <= nr; r += 4) {
         size_t b = ab;
-        for (; b + 4 <= ab + na; b += 4) Dot4x4F32(wf + r * n, n, acts + b * n, y + b * y_stride + rb + r, y_stride);
+        for (; b + 4 <= ab + na; b += 4)
+          Dot4x4F32(wf + r * n, n, acts + b * n, y + b * y_stride + rb + r, y_stride);
         for (; b < ab + na; ++b) {
           Dot4F32(wf + r * n, n, acts + b * n, n, out);
           for (int k = 0; k < 4; ++k) y[b * y_stride + rb + r + k] = out[k];
         }
       }
       for (; r < nr; ++r) {
-        for (size_t b = ab; b < ab + na; ++b) y[b * y_stride + rb + r] = DotF32(wf + r * n, acts + b * n, n);
+        for (size_t b = ab; b < ab + na; ++b)
+          y[b * y_stride + rb + r] = DotF32(wf + r * n, acts + b * n, n);
       }
     }
   }
@@ -253,11 +257,11 @@ void MatmulRowsTiled(TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t 
 // Rows [r0, r1) of W against every activation row; activations inner so a weight row is
 // read from memory once and reused from L1 for the whole batch.
 void MatmulRows(TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n, const uint8_t* act,
-                size_t arow_bytes, size_t n_act, float* y, size_t y_stride, size_t r0,
-                size_t r1) {
+                size_t arow_bytes, size_t n_act, float* y, size_t y_stride, size_t r0, size_t r1) {
   for (size_t r = r0; r < r1; ++r) {
     const uint8_t* wr = w + r * wrow_bytes;
-    for (size_t b = 0; b < n_act; ++b) y[b * y_stride + r] = DotAny(wt, wr, act + b * arow_bytes, n);
+    for (size_t b = 0; b < n_act; ++b)
+      y[b * y_stride + r] = DotAny(wt, wr, act + b * arow_bytes, n);
   }
 }
 
@@ -301,10 +305,12 @@ void encode_acts(TensorType weight, const float* x, size_t n, size_t rows, size_
     }
   }
   out.decoded.clear();
-  if (!bf16_kernel_reads_encoded(out.type) && (out.type == TensorType::F16 || out.type == TensorType::BF16)) {
+  if (!bf16_kernel_reads_encoded(out.type) &&
+      (out.type == TensorType::F16 || out.type == TensorType::BF16)) {
     out.decoded.resize(rows * n);
     for (size_t r = 0; r < rows; ++r) {
-      decode_half_row(out.type == TensorType::BF16, reinterpret_cast<const uint16_t*>(out.row(r)), &out.decoded[r * n], n);
+      decode_half_row(out.type == TensorType::BF16, reinterpret_cast<const uint16_t*>(out.row(r)),
+                      &out.decoded[r * n], n);
     }
   }
 }
@@ -313,33 +319,43 @@ float dot_simd(TensorType wt, const void* w, const void* act, size_t n) {
   return HWY_DYNAMIC_DISPATCH(DotAny)(wt, w, act, n);
 }
 
-void matmul(TensorType wt, const void* w, size_t n, size_t rows, const EncodedActs& acts,
-            float* y, size_t y_stride, ThreadPool* pool) {
+void matmul(TensorType wt, const void* w, size_t n, size_t rows, const EncodedActs& acts, float* y,
+            size_t y_stride, ThreadPool* pool) {
   if (acts.type != activation_type(wt) || acts.n != n) {
-    fail("internal: activation encoding does not match weight type {}", ggml_type_name(uint32_t(wt)));
+    fail("internal: activation encoding does not match weight type {}",
+         ggml_type_name(uint32_t(wt)));
   }
   const size_t wrb = row_bytes(wt, n);
   const bool tiled = acts.rows > 1 && (wt == TensorType::F32 || !acts.decoded.empty());
-  const float* fa = wt == TensorType::F32 ? reinterpret_cast<const float*>(acts.data.data()) : acts.decoded.data();
+  const float* fa = wt == TensorType::F32 ? reinterpret_cast<const float*>(acts.data.data())
+                                          : acts.decoded.data();
   auto* fn = HWY_DYNAMIC_DISPATCH(MatmulRows);
   auto* fn_tiled = HWY_DYNAMIC_DISPATCH(MatmulRowsTiled);
   auto* fn_half = HWY_DYNAMIC_DISPATCH(MatvecHalf);
   const bool half_vec = acts.rows == 1 && !acts.decoded.empty();
-  const QdotIsa x86 = wt == TensorType::Q8_0 || wt == TensorType::Q4_0 ? qdot_x86_best() : QdotIsa::kNone;
+  const QdotIsa x86 =
+      wt == TensorType::Q8_0 || wt == TensorType::Q4_0 ? qdot_x86_best() : QdotIsa::kNone;
   const bool bf16_x86 = bf16_kernel_reads_encoded(acts.type);
+  // llama.cpp repacks Q4_0 matrices with a multiple of 8 rows and sums them in another order
+  // (qdot_q4_0_rows_avx512.cpp); the same order here where it does, so results agree bit for bit.
+  const bool q4_rows_order = x86 == QdotIsa::kAvx512 && wt == TensorType::Q4_0 && rows % 8 == 0;
   auto body = [&](size_t r0, size_t r1) {
     if (bf16_x86) {
-      matmul_bf16_x86(static_cast<const uint8_t*>(w), wrb, n, acts.data.data(), acts.row_bytes, acts.rows, y, y_stride,
-                      r0, r1);
+      matmul_bf16_x86(static_cast<const uint8_t*>(w), wrb, n, acts.data.data(), acts.row_bytes,
+                      acts.rows, y, y_stride, r0, r1);
+    } else if (q4_rows_order) {
+      qmatmul_q4_0_rows_x86(static_cast<const uint8_t*>(w), wrb, n, acts.data.data(),
+                            acts.row_bytes, acts.rows, y, y_stride, r0, r1);
     } else if (x86 != QdotIsa::kNone) {
-      qmatmul_x86(x86, wt, static_cast<const uint8_t*>(w), wrb, n, acts.data.data(), acts.row_bytes, acts.rows, y,
-                  y_stride, r0, r1);
+      qmatmul_x86(x86, wt, static_cast<const uint8_t*>(w), wrb, n, acts.data.data(), acts.row_bytes,
+                  acts.rows, y, y_stride, r0, r1);
     } else if (half_vec) {
       fn_half(wt, static_cast<const uint8_t*>(w), wrb, n, acts.decoded.data(), y, r0, r1);
     } else if (tiled) {
       fn_tiled(wt, static_cast<const uint8_t*>(w), wrb, n, fa, acts.rows, y, y_stride, r0, r1);
     } else {
-      fn(wt, static_cast<const uint8_t*>(w), wrb, n, acts.data.data(), acts.row_bytes, acts.rows, y, y_stride, r0, r1);
+      fn(wt, static_cast<const uint8_t*>(w), wrb, n, acts.data.data(), acts.row_bytes, acts.rows, y,
+         y_stride, r0, r1);
     }
   };
   if (pool && rows >= 64) {

@@ -23,13 +23,22 @@ const char* qdot_isa_name(QdotIsa isa);
 // y[b * y_stride + r] = dot(W[r], act[b]) for rows r in [r0, r1) and b < n_act. W is Q8_0 or
 // Q4_0 (rows of n elements, wrow_bytes apart); activations are Q8_0 rows arow_bytes apart.
 // `isa` must be available.
-void qmatmul_x86(QdotIsa isa, TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n, const uint8_t* acts,
-                 size_t arow_bytes, size_t n_act, float* y, size_t y_stride, size_t r0, size_t r1);
+void qmatmul_x86(QdotIsa isa, TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n,
+                 const uint8_t* acts, size_t arow_bytes, size_t n_act, float* y, size_t y_stride,
+                 size_t r0, size_t r1);
+
+// Q4_0 in the order of llama.cpp's repacked 8-row kernels (qdot_q4_0_rows_avx512.cpp), which
+// ggml uses for Q4_0 matrices whose row count is a multiple of 8; same contract as
+// qmatmul_x86. Call only where qdot_x86_available(QdotIsa::kAvx512).
+void qmatmul_q4_0_rows_x86(const uint8_t* w, size_t wrow_bytes, size_t n, const uint8_t* acts,
+                           size_t arow_bytes, size_t n_act, float* y, size_t y_stride, size_t r0,
+                           size_t r1);
 
 // BF16 weights times BF16 activations through AVX512_BF16 (vdpbf16ps, bf16_avx512.cpp), same
 // contract as qmatmul_x86 (rows n elements long). Call only where bf16dot_x86_available().
 bool bf16dot_x86_available();
-void matmul_bf16_x86(const uint8_t* w, size_t wrow_bytes, size_t n, const uint8_t* acts, size_t arow_bytes,
-                     size_t n_act, float* y, size_t y_stride, size_t r0, size_t r1);
+void matmul_bf16_x86(const uint8_t* w, size_t wrow_bytes, size_t n, const uint8_t* acts,
+                     size_t arow_bytes, size_t n_act, float* y, size_t y_stride, size_t r0,
+                     size_t r1);
 
 }  // namespace dip

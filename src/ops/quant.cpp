@@ -125,6 +125,34 @@ TensorType activation_type(TensorType weight) {
   }
 }
 
+float dot_q8_0_ggml_order_ref(const BlockQ8_0* w, const BlockQ8_0* act, size_t n) {
+  float lane[8] = {};
+  for (size_t b = 0; b < n / kQK8_0; ++b) {
+    const float d = fp16_to_f32(w[b].d) * fp16_to_f32(act[b].d);
+    for (int l = 0; l < 8; ++l) {
+      int s = 0;
+      for (int j = 4 * l; j < 4 * l + 4; ++j) s += int(w[b].qs[j]) * int(act[b].qs[j]);
+      lane[l] = std::fma(d, float(s), lane[l]);
+    }
+  }
+  float h[4];
+  for (int l = 0; l < 4; ++l) h[l] = lane[l + 4] + lane[l];
+  return (h[0] + h[2]) + (h[1] + h[3]);
+}
+
+float dot_q4_0_rows_order_ref(const BlockQ4_0* w, const BlockQ8_0* act, size_t n) {
+  float acc = 0.0f;
+  for (size_t b = 0; b < n / kQK8_0; ++b) {
+    int s = 0;
+    for (size_t j = 0; j < kQK8_0 / 2; ++j) {
+      s += (int(w[b].qs[j] & 0x0f) - 8) * act[b].qs[j] +
+           (int(w[b].qs[j] >> 4) - 8) * act[b].qs[j + kQK8_0 / 2];
+    }
+    acc = std::fma(float(s), fp16_to_f32(w[b].d) * fp16_to_f32(act[b].d), acc);
+  }
+  return acc;
+}
+
 float dot_ref(TensorType wt, const void* w, const void* act, size_t n) {
   switch (wt) {
     case TensorType::F32: {

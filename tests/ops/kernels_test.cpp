@@ -11,9 +11,9 @@
 #include "ops/matvec.h"
 #include "ops/qdot_x86.h"
 #include "ops/quant.h"
+#include "test_random.h"
 #include "util/fp.h"
 #include "util/threadpool.h"
-#include "test_random.h"
 
 namespace dip {
 namespace {
@@ -35,12 +35,14 @@ TEST(Quant, DequantizeOfQuantizeIsClose) {
       dequantize_row(t, q.data(), y.data(), n);
       float amax = 0;
       for (float v : x) amax = std::max(amax, std::fabs(v));
-      const float tol = t == TensorType::F32 ? 0.0f
-                        : t == TensorType::F16 ? amax * 1e-3f
+      const float tol = t == TensorType::F32    ? 0.0f
+                        : t == TensorType::F16  ? amax * 1e-3f
                         : t == TensorType::BF16 ? amax * 8e-3f
                         : t == TensorType::Q8_0 ? amax / 127.0f
-                        : amax / 7.0f;
-      for (size_t i = 0; i < n; ++i) ASSERT_LE(std::fabs(x[i] - y[i]), tol) << ggml_type_name(uint32_t(t)) << " n=" << n << " i=" << i;
+                                                : amax / 7.0f;
+      for (size_t i = 0; i < n; ++i)
+        ASSERT_LE(std::fabs(x[i] - y[i]), tol)
+            << ggml_type_name(uint32_t(t)) << " n=" << n << " i=" << i;
     }
   }
 }
@@ -91,7 +93,8 @@ TEST(Kernels, MatmulMatchesScalarReference) {
         for (size_t b = 0; b < batch; ++b) {
           for (size_t r = 0; r < rows; ++r) {
             const float ref = dot_ref(t, &wq[r * row_bytes(t, n)], a.row(b), n);
-            ASSERT_NEAR(y[b * rows + r], ref, 1e-4 * (1 + std::fabs(ref))) << ggml_type_name(uint32_t(t));
+            ASSERT_NEAR(y[b * rows + r], ref, 1e-4 * (1 + std::fabs(ref)))
+                << ggml_type_name(uint32_t(t));
           }
         }
       }
@@ -111,34 +114,108 @@ TEST(Kernels, EveryX86QuantKernelMatchesScalarReference) {
   for (TensorType t : {TensorType::Q8_0, TensorType::Q4_0}) {
     for (size_t rows : {1u, 6u, 67u}) {
       for (size_t batch : {1u, 5u, 37u}) {
-       for (size_t n : {160u, 256u}) {  // an odd and an even number of blocks
+        for (size_t n : {160u, 256u}) {  // an odd and an even number of blocks
+          const auto w = randn(n * rows), x = randn(n * batch);
+          const size_t rb = row_bytes(t, n);
+          std::vector<uint8_t> wq(rows * rb);
+          for (size_t r = 0; r < rows; ++r) quantize_row(t, &w[r * n], &wq[r * rb], n);
+          if (t == TensorType::Q8_0) reinterpret_cast<BlockQ8_0*>(wq.data())->qs[5] = -128;
+          EncodedActs a;
+          encode_acts(t, x.data(), n, batch, n, a);
+          std::vector<float> first;
+          for (QdotIsa isa : isas) {
+            std::vector<float> y(batch * rows, NAN);
+            qmatmul_x86(isa, t, wq.data(), rb, n, a.data.data(), a.row_bytes, batch, y.data(), rows,
+                        0, rows);
+            for (size_t b = 0; b < batch; ++b) {
+              for (size_t r = 0; r < rows; ++r) {
+                const float ref = dot_ref(t, &wq[r * rb], a.row(b), n);
+                ASSERT_NEAR(y[b * rows + r], ref, 1e-4 * (1 + std::fabs(ref)))
+                    << qdot_isa_name(isa);
+              }
+            }
+            // The two 256-bit kernels sum in the same order: bit-identical. The 512-bit ones
+            // sum in other orders (for Q8_0 llama.cpp's, tested bit for bit below): the
+            // reference check above only.
+            if (isa == QdotIsa::kAvx512) continue;
+            if (first.empty()) {
+              first = y;
+            } else {
+              ASSERT_EQ(0, std::memcmp(first.data(), y.data(), y.size() * sizeof(float)))
+                  << qdot_isa_name(isa);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// The AVX-512 Q8_0 kernel keeps llama.cpp's per-row float order (one row at a time for one
+// activation, two rows per register, not two blocks, for several): bit-identical to the scalar
+// model of that order, for odd and even row counts (the last odd row pairs with itself), one
+// and several activations, -128 weights included.
+TEST(Kernels, Avx512Q8_0KernelIsBitIdenticalToGgmlOrder) {
+  if (!qdot_x86_available(QdotIsa::kAvx512)) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
+  const TensorType t = TensorType::Q8_0;
+  for (size_t rows : {1u, 3u, 8u, 13u, 70u}) {
+    for (size_t batch : {1u, 2u, 5u, 37u}) {
+      for (size_t n : {32u, 160u, 4096u}) {
         const auto w = randn(n * rows), x = randn(n * batch);
         const size_t rb = row_bytes(t, n);
         std::vector<uint8_t> wq(rows * rb);
         for (size_t r = 0; r < rows; ++r) quantize_row(t, &w[r * n], &wq[r * rb], n);
-        if (t == TensorType::Q8_0) reinterpret_cast<BlockQ8_0*>(wq.data())->qs[5] = -128;
+        reinterpret_cast<BlockQ8_0*>(wq.data())->qs[3] = -128;
         EncodedActs a;
         encode_acts(t, x.data(), n, batch, n, a);
-        std::vector<float> first;
-        for (QdotIsa isa : isas) {
-          std::vector<float> y(batch * rows, NAN);
-          qmatmul_x86(isa, t, wq.data(), rb, n, a.data.data(), a.row_bytes, batch, y.data(), rows, 0, rows);
-          for (size_t b = 0; b < batch; ++b) {
-            for (size_t r = 0; r < rows; ++r) {
-              const float ref = dot_ref(t, &wq[r * rb], a.row(b), n);
-              ASSERT_NEAR(y[b * rows + r], ref, 1e-4 * (1 + std::fabs(ref))) << qdot_isa_name(isa);
-            }
-          }
-          // The two 256-bit kernels sum in the same order: bit-identical. The 512-bit one
-          // pairs blocks in one register (another order): the reference check above only.
-          if (isa == QdotIsa::kAvx512) continue;
-          if (first.empty()) {
-            first = y;
-          } else {
-            ASSERT_EQ(0, std::memcmp(first.data(), y.data(), y.size() * sizeof(float))) << qdot_isa_name(isa);
+        std::vector<float> y(batch * rows, NAN);
+        qmatmul_x86(QdotIsa::kAvx512, t, wq.data(), rb, n, a.data.data(), a.row_bytes, batch,
+                    y.data(), rows, 0, rows);
+        for (size_t b = 0; b < batch; ++b) {
+          for (size_t r = 0; r < rows; ++r) {
+            const float ref =
+                dot_q8_0_ggml_order_ref(reinterpret_cast<const BlockQ8_0*>(&wq[r * rb]),
+                                        reinterpret_cast<const BlockQ8_0*>(a.row(b)), n);
+            ASSERT_EQ(ref, y[b * rows + r])
+                << "rows=" << rows << " batch=" << batch << " n=" << n << " r=" << r;
           }
         }
-       }
+      }
+    }
+  }
+}
+
+// The 16-row Q4_0 kernel (ggml's repacked order): bit-identical to its scalar model for row
+// counts below, at and above a tile of 16 (masked last tile), thread slices that start inside
+// the matrix, one and several activations.
+TEST(Kernels, Avx512Q4_0RowsKernelIsBitIdenticalToGgmlRepackedOrder) {
+  if (!qdot_x86_available(QdotIsa::kAvx512)) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
+  const TensorType t = TensorType::Q4_0;
+  for (size_t rows : {8u, 16u, 24u, 40u, 136u}) {
+    for (size_t batch : {1u, 3u, 4u, 37u}) {
+      for (size_t n : {32u, 160u, 4096u}) {
+        const auto w = randn(n * rows), x = randn(n * batch);
+        const size_t rb = row_bytes(t, n);
+        std::vector<uint8_t> wq(rows * rb);
+        for (size_t r = 0; r < rows; ++r) quantize_row(t, &w[r * n], &wq[r * rb], n);
+        EncodedActs a;
+        encode_acts(t, x.data(), n, batch, n, a);
+        std::vector<float> y(batch * rows, NAN);
+        const size_t split = rows / 2;  // two slices, as two threads would take them
+        qmatmul_q4_0_rows_x86(wq.data(), rb, n, a.data.data(), a.row_bytes, batch, y.data(), rows,
+                              0, split);
+        qmatmul_q4_0_rows_x86(wq.data(), rb, n, a.data.data(), a.row_bytes, batch, y.data(), rows,
+                              split, rows);
+        for (size_t b = 0; b < batch; ++b) {
+          for (size_t r = 0; r < rows; ++r) {
+            const float ref =
+                dot_q4_0_rows_order_ref(reinterpret_cast<const BlockQ4_0*>(&wq[r * rb]),
+                                        reinterpret_cast<const BlockQ8_0*>(a.row(b)), n);
+            ASSERT_EQ(ref, y[b * rows + r])
+                << "rows=" << rows << " batch=" << batch << " n=" << n << " r=" << r;
+            ASSERT_NEAR(ref, dot_ref(t, &wq[r * rb], a.row(b), n), 1e-4 * (1 + std::fabs(ref)));
+          }
+        }
       }
     }
   }
@@ -159,11 +236,13 @@ TEST(Kernels, Avx512Bf16KernelMatchesScalarReference) {
         EncodedActs a;
         encode_acts(t, x.data(), n, batch, n, a);
         std::vector<float> y(batch * rows, NAN);
-        matmul_bf16_x86(wq.data(), rb, n, a.data.data(), a.row_bytes, batch, y.data(), rows, 0, rows);
+        matmul_bf16_x86(wq.data(), rb, n, a.data.data(), a.row_bytes, batch, y.data(), rows, 0,
+                        rows);
         for (size_t b = 0; b < batch; ++b) {
           for (size_t r = 0; r < rows; ++r) {
             const float ref = dot_ref(t, &wq[r * rb], a.row(b), n);
-            ASSERT_NEAR(y[b * rows + r], ref, 1e-4 * (1 + std::fabs(ref))) << n << " " << rows << " " << batch;
+            ASSERT_NEAR(y[b * rows + r], ref, 1e-4 * (1 + std::fabs(ref)))
+                << n << " " << rows << " " << batch;
           }
         }
       }
@@ -234,7 +313,8 @@ TEST(Elementwise, RmsNormSoftmaxSwiglu) {
   double ss = 0;
   for (float v : x) ss += double(v) * v;
   const double scale = 1.0 / std::sqrt(ss / n + 1e-5);
-  for (size_t i = 0; i < n; ++i) EXPECT_NEAR(y[i], x[i] * scale * w[i], 1e-5 * (1 + std::fabs(y[i])));
+  for (size_t i = 0; i < n; ++i)
+    EXPECT_NEAR(y[i], x[i] * scale * w[i], 1e-5 * (1 + std::fabs(y[i])));
 
   std::vector<float> s = x;
   softmax(s.data(), n);
@@ -246,7 +326,8 @@ TEST(Elementwise, RmsNormSoftmaxSwiglu) {
   const auto g = randn(n, 4.0f), u = randn(n);
   std::vector<float> h(n);
   swiglu(g.data(), u.data(), h.data(), n);
-  for (size_t i = 0; i < n; ++i) EXPECT_NEAR(h[i], g[i] / (1 + std::exp(-double(g[i]))) * u[i], 1e-5 * (1 + std::fabs(h[i])));
+  for (size_t i = 0; i < n; ++i)
+    EXPECT_NEAR(h[i], g[i] / (1 + std::exp(-double(g[i]))) * u[i], 1e-5 * (1 + std::fabs(h[i])));
 }
 
 TEST(Elementwise, ExpApproximationIsWithinTwoUlp) {

@@ -1,0 +1,117 @@
+// Highway versions of the llama.cpp-order attention products (attention_order.h): the same
+// FMAs per lane and the same tree sums as the scalar references, so bit-identical to them on
+// targets with FMA. The 16 lanes of ggml's AVX-512 registers are 16 / N vectors of N lanes.
+#include "ops/attention_order.h"
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "ops/attention_simd.cpp"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
+
+#include <algorithm>
+#include <cmath>
+
+HWY_BEFORE_NAMESPACE();
+namespace dip {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// Accumulators live in memory (an L1 line or four), not in arrays of vectors: SVE's
+// sizeless vector types cannot form arrays.
+float F16Dot(F16DotOrder order, const float* x, const float* y, size_t n) {
+  const hn::CappedTag<float, 16> d;
+  const size_t N = hn::Lanes(d);
+  HWY_ALIGN float acc[64] = {};
+  if (order == F16DotOrder::kTinyBlas) {
+    for (size_t i = 0; i + 16 <= n; i += 16)
+      for (size_t k = 0; k < 16; k += N)
+        hn::Store(
+            hn::MulAdd(hn::LoadU(d, x + i + k), hn::LoadU(d, y + i + k), hn::Load(d, acc + k)), d,
+            acc + k);
+    return tree_sum16(acc);
+  }
+  const size_t np = n & ~size_t(63);
+  for (size_t i = 0; i < np; i += 64)
+    for (size_t k = 0; k < 64; k += N)
+      hn::Store(hn::MulAdd(hn::LoadU(d, x + i + k), hn::LoadU(d, y + i + k), hn::Load(d, acc + k)),
+                d, acc + k);
+  for (size_t k = 0; k < 16; k += N) {
+    const auto s02 = hn::Add(hn::Load(d, acc + k), hn::Load(d, acc + 32 + k));
+    const auto s13 = hn::Add(hn::Load(d, acc + 16 + k), hn::Load(d, acc + 48 + k));
+    hn::Store(hn::Add(s02, s13), d, acc + k);
+  }
+  double sum = tree_sum16(acc);
+  for (size_t i = np; i < n; ++i) sum += double(x[i] * y[i]);
+  return float(sum);
+}
+
+void F16WeightedSum(F16DotOrder order, const float* p, const float* v, size_t v_stride, size_t j0,
+                    size_t j1, size_t hd, float* scratch, float* out) {
+  const hn::ScalableTag<float> d;
+  const size_t N = hn::Lanes(d);
+  const size_t slots = order == F16DotOrder::kTinyBlas ? 16 : 64;
+  std::fill(scratch, scratch + slots * hd, 0.0f);
+  for (size_t j = j0; j < j1; ++j) {
+    float* acc = scratch + (j % slots) * hd;
+    const float* vr = v + j * v_stride;
+    const auto pj = hn::Set(d, p[j]);
+    size_t i = 0;
+    for (; i + N <= hd; i += N)
+      hn::StoreU(hn::MulAdd(pj, hn::LoadU(d, vr + i), hn::LoadU(d, acc + i)), d, acc + i);
+    for (; i < hd; ++i) acc[i] = std::fma(p[j], vr[i], acc[i]);
+  }
+  // Lanes: for kVecDot fold the four accumulators first, (0 + 2) + (1 + 3), into slots 0..15.
+  if (order == F16DotOrder::kVecDot) {
+    for (size_t l = 0; l < 16; ++l) {
+      float* a0 = scratch + l * hd;
+      const float *a1 = scratch + (16 + l) * hd, *a2 = scratch + (32 + l) * hd,
+                  *a3 = scratch + (48 + l) * hd;
+      size_t i = 0;
+      for (; i + N <= hd; i += N) {
+        const auto s02 = hn::Add(hn::LoadU(d, a0 + i), hn::LoadU(d, a2 + i));
+        const auto s13 = hn::Add(hn::LoadU(d, a1 + i), hn::LoadU(d, a3 + i));
+        hn::StoreU(hn::Add(s02, s13), d, a0 + i);
+      }
+      for (; i < hd; ++i) a0[i] = (a0[i] + a2[i]) + (a1[i] + a3[i]);
+    }
+  }
+  // The tree over the 16 lane rows: rows l += l + 8, then l += l + 4, then (0 + 2) + (1 + 3).
+  for (size_t half : {size_t(8), size_t(4)}) {
+    for (size_t l = 0; l < half; ++l) {
+      float* a = scratch + l * hd;
+      const float* b = scratch + (l + half) * hd;
+      size_t i = 0;
+      for (; i + N <= hd; i += N)
+        hn::StoreU(hn::Add(hn::LoadU(d, a + i), hn::LoadU(d, b + i)), d, a + i);
+      for (; i < hd; ++i) a[i] += b[i];
+    }
+  }
+  const float *r0 = scratch, *r1 = scratch + hd, *r2 = scratch + 2 * hd, *r3 = scratch + 3 * hd;
+  size_t i = 0;
+  for (; i + N <= hd; i += N) {
+    const auto s02 = hn::Add(hn::LoadU(d, r0 + i), hn::LoadU(d, r2 + i));
+    const auto s13 = hn::Add(hn::LoadU(d, r1 + i), hn::LoadU(d, r3 + i));
+    hn::StoreU(hn::Add(s02, s13), d, out + i);
+  }
+  for (; i < hd; ++i) out[i] = (r0[i] + r2[i]) + (r1[i] + r3[i]);
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace dip
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace dip {
+HWY_EXPORT(F16Dot);
+HWY_EXPORT(F16WeightedSum);
+
+float f16_dot_simd(F16DotOrder order, const float* x, const float* y, size_t n) {
+  return HWY_DYNAMIC_DISPATCH(F16Dot)(order, x, y, n);
+}
+
+void f16_weighted_sum_simd(F16DotOrder order, const float* p, const float* v, size_t v_stride,
+                           size_t j0, size_t j1, size_t hd, float* scratch, float* out) {
+  HWY_DYNAMIC_DISPATCH(F16WeightedSum)(order, p, v, v_stride, j0, j1, hd, scratch, out);
+}
+}  // namespace dip
+#endif
