@@ -1,4 +1,4 @@
-// What the hand-written weight kernels (qdot_x86_kernels.inc, qdot_avx512.cpp,
+// What the hand-written weight kernels (qdot_x86_kernels.inc, qdot_lanes_avx512.cpp,
 // bf16_avx512.cpp, the Highway half-precision GEMV) share: the software prefetch distance of
 // one-token products and the order in which a batched product visits its tiles. Header-only:
 // each kernel file is compiled with its own target flags and instantiates these itself.

@@ -7,7 +7,7 @@
 // per tile, eight rows pairs of vpdpbusd partial sums reduced to one int32 per row and block
 // (integer sums: any order is exact), then one FMA per block for all 16 rows.
 // matmul() picks this kernel exactly where ggml repacks (rows % 8 == 0); other Q4_0 matrices
-// keep the per-lane order of ggml_vec_dot_q4_0_q8_0 (qdot_avx512.cpp).
+// keep the per-lane order of ggml_vec_dot_q4_0_q8_0 (qdot_lanes_avx512.cpp).
 #if defined(__x86_64__) && defined(DIP_HAVE_X86_QDOT)
 #include <immintrin.h>
 

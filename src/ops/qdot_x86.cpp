@@ -12,12 +12,9 @@ namespace dip {
 #if defined(__x86_64__) && defined(DIP_HAVE_X86_QDOT)
 void qmatmul_vnni(TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n, const uint8_t* acts,
                   size_t arow_bytes, size_t n_act, float* y, size_t y_stride, size_t r0, size_t r1);
-void qmatmul_avx512(TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n,
-                    const uint8_t* acts, size_t arow_bytes, size_t n_act, float* y, size_t y_stride,
-                    size_t r0, size_t r1);
-void qmatmul_q8_0_rows_avx512(const uint8_t* w, size_t wrow_bytes, size_t n, const uint8_t* acts,
-                              size_t arow_bytes, size_t n_act, float* y, size_t y_stride, size_t r0,
-                              size_t r1);
+void qmatmul_lanes_avx512(TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n,
+                          const uint8_t* acts, size_t arow_bytes, size_t n_act, float* y,
+                          size_t y_stride, size_t r0, size_t r1);
 void qmatmul_q4_0_rows_avx512(const uint8_t* w, size_t wrow_bytes, size_t n, const uint8_t* acts,
                               size_t arow_bytes, size_t n_act, float* y, size_t y_stride, size_t r0,
                               size_t r1);
@@ -51,10 +48,8 @@ void qmatmul_x86(QdotIsa isa, TensorType wt, const uint8_t* w, size_t wrow_bytes
                  size_t r0, size_t r1) {
   if (!qdot_x86_available(isa) || isa == QdotIsa::kNone)
     fail("internal: x86 kernels for {} not available", qdot_isa_name(isa));
-  if (isa == QdotIsa::kAvx512 && wt == TensorType::Q8_0) {
-    qmatmul_q8_0_rows_avx512(w, wrow_bytes, n, acts, arow_bytes, n_act, y, y_stride, r0, r1);
-  } else if (isa == QdotIsa::kAvx512) {
-    qmatmul_avx512(wt, w, wrow_bytes, n, acts, arow_bytes, n_act, y, y_stride, r0, r1);
+  if (isa == QdotIsa::kAvx512) {
+    qmatmul_lanes_avx512(wt, w, wrow_bytes, n, acts, arow_bytes, n_act, y, y_stride, r0, r1);
   } else if (isa == QdotIsa::kAvx512Vnni) {
     qmatmul_vnni(wt, w, wrow_bytes, n, acts, arow_bytes, n_act, y, y_stride, r0, r1);
   } else {

@@ -11,7 +11,8 @@
 
 namespace dip {
 
-// kAvx512Vnni: the 256-bit kernels with vpdpbusd; kAvx512: the 512-bit kernels (qdot_avx512.cpp).
+// kAvx512Vnni: the 256-bit kernels with vpdpbusd; kAvx512: the AVX-512 kernels in llama.cpp's
+// summation order (qdot_lanes_avx512.cpp).
 enum class QdotIsa { kNone, kAvx2, kAvx512Vnni, kAvx512 };
 
 // Whether this build has the kernels for `isa` and the CPU runs them (CPUID).

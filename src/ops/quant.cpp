@@ -125,13 +125,19 @@ TensorType activation_type(TensorType weight) {
   }
 }
 
-float dot_q8_0_ggml_order_ref(const BlockQ8_0* w, const BlockQ8_0* act, size_t n) {
+float dot_ggml_lane_order_ref(TensorType wt, const void* w, const BlockQ8_0* act, size_t n) {
+  const bool q4 = wt == TensorType::Q4_0;
+  auto* w8 = static_cast<const BlockQ8_0*>(w);
+  auto* w4 = static_cast<const BlockQ4_0*>(w);
   float lane[8] = {};
   for (size_t b = 0; b < n / kQK8_0; ++b) {
-    const float d = fp16_to_f32(w[b].d) * fp16_to_f32(act[b].d);
+    const float d = (q4 ? fp16_to_f32(w4[b].d) : fp16_to_f32(w8[b].d)) * fp16_to_f32(act[b].d);
     for (int l = 0; l < 8; ++l) {
       int s = 0;
-      for (int j = 4 * l; j < 4 * l + 4; ++j) s += int(w[b].qs[j]) * int(act[b].qs[j]);
+      for (int j = 4 * l; j < 4 * l + 4; ++j) {
+        const int q = q4 ? (j < 16 ? w4[b].qs[j] & 0x0f : w4[b].qs[j - 16] >> 4) - 8 : w8[b].qs[j];
+        s += q * act[b].qs[j];
+      }
       lane[l] = std::fma(d, float(s), lane[l]);
     }
   }

@@ -28,11 +28,11 @@ TensorType activation_type(TensorType weight);
 // Scalar reference dot products of one weight row with one encoded activation row.
 float dot_ref(TensorType weight, const void* w, const void* act, size_t n);
 
-// The Q8_0 x Q8_0 dot in the exact float order of ggml's x86 kernels (ggml_vec_dot_q8_0_q8_0,
-// tinyBLAS_Q0_AVX): eight lanes, each adding per block fma(dw * da, its four-product integer
-// sum), in block order, then the tree (l + l+4), (0 + 2, 1 + 3), (0 + 1). Bit-exact target of
-// the 512-bit row-pair kernel.
-float dot_q8_0_ggml_order_ref(const BlockQ8_0* w, const BlockQ8_0* act, size_t n);
+// The Q8_0/Q4_0 x Q8_0 dot in the exact float order of ggml's x86 kernels
+// (ggml_vec_dot_q8_0_q8_0 / _q4_0_q8_0, tinyBLAS_Q0_AVX): eight lanes of four consecutive
+// elements, each adding per block fma(dw * da, its integer sum), in block order, then the tree
+// (l + l+4), (0 + 2, 1 + 3), (0 + 1). Bit-exact target of qdot_lanes_avx512.cpp.
+float dot_ggml_lane_order_ref(TensorType weight, const void* w, const BlockQ8_0* act, size_t n);
 
 // The Q4_0 x Q8_0 dot in the order of ggml's repacked Q4_0 kernels (ggml_gemv/gemm_q4_0_8x8_q8_0):
 // per block in order acc = fma(float(exact sum of (q - 8) a), dw * da, acc). Bit-exact target

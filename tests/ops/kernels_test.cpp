@@ -151,33 +151,33 @@ TEST(Kernels, EveryX86QuantKernelMatchesScalarReference) {
   }
 }
 
-// The AVX-512 Q8_0 kernel keeps llama.cpp's per-row float order (one row at a time for one
+// The AVX-512 kernels keep llama.cpp's per-row float order (one row at a time for one
 // activation, two rows per register, not two blocks, for several): bit-identical to the scalar
-// model of that order, for odd and even row counts (the last odd row pairs with itself), one
-// and several activations, -128 weights included.
-TEST(Kernels, Avx512Q8_0KernelIsBitIdenticalToGgmlOrder) {
+// model of that order for both types, odd and even row counts (the last odd row pairs with
+// itself), one and several activations, Q8_0 weights of -128 included.
+TEST(Kernels, Avx512KernelsAreBitIdenticalToGgmlLaneOrder) {
   if (!qdot_x86_available(QdotIsa::kAvx512)) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
-  const TensorType t = TensorType::Q8_0;
-  for (size_t rows : {1u, 3u, 8u, 13u, 70u}) {
-    for (size_t batch : {1u, 2u, 5u, 37u}) {
-      for (size_t n : {32u, 160u, 4096u}) {
-        const auto w = randn(n * rows), x = randn(n * batch);
-        const size_t rb = row_bytes(t, n);
-        std::vector<uint8_t> wq(rows * rb);
-        for (size_t r = 0; r < rows; ++r) quantize_row(t, &w[r * n], &wq[r * rb], n);
-        reinterpret_cast<BlockQ8_0*>(wq.data())->qs[3] = -128;
-        EncodedActs a;
-        encode_acts(t, x.data(), n, batch, n, a);
-        std::vector<float> y(batch * rows, NAN);
-        qmatmul_x86(QdotIsa::kAvx512, t, wq.data(), rb, n, a.data.data(), a.row_bytes, batch,
-                    y.data(), rows, 0, rows);
-        for (size_t b = 0; b < batch; ++b) {
-          for (size_t r = 0; r < rows; ++r) {
-            const float ref =
-                dot_q8_0_ggml_order_ref(reinterpret_cast<const BlockQ8_0*>(&wq[r * rb]),
-                                        reinterpret_cast<const BlockQ8_0*>(a.row(b)), n);
-            ASSERT_EQ(ref, y[b * rows + r])
-                << "rows=" << rows << " batch=" << batch << " n=" << n << " r=" << r;
+  for (TensorType t : {TensorType::Q8_0, TensorType::Q4_0}) {
+    for (size_t rows : {1u, 3u, 8u, 13u, 70u}) {
+      for (size_t batch : {1u, 2u, 5u, 37u}) {
+        for (size_t n : {32u, 160u, 4096u}) {
+          const auto w = randn(n * rows), x = randn(n * batch);
+          const size_t rb = row_bytes(t, n);
+          std::vector<uint8_t> wq(rows * rb);
+          for (size_t r = 0; r < rows; ++r) quantize_row(t, &w[r * n], &wq[r * rb], n);
+          if (t == TensorType::Q8_0) reinterpret_cast<BlockQ8_0*>(wq.data())->qs[3] = -128;
+          EncodedActs a;
+          encode_acts(t, x.data(), n, batch, n, a);
+          std::vector<float> y(batch * rows, NAN);
+          qmatmul_x86(QdotIsa::kAvx512, t, wq.data(), rb, n, a.data.data(), a.row_bytes, batch,
+                      y.data(), rows, 0, rows);
+          for (size_t b = 0; b < batch; ++b) {
+            for (size_t r = 0; r < rows; ++r) {
+              const float ref = dot_ggml_lane_order_ref(
+                  t, &wq[r * rb], reinterpret_cast<const BlockQ8_0*>(a.row(b)), n);
+              ASSERT_EQ(ref, y[b * rows + r]) << ggml_type_name(uint32_t(t)) << " rows=" << rows
+                                              << " batch=" << batch << " n=" << n << " r=" << r;
+            }
           }
         }
       }
