@@ -45,6 +45,21 @@ float F16Dot(F16DotOrder order, const float* x, const float* y, size_t n) {
   return float(sum);
 }
 
+// out[i] = (a0[i] + a2[i]) + (a1[i] + a3[i]), i < n (out may be a0): the last two levels of
+// ggml's register tree, here across rows of lanes.
+void Fold4(const float* a0, const float* a1, const float* a2, const float* a3, size_t n,
+           float* out) {
+  const hn::ScalableTag<float> d;
+  const size_t N = hn::Lanes(d);
+  size_t i = 0;
+  for (; i + N <= n; i += N) {
+    const auto s02 = hn::Add(hn::LoadU(d, a0 + i), hn::LoadU(d, a2 + i));
+    const auto s13 = hn::Add(hn::LoadU(d, a1 + i), hn::LoadU(d, a3 + i));
+    hn::StoreU(hn::Add(s02, s13), d, out + i);
+  }
+  for (; i < n; ++i) out[i] = (a0[i] + a2[i]) + (a1[i] + a3[i]);
+}
+
 void F16WeightedSum(F16DotOrder order, const float* p, const float* v, size_t v_stride, size_t j0,
                     size_t j1, size_t hd, float* scratch, float* out) {
   const hn::ScalableTag<float> d;
@@ -64,15 +79,7 @@ void F16WeightedSum(F16DotOrder order, const float* p, const float* v, size_t v_
   if (order == F16DotOrder::kVecDot) {
     for (size_t l = 0; l < 16; ++l) {
       float* a0 = scratch + l * hd;
-      const float *a1 = scratch + (16 + l) * hd, *a2 = scratch + (32 + l) * hd,
-                  *a3 = scratch + (48 + l) * hd;
-      size_t i = 0;
-      for (; i + N <= hd; i += N) {
-        const auto s02 = hn::Add(hn::LoadU(d, a0 + i), hn::LoadU(d, a2 + i));
-        const auto s13 = hn::Add(hn::LoadU(d, a1 + i), hn::LoadU(d, a3 + i));
-        hn::StoreU(hn::Add(s02, s13), d, a0 + i);
-      }
-      for (; i < hd; ++i) a0[i] = (a0[i] + a2[i]) + (a1[i] + a3[i]);
+      Fold4(a0, a0 + 16 * hd, a0 + 32 * hd, a0 + 48 * hd, hd, a0);
     }
   }
   // The tree over the 16 lane rows: rows l += l + 8, then l += l + 4, then (0 + 2) + (1 + 3).
@@ -86,14 +93,7 @@ void F16WeightedSum(F16DotOrder order, const float* p, const float* v, size_t v_
       for (; i < hd; ++i) a[i] += b[i];
     }
   }
-  const float *r0 = scratch, *r1 = scratch + hd, *r2 = scratch + 2 * hd, *r3 = scratch + 3 * hd;
-  size_t i = 0;
-  for (; i + N <= hd; i += N) {
-    const auto s02 = hn::Add(hn::LoadU(d, r0 + i), hn::LoadU(d, r2 + i));
-    const auto s13 = hn::Add(hn::LoadU(d, r1 + i), hn::LoadU(d, r3 + i));
-    hn::StoreU(hn::Add(s02, s13), d, out + i);
-  }
-  for (; i < hd; ++i) out[i] = (r0[i] + r2[i]) + (r1[i] + r3[i]);
+  Fold4(scratch, scratch + hd, scratch + 2 * hd, scratch + 3 * hd, hd, out);
 }
 
 }  // namespace HWY_NAMESPACE

@@ -77,7 +77,7 @@ inline const uint8_t* block_at(const uint8_t* row, size_t b) {
   return row + b * (kQ4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0));
 }
 
-template <bool kQ4>
+// Its fp16 scale (the first two bytes of both block types).
 inline uint16_t block_scale(const uint8_t* blk) {
   uint16_t d;
   std::memcpy(&d, blk, sizeof d);
@@ -105,8 +105,8 @@ inline bool prefetch_block(size_t b) {
   return b % (kQ4 ? 4 : 2) == 0;
 }
 
-// P row pairs x T activations over all blocks. pair_rows[p] = {first row, second row}; the
-// second may repeat the first (an odd last row), and its result is then not written.
+// P row pairs x T activations over all blocks. rows[p] = {first row, second row}; the second
+// may repeat the first (an odd last row), and then write_hi[p] is false and it is not written.
 template <bool kQ4, int P, int T>
 void tile(const uint8_t* w, size_t wrb, const PreparedQ8& pa, size_t t0, float* y, size_t ys,
           const size_t (&rows)[P][2], const bool (&write_hi)[P]) {
@@ -122,9 +122,9 @@ void tile(const uint8_t* w, size_t wrb, const PreparedQ8& pa, size_t t0, float* 
       const uint8_t* b1 = block_at<kQ4>(w + rows[p][1] * wrb, b);
       u[p] = _mm512_inserti64x4(_mm512_castsi256_si512(unsigned_quants<kQ4>(b0)),
                                 unsigned_quants<kQ4>(b1), 1);
-      dw[p] = _mm512_cvtph_ps(_mm256_inserti128_si256(
-          _mm256_castsi128_si256(_mm_set1_epi16(short(block_scale<kQ4>(b0)))),
-          _mm_set1_epi16(short(block_scale<kQ4>(b1))), 1));
+      dw[p] = _mm512_cvtph_ps(
+          _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16(short(block_scale(b0)))),
+                                  _mm_set1_epi16(short(block_scale(b1))), 1));
     }
     for (int t = 0; t < T; ++t) {
       const size_t i = (t0 + t) * nb + b;
@@ -158,7 +158,7 @@ float row_one_act(const uint8_t* wrow, const PreparedQ8& pa, size_t t) {
     const __m256i s = _mm256_dpbusd_epi32(
         _mm256_load_si256(reinterpret_cast<const __m256i*>(pa.off[i].v)), unsigned_quants<kQ4>(blk),
         _mm256_load_si256(reinterpret_cast<const __m256i*>(pa.q[i].v)));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(block_scale<kQ4>(blk)) * pa.d[i]),
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(block_scale(blk)) * pa.d[i]),
                           _mm256_cvtepi32_ps(s), acc);
   }
   return hsum8(acc);

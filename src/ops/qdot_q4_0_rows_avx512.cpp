@@ -4,7 +4,7 @@
 // (row, activation) add, block by block in order, fma(float(exact integer sum of the block's 32
 // products), dw * da, acc): one float chain per row, the rows spread across the lanes. The same
 // here without repacking (the weights stay in GGUF layout, mmap'd or read from flash): 16 rows
-// per tile, eight rows pairs of vpdpbusd partial sums reduced to one int32 per row and block
+// per tile, eight row pairs of vpdpbusd partial sums reduced to one int32 per row and block
 // (integer sums: any order is exact), then one FMA per block for all 16 rows.
 // matmul() picks this kernel exactly where ggml repacks (rows % 8 == 0); other Q4_0 matrices
 // keep the per-lane order of ggml_vec_dot_q4_0_q8_0 (qdot_lanes_avx512.cpp).
@@ -110,13 +110,6 @@ void tile16(const uint8_t* w, size_t wrb, const PreparedQ4Acts& pa, size_t t0, f
   const size_t nb = pa.nb;
   for (size_t b = 0; b < nb; ++b) {
     __m512i u[8];
-    // One prefetch per row every four blocks (72 bytes, about a cache line).
-    if (T == 1 && b % 4 == 0) {
-      for (int i = 0; i < 16; ++i) {
-        _mm_prefetch(reinterpret_cast<const char*>(rows[i] + b) + kWeightPrefetchBytes,
-                     _MM_HINT_T0);
-      }
-    }
     for (int k = 0; k < 8; ++k) u[k] = load_pair(rows[2 * k] + b, rows[2 * k + 1] + b);
     // The 16 rows' fp16 scales (the first two bytes of each block) in one gather.
     const __m512i raw_d = _mm512_i32gather_epi32(
@@ -135,58 +128,50 @@ void tile16(const uint8_t* w, size_t wrb, const PreparedQ4Acts& pa, size_t t0, f
   for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + t * ys + row0, valid, acc[t]);
 }
 
-// R adjacent rows against one activation, for one token: each row's blocks stream in memory
-// order (16 rows side by side, as the batched tile does, cost a quarter of DRAM's bandwidth on
-// the dense benchmark), 16 blocks at a time to one register of block totals, then each row's
-// FMA chain in block order.
-template <int R>
-void rows_one_act(const uint8_t* w, size_t wrb, size_t row, const PreparedQ4Acts& pa, size_t t,
-                  float* y) {
+// One row against one activation, for one token: the row's blocks stream in memory order
+// (16 rows side by side, as the batched tile reads them, cost a quarter of DRAM's bandwidth on
+// the dense benchmark; two interleaved rows measured slower too), 16 blocks at a time to one
+// register of block totals, then the row's FMA chain in block order.
+float row_one_act(const uint8_t* wrow, const PreparedQ4Acts& pa, size_t t) {
+  const BlockQ4_0* blk = reinterpret_cast<const BlockQ4_0*>(wrow);
   const size_t nb = pa.nb;
   const Lanes64* q = &pa.q[t * nb];
   const int32_t* off8 = &pa.off8[t * nb];
   const float* da = &pa.d[t * nb];
   const __m512i step =
       _mm512_setr_epi32(0, 18, 36, 54, 72, 90, 108, 126, 144, 162, 180, 198, 216, 234, 252, 270);
-  alignas(64) float f[R][16], scale[R][16];
-  float acc[R] = {};
+  alignas(64) float f[16], scale[16];
+  float acc = 0.0f;
   size_t b = 0;
   for (; b + 16 <= nb; b += 16) {
-    for (int r = 0; r < R; ++r) {
-      const BlockQ4_0* blk = reinterpret_cast<const BlockQ4_0*>(w + (row + r) * wrb);
-      for (int i = 0; i < 4; ++i) {
-        _mm_prefetch(reinterpret_cast<const char*>(blk + b + 4 * i) + kWeightPrefetchBytes,
-                     _MM_HINT_T0);
-      }
-      __m512i z[8];
-      for (int k = 0; k < 8; ++k) {
-        // Blocks b + 2k and b + 2k + 1 in the lanes load_pair gives two rows; the activation
-        // quants to match: lanes 0, 2 of the first block's layout and 1, 3 of the second's.
-        const __m512i av = _mm512_mask_blend_epi64(0xcc, _mm512_load_si512(&q[b + 2 * k]),
-                                                   _mm512_load_si512(&q[b + 2 * k + 1]));
-        z[k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(),
-                                   load_pair(blk + b + 2 * k, blk + b + 2 * k + 1), av);
-      }
-      const __m512i isum = _mm512_sub_epi32(row_totals(z), _mm512_loadu_si512(off8 + b));
-      const __m512i raw_d = _mm512_i32gather_epi32(step, reinterpret_cast<const void*>(blk + b), 1);
-      const __m512 dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(raw_d));
-      _mm512_store_ps(f[r], _mm512_cvtepi32_ps(isum));
-      _mm512_store_ps(scale[r], _mm512_mul_ps(dw, _mm512_loadu_ps(da + b)));
+    for (int i = 0; i < 4; ++i) {  // one prefetch per four blocks (72 bytes)
+      _mm_prefetch(reinterpret_cast<const char*>(blk + b + 4 * i) + kWeightPrefetchBytes,
+                   _MM_HINT_T0);
     }
-    for (int i = 0; i < 16; ++i)
-      for (int r = 0; r < R; ++r) acc[r] = std::fma(f[r][i], scale[r][i], acc[r]);
+    __m512i z[8];
+    for (int k = 0; k < 8; ++k) {
+      // Blocks b + 2k and b + 2k + 1 in the lanes load_pair gives two rows; the activation
+      // quants to match: lanes 0, 2 of the first block's layout and 1, 3 of the second's.
+      const __m512i av = _mm512_mask_blend_epi64(0xcc, _mm512_load_si512(&q[b + 2 * k]),
+                                                 _mm512_load_si512(&q[b + 2 * k + 1]));
+      z[k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(),
+                                 load_pair(blk + b + 2 * k, blk + b + 2 * k + 1), av);
+    }
+    const __m512i isum = _mm512_sub_epi32(row_totals(z), _mm512_loadu_si512(off8 + b));
+    const __m512i raw_d = _mm512_i32gather_epi32(step, reinterpret_cast<const void*>(blk + b), 1);
+    const __m512 dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(raw_d));
+    _mm512_store_ps(f, _mm512_cvtepi32_ps(isum));
+    _mm512_store_ps(scale, _mm512_mul_ps(dw, _mm512_loadu_ps(da + b)));
+    for (int i = 0; i < 16; ++i) acc = std::fma(f[i], scale[i], acc);
   }
   for (; b < nb; ++b) {
-    for (int r = 0; r < R; ++r) {
-      const BlockQ4_0* blk = reinterpret_cast<const BlockQ4_0*>(w + (row + r) * wrb);
-      // The block twice (as two rows): every product counted twice, the total halved exactly.
-      const __m512i z = _mm512_dpbusd_epi32(_mm512_setzero_si512(), load_pair(blk + b, blk + b),
-                                            _mm512_load_si512(&q[b]));
-      const int isum = _mm512_reduce_add_epi32(z) / 2 - off8[b];
-      acc[r] = std::fma(float(isum), _cvtsh_ss(blk[b].d) * da[b], acc[r]);
-    }
+    // The block twice (as two rows): every product counted twice, the total halved exactly.
+    const __m512i z = _mm512_dpbusd_epi32(_mm512_setzero_si512(), load_pair(blk + b, blk + b),
+                                          _mm512_load_si512(&q[b]));
+    const int isum = _mm512_reduce_add_epi32(z) / 2 - off8[b];
+    acc = std::fma(float(isum), _cvtsh_ss(blk[b].d) * da[b], acc);
   }
-  for (int r = 0; r < R; ++r) y[row + r] = acc[r];
+  return acc;
 }
 
 template <int T>
@@ -204,8 +189,7 @@ void qmatmul_q4_0_rows_avx512(const uint8_t* w, size_t wrow_bytes, size_t n, con
   thread_local PreparedQ4Acts prep;
   prep.prepare(acts, arow_bytes, n_act, n / kQK8_0);
   if (n_act == 1) {
-    // One row at a time: two interleaved rows measured slower on the dense benchmark.
-    for (size_t r = r0; r < r1; ++r) rows_one_act<1>(w, wrow_bytes, r, prep, 0, y);
+    for (size_t r = r0; r < r1; ++r) y[r] = row_one_act(w + r * wrow_bytes, prep, 0);
     return;
   }
   for_each_act_tile(

@@ -25,6 +25,22 @@ std::vector<size_t> sizes_for(TensorType t) {
   return {1, 3, 7, 16, 17, 33, 100, 1023, 4096};
 }
 
+// Random weights (rows x n) quantized to t, their row size, and `batch` random activation
+// rows encoded for t: the inputs of every matmul kernel test.
+struct RandomProduct {
+  size_t rb;
+  std::vector<uint8_t> wq;
+  EncodedActs a;
+};
+
+RandomProduct random_product(TensorType t, size_t rows, size_t batch, size_t n) {
+  const auto w = randn(n * rows), x = randn(n * batch);
+  RandomProduct p{row_bytes(t, n), std::vector<uint8_t>(rows * row_bytes(t, n)), {}};
+  for (size_t r = 0; r < rows; ++r) quantize_row(t, &w[r * n], &p.wq[r * p.rb], n);
+  encode_acts(t, x.data(), n, batch, n, p.a);
+  return p;
+}
+
 TEST(Quant, DequantizeOfQuantizeIsClose) {
   for (TensorType t : kTypes) {
     for (size_t n : sizes_for(t)) {
@@ -83,16 +99,12 @@ TEST(Kernels, MatmulMatchesScalarReference) {
     for (size_t rows : {1u, 5u, 64u, 130u}) {
       for (size_t batch : {1u, 3u, 9u, 37u}) {
         const size_t n = block_elems(t) > 1 ? 96 : 77;
-        const auto w = randn(n * rows), x = randn(n * batch);
-        std::vector<uint8_t> wq(rows * row_bytes(t, n));
-        for (size_t r = 0; r < rows; ++r) quantize_row(t, &w[r * n], &wq[r * row_bytes(t, n)], n);
-        EncodedActs a;
-        encode_acts(t, x.data(), n, batch, n, a);
+        auto [rb, wq, a] = random_product(t, rows, batch, n);
         std::vector<float> y(batch * rows, NAN);
         matmul(t, wq.data(), n, rows, a, y.data(), rows, &pool);
         for (size_t b = 0; b < batch; ++b) {
           for (size_t r = 0; r < rows; ++r) {
-            const float ref = dot_ref(t, &wq[r * row_bytes(t, n)], a.row(b), n);
+            const float ref = dot_ref(t, &wq[r * rb], a.row(b), n);
             ASSERT_NEAR(y[b * rows + r], ref, 1e-4 * (1 + std::fabs(ref)))
                 << ggml_type_name(uint32_t(t));
           }
@@ -115,13 +127,8 @@ TEST(Kernels, EveryX86QuantKernelMatchesScalarReference) {
     for (size_t rows : {1u, 6u, 67u}) {
       for (size_t batch : {1u, 5u, 37u}) {
         for (size_t n : {160u, 256u}) {  // an odd and an even number of blocks
-          const auto w = randn(n * rows), x = randn(n * batch);
-          const size_t rb = row_bytes(t, n);
-          std::vector<uint8_t> wq(rows * rb);
-          for (size_t r = 0; r < rows; ++r) quantize_row(t, &w[r * n], &wq[r * rb], n);
+          auto [rb, wq, a] = random_product(t, rows, batch, n);
           if (t == TensorType::Q8_0) reinterpret_cast<BlockQ8_0*>(wq.data())->qs[5] = -128;
-          EncodedActs a;
-          encode_acts(t, x.data(), n, batch, n, a);
           std::vector<float> first;
           for (QdotIsa isa : isas) {
             std::vector<float> y(batch * rows, NAN);
@@ -161,13 +168,8 @@ TEST(Kernels, Avx512KernelsAreBitIdenticalToGgmlLaneOrder) {
     for (size_t rows : {1u, 3u, 8u, 13u, 70u}) {
       for (size_t batch : {1u, 2u, 5u, 37u}) {
         for (size_t n : {32u, 160u, 4096u}) {
-          const auto w = randn(n * rows), x = randn(n * batch);
-          const size_t rb = row_bytes(t, n);
-          std::vector<uint8_t> wq(rows * rb);
-          for (size_t r = 0; r < rows; ++r) quantize_row(t, &w[r * n], &wq[r * rb], n);
+          auto [rb, wq, a] = random_product(t, rows, batch, n);
           if (t == TensorType::Q8_0) reinterpret_cast<BlockQ8_0*>(wq.data())->qs[3] = -128;
-          EncodedActs a;
-          encode_acts(t, x.data(), n, batch, n, a);
           std::vector<float> y(batch * rows, NAN);
           qmatmul_x86(QdotIsa::kAvx512, t, wq.data(), rb, n, a.data.data(), a.row_bytes, batch,
                       y.data(), rows, 0, rows);
@@ -194,12 +196,7 @@ TEST(Kernels, Avx512Q4_0RowsKernelIsBitIdenticalToGgmlRepackedOrder) {
   for (size_t rows : {8u, 16u, 24u, 40u, 136u}) {
     for (size_t batch : {1u, 3u, 4u, 37u}) {
       for (size_t n : {32u, 160u, 4096u}) {
-        const auto w = randn(n * rows), x = randn(n * batch);
-        const size_t rb = row_bytes(t, n);
-        std::vector<uint8_t> wq(rows * rb);
-        for (size_t r = 0; r < rows; ++r) quantize_row(t, &w[r * n], &wq[r * rb], n);
-        EncodedActs a;
-        encode_acts(t, x.data(), n, batch, n, a);
+        auto [rb, wq, a] = random_product(t, rows, batch, n);
         std::vector<float> y(batch * rows, NAN);
         const size_t split = rows / 2;  // two slices, as two threads would take them
         qmatmul_q4_0_rows_x86(wq.data(), rb, n, a.data.data(), a.row_bytes, batch, y.data(), rows,
@@ -229,12 +226,7 @@ TEST(Kernels, Avx512Bf16KernelMatchesScalarReference) {
   for (size_t n : {5u, 32u, 77u, 128u, 200u, 4096u + 13u}) {
     for (size_t rows : {1u, 6u, 13u}) {
       for (size_t batch : {1u, 2u, 7u, 21u}) {
-        const auto w = randn(n * rows), x = randn(n * batch);
-        const size_t rb = row_bytes(t, n);
-        std::vector<uint8_t> wq(rows * rb);
-        for (size_t r = 0; r < rows; ++r) quantize_row(t, &w[r * n], &wq[r * rb], n);
-        EncodedActs a;
-        encode_acts(t, x.data(), n, batch, n, a);
+        auto [rb, wq, a] = random_product(t, rows, batch, n);
         std::vector<float> y(batch * rows, NAN);
         matmul_bf16_x86(wq.data(), rb, n, a.data.data(), a.row_bytes, batch, y.data(), rows, 0,
                         rows);
