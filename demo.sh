@@ -17,7 +17,7 @@ if [ ! -f "$MODEL" ]; then
   [ -f "$MODEL" ] || $DIP make-test-model "$MODEL" --arch llama --type q8_0 --n-embd 512 --n-layer 8 --n-ff 1536 --n-head 8 --n-head-kv 4
   echo "note: no trained default model yet; using random-weight $MODEL (its text is gibberish)" >&2
 fi
-$DIP info "$MODEL" | head -12
+$DIP info "$MODEL" | sed -n 1,12p
 $DIP generate -m "$MODEL" -p "The President said" -n 64 --temp 0.8 --seed 1
 head -c 20000 models/heldout-test.txt > build/demo-heldout.txt
 $DIP perplexity -m "$MODEL" -f build/demo-heldout.txt --ctx 512

@@ -1,9 +1,5 @@
 #include "cli/commands.h"
 
-#include "cli/common.h"
-#include "cli/flash_opts.h"
-#include "cli/sparsity_opts.h"
-
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -15,6 +11,9 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "cli/common.h"
+#include "cli/flash_opts.h"
+#include "cli/sparsity_opts.h"
 #include "eval/perplexity.h"
 #include "eval/sparse_eval.h"
 #include "io/convert.h"
@@ -26,6 +25,7 @@
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
 #include "util/error.h"
+#include "util/output_file.h"
 
 namespace dip::cli {
 
@@ -114,13 +114,18 @@ void add_generate(CLI::App& app) {
       const std::string piece = token_to_piece(vocab, next, false);
       std::fwrite(piece.data(), 1, piece.size(), stdout);
       std::fflush(stdout);
-      if (n_gen + 1 == *n_predict) { ++n_gen; break; }
+      if (n_gen + 1 == *n_predict) {
+        ++n_gen;
+        break;
+      }
       const int32_t one[1] = {next};
       s.eval(one, false, logits);
     }
     const double t_gen = seconds_since(t0);
     std::fputs("\n", stdout);
-    std::fprintf(stderr, "\nprompt: %zu tokens in %.3f s (%.2f tokens/s) | generation: %d tokens in %.3f s (%.2f tokens/s) | threads %d\n",
+    std::fprintf(stderr,
+                 "\nprompt: %zu tokens in %.3f s (%.2f tokens/s) | generation: %d tokens in %.3f s "
+                 "(%.2f tokens/s) | threads %d\n",
                  toks.size(), t_prompt, double(toks.size()) / t_prompt, n_gen, t_gen,
                  n_gen > 1 ? double(n_gen - 1) / t_gen : 0.0, o->threads);
     // MLP bytes per token: all three matrices dense, or what the pruned run read.
@@ -129,33 +134,44 @@ void add_generate(CLI::App& app) {
       const MlpStats& st = sparsity.mlp->stats();
       const double tokens = double(st.evals) / model->hparams().n_layer;
       const double mlp_bytes = tokens > 0 ? double(st.bytes) / tokens : 0.0;
-      bytes_per_token = bytes_per_token - sparsity.mlp->dense_bytes_per_token() + uint64_t(mlp_bytes);
+      bytes_per_token =
+          bytes_per_token - sparsity.mlp->dense_bytes_per_token() + uint64_t(mlp_bytes);
       if (!flash) {
-        std::fprintf(stderr, "%s: MLP density %.3f, MLP bytes/token %.1f MB of %.1f MB dense, modelled cache hit rate %.3f\n",
+        std::fprintf(stderr,
+                     "%s: MLP density %.3f, MLP bytes/token %.1f MB of %.1f MB dense, modelled "
+                     "cache hit rate %.3f\n",
                      method_name(sparsity.cfg.method), st.density(), mlp_bytes / 1e6,
                      double(sparsity.mlp->dense_bytes_per_token()) / 1e6, st.hit_rate());
       }
       sparsity.mlp->finish_trace();
     }
-    if (flash) print_flash_report(flash_report(*flash, *sparsity.mlp, size_t(std::max(0, n_gen - 1)), t_gen));
+    if (flash)
+      print_flash_report(
+          flash_report(*flash, *sparsity.mlp, size_t(std::max(0, n_gen - 1)), t_gen));
     if (*json) {
       // gen_steps: one-token evaluations (the first generated token comes from the prompt).
-      nlohmann::json j = {{"prompt_tokens", toks.size()}, {"prompt_s", t_prompt},
-                          {"gen_tokens", n_gen},          {"gen_steps", std::max(0, n_gen - 1)},
-                          {"gen_s", t_gen},               {"threads", o->threads},
-                          {"bytes_per_token", bytes_per_token}, {"method", method_name(sparsity.cfg.method)}};
+      nlohmann::json j = {{"prompt_tokens", toks.size()},
+                          {"prompt_s", t_prompt},
+                          {"gen_tokens", n_gen},
+                          {"gen_steps", std::max(0, n_gen - 1)},
+                          {"gen_s", t_gen},
+                          {"threads", o->threads},
+                          {"bytes_per_token", bytes_per_token},
+                          {"method", method_name(sparsity.cfg.method)}};
       if (sparsity.mlp) {
         j["mlp_density"] = sparsity.mlp->stats().density();
         j["hit_rate"] = sparsity.mlp->stats().hit_rate();
       }
-      if (flash) j["flash"] = flash_report(*flash, *sparsity.mlp, size_t(std::max(0, n_gen - 1)), t_gen);
+      if (flash)
+        j["flash"] = flash_report(*flash, *sparsity.mlp, size_t(std::max(0, n_gen - 1)), t_gen);
       std::printf("%s\n", j.dump().c_str());
     }
   });
 }
 
 void add_perplexity(CLI::App& app) {
-  auto* c = app.add_subcommand("perplexity", "perplexity of a text file (llama.cpp protocol), dense or pruned");
+  auto* c = app.add_subcommand("perplexity",
+                               "perplexity of a text file (llama.cpp protocol), dense or pruned");
   auto o = std::make_shared<ModelOpts>();
   auto so = std::make_shared<SparsityOpts>();
   auto file = std::make_shared<std::string>();
@@ -165,7 +181,8 @@ void add_perplexity(CLI::App& app) {
   c->add_option("-m,--model", o->model, "GGUF model file");
   c->add_option("-t,--threads", o->threads, "threads")->check(CLI::Range(1, 1024));
   c->add_option("-f,--file", *file, "text file (UTF-8)")->required();
-  c->add_option("-c,--ctx,--ctx-size", *ctx, "window size in tokens")->check(CLI::Range(4, 1 << 20));
+  c->add_option("-c,--ctx,--ctx-size", *ctx, "window size in tokens")
+      ->check(CLI::Range(4, 1 << 20));
   c->add_option("--chunks", *chunks, "evaluate at most this many windows (0: all)");
   c->add_flag("--json", *json, "print one JSON object as the last line");
   add_sparsity_opts(c, *so, true);
@@ -176,14 +193,15 @@ void add_perplexity(CLI::App& app) {
     if (!is_valid_utf8(text)) fail("{}: not valid UTF-8 text", *file);
     auto model = Model::load(resolve_model(o->model));
     const std::vector<int32_t> toks = tokenize(model->vocab(), text, true, false);
-    const uint64_t overhead_rss = current_rss();  // before any weight is touched (the text and its tokens in it)
+    const uint64_t overhead_rss =
+        current_rss();  // before any weight is touched (the text and its tokens in it)
     auto flash = make_flash_run(*model, *fo, *ctx, *ctx, o->threads, overhead_rss);
     Sparsity sparsity = make_sparsity(*model, *so, flash ? flash->columns.get() : nullptr);
     Session s(*model, *ctx, o->threads);
     if (flash) s.set_max_batch(kFlashMaxBatch);
     const size_t n_win = *chunks ? std::min(*chunks, toks.size() / *ctx) : toks.size() / *ctx;
-    std::fprintf(stderr, "perplexity: %zu tokens, %zu windows of %u, MLP %s\n", toks.size(), n_win, *ctx,
-                 method_name(sparsity.cfg.method));
+    std::fprintf(stderr, "perplexity: %zu tokens, %zu windows of %u, MLP %s\n", toks.size(), n_win,
+                 *ctx, method_name(sparsity.cfg.method));
     auto progress = [&](size_t done, size_t total, double ppl) {
       print_progress("perplexity", done, total, fmt::format("ppl {:.4f}", ppl));
     };
@@ -192,7 +210,14 @@ void add_perplexity(CLI::App& app) {
     if (!sparsity.mlp || flash) {
       // Flash runs: no dense reference (it would read the whole MLP outside the budget).
       if (sparsity.mlp) s.set_sparse_mlp(sparsity.mlp.get());
-      std::vector<int32_t> used(toks.begin(), toks.begin() + std::min(toks.size(), n_win * size_t(*ctx)));
+      std::vector<int32_t> used(toks.begin(),
+                                toks.begin() + std::min(toks.size(), n_win * size_t(*ctx)));
+      if (*chunks && *chunks < 2) {
+        fail(
+            "--chunks {}: perplexity needs at least 2 windows of {} tokens (the text has {} "
+            "tokens)",
+            *chunks, *ctx, toks.size());
+      }
       r = perplexity(s, *chunks ? used : toks, *ctx, progress);
       end_progress();
       if (flash) {
@@ -203,25 +228,43 @@ void add_perplexity(CLI::App& app) {
       }
     } else {
       DenseReference ref;
-      const SparseEvalResult e = evaluate_sparse(s, *sparsity.mlp, toks, *ctx, *chunks, ref, progress);
+      const SparseEvalResult e =
+          evaluate_sparse(s, *sparsity.mlp, toks, *ctx, *chunks, ref, progress);
       end_progress();
       sparsity.mlp->finish_trace();
       r = e.ppl;
-      std::fprintf(stderr, "dense PPL %.4f | KL to dense %.5f nats/token | top-1 agreement %.4f | MLP density %.3f | "
+      std::fprintf(stderr,
+                   "dense PPL %.4f | KL to dense %.5f nats/token | top-1 agreement %.4f | MLP "
+                   "density %.3f | "
                    "modelled cache hit rate %.3f (up/gate %.3f, down %.3f)\n",
-                   e.dense_ppl, e.kl, e.top1, e.stats.density(), e.stats.hit_rate(), e.stats.up_hit_rate(),
-                   e.stats.down_hit_rate());
-      j = {{"method", method_name(sparsity.cfg.method)}, {"mlp_density", e.stats.density()},
-           {"dense_ppl", e.dense_ppl}, {"kl", e.kl}, {"top1", e.top1}, {"hit_rate", e.stats.hit_rate()},
-           {"up_hit_rate", e.stats.up_hit_rate()}, {"down_hit_rate", e.stats.down_hit_rate()},
-           {"gamma", sparsity.cfg.gamma}, {"cache_fraction", sparsity.cfg.cache_fraction}};
+                   e.dense_ppl, e.kl, e.top1, e.stats.density(), e.stats.hit_rate(),
+                   e.stats.up_hit_rate(), e.stats.down_hit_rate());
+      j = {{"method", method_name(sparsity.cfg.method)},
+           {"mlp_density", e.stats.density()},
+           {"dense_ppl", e.dense_ppl},
+           {"kl", e.kl},
+           {"top1", e.top1},
+           {"hit_rate", e.stats.hit_rate()},
+           {"up_hit_rate", e.stats.up_hit_rate()},
+           {"down_hit_rate", e.stats.down_hit_rate()},
+           {"gamma", sparsity.cfg.gamma},
+           {"cache_fraction", sparsity.cfg.cache_fraction}};
     }
     std::printf("PPL = %.4f +/- %.5f\n", r.ppl, r.ppl_err);
-    std::fprintf(stderr, "%zu tokens scored (%zu bytes): %.4f bits per byte, %.1f s\n", r.scored, r.bytes, r.bpb, r.seconds);
+    std::fprintf(stderr, "%zu tokens scored (%zu bytes): %.4f bits per byte, %.1f s\n", r.scored,
+                 r.bytes, r.bpb, r.seconds);
     if (*json) {
-      j.update({{"ppl", r.ppl}, {"ppl_err", r.ppl_err}, {"nll", r.nll}, {"tokens", r.tokens},
-                {"scored", r.scored}, {"bytes", r.bytes}, {"bpb", r.bpb}, {"chunks", r.chunks}, {"ctx", *ctx},
-                {"seconds", r.seconds}, {"tokens_per_second", double(r.chunks * *ctx) / r.seconds}});
+      j.update({{"ppl", r.ppl},
+                {"ppl_err", r.ppl_err},
+                {"nll", r.nll},
+                {"tokens", r.tokens},
+                {"scored", r.scored},
+                {"bytes", r.bytes},
+                {"bpb", r.bpb},
+                {"chunks", r.chunks},
+                {"ctx", *ctx},
+                {"seconds", r.seconds},
+                {"tokens_per_second", double(r.chunks * *ctx) / r.seconds}});
       std::printf("%s\n", j.dump().c_str());
     }
   });
@@ -235,33 +278,40 @@ void add_info(CLI::App& app) {
     auto m = Model::load(resolve_model(*path));
     const HParams& hp = m->hparams();
     if (m->gguf()) {
-      std::printf("file          %s (GGUF v%u, %zu bytes)\n", m->path().c_str(), m->gguf()->version(), m->gguf()->file_size());
+      std::printf("file          %s (GGUF v%u, %zu bytes)\n", m->path().c_str(),
+                  m->gguf()->version(), m->gguf()->file_size());
     } else {
       std::printf("folder        %s (Hugging Face %s, %zu safetensors files)\n", m->path().c_str(),
                   m->hf()->architecture.c_str(), m->hf()->shards.size());
     }
     std::printf("architecture  %s\n", hp.arch_name.c_str());
-    std::printf("vocabulary    %u tokens (%s, pre-tokenizer '%s')\n", hp.n_vocab, m->vocab().model_name.c_str(), m->vocab().pre_name.c_str());
+    std::printf("vocabulary    %u tokens (%s, pre-tokenizer '%s')\n", hp.n_vocab,
+                m->vocab().model_name.c_str(), m->vocab().pre_name.c_str());
     std::printf("context       %u\n", hp.n_ctx_train);
-    std::printf("embedding     %u\nlayers        %u\nfeed-forward  %u\n", hp.n_embd, hp.n_layer, hp.n_ff);
+    std::printf("embedding     %u\nlayers        %u\nfeed-forward  %u\n", hp.n_embd, hp.n_layer,
+                hp.n_ff);
     std::printf("heads         %u (kv %u, head size %u)\n", hp.n_head, hp.n_head_kv, hp.head_dim);
-    std::printf("rope          %s, base %g, %u dims, freq scale %g%s\n", hp.rope_neox ? "neox" : "normal", hp.rope_base, hp.n_rot,
-                hp.rope_freq_scale, m->rope_freqs.empty() ? "" : ", frequency factors");
+    std::printf("rope          %s, base %g, %u dims, freq scale %g%s\n",
+                hp.rope_neox ? "neox" : "normal", hp.rope_base, hp.n_rot, hp.rope_freq_scale,
+                m->rope_freqs.empty() ? "" : ", frequency factors");
     std::printf("rms eps       %g\n", hp.rms_eps);
-    std::printf("output        %s\n", m->output.data == m->tok_embd.data ? "tied to token_embd" : "output.weight");
+    std::printf("output        %s\n",
+                m->output.data == m->tok_embd.data ? "tied to token_embd" : "output.weight");
     std::printf("\n%-32s %-6s %-22s %12s\n", "tensor", "type", "shape", "bytes");
     uint64_t total = 0;
     for (const auto& t : m->tensors()) {
       std::string shape;
-      for (size_t i = 0; i < t.dims.size(); ++i) shape += fmt::format("{}{}", i ? " x " : "", t.dims[i]);
-      std::printf("%-32s %-6s %-22s %12llu\n", t.name.c_str(), ggml_type_name(t.type_id).c_str(), shape.c_str(),
-                  (unsigned long long)t.n_bytes);
+      for (size_t i = 0; i < t.dims.size(); ++i)
+        shape += fmt::format("{}{}", i ? " x " : "", t.dims[i]);
+      std::printf("%-32s %-6s %-22s %12llu\n", t.name.c_str(), ggml_type_name(t.type_id).c_str(),
+                  shape.c_str(), (unsigned long long)t.n_bytes);
       total += t.n_bytes;
     }
     const double mlp = double(m->mlp_bytes());
-    std::printf("\ntotal weights %llu bytes; MLP %llu bytes (%.1f%%); per generated token %llu bytes\n",
-                (unsigned long long)total, (unsigned long long)m->mlp_bytes(), 100.0 * mlp / double(total),
-                (unsigned long long)m->bytes_per_token());
+    std::printf(
+        "\ntotal weights %llu bytes; MLP %llu bytes (%.1f%%); per generated token %llu bytes\n",
+        (unsigned long long)total, (unsigned long long)m->mlp_bytes(), 100.0 * mlp / double(total),
+        (unsigned long long)m->bytes_per_token());
   });
 }
 
@@ -289,7 +339,8 @@ void add_tokenize(CLI::App& app) {
 }
 
 void add_eval(CLI::App& app) {
-  auto* c = app.add_subcommand("eval", "evaluate token ids: dump logits, greedy continuation (for differential tests)");
+  auto* c = app.add_subcommand(
+      "eval", "evaluate token ids: dump logits, greedy continuation (for differential tests)");
   auto o = std::make_shared<ModelOpts>();
   auto ids = std::make_shared<std::string>();
   auto dump = std::make_shared<std::string>();
@@ -306,9 +357,8 @@ void add_eval(CLI::App& app) {
     s.eval(toks, true, logits);
     const size_t V = model->hparams().n_vocab;
     if (!dump->empty()) {
-      std::ofstream out(*dump, std::ios::binary);
-      out.write(reinterpret_cast<const char*>(logits.data()), std::streamsize(logits.size() * 4));
-      if (!out) fail("{}: write failed", *dump);
+      write_file_atomically(
+          *dump, std::string_view(reinterpret_cast<const char*>(logits.data()), logits.size() * 4));
     }
     nlohmann::json j = {{"n_vocab", V}, {"n_tokens", toks.size()}};
     std::vector<int32_t> gen;
@@ -326,7 +376,9 @@ void add_eval(CLI::App& app) {
 }
 
 void add_convert(CLI::App& app) {
-  auto* c = app.add_subcommand("convert", "convert a GGUF file or Hugging Face folder to GGUF (or to a Hugging Face folder)");
+  auto* c = app.add_subcommand(
+      "convert",
+      "convert a GGUF file or Hugging Face folder to GGUF (or to a Hugging Face folder)");
   auto in = std::make_shared<std::string>();
   auto out = std::make_shared<std::string>();
   auto type = std::make_shared<std::string>("f16");
@@ -335,12 +387,17 @@ void add_convert(CLI::App& app) {
   auto flash = std::make_shared<bool>(false);
   auto align = std::make_shared<uint32_t>(512);
   c->add_option("input", *in, "GGUF file or Hugging Face model folder")->required();
-  c->add_option("output", *out, "output GGUF file (or folder with --to-hf, or flash image with --flash)")->required();
-  c->add_flag("--flash", *flash, "write the MLP weights as a flash image (column bundles for `--flash` runs)");
-  c->add_option("--flash-align", *align, "flash image: column alignment in bytes (the device's direct-I/O block)");
+  c->add_option("output", *out,
+                "output GGUF file (or folder with --to-hf, or flash image with --flash)")
+      ->required();
+  c->add_flag("--flash", *flash,
+              "write the MLP weights as a flash image (column bundles for `--flash` runs)");
+  c->add_option("--flash-align", *align,
+                "flash image: column alignment in bytes (the device's direct-I/O block)");
   c->add_option("--type", *type, "f32, f16, bf16, q8_0, q4_0 (f32/f16/bf16 with --to-hf)");
   c->add_flag("--to-hf", *to_hf, "write a Hugging Face folder instead");
-  c->add_option("--shard-mib", *shard_mib, "largest safetensors shard with --to-hf (MiB)")->check(CLI::Range(1, 1 << 20));
+  c->add_option("--shard-mib", *shard_mib, "largest safetensors shard with --to-hf (MiB)")
+      ->check(CLI::Range(1, 1 << 20));
   c->callback([=] {
     const TensorType t = parse_tensor_type(*type);
     auto m = Model::load(*in);
@@ -351,10 +408,12 @@ void add_convert(CLI::App& app) {
       });
       end_progress();
       const FlashImage img(*out);
-      std::fprintf(stderr, "wrote %s: %u layers, %s of columns (up+gate bundles %llu B, down columns %llu B, aligned to %u B)\n",
+      std::fprintf(stderr,
+                   "wrote %s: %u layers, %s of columns (up+gate bundles %llu B, down columns %llu "
+                   "B, aligned to %u B)\n",
                    out->c_str(), img.header().n_layer, format_bytes(img.column_bytes()).c_str(),
-                   (unsigned long long)img.header().up_col_bytes, (unsigned long long)img.header().down_col_bytes,
-                   img.header().align);
+                   (unsigned long long)img.header().up_col_bytes,
+                   (unsigned long long)img.header().down_col_bytes, img.header().align);
       return;
     }
     if (*to_hf) {
@@ -366,8 +425,8 @@ void add_convert(CLI::App& app) {
     convert_to_gguf(*m, *out, t, [&](size_t done, size_t total, const std::string& name) {
       const int width = 30, filled = int(width * done / total);
       if (tty) {
-        std::fprintf(stderr, "\r[%s%s] %zu/%zu %-40s", std::string(filled, '#').c_str(), std::string(width - filled, '.').c_str(),
-                     done, total, name.c_str());
+        std::fprintf(stderr, "\r[%s%s] %zu/%zu %-40s", std::string(filled, '#').c_str(),
+                     std::string(width - filled, '.').c_str(), done, total, name.c_str());
       } else if (done == total || done % 20 == 0) {
         std::fprintf(stderr, "[%zu/%zu] %s\n", done, total, name.c_str());
       }
@@ -378,7 +437,8 @@ void add_convert(CLI::App& app) {
 }
 
 void add_make_test_model(CLI::App& app) {
-  auto* c = app.add_subcommand("make-test-model", "write a GGUF model with random weights (tests, benchmarks, demo)");
+  auto* c = app.add_subcommand("make-test-model",
+                               "write a GGUF model with random weights (tests, benchmarks, demo)");
   auto sp = std::make_shared<SynthSpec>();
   auto out = std::make_shared<std::string>();
   auto arch = std::make_shared<std::string>("llama");
@@ -399,9 +459,11 @@ void add_make_test_model(CLI::App& app) {
   c->add_option("--pre", sp->pre, "pre-tokenizer of the built-in vocabulary");
   c->add_option("--logit-scale", sp->logit_scale, "std of the output logits");
   c->add_option("--rope-base", sp->rope_base, "RoPE frequency base");
-  c->add_option("--n-merges", sp->n_merges, "merges of the built-in vocabulary")->check(CLI::Range(0, 100000));
-  c->add_flag("--fast-weights", sp->fast_weights,
-              "near-normal weights from sums of uniforms, several times faster (models of tens of GB)");
+  c->add_option("--n-merges", sp->n_merges, "merges of the built-in vocabulary")
+      ->check(CLI::Range(0, 100000));
+  c->add_flag(
+      "--fast-weights", sp->fast_weights,
+      "near-normal weights from sums of uniforms, several times faster (models of tens of GB)");
   auto progress = std::make_shared<bool>(false);
   c->add_flag("--progress", *progress, "a progress bar while the tensors are written");
   c->callback([=] {

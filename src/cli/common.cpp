@@ -10,12 +10,15 @@
 
 #include "model/model.h"
 #include "util/error.h"
+#include "util/threadpool.h"
 
 namespace dip::cli {
 
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
 
-int default_threads() { return std::max(1u, std::thread::hardware_concurrency()); }
+int default_threads() { return available_cores(); }
 
 std::string resolve_model(const std::string& m) {
   if (!m.empty()) return m;
@@ -28,12 +31,33 @@ std::string resolve_model(const std::string& m) {
 void add_model_opts(CLI::App* c, ModelOpts& o, bool with_ctx) {
   c->add_option("-m,--model", o.model, "GGUF model file");
   c->add_option("-t,--threads", o.threads, "threads")->check(CLI::Range(1, 1024));
-  if (with_ctx) c->add_option("-c,--ctx-size", o.ctx, "context size (default: the model's, at most 4096)");
+  if (with_ctx) {
+    c->add_option("-c,--ctx,--ctx-size", o.ctx, "context size (default: the model's, at most 4096)")
+        ->check(CLI::Range(1u, 1u << 20));
+  }
 }
 
 uint32_t pick_ctx(const Model& m, uint32_t want, size_t need) {
-  if (want) return want;
-  return std::max<uint32_t>(std::min<uint32_t>(m.hparams().n_ctx_train, 4096), uint32_t(need));
+  const uint32_t trained = m.hparams().n_ctx_train;
+  if (want) {
+    if (trained && want > trained) {
+      std::fprintf(
+          stderr,
+          "warning: context %u is beyond the model's trained context of %u: quality will suffer\n",
+          want, trained);
+    }
+    return want;
+  }
+  // Past the trained context a model's output degrades, and the attention's time grows with the
+  // square of the length: that takes an explicit -c, never a silent raise.
+  if (trained && need > trained) {
+    fail(
+        "the prompt and the tokens to generate need a context of {} tokens, beyond the model's "
+        "trained context of {}: "
+        "shorten the prompt or -n, or give -c {} to run beyond it anyway",
+        need, trained, need);
+  }
+  return std::max<uint32_t>(std::min<uint32_t>(trained ? trained : 4096, 4096), uint32_t(need));
 }
 
 void print_progress(const char* what, size_t done, size_t total, const std::string& detail) {

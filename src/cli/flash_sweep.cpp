@@ -13,6 +13,7 @@
 #include "model/model.h"
 #include "sparsity/sparse_mlp.h"
 #include "util/error.h"
+#include "util/output_file.h"
 
 namespace dip::cli {
 
@@ -24,12 +25,14 @@ void reset_peak_rss() {
 }
 }  // namespace
 
-void run_flash_sweep(const Model& m, const std::vector<int32_t>& toks, const std::vector<SweepPoint>& points,
-                     const std::vector<std::string>& budgets, const FlashOpts& fo, const SparsityOpts& so, uint32_t ctx,
-                     size_t chunks, int threads, uint64_t overhead_rss, const std::string& out) {
+void run_flash_sweep(const Model& m, const std::vector<int32_t>& toks,
+                     const std::vector<SweepPoint>& points, const std::vector<std::string>& budgets,
+                     const FlashOpts& fo, const SparsityOpts& so, uint32_t ctx, size_t chunks,
+                     int threads, uint64_t overhead_rss, const std::string& out) {
   for (const SweepPoint& p : points) {
     if (!reads_up_columns(p.method) && p.method != Method::kDense) {  // checked before any run
-      fail("sweep --flash: {} reads gate rows densely; use dense, dip, dip-ca or teal", method_name(p.method));
+      fail("sweep --flash: {} reads gate rows densely; use dense, dip, dip-ca or teal",
+           method_name(p.method));
     }
   }
   std::vector<SweepPoint> all;
@@ -40,8 +43,10 @@ void run_flash_sweep(const Model& m, const std::vector<int32_t>& toks, const std
   std::filesystem::create_directories(out);
   std::ofstream csv(out + "/flash_sweep.csv");
   if (!csv) fail("{}/flash_sweep.csv: cannot write", out);
-  csv << "budget,method,target_density,gamma,mlp_density,ppl,ppl_increase_pct,tokens_per_second,flash_mib_per_token,"
-         "requests_per_token,hit_rate,up_hit_rate,down_hit_rate,cache_fraction,budget_mib,peak_rss_mib,within_budget,"
+  csv << "budget,method,target_density,gamma,mlp_density,ppl,ppl_increase_pct,tokens_per_second,"
+         "flash_mib_per_token,"
+         "requests_per_token,hit_rate,up_hit_rate,down_hit_rate,cache_fraction,budget_mib,peak_rss_"
+         "mib,within_budget,"
          "flash_wait_ms,mlp_compute_ms,other_ms\n";
   nlohmann::json rows = nlohmann::json::array();
   const auto t_all = Clock::now();
@@ -59,17 +64,18 @@ void run_flash_sweep(const Model& m, const std::vector<int32_t>& toks, const std
       SparsityOpts po = so;
       po.gamma = p.gamma;
       po.trace.clear();
-      SparsityConfig cfg = make_config(m, po, p.method, p.method == Method::kDense ? 1.0 : p.density);
+      SparsityConfig cfg =
+          make_config(m, po, p.method, p.method == Method::kDense ? 1.0 : p.density);
       std::unique_ptr<Thresholds> thr;
       if (cfg.use_thresholds) thr = std::make_unique<Thresholds>(load_thresholds(so.thresholds, m));
       SparseMlp mlp(m, cfg, thr.get(), run->columns.get());
       Session s(m, ctx, threads);
       s.set_max_batch(kFlashMaxBatch);
       s.set_sparse_mlp(&mlp);
-      const std::string label = fmt::format("[{}/{}] budget {} {}{}{}", done, budgets.size() * all.size(), b,
-                                            method_name(p.method),
-                                            p.method == Method::kDense ? "" : fmt::format(" density {}", p.density),
-                                            p.method == Method::kDipCa ? fmt::format(" gamma {}", p.gamma) : "");
+      const std::string label = fmt::format(
+          "[{}/{}] budget {} {}{}{}", done, budgets.size() * all.size(), b, method_name(p.method),
+          p.method == Method::kDense ? "" : fmt::format(" density {}", p.density),
+          p.method == Method::kDipCa ? fmt::format(" gamma {}", p.gamma) : "");
       std::vector<int32_t> used = toks;
       if (chunks) used.resize(std::min(toks.size(), chunks * size_t(ctx)));
       const PerplexityResult r = perplexity(s, used, ctx, [&](size_t d, size_t total, double ppl) {
@@ -92,29 +98,37 @@ void run_flash_sweep(const Model& m, const std::vector<int32_t>& toks, const std
                             {"ppl_increase_pct", inc},
                             {"flash", rep}};
       rows.push_back(row);
-      csv << fmt::format("{},{},{},{},{:.4f},{:.5f},{:.3f},{:.3f},{:.3f},{:.1f},{:.4f},{:.4f},{:.4f},{:.4f},{:.1f},{:.1f},{},{:.3f},{:.3f},{:.3f}\n",
-                         b, method_name(p.method), p.density, p.gamma, mlp.stats().density(), r.ppl, inc,
-                         rep["tokens_per_second"].get<double>(), rep["flash_bytes_per_token"].get<double>() / 1048576.0,
-                         rep["flash_requests_per_token"].get<double>(), rep["hit_rate"].get<double>(),
-                         rep["up_hit_rate"].get<double>(), rep["down_hit_rate"].get<double>(),
-                         rep["cache_fraction"].get<double>(), rep["budget"].get<double>() / 1048576.0,
-                         rep["peak_rss"].get<double>() / 1048576.0, rep["within_budget"].get<bool>() ? 1 : 0,
-                         per * rep["flash_wait_s"].get<double>(), per * rep["mlp_compute_s"].get<double>(),
-                         per * rep["other_s"].get<double>());
+      csv << fmt::format(
+          "{},{},{},{},{:.4f},{:.5f},{:.3f},{:.3f},{:.3f},{:.1f},{:.4f},{:.4f},{:.4f},{:.4f},{:.1f}"
+          ",{:.1f},{},{:.3f},{:.3f},{:.3f}\n",
+          b, method_name(p.method), p.density, p.gamma, mlp.stats().density(), r.ppl, inc,
+          rep["tokens_per_second"].get<double>(),
+          rep["flash_bytes_per_token"].get<double>() / 1048576.0,
+          rep["flash_requests_per_token"].get<double>(), rep["hit_rate"].get<double>(),
+          rep["up_hit_rate"].get<double>(), rep["down_hit_rate"].get<double>(),
+          rep["cache_fraction"].get<double>(), rep["budget"].get<double>() / 1048576.0,
+          rep["peak_rss"].get<double>() / 1048576.0, rep["within_budget"].get<bool>() ? 1 : 0,
+          per * rep["flash_wait_s"].get<double>(), per * rep["mlp_compute_s"].get<double>(),
+          per * rep["other_s"].get<double>());
       csv.flush();
-      std::fprintf(stderr, "%s: PPL %.4f (%+.2f%% vs dense streaming), %.2f tokens/s, %.2f MiB/token from flash, hit rate %.3f, peak RSS %.1f MiB of %.1f + %.1f\n",
+      std::fprintf(stderr,
+                   "%s: PPL %.4f (%+.2f%% vs dense streaming), %.2f tokens/s, %.2f MiB/token from "
+                   "flash, hit rate %.3f, peak RSS %.1f MiB of %.1f + %.1f\n",
                    label.c_str(), r.ppl, inc, rep["tokens_per_second"].get<double>(),
-                   rep["flash_bytes_per_token"].get<double>() / 1048576.0, rep["hit_rate"].get<double>(),
-                   rep["peak_rss"].get<double>() / 1048576.0, rep["budget"].get<double>() / 1048576.0,
-                   double(overhead_rss) / 1048576.0);
+                   rep["flash_bytes_per_token"].get<double>() / 1048576.0,
+                   rep["hit_rate"].get<double>(), rep["peak_rss"].get<double>() / 1048576.0,
+                   rep["budget"].get<double>() / 1048576.0, double(overhead_rss) / 1048576.0);
     }
   }
-  nlohmann::json j = {{"model", m.path()}, {"ctx", ctx}, {"chunks", chunks}, {"rows", rows}, {"seconds", seconds_since(t_all)}};
-  std::ofstream js(out + "/flash_sweep.json");
-  js << j.dump(1) << "\n";
-  if (!js) fail("{}/flash_sweep.json: write failed", out);
-  std::fprintf(stderr, "sweep: %zu flash runs in %.1f s; wrote %s/flash_sweep.csv and flash_sweep.json\n", done,
-               seconds_since(t_all), out.c_str());
+  nlohmann::json j = {{"model", m.path()},
+                      {"ctx", ctx},
+                      {"chunks", chunks},
+                      {"rows", rows},
+                      {"seconds", seconds_since(t_all)}};
+  write_file_atomically(out + "/flash_sweep.json", j.dump(1) + "\n");
+  std::fprintf(stderr,
+               "sweep: %zu flash runs in %.1f s; wrote %s/flash_sweep.csv and flash_sweep.json\n",
+               done, seconds_since(t_all), out.c_str());
 }
 
 }  // namespace dip::cli

@@ -20,25 +20,37 @@
 #include "sparsity/sparse_mlp.h"
 #include "sparsity/trace.h"
 #include "util/error.h"
+#include "util/output_file.h"
 
 namespace dip::cli {
 
 void add_sim_sweep_opts(CLI::App* c, SimSweepOpts& o) {
-  c->add_flag("--simulate", o.enabled, "also simulate every point on a device (DRAM sizes x flash speeds): simulate.csv/json");
-  c->add_option("--sim-device", o.device, "device preset for --simulate (as `dip simulate --device`)");
-  c->add_option("--sim-dram", o.dram_sizes,
-                "DRAM sizes: N% = the static part + N% of the MLP, or sizes (300MiB, 4GB), comma-separated");
-  c->add_option("--sim-flash-bw", o.flash_bws, "flash speeds, comma-separated (e.g. 0.5GB/s,1GB/s; default: the device's)");
+  c->add_flag(
+      "--simulate", o.enabled,
+      "also simulate every point on a device (DRAM sizes x flash speeds): simulate.csv/json");
+  c->add_option("--sim-device", o.device,
+                "device preset for --simulate (as `dip simulate --device`)");
+  c->add_option(
+      "--sim-dram", o.dram_sizes,
+      "DRAM sizes: N% = the static part + N% of the MLP, or sizes (300MiB, 4GB), comma-separated");
+  c->add_option("--sim-flash-bw", o.flash_bws,
+                "flash speeds, comma-separated (e.g. 0.5GB/s,1GB/s; default: the device's)");
   c->add_option("--sim-bits", o.bits, "bits per weight in the simulated device (16, 8, 4)");
-  c->add_option("--sim-policy", o.policy, "simulated eviction policy: lru, lfu (also DIP-CA's modelled cache), none, belady");
-  c->add_option("--sim-budgets", o.budgets, "perplexity increases (%) the comparisons against dense streaming allow");
+  c->add_option("--sim-policy", o.policy,
+                "simulated eviction policy: lru, lfu (also DIP-CA's modelled cache), none, belady");
+  c->add_option("--sim-budgets", o.budgets,
+                "perplexity increases (%) the comparisons against dense streaming allow");
   c->add_flag("--keep-traces", o.keep_traces, "keep each point's mask trace under OUT/traces");
   c->add_option("--sim-shape", o.shape,
-                "shape-only projection onto a preset shape (phi-3-medium, llama-3-8b, ...): synthetic masks, this model's accuracy");
-  c->add_option("--sim-tokens", o.tokens, "projection: synthetic tokens per point")->check(CLI::Range(2u, 1u << 20));
+                "shape-only projection onto a preset shape (phi-3-medium, llama-3-8b, ...): "
+                "synthetic masks, this model's accuracy");
+  c->add_option("--sim-tokens", o.tokens, "projection: synthetic tokens per point")
+      ->check(CLI::Range(2u, 1u << 20));
   c->add_option("--sim-accuracy", o.accuracy,
-                "projection: take each point's accuracy from this model's earlier simulate.json instead of running it");
-  c->add_option("--sim-skew", o.skew, "projection: sigma of the log-normal column popularity of the synthetic masks");
+                "projection: take each point's accuracy from this model's earlier simulate.json "
+                "instead of running it");
+  c->add_option("--sim-skew", o.skew,
+                "projection: sigma of the log-normal column popularity of the synthetic masks");
 }
 
 namespace {
@@ -48,7 +60,8 @@ namespace {
 double parse_dram_size(const std::string& s, const Footprint& full) {
   char* end = nullptr;
   const double v = std::strtod(s.c_str(), &end);
-  if (end == s.c_str() || !std::isfinite(v)) fail("--sim-dram: bad DRAM size '{}' (use e.g. 50% or 300MiB)", s);
+  if (end == s.c_str() || !std::isfinite(v))
+    fail("--sim-dram: bad DRAM size '{}' (use e.g. 50% or 300MiB)", s);
   const std::string u(end);
   if (u == "%") {
     if (!(v >= 0 && v <= 100)) fail("--sim-dram: '{}' must be a share of the MLP in [0, 100]%", s);
@@ -74,7 +87,8 @@ struct AccuracySource {
   nlohmann::json j;
   std::map<double, double> share_of_dram;  // DRAM bytes -> MLP cache share
   // The row of (method, density, gamma[, cache share]); fails naming the point when absent.
-  Accuracy find(const std::string& path, const std::string& method, double density, double gamma, double share) const {
+  Accuracy find(const std::string& path, const std::string& method, double density, double gamma,
+                double share) const {
     for (const auto& r : j["accuracy"]) {
       if (r["method"] != method || std::fabs(r["target_density"].get<double>() - density) > 1e-9 ||
           std::fabs(r["gamma"].get<double>() - gamma) > 1e-9) {
@@ -86,15 +100,17 @@ struct AccuracySource {
       }
       return {r["ppl"], r["ppl_err"], j["dense_ppl"], r["kl"], r["top1"], r["mlp_density"], 0.0};
     }
-    fail("{}: no accuracy for {} at density {} gamma {}{} (run the sweep with that point first)", path, method, density,
-         gamma, method == "dip-ca" ? fmt::format(" with {:.1f}% of the MLP cached", 100 * share) : "");
+    fail("{}: no accuracy for {} at density {} gamma {}{} (run the sweep with that point first)",
+         path, method, density, gamma,
+         method == "dip-ca" ? fmt::format(" with {:.1f}% of the MLP cached", 100 * share) : "");
   }
 };
 
 }  // namespace
 
-void run_sim_sweep(const Model& m, const std::vector<int32_t>& toks, const std::vector<SweepPoint>& points,
-                   const SimSweepOpts& sim, const SparsityOpts& so, const Thresholds* thr, uint32_t ctx, size_t chunks,
+void run_sim_sweep(const Model& m, const std::vector<int32_t>& toks,
+                   const std::vector<SweepPoint>& points, const SimSweepOpts& sim,
+                   const SparsityOpts& so, const Thresholds* thr, uint32_t ctx, size_t chunks,
                    int threads, const std::string& out) {
   const bool projecting = !sim.shape.empty();
   SimConfig base;
@@ -114,7 +130,8 @@ void run_sim_sweep(const Model& m, const std::vector<int32_t>& toks, const std::
   const Footprint own_full = footprint(probe);
   std::vector<std::pair<double, double>> sizes;  // (DRAM of the simulated shape, of this model)
   for (const std::string& s : split_commas(sim.dram_sizes)) {
-    if (projecting && !s.ends_with("%")) fail("--sim-shape: give --sim-dram as shares of the MLP (e.g. 25%), not '{}'", s);
+    if (projecting && !s.ends_with("%"))
+      fail("--sim-shape: give --sim-dram as shares of the MLP (e.g. 25%), not '{}'", s);
     sizes.push_back({parse_dram_size(s, full), parse_dram_size(s, own_full)});
   }
   if (sizes.empty()) fail("--sim-dram: empty list");
@@ -141,12 +158,16 @@ void run_sim_sweep(const Model& m, const std::vector<int32_t>& toks, const std::
   for (const SweepPoint& p : points) {
     if (p.method == Method::kDense) continue;
     if (projecting && p.method != Method::kDip && p.method != Method::kDipCa) {
-      std::fprintf(stderr, "sweep --simulate --sim-shape: skipping %s at %g (synthetic masks model dip and dip-ca only)\n",
+      std::fprintf(stderr,
+                   "sweep --simulate --sim-shape: skipping %s at %g (synthetic masks model dip and "
+                   "dip-ca only)\n",
                    method_name(p.method), p.density);
       continue;
     }
     if (p.method == Method::kCats) {
-      std::fprintf(stderr, "sweep --simulate: skipping cats at %g (it reads up rows, not the column layout the simulator models)\n",
+      std::fprintf(stderr,
+                   "sweep --simulate: skipping cats at %g (it reads up rows, not the column layout "
+                   "the simulator models)\n",
                    p.density);
       continue;
     }
@@ -167,15 +188,18 @@ void run_sim_sweep(const Model& m, const std::vector<int32_t>& toks, const std::
     if (!f) fail("{}: cannot open", sim.accuracy);
     from->j = nlohmann::json::parse(f, nullptr, false);
     const auto& j = from->j;
-    if (j.is_discarded() || !j.contains("accuracy") || !j.contains("dram_sizes") || !j.contains("shape")) {
+    if (j.is_discarded() || !j.contains("accuracy") || !j.contains("dram_sizes") ||
+        !j.contains("shape")) {
       fail("{}: not a dip sweep --simulate result", sim.accuracy);
     }
-    if (j.contains("projection") && !j["projection"].is_null()) fail("{}: is itself a projection", sim.accuracy);
+    if (j.contains("projection") && !j["projection"].is_null())
+      fail("{}: is itself a projection", sim.accuracy);
     if (j["shape"]["d_model"] != own.shape.d_model || j["shape"]["d_ff"] != own.shape.d_ff ||
         j["shape"]["n_layer"] != own.shape.n_layer) {
       fail("{}: the accuracy was measured on a model of another shape", sim.accuracy);
     }
-    for (const auto& d : j["dram_sizes"]) from->share_of_dram[d["bytes"].get<double>()] = d["mlp_cache_share"].get<double>();
+    for (const auto& d : j["dram_sizes"])
+      from->share_of_dram[d["bytes"].get<double>()] = d["mlp_cache_share"].get<double>();
   }
   const std::filesystem::path trace_dir = std::filesystem::path(out) / "traces";
   std::filesystem::create_directories(trace_dir);
@@ -186,21 +210,23 @@ void run_sim_sweep(const Model& m, const std::vector<int32_t>& toks, const std::
   nlohmann::json acc_rows = nlohmann::json::array(), sim_rows = nlohmann::json::array();
   std::ofstream csv(out + "/simulate.csv");
   if (!csv) fail("{}/simulate.csv: cannot write", out);
-  csv << "method,target_density,gamma,label,mlp_density,ppl,ppl_increase_pct,kl,top1,dram_bytes,mlp_cache_share,flash_bw,"
+  csv << "method,target_density,gamma,label,mlp_density,ppl,ppl_increase_pct,kl,top1,dram_bytes,"
+         "mlp_cache_share,flash_bw,"
          "tokens_per_s,ttft_s,flash_bytes_per_token,hit_rate\n";
   const auto t_all = Clock::now();
   double sim_seconds = 0;
   uint64_t events = 0;
 
   // Replays masks at the DRAM sizes [k0, k1) and every flash speed: one row each.
-  auto simulate_run = [&](const std::string& method, const std::string& label, const SweepPoint& p, double mlp_density,
-                          double ppl, double inc, double kl, double top1, const std::vector<TokenMasks>& masks, size_t k0,
-                          size_t k1) {
+  auto simulate_run = [&](const std::string& method, const std::string& label, const SweepPoint& p,
+                          double mlp_density, double ppl, double inc, double kl, double top1,
+                          const std::vector<TokenMasks>& masks, size_t k0, size_t k1) {
     const auto t0 = Clock::now();
     for (size_t k = k0; k < k1; ++k) {
       SimConfig c = base;
       c.device.dram_size = drams[k];
-      c.warm_tokens = uint32_t(std::min<size_t>(64, masks.size() / 4));  // caches warm, as in a long generation
+      c.warm_tokens =
+          uint32_t(std::min<size_t>(64, masks.size() / 4));  // caches warm, as in a long generation
       const Replay rp = replay(c, fps[k], masks);
       events += rp.events;
       for (double bw : bws) {
@@ -208,16 +234,32 @@ void run_sim_sweep(const Model& m, const std::vector<int32_t>& toks, const std::
         const SimResult r = time_replay(c, fps[k], rp);
         sim_points.push_back({method, label, inc, drams[k], bw, r.tokens_per_s});
         const double share = fps[k].cache_bytes / fps[k].mlp;
-        csv << fmt::format("{},{},{},{},{:.5f},{:.5f},{:.4f},{:.6f},{:.5f},{:.0f},{:.4f},{:.0f},{:.4f},{:.5f},{:.0f},{:.5f}\n",
-                           method, p.density, p.gamma, label, mlp_density, ppl, inc, kl, top1, drams[k], share, bw,
-                           r.tokens_per_s, r.ttft, r.flash_bytes_per_token, r.hit_rate);
-        sim_rows.push_back({{"method", method}, {"target_density", p.density}, {"gamma", p.gamma}, {"label", label},
-                            {"mlp_density", mlp_density}, {"ppl", ppl}, {"ppl_increase_pct", inc}, {"kl", kl}, {"top1", top1},
-                            {"dram_bytes", drams[k]}, {"mlp_cache_share", share}, {"flash_bw", bw},
-                            {"tokens_per_s", r.tokens_per_s}, {"ttft_s", r.ttft}, {"t_fixed_s", r.t_fixed},
-                            {"t_dyn_s", r.t_dyn}, {"flash_bytes_per_token", r.flash_bytes_per_token},
-                            {"flash_requests_per_token", r.flash_requests_per_token}, {"hit_rate", r.hit_rate},
-                            {"upgate_columns", fps[k].upgate_columns}, {"down_columns", fps[k].down_columns}});
+        csv << fmt::format(
+            "{},{},{},{},{:.5f},{:.5f},{:.4f},{:.6f},{:.5f},{:.0f},{:.4f},{:.0f},{:.4f},{:.5f},{:."
+            "0f},{:.5f}\n",
+            method, p.density, p.gamma, label, mlp_density, ppl, inc, kl, top1, drams[k], share, bw,
+            r.tokens_per_s, r.ttft, r.flash_bytes_per_token, r.hit_rate);
+        sim_rows.push_back({{"method", method},
+                            {"target_density", p.density},
+                            {"gamma", p.gamma},
+                            {"label", label},
+                            {"mlp_density", mlp_density},
+                            {"ppl", ppl},
+                            {"ppl_increase_pct", inc},
+                            {"kl", kl},
+                            {"top1", top1},
+                            {"dram_bytes", drams[k]},
+                            {"mlp_cache_share", share},
+                            {"flash_bw", bw},
+                            {"tokens_per_s", r.tokens_per_s},
+                            {"ttft_s", r.ttft},
+                            {"t_fixed_s", r.t_fixed},
+                            {"t_dyn_s", r.t_dyn},
+                            {"flash_bytes_per_token", r.flash_bytes_per_token},
+                            {"flash_requests_per_token", r.flash_requests_per_token},
+                            {"hit_rate", r.hit_rate},
+                            {"upgate_columns", fps[k].upgate_columns},
+                            {"down_columns", fps[k].down_columns}});
       }
     }
     csv.flush();
@@ -239,38 +281,55 @@ void run_sim_sweep(const Model& m, const std::vector<int32_t>& toks, const std::
     }
     const std::string trace = (trace_dir / fmt::format("point{:03d}.trace", i)).string();
     if (!projecting) cfg.trace_file = trace;
-    run.label = fmt::format("{} {}{}", method_name(p.method), p.density, p.method == Method::kDipCa ? fmt::format(" gamma {}", p.gamma) : "");
-    const std::string progress = fmt::format("[{}/{}] {}{}", i + 1, runs.size(), run.label,
-                                             run.dram_index >= 0 ? fmt::format(" at {:.1f} MB", drams[size_t(run.dram_index)] / 1e6) : "");
+    run.label = fmt::format("{} {}{}", method_name(p.method), p.density,
+                            p.method == Method::kDipCa ? fmt::format(" gamma {}", p.gamma) : "");
+    const std::string progress = fmt::format(
+        "[{}/{}] {}{}", i + 1, runs.size(), run.label,
+        run.dram_index >= 0 ? fmt::format(" at {:.1f} MB", drams[size_t(run.dram_index)] / 1e6)
+                            : "");
     Accuracy e;
-    const double own_share = run.dram_index >= 0 ? own_fps[size_t(run.dram_index)].cache_bytes / own_full.mlp : 0.0;
+    const double own_share =
+        run.dram_index >= 0 ? own_fps[size_t(run.dram_index)].cache_bytes / own_full.mlp : 0.0;
     if (from) {
       e = from->find(sim.accuracy, method_name(p.method), p.density, p.gamma, own_share);
     } else {
       SparseMlp mlp(m, cfg, thr);
-      const SparseEvalResult r = evaluate_sparse(session, mlp, toks, ctx, chunks, ref, [&](size_t done, size_t total, double ppl) {
-        print_progress(progress.c_str(), done, total, fmt::format("ppl {:.4f}", ppl));
-      });
+      const SparseEvalResult r = evaluate_sparse(
+          session, mlp, toks, ctx, chunks, ref, [&](size_t done, size_t total, double ppl) {
+            print_progress(progress.c_str(), done, total, fmt::format("ppl {:.4f}", ppl));
+          });
       mlp.finish_trace();
       end_progress();
       e = {r.ppl.ppl, r.ppl.ppl_err, r.dense_ppl, r.kl, r.top1, r.stats.density(), r.ppl.seconds};
     }
     const double inc = 100.0 * (e.ppl / e.dense_ppl - 1.0);
-    std::fprintf(stderr, "%s: PPL %.4f (%+.2f%%), KL %.5f, top-1 %.4f, density %.3f\n", progress.c_str(), e.ppl, inc, e.kl,
-                 e.top1, e.density);
-    acc_rows.push_back({{"method", method_name(p.method)}, {"target_density", p.density}, {"gamma", p.gamma},
-                        {"label", run.label}, {"dram_bytes", run.dram_index >= 0 ? drams[size_t(run.dram_index)] : 0.0},
-                        {"mlp_cache_share", own_share}, {"mlp_density", e.density}, {"ppl", e.ppl}, {"ppl_err", e.ppl_err},
-                        {"ppl_increase_pct", inc}, {"kl", e.kl}, {"top1", e.top1}, {"seconds", e.seconds}});
-    const size_t k0 = run.dram_index >= 0 ? size_t(run.dram_index) : 0, k1 = run.dram_index >= 0 ? k0 + 1 : drams.size();
+    std::fprintf(stderr, "%s: PPL %.4f (%+.2f%%), KL %.5f, top-1 %.4f, density %.3f\n",
+                 progress.c_str(), e.ppl, inc, e.kl, e.top1, e.density);
+    acc_rows.push_back({{"method", method_name(p.method)},
+                        {"target_density", p.density},
+                        {"gamma", p.gamma},
+                        {"label", run.label},
+                        {"dram_bytes", run.dram_index >= 0 ? drams[size_t(run.dram_index)] : 0.0},
+                        {"mlp_cache_share", own_share},
+                        {"mlp_density", e.density},
+                        {"ppl", e.ppl},
+                        {"ppl_err", e.ppl_err},
+                        {"ppl_increase_pct", inc},
+                        {"kl", e.kl},
+                        {"top1", e.top1},
+                        {"seconds", e.seconds}});
+    const size_t k0 = run.dram_index >= 0 ? size_t(run.dram_index) : 0,
+                 k1 = run.dram_index >= 0 ? k0 + 1 : drams.size();
     std::vector<TokenMasks> masks;
     if (projecting) {  // synthetic masks of the point's density for the simulated shape
       CacheAwareSynthesis ca{p.gamma, fps[k0].upgate_columns, fps[k0].down_columns, base.policy};
-      masks = synthetic_masks(base.shape, sim.tokens, p.density, sim.skew, 1000 + i, run.dram_index >= 0 ? &ca : nullptr);
+      masks = synthetic_masks(base.shape, sim.tokens, p.density, sim.skew, 1000 + i,
+                              run.dram_index >= 0 ? &ca : nullptr);
     } else {
       masks = masks_from_trace(read_trace(trace), base.shape);
     }
-    simulate_run(method_name(p.method), run.label, p, e.density, e.ppl, inc, e.kl, e.top1, masks, k0, k1);
+    simulate_run(method_name(p.method), run.label, p, e.density, e.ppl, inc, e.kl, e.top1, masks,
+                 k0, k1);
     if (!sim.keep_traces && !projecting) std::filesystem::remove(trace);
   }
   if (!ref.filled && !from) {  // no pruned point ran: the dense reference alone
@@ -289,62 +348,107 @@ void run_sim_sweep(const Model& m, const std::vector<int32_t>& toks, const std::
   const std::vector<Comparison> cmp = compare_to_dense(sim_points, budgets);
   nlohmann::json cmp_rows = nlohmann::json::array();
   for (const Comparison& c : cmp) {
-    cmp_rows.push_back({{"method", c.method}, {"flash_bw", c.flash_bw}, {"max_ppl_increase_pct", c.max_ppl_increase_pct},
-                        {"dram_bytes", c.dram_size}, {"dense_tps", c.dense_tps}, {"method_tps", c.method_tps},
-                        {"gain", c.gain}, {"best", c.best_label}, {"equal_tps_dram_bytes", c.equal_tps_dram},
-                        {"memory_reduction", c.memory_reduction}, {"reduction_is_lower_bound", c.reduction_is_lower_bound},
+    cmp_rows.push_back({{"method", c.method},
+                        {"flash_bw", c.flash_bw},
+                        {"max_ppl_increase_pct", c.max_ppl_increase_pct},
+                        {"dram_bytes", c.dram_size},
+                        {"dense_tps", c.dense_tps},
+                        {"method_tps", c.method_tps},
+                        {"gain", c.gain},
+                        {"best", c.best_label},
+                        {"equal_tps_dram_bytes", c.equal_tps_dram},
+                        {"memory_reduction", c.memory_reduction},
+                        {"reduction_is_lower_bound", c.reduction_is_lower_bound},
                         // The same saving counted on the MLP cache alone (the static part stays).
                         {"cache_reduction", c.equal_tps_dram > 0 && c.dram_size > full.static_bytes
-                                                ? 1.0 - (c.equal_tps_dram - full.static_bytes) / (c.dram_size - full.static_bytes)
+                                                ? 1.0 - (c.equal_tps_dram - full.static_bytes) /
+                                                            (c.dram_size - full.static_bytes)
                                                 : 0.0}});
   }
   const double secs = seconds_since(t_all);
   nlohmann::json dram_json = nlohmann::json::array();
   for (size_t k = 0; k < drams.size(); ++k) {
-    dram_json.push_back({{"bytes", drams[k]}, {"mlp_cache_share", fps[k].cache_bytes / fps[k].mlp},
-                         {"upgate_columns", fps[k].upgate_columns}, {"down_columns", fps[k].down_columns}});
+    dram_json.push_back({{"bytes", drams[k]},
+                         {"mlp_cache_share", fps[k].cache_bytes / fps[k].mlp},
+                         {"upgate_columns", fps[k].upgate_columns},
+                         {"down_columns", fps[k].down_columns}});
   }
-  nlohmann::json j = {{"model", m.path()},
-                      {"shape", {{"d_model", base.shape.d_model}, {"d_ff", base.shape.d_ff}, {"n_layer", base.shape.n_layer},
-                                 {"n_head", base.shape.n_head}, {"n_kv_head", base.shape.n_kv_head}, {"vocab", base.shape.vocab}}},
-                      {"projection", projecting ? nlohmann::json{{"shape", base.shape.name}, {"accuracy_from", from ? sim.accuracy : m.path()},
-                                                                 {"synthetic_tokens", sim.tokens}, {"skew", sim.skew}}
-                                                : nlohmann::json(nullptr)},
-                      {"text_tokens", toks.size()}, {"ctx", ctx}, {"chunks", ref_chunks}, {"scored", ref_scored},
-                      {"dense_ppl", dense_ppl},
-                      {"device", {{"name", base.device.name}, {"dram_bw", base.device.dram_bw},
-                                  {"flash_bw", base.device.flash_bw}, {"source", base.device.source}}},
-                      {"bits", base.bits}, {"policy", sim_policy_name(base.policy)}, {"prompt", base.prompt},
-                      {"gen", base.gen}, {"static_bytes", full.static_bytes}, {"mlp_bytes", full.mlp},
-                      {"dram_sizes", dram_json}, {"flash_bws", bws}, {"budgets_pct", budgets},
-                      {"accuracy", acc_rows}, {"rows", sim_rows}, {"comparisons", cmp_rows},
-                      {"seconds", secs}, {"simulator_seconds", sim_seconds}, {"simulator_events", events}};
-  std::ofstream js(out + "/simulate.json");
-  js << j.dump(1) << "\n";
-  if (!js) fail("{}/simulate.json: write failed", out);
+  nlohmann::json j = {
+      {"model", m.path()},
+      {"shape",
+       {{"d_model", base.shape.d_model},
+        {"d_ff", base.shape.d_ff},
+        {"n_layer", base.shape.n_layer},
+        {"n_head", base.shape.n_head},
+        {"n_kv_head", base.shape.n_kv_head},
+        {"vocab", base.shape.vocab}}},
+      {"projection", projecting ? nlohmann::json{{"shape", base.shape.name},
+                                                 {"accuracy_from", from ? sim.accuracy : m.path()},
+                                                 {"synthetic_tokens", sim.tokens},
+                                                 {"skew", sim.skew}}
+                                : nlohmann::json(nullptr)},
+      {"text_tokens", toks.size()},
+      {"ctx", ctx},
+      {"chunks", ref_chunks},
+      {"scored", ref_scored},
+      {"dense_ppl", dense_ppl},
+      {"device",
+       {{"name", base.device.name},
+        {"dram_bw", base.device.dram_bw},
+        {"flash_bw", base.device.flash_bw},
+        {"source", base.device.source}}},
+      {"bits", base.bits},
+      {"policy", sim_policy_name(base.policy)},
+      {"prompt", base.prompt},
+      {"gen", base.gen},
+      {"static_bytes", full.static_bytes},
+      {"mlp_bytes", full.mlp},
+      {"dram_sizes", dram_json},
+      {"flash_bws", bws},
+      {"budgets_pct", budgets},
+      {"accuracy", acc_rows},
+      {"rows", sim_rows},
+      {"comparisons", cmp_rows},
+      {"seconds", secs},
+      {"simulator_seconds", sim_seconds},
+      {"simulator_events", events}};
+  write_file_atomically(out + "/simulate.json", j.dump(1) + "\n");
 
   // The headline table: per flash speed, method and budget, the gain at equal memory and the
   // memory reduction at equal throughput at each DRAM size.
   if (projecting) {
-    std::printf("SHAPE-ONLY PROJECTION onto %s: synthetic masks (%u tokens, skew %g), accuracy from %s\n",
-                base.shape.name.c_str(), sim.tokens, sim.skew, from ? sim.accuracy.c_str() : m.path().c_str());
+    std::printf(
+        "SHAPE-ONLY PROJECTION onto %s: synthetic masks (%u tokens, skew %g), accuracy from %s\n",
+        base.shape.name.c_str(), sim.tokens, sim.skew,
+        from ? sim.accuracy.c_str() : m.path().c_str());
   }
-  std::printf("device %s (DRAM %.0f GB/s), %.0f-bit weights, policy %s; dense PPL %.4f over %zu scored tokens\n",
-              base.device.name.c_str(), base.device.dram_bw / 1e9, base.bits, sim_policy_name(base.policy), dense_ppl,
-              ref_scored);
-  std::printf("%-9s %-8s %-7s %-10s %-10s %-10s %-26s %-14s\n", "flash", "method", "ppl<=", "DRAM MB", "dense t/s",
-              "t/s", "gain at equal DRAM", "DRAM saved at dense t/s");
+  std::printf(
+      "device %s (DRAM %.0f GB/s), %.0f-bit weights, policy %s; dense PPL %.4f over %zu scored "
+      "tokens\n",
+      base.device.name.c_str(), base.device.dram_bw / 1e9, base.bits, sim_policy_name(base.policy),
+      dense_ppl, ref_scored);
+  std::printf("%-9s %-8s %-7s %-10s %-10s %-10s %-26s %-14s\n", "flash", "method",
+              "ppl<=", "DRAM MB", "dense t/s", "t/s", "gain at equal DRAM",
+              "DRAM saved at dense t/s");
   for (const Comparison& c : cmp) {
-    const std::string saved = c.equal_tps_dram == 0 ? "not reached"
-                              : fmt::format("{}{:.0f}%", c.reduction_is_lower_bound ? ">= " : "", 100.0 * c.memory_reduction);
-    std::printf("%-9s %-8s %-7s %-10.1f %-10.2f %-10.2f %-26s %-14s\n", fmt::format("{:.2f}GB/s", c.flash_bw / 1e9).c_str(),
-                c.method.c_str(), fmt::format("{}%", c.max_ppl_increase_pct).c_str(), c.dram_size / 1e6, c.dense_tps,
-                c.method_tps, c.method_tps > 0 ? fmt::format("{:.2f}x ({})", c.gain, c.best_label).c_str() : "none within",
+    const std::string saved =
+        c.equal_tps_dram == 0 ? "not reached"
+                              : fmt::format("{}{:.0f}%", c.reduction_is_lower_bound ? ">= " : "",
+                                            100.0 * c.memory_reduction);
+    std::printf("%-9s %-8s %-7s %-10.1f %-10.2f %-10.2f %-26s %-14s\n",
+                fmt::format("{:.2f}GB/s", c.flash_bw / 1e9).c_str(), c.method.c_str(),
+                fmt::format("{}%", c.max_ppl_increase_pct).c_str(), c.dram_size / 1e6, c.dense_tps,
+                c.method_tps,
+                c.method_tps > 0 ? fmt::format("{:.2f}x ({})", c.gain, c.best_label).c_str()
+                                 : "none within",
                 saved.c_str());
   }
-  std::fprintf(stderr, "sweep --simulate: %zu points (%zu engine runs), %zu simulated rows in %.1f s (simulator %.1f s, %.1f M column "
+  std::fprintf(stderr,
+               "sweep --simulate: %zu points (%zu engine runs), %zu simulated rows in %.1f s "
+               "(simulator %.1f s, %.1f M column "
                "accesses/s); wrote %s/simulate.csv and simulate.json\n",
-               runs.size(), from ? size_t(0) : runs.size(), sim_rows.size(), secs, sim_seconds, double(events) / std::max(1e-9, sim_seconds) / 1e6, out.c_str());
+               runs.size(), from ? size_t(0) : runs.size(), sim_rows.size(), secs, sim_seconds,
+               double(events) / std::max(1e-9, sim_seconds) / 1e6, out.c_str());
 }
 
 }  // namespace dip::cli

@@ -23,6 +23,7 @@
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
 #include "util/error.h"
+#include "util/output_file.h"
 
 namespace dip::cli {
 
@@ -37,7 +38,8 @@ std::vector<int32_t> text_tokens(const Model& m, const std::string& file) {
 }  // namespace
 
 void add_calibrate(CLI::App& app) {
-  auto* c = app.add_subcommand("calibrate", "calibrate magnitude thresholds (DIP threshold mode, CATS, TEAL)");
+  auto* c = app.add_subcommand("calibrate",
+                               "calibrate magnitude thresholds (DIP threshold mode, CATS, TEAL)");
   auto o = std::make_shared<ModelOpts>();
   auto file = std::make_shared<std::string>();
   auto out = std::make_shared<std::string>();
@@ -59,12 +61,14 @@ void add_calibrate(CLI::App& app) {
     });
     end_progress();
     save_thresholds(t, *out);
-    std::fprintf(stderr, "calibrated on %zu tokens in %.1f s; wrote %s\n", toks.size(), seconds_since(t0), out->c_str());
+    std::fprintf(stderr, "calibrated on %zu tokens in %.1f s; wrote %s\n", toks.size(),
+                 seconds_since(t0), out->c_str());
   });
 }
 
 void add_sweep(CLI::App& app) {
-  auto* c = app.add_subcommand("sweep", "accuracy of pruning methods x MLP densities (x DIP-CA gamma) over a text");
+  auto* c = app.add_subcommand(
+      "sweep", "accuracy of pruning methods x MLP densities (x DIP-CA gamma) over a text");
   auto o = std::make_shared<ModelOpts>();
   auto so = std::make_shared<SparsityOpts>();
   auto file = std::make_shared<std::string>();
@@ -87,7 +91,9 @@ void add_sweep(CLI::App& app) {
   auto fo = std::make_shared<FlashOpts>();
   auto budgets = std::make_shared<std::string>();
   add_flash_opts(c, *fo);
-  c->add_option("--budgets", *budgets, "with --flash: comma-separated budgets, MLP cache shares (25%,50%) or DRAM sizes (300MiB)");
+  c->add_option(
+      "--budgets", *budgets,
+      "with --flash: comma-separated budgets, MLP cache shares (25%,50%) or DRAM sizes (300MiB)");
   auto sim = std::make_shared<SimSweepOpts>();
   add_sim_sweep_opts(c, *sim);
   c->callback([=] {
@@ -95,9 +101,11 @@ void add_sweep(CLI::App& app) {
     const std::vector<int32_t> toks = text_tokens(*model, *file);
     const uint64_t overhead_rss = current_rss();
     const std::vector<std::string> budget_list = split_commas(*budgets);
-    if (fo->enabled() && budget_list.empty()) fail("sweep --flash needs --budgets (e.g. 25%,50%,75%)");
+    if (fo->enabled() && budget_list.empty())
+      fail("sweep --flash needs --budgets (e.g. 25%,50%,75%)");
     if (!fo->enabled() && !budget_list.empty()) fail("--budgets needs --flash IMAGE");
-    if (!fo->budget.empty() || !fo->mlp_cache.empty()) fail("sweep takes its budgets from --budgets");
+    if (!fo->budget.empty() || !fo->mlp_cache.empty())
+      fail("sweep takes its budgets from --budgets");
     std::vector<Method> ms;
     {
       std::stringstream ss(*methods);
@@ -113,14 +121,16 @@ void add_sweep(CLI::App& app) {
       if (!(g >= 0 && g <= 1)) fail("--gammas: {} is outside [0, 1]", g);
     }
     std::unique_ptr<Thresholds> thr;
-    if (!so->thresholds.empty()) thr = std::make_unique<Thresholds>(load_thresholds(so->thresholds, *model));
+    if (!so->thresholds.empty())
+      thr = std::make_unique<Thresholds>(load_thresholds(so->thresholds, *model));
     // Every point of the sweep, checked before any runs.
     using Point = SweepPoint;
     std::vector<Point> points;
     std::vector<std::string> skipped;
     for (Method m : ms) {
       if ((m == Method::kCats || m == Method::kTeal) && !thr) {
-        fail("{} needs calibrated thresholds: give --thresholds FILE (from `dip calibrate`)", method_name(m));
+        fail("{} needs calibrated thresholds: give --thresholds FILE (from `dip calibrate`)",
+             method_name(m));
       }
       for (double d : ds) {
         if (m == Method::kDense) continue;
@@ -135,18 +145,25 @@ void add_sweep(CLI::App& app) {
         }
       }
     }
-    for (const auto& s : skipped) std::fprintf(stderr, "sweep: skipping %s (below the method's minimum MLP density)\n", s.c_str());
-    for (const char* f : {"--sim-device", "--sim-dram", "--sim-flash-bw", "--sim-bits", "--sim-policy", "--sim-budgets",
-                          "--keep-traces", "--sim-shape", "--sim-tokens", "--sim-accuracy", "--sim-skew"}) {
+    for (const auto& s : skipped)
+      std::fprintf(stderr, "sweep: skipping %s (below the method's minimum MLP density)\n",
+                   s.c_str());
+    for (const char* f : {"--sim-device", "--sim-dram", "--sim-flash-bw", "--sim-bits",
+                          "--sim-policy", "--sim-budgets", "--keep-traces", "--sim-shape",
+                          "--sim-tokens", "--sim-accuracy", "--sim-skew"}) {
       if (!sim->enabled && c->count(f) > 0) fail("{} needs --simulate", f);
     }
     if (sim->enabled) {
-      if (fo->enabled()) fail("sweep: --simulate models the device; --flash runs the MLP on this machine's flash; give one");
+      if (fo->enabled())
+        fail(
+            "sweep: --simulate models the device; --flash runs the MLP on this machine's flash; "
+            "give one");
       run_sim_sweep(*model, toks, points, *sim, *so, thr.get(), *ctx, *chunks, o->threads, *out);
       return;
     }
     if (fo->enabled()) {
-      run_flash_sweep(*model, toks, points, budget_list, *fo, *so, *ctx, *chunks, o->threads, overhead_rss, *out);
+      run_flash_sweep(*model, toks, points, budget_list, *fo, *so, *ctx, *chunks, o->threads,
+                      overhead_rss, *out);
       return;
     }
     std::filesystem::create_directories(*out);
@@ -155,7 +172,8 @@ void add_sweep(CLI::App& app) {
     nlohmann::json rows = nlohmann::json::array();
     std::ofstream csv(*out + "/sweep.csv");
     if (!csv) fail("{}/sweep.csv: cannot write", *out);
-    csv << "method,target_density,gamma,cache_fraction,mlp_density,ppl,ppl_err,dense_ppl,ppl_increase_pct,kl,top1,"
+    csv << "method,target_density,gamma,cache_fraction,mlp_density,ppl,ppl_err,dense_ppl,ppl_"
+           "increase_pct,kl,top1,"
            "hit_rate,up_hit_rate,down_hit_rate,seconds\n";
     const auto t_all = Clock::now();
     for (size_t i = 0; i < points.size(); ++i) {
@@ -164,37 +182,58 @@ void add_sweep(CLI::App& app) {
       po.gamma = p.gamma;
       SparsityConfig cfg = make_config(*model, po, p.method, p.density);
       SparseMlp mlp(*model, cfg, thr.get());
-      const std::string label = fmt::format("[{}/{}] {} density {}{}", i + 1, points.size(), method_name(p.method), p.density,
-                                            p.method == Method::kDipCa ? fmt::format(" gamma {}", p.gamma) : "");
-      const SparseEvalResult e = evaluate_sparse(s, mlp, toks, *ctx, *chunks, ref, [&](size_t done, size_t total, double ppl) {
-        print_progress(label.c_str(), done, total, fmt::format("ppl {:.4f}", ppl));
-      });
+      const std::string label = fmt::format(
+          "[{}/{}] {} density {}{}", i + 1, points.size(), method_name(p.method), p.density,
+          p.method == Method::kDipCa ? fmt::format(" gamma {}", p.gamma) : "");
+      const SparseEvalResult e = evaluate_sparse(
+          s, mlp, toks, *ctx, *chunks, ref, [&](size_t done, size_t total, double ppl) {
+            print_progress(label.c_str(), done, total, fmt::format("ppl {:.4f}", ppl));
+          });
       end_progress();
       const double inc = 100.0 * (e.ppl.ppl / e.dense_ppl - 1.0);
-      std::fprintf(stderr, "%s: PPL %.4f (dense %.4f, %+.2f%%), KL %.5f, top-1 %.4f, density %.3f, hit rate %.3f\n",
-                   label.c_str(), e.ppl.ppl, e.dense_ppl, inc, e.kl, e.top1, e.stats.density(), e.stats.hit_rate());
-      csv << fmt::format("{},{},{},{},{:.5f},{:.5f},{:.5f},{:.5f},{:.4f},{:.6f},{:.5f},{:.5f},{:.5f},{:.5f},{:.2f}\n",
-                         method_name(p.method), p.density, p.gamma, cfg.cache_fraction, e.stats.density(), e.ppl.ppl,
-                         e.ppl.ppl_err, e.dense_ppl, inc, e.kl, e.top1, e.stats.hit_rate(), e.stats.up_hit_rate(),
-                         e.stats.down_hit_rate(), e.ppl.seconds);
+      std::fprintf(
+          stderr,
+          "%s: PPL %.4f (dense %.4f, %+.2f%%), KL %.5f, top-1 %.4f, density %.3f, hit rate %.3f\n",
+          label.c_str(), e.ppl.ppl, e.dense_ppl, inc, e.kl, e.top1, e.stats.density(),
+          e.stats.hit_rate());
+      csv << fmt::format(
+          "{},{},{},{},{:.5f},{:.5f},{:.5f},{:.5f},{:.4f},{:.6f},{:.5f},{:.5f},{:.5f},{:.5f},{:.2f}"
+          "\n",
+          method_name(p.method), p.density, p.gamma, cfg.cache_fraction, e.stats.density(),
+          e.ppl.ppl, e.ppl.ppl_err, e.dense_ppl, inc, e.kl, e.top1, e.stats.hit_rate(),
+          e.stats.up_hit_rate(), e.stats.down_hit_rate(), e.ppl.seconds);
       csv.flush();
-      rows.push_back({{"method", method_name(p.method)}, {"target_density", p.density}, {"gamma", p.gamma},
-                      {"cache_fraction", cfg.cache_fraction}, {"cache_policy", cache_policy_name(cfg.policy)},
-                      {"mlp_density", e.stats.density()}, {"ppl", e.ppl.ppl}, {"ppl_err", e.ppl.ppl_err},
-                      {"dense_ppl", e.dense_ppl}, {"ppl_increase_pct", inc}, {"kl", e.kl}, {"top1", e.top1},
-                      {"hit_rate", e.stats.hit_rate()}, {"up_hit_rate", e.stats.up_hit_rate()},
-                      {"down_hit_rate", e.stats.down_hit_rate()}, {"seconds", e.ppl.seconds}});
+      rows.push_back({{"method", method_name(p.method)},
+                      {"target_density", p.density},
+                      {"gamma", p.gamma},
+                      {"cache_fraction", cfg.cache_fraction},
+                      {"cache_policy", cache_policy_name(cfg.policy)},
+                      {"mlp_density", e.stats.density()},
+                      {"ppl", e.ppl.ppl},
+                      {"ppl_err", e.ppl.ppl_err},
+                      {"dense_ppl", e.dense_ppl},
+                      {"ppl_increase_pct", inc},
+                      {"kl", e.kl},
+                      {"top1", e.top1},
+                      {"hit_rate", e.stats.hit_rate()},
+                      {"up_hit_rate", e.stats.up_hit_rate()},
+                      {"down_hit_rate", e.stats.down_hit_rate()},
+                      {"seconds", e.ppl.seconds}});
     }
-    nlohmann::json j = {{"model", model->path()},     {"text", *file},           {"ctx", *ctx},
-                        {"chunks", ref.chunks},       {"scored", ref.scored},    {"dense_ppl", ref.ppl()},
-                        {"threshold_mode", so->threshold_mode}, {"thresholds", so->thresholds},
-                        {"skipped", skipped},         {"rows", rows},
+    nlohmann::json j = {{"model", model->path()},
+                        {"text", *file},
+                        {"ctx", *ctx},
+                        {"chunks", ref.chunks},
+                        {"scored", ref.scored},
+                        {"dense_ppl", ref.ppl()},
+                        {"threshold_mode", so->threshold_mode},
+                        {"thresholds", so->thresholds},
+                        {"skipped", skipped},
+                        {"rows", rows},
                         {"seconds", seconds_since(t_all)}};
-    std::ofstream js(*out + "/sweep.json");
-    js << j.dump(1) << "\n";
-    if (!js) fail("{}/sweep.json: write failed", *out);
-    std::fprintf(stderr, "sweep: %zu points in %.1f s; wrote %s/sweep.csv and sweep.json\n", points.size(),
-                 seconds_since(t_all), out->c_str());
+    write_file_atomically(*out + "/sweep.json", j.dump(1) + "\n");
+    std::fprintf(stderr, "sweep: %zu points in %.1f s; wrote %s/sweep.csv and sweep.json\n",
+                 points.size(), seconds_since(t_all), out->c_str());
   });
 }
 

@@ -1,7 +1,6 @@
 // The pruning flags shared by generate, perplexity and sweep, and building a SparseMlp from them.
 #pragma once
 #include <CLI/CLI.hpp>
-
 #include <memory>
 #include <string>
 
@@ -21,6 +20,7 @@ struct SparsityOpts {
   uint32_t fixed_top_n = 0;
   bool warmup = false, alpha_blend = false;
   double cache_fraction = 0.5;
+  const CLI::App* app = nullptr;  // the command they were parsed for: which flags were given
 };
 
 // with_method false: sweep gives methods and densities its own way.

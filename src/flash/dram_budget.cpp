@@ -12,58 +12,68 @@
 
 namespace dip {
 
-BudgetSpec parse_budget(const std::string& s) {
+BudgetSpec parse_budget(const std::string& s, const std::string& what) {
   char* end = nullptr;
   const double v = std::strtod(s.c_str(), &end);
-  if (end == s.c_str() || !std::isfinite(v)) fail("bad DRAM budget '{}': use e.g. 300MiB, 1.5GB or 50%", s);
+  if (end == s.c_str() || !std::isfinite(v))
+    fail("bad {} '{}': use e.g. 300MiB, 1.5GB or 50%", what, s);
   const std::string u(end);
   BudgetSpec b;
   if (u == "%") {
-    if (!(v > 0) || v > 100) fail("DRAM budget '{}' must be a percentage in (0, 100]", s);
+    if (!(v > 0) || v > 100) fail("{} '{}' must be a percentage in (0, 100]", what, s);
     b.fraction = v / 100.0;
     return b;
   }
   const double mul = byte_unit(u, true);  // a bare "300M" is MiB, as memory sizes usually are
-  if (mul == 0) fail("bad DRAM budget '{}': use e.g. 300MiB, 1.5GB or 50%", s);
+  if (mul == 0) fail("bad {} '{}': use e.g. 300MiB, 1.5GB or 50%", what, s);
   const double bytes = v * mul;
-  if (!(bytes >= 1) || bytes > 1e15) fail("DRAM budget '{}' is not a plausible size", s);
+  if (!(bytes >= 1) || bytes > 1e15) fail("{} '{}' is not a plausible size", what, s);
   b.bytes = uint64_t(bytes);
   return b;
 }
 
 uint64_t staging_bytes(const FlashImage& img) {
   const FlashHeader& h = img.header();
-  const uint64_t region = std::max(uint64_t(h.n_embd) * h.up_col_stride, uint64_t(h.n_ff) * h.down_col_stride);
-  const uint64_t half = std::max({std::min<uint64_t>(4u << 20, region), h.up_col_stride, h.down_col_stride});
+  const uint64_t region =
+      std::max(uint64_t(h.n_embd) * h.up_col_stride, uint64_t(h.n_ff) * h.down_col_stride);
+  const uint64_t half =
+      std::max({std::min<uint64_t>(4u << 20, region), h.up_col_stride, h.down_col_stride});
   return 2 * half;
 }
 
-DramPlan plan_dram(const Model& m, const FlashImage& img, const BudgetSpec& spec, uint32_t n_ctx, uint32_t max_batch,
-                   uint32_t n_logits, int n_threads, uint32_t max_gap) {
+DramPlan plan_dram(const Model& m, const FlashImage& img, const BudgetSpec& spec, uint32_t n_ctx,
+                   uint32_t max_batch, uint32_t n_logits, int n_threads, uint32_t max_gap) {
   const HParams& hp = m.hparams();
   DramPlan p;
-  p.budget = spec.fraction > 0 ? uint64_t(spec.fraction * double(m.total_weight_bytes())) : spec.bytes;
+  p.budget =
+      spec.fraction > 0 ? uint64_t(spec.fraction * double(m.total_weight_bytes())) : spec.bytes;
   p.resident_weights = m.total_weight_bytes() - m.mlp_bytes();
   p.kv_cache = 2ull * hp.n_layer * n_ctx * hp.n_embd_k() * sizeof(uint16_t);
   const uint64_t E = hp.n_embd, Eq = hp.n_embd_q(), Ek = hp.n_embd_k(), F = hp.n_ff, B = max_batch;
   // Session activations (x, xn, q/k/v, attention output), their encodings, the pruned MLP's
   // scratch, logits, and per-thread attention scratch; each float 4 bytes.
-  const uint64_t acts = B * (2 * E + Eq + 2 * Ek + 2 * Ek + Eq) * 4 + B * std::max(E, std::max(Eq, F)) * 4;
+  const uint64_t acts =
+      B * (2 * E + Eq + 2 * Ek + 2 * Ek + Eq) * 4 + B * std::max(E, std::max(Eq, F)) * 4;
   const uint64_t mlp_scratch = (4 * E + 8 * F) * 4;
   const uint64_t logits = uint64_t(n_logits + max_batch) * hp.n_vocab * 4;
-  const uint64_t attn = uint64_t(std::max(1, n_threads)) * (uint64_t(n_ctx) * (2 * hp.head_dim + 1) + 2 * hp.head_dim) * 4;
+  const uint64_t attn = uint64_t(std::max(1, n_threads)) *
+                        (uint64_t(n_ctx) * (2 * hp.head_dim + 1) + 2 * hp.head_dim) * 4;
   // Plus 2 MiB for thread stacks and the allocator's slack.
   p.buffers = acts + mlp_scratch + logits + attn + (2u << 20);
   p.staging = staging_bytes(img) + max_gap;
   // ColumnCache: cached, in_use (1 byte), last_use, uses (8), slot (4) per column, plus the
   // hit/slot arrays of one token.
   p.cache_meta = uint64_t(hp.n_layer) * (E + F) * 22 + (E + F) * 5;
-  if (spec.mlp_fraction > 0) p.budget = p.fixed() + uint64_t(std::ceil(spec.mlp_fraction * double(img.column_bytes())));
+  if (spec.mlp_fraction > 0)
+    p.budget = p.fixed() + uint64_t(std::ceil(spec.mlp_fraction * double(img.column_bytes())));
   if (p.budget < p.fixed()) {
-    fail("DRAM budget {} is too small for the part that must stay resident: {} (weights outside the MLP {}, KV cache {} "
-         "for {} tokens, buffers {}, read buffers {}, cache bookkeeping {})",
-         format_bytes(p.budget), format_bytes(p.fixed()), format_bytes(p.resident_weights), format_bytes(p.kv_cache),
-         n_ctx, format_bytes(p.buffers), format_bytes(p.staging), format_bytes(p.cache_meta));
+    fail(
+        "DRAM budget {} is too small for the part that must stay resident: {} (weights outside the "
+        "MLP {}, KV cache {} "
+        "for {} tokens, buffers {}, read buffers {}, cache bookkeeping {})",
+        format_bytes(p.budget), format_bytes(p.fixed()), format_bytes(p.resident_weights),
+        format_bytes(p.kv_cache), n_ctx, format_bytes(p.buffers), format_bytes(p.staging),
+        format_bytes(p.cache_meta));
   }
   p.cache_bytes = p.budget - p.fixed();
   p.cache_fraction = std::min(1.0, double(p.cache_bytes) / double(img.column_bytes()));

@@ -19,17 +19,17 @@ struct BudgetSpec {
   double fraction = 0;      // > 0 for the percentage form
   double mlp_fraction = 0;  // > 0: the resident part plus this fraction of the MLP columns
 };
-BudgetSpec parse_budget(const std::string& s);
+BudgetSpec parse_budget(const std::string& s, const std::string& what = "DRAM budget");
 
 struct DramPlan {
   uint64_t budget = 0;
   uint64_t resident_weights = 0;  // every non-MLP weight
   uint64_t kv_cache = 0;
-  uint64_t buffers = 0;           // activations, logits, attention scratch
-  uint64_t staging = 0;           // read buffers for columns the cache does not admit
-  uint64_t cache_meta = 0;        // per-column bookkeeping of the caches
-  uint64_t cache_bytes = 0;       // left for MLP columns
-  double cache_fraction = 0;      // of every matrix's columns (uniform split)
+  uint64_t buffers = 0;       // activations, logits, attention scratch
+  uint64_t staging = 0;       // read buffers for columns the cache does not admit
+  uint64_t cache_meta = 0;    // per-column bookkeeping of the caches
+  uint64_t cache_bytes = 0;   // left for MLP columns
+  double cache_fraction = 0;  // of every matrix's columns (uniform split)
   uint64_t fixed() const { return resident_weights + kv_cache + buffers + staging + cache_meta; }
 };
 
@@ -37,8 +37,8 @@ struct DramPlan {
 // at most max_batch tokens, logits kept for n_logits tokens and n_threads threads. A budget
 // below the fixed part is an Error that lists the parts.
 // max_gap: the store's gap buffer (FlashStoreOptions::max_gap).
-DramPlan plan_dram(const Model& m, const FlashImage& img, const BudgetSpec& spec, uint32_t n_ctx, uint32_t max_batch,
-                   uint32_t n_logits, int n_threads, uint32_t max_gap = 0);
+DramPlan plan_dram(const Model& m, const FlashImage& img, const BudgetSpec& spec, uint32_t n_ctx,
+                   uint32_t max_batch, uint32_t n_logits, int n_threads, uint32_t max_gap = 0);
 
 // Read buffers for columns the cache does not admit: two halves (one is read while the other
 // is multiplied), each at least one column of either kind.

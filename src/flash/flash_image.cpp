@@ -14,10 +14,13 @@
 #include <thread>
 #include <vector>
 
+#include "io/mapped_file.h"
 #include "model/model.h"
 #include "ops/colsparse.h"
 #include "sparsity/sparse_mlp.h"
 #include "util/error.h"
+#include "util/output_file.h"
+#include "util/threadpool.h"
 
 namespace dip {
 
@@ -34,7 +37,9 @@ struct Fnv {
     for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
   }
   template <class T>
-  void add(const T& v) { add(&v, sizeof(v)); }
+  void add(const T& v) {
+    add(&v, sizeof(v));
+  }
 };
 
 uint32_t crc(const void* p, size_t n, uint32_t c = 0) {
@@ -53,41 +58,8 @@ uint32_t header_crc(FlashHeader h) {
   return crc(&h, sizeof(h));
 }
 
-class OutFile {
- public:
-  explicit OutFile(const std::string& path) : path_(path) {
-    fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd_ < 0) fail("{}: cannot create: {}", path, std::strerror(errno));
-  }
-  ~OutFile() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  void pwrite_all(const void* p, size_t n, uint64_t off) {
-    const auto* b = static_cast<const uint8_t*>(p);
-    while (n > 0) {
-      const ssize_t w = ::pwrite(fd_, b, n, off_t(off));
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) fail("{}: write failed at offset {}: {}", path_, off, std::strerror(errno));
-      b += w;
-      off += uint64_t(w);
-      n -= size_t(w);
-    }
-  }
-  void finish(uint64_t size) {
-    if (::ftruncate(fd_, off_t(size)) != 0 || ::fsync(fd_) != 0 || ::close(fd_) != 0) {
-      fd_ = -1;
-      fail("{}: cannot finish writing: {}", path_, std::strerror(errno));
-    }
-    fd_ = -1;
-  }
-
- private:
-  std::string path_;
-  int fd_ = -1;
-};
-
 // Writes the columns of cm with the given stride at off; returns the region's CRC32.
-uint32_t write_region(OutFile& f, const ColumnMatrix& cm, uint64_t stride, uint64_t off) {
+uint32_t write_region(OutputFile& f, const ColumnMatrix& cm, uint64_t stride, uint64_t off) {
   std::vector<uint8_t> buf;
   uint32_t c = 0;
   constexpr size_t kChunkCols = 256;
@@ -125,7 +97,8 @@ uint64_t mlp_fingerprint(const Model& m) {
   return f.h;
 }
 
-void write_flash_image(const Model& m, const std::string& path, uint32_t align, const FlashProgress& progress) {
+void write_flash_image(const Model& m, const std::string& path, uint32_t align,
+                       const FlashProgress& progress) {
   if (align < 512 || (align & (align - 1)) != 0 || align > (1u << 20)) {
     fail("flash image alignment {} is not a power of two in [512, 1 MiB]", align);
   }
@@ -135,8 +108,10 @@ void write_flash_image(const Model& m, const std::string& path, uint32_t align, 
   for (uint32_t l = 0; l < hp.n_layer; ++l) {
     const Layer& L = m.layers[l];
     if (L.ffn_up.type != L0.ffn_up.type || L.ffn_down.type != L0.ffn_down.type) {
-      fail("{}: layer {} has MLP weight types other than layer 0's; a flash image needs one type per matrix kind",
-           m.path(), l);
+      fail(
+          "{}: layer {} has MLP weight types other than layer 0's; a flash image needs one type "
+          "per matrix kind",
+          m.path(), l);
     }
   }
   FlashHeader h{};
@@ -152,7 +127,8 @@ void write_flash_image(const Model& m, const std::string& path, uint32_t align, 
   h.up_col_stride = round_up(h.up_col_bytes, align);
   h.down_col_bytes = row_bytes(L0.ffn_down.type, hp.n_embd);
   h.down_col_stride = round_up(h.down_col_bytes, align);
-  h.data_offset = round_up(sizeof(FlashHeader) + hp.n_layer * sizeof(FlashLayerIndex), kRegionAlign);
+  h.data_offset =
+      round_up(sizeof(FlashHeader) + hp.n_layer * sizeof(FlashLayerIndex), kRegionAlign);
   h.model_fingerprint = mlp_fingerprint(m);
   std::vector<FlashLayerIndex> index(hp.n_layer);
   uint64_t off = h.data_offset;
@@ -163,11 +139,11 @@ void write_flash_image(const Model& m, const std::string& path, uint32_t align, 
     off = round_up(off + hp.n_ff * h.down_col_stride, kRegionAlign);
   }
   h.file_bytes = off;
-  OutFile f(path);
+  OutputFile f(path);
   // Layers in parallel on up to four threads (each holds its layer's column matrices:
   // hundreds of MB for large models). Regions are written at fixed offsets, so the
   // file does not depend on the order; the first error stops the rest and is rethrown here.
-  const unsigned n_threads = std::clamp(std::thread::hardware_concurrency(), 1u, std::min(4u, hp.n_layer));
+  const unsigned n_threads = std::clamp(unsigned(available_cores()), 1u, std::min(4u, hp.n_layer));
   std::atomic<uint32_t> next{0};
   uint32_t done = 0;  // under mu
   std::mutex mu;
@@ -199,7 +175,7 @@ void write_flash_image(const Model& m, const std::string& path, uint32_t align, 
   h.header_crc = header_crc(h);
   f.pwrite_all(&h, sizeof(h), 0);
   f.pwrite_all(index.data(), index.size() * sizeof(FlashLayerIndex), sizeof(h));
-  f.finish(h.file_bytes);
+  f.commit(int64_t(h.file_bytes));
 }
 
 namespace {
@@ -228,60 +204,77 @@ struct Fd {
 
 FlashImage::FlashImage(const std::string& path) : path_(path) {
   Fd f;
-  f.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (f.fd < 0) fail("{}: cannot open the flash image: {}", path, std::strerror(errno));
+  f.fd = open_regular_file(path);
   struct stat st {};
   if (::fstat(f.fd, &st) != 0) fail("{}: cannot stat: {}", path, std::strerror(errno));
   if (!S_ISREG(st.st_mode)) fail("{}: not a regular file", path);
-  if (uint64_t(st.st_size) < sizeof(FlashHeader)) fail("{}: truncated: {} bytes, too short for a flash image header", path, st.st_size);
+  if (uint64_t(st.st_size) < sizeof(FlashHeader))
+    fail("{}: truncated: {} bytes, too short for a flash image header", path, st.st_size);
   pread_all(f.fd, path, &h_, sizeof(h_), 0, "header");
-  if (std::memcmp(h_.magic, kFlashMagic, 8) != 0) fail("{}: not a dip flash image (bad magic)", path);
-  if (h_.version != kFlashVersion) fail("{}: flash image version {} is not supported (this build reads {})", path, h_.version, kFlashVersion);
+  if (std::memcmp(h_.magic, kFlashMagic, 8) != 0)
+    fail("{}: not a dip flash image (bad magic)", path);
+  if (h_.version != kFlashVersion)
+    fail("{}: flash image version {} is not supported (this build reads {})", path, h_.version,
+         kFlashVersion);
   if (header_crc(h_) != h_.header_crc) fail("{}: corrupt flash image header (CRC mismatch)", path);
-  if (h_.n_layer == 0 || h_.n_layer > 4096 || h_.n_embd == 0 || h_.n_ff == 0 || h_.n_embd > (1u << 20) || h_.n_ff > (1u << 22)) {
-    fail("{}: implausible shape in the flash image header ({} layers, n_embd {}, n_ff {})", path, h_.n_layer, h_.n_embd, h_.n_ff);
+  if (h_.n_layer == 0 || h_.n_layer > 4096 || h_.n_embd == 0 || h_.n_ff == 0 ||
+      h_.n_embd > (1u << 20) || h_.n_ff > (1u << 22)) {
+    fail("{}: implausible shape in the flash image header ({} layers, n_embd {}, n_ff {})", path,
+         h_.n_layer, h_.n_embd, h_.n_ff);
   }
   for (uint32_t t : {h_.up_type, h_.down_type}) {
     if (!is_supported_type(t)) fail("{}: flash image column type {} is not supported", path, t);
   }
-  if (h_.align < 512 || (h_.align & (h_.align - 1)) != 0) fail("{}: bad column alignment {}", path, h_.align);
-  if (h_.up_col_bytes != row_bytes(up_type(), 2 * size_t(h_.n_ff)) || h_.down_col_bytes != row_bytes(down_type(), h_.n_embd) ||
-      h_.up_col_stride < h_.up_col_bytes || h_.down_col_stride < h_.down_col_bytes || h_.up_col_stride % h_.align ||
-      h_.down_col_stride % h_.align) {
+  if (h_.align < 512 || (h_.align & (h_.align - 1)) != 0)
+    fail("{}: bad column alignment {}", path, h_.align);
+  if (h_.up_col_bytes != row_bytes(up_type(), 2 * size_t(h_.n_ff)) ||
+      h_.down_col_bytes != row_bytes(down_type(), h_.n_embd) ||
+      h_.up_col_stride < h_.up_col_bytes || h_.down_col_stride < h_.down_col_bytes ||
+      h_.up_col_stride % h_.align || h_.down_col_stride % h_.align) {
     fail("{}: column sizes in the header do not match the shape and types", path);
   }
   if (h_.file_bytes != uint64_t(st.st_size)) {
-    fail("{}: truncated or extended: the header says {} bytes, the file has {}", path, h_.file_bytes, st.st_size);
+    fail("{}: truncated or extended: the header says {} bytes, the file has {}", path,
+         h_.file_bytes, st.st_size);
   }
   const uint64_t index_end = sizeof(FlashHeader) + uint64_t(h_.n_layer) * sizeof(FlashLayerIndex);
-  if (h_.data_offset < index_end || h_.data_offset > h_.file_bytes) fail("{}: bad data offset", path);
+  if (h_.data_offset < index_end || h_.data_offset > h_.file_bytes)
+    fail("{}: bad data offset", path);
   index_.resize(h_.n_layer);
-  pread_all(f.fd, path, index_.data(), index_.size() * sizeof(FlashLayerIndex), sizeof(FlashHeader), "index");
+  pread_all(f.fd, path, index_.data(), index_.size() * sizeof(FlashLayerIndex), sizeof(FlashHeader),
+            "index");
   if (crc(index_.data(), index_.size() * sizeof(FlashLayerIndex)) != h_.index_crc) {
     fail("{}: corrupt flash image index (CRC mismatch)", path);
   }
-  const uint64_t up_region = uint64_t(h_.n_embd) * h_.up_col_stride, down_region = uint64_t(h_.n_ff) * h_.down_col_stride;
+  const uint64_t up_region = uint64_t(h_.n_embd) * h_.up_col_stride,
+                 down_region = uint64_t(h_.n_ff) * h_.down_col_stride;
   for (uint32_t l = 0; l < h_.n_layer; ++l) {
     const FlashLayerIndex& e = index_[l];
-    if (e.up_offset < h_.data_offset || e.up_offset % kRegionAlign || e.up_offset + up_region > h_.file_bytes ||
-        e.down_offset < h_.data_offset || e.down_offset % kRegionAlign || e.down_offset + down_region > h_.file_bytes) {
+    if (e.up_offset < h_.data_offset || e.up_offset % kRegionAlign ||
+        e.up_offset + up_region > h_.file_bytes || e.down_offset < h_.data_offset ||
+        e.down_offset % kRegionAlign || e.down_offset + down_region > h_.file_bytes) {
       fail("{}: layer {}: column region outside the file or misaligned", path, l);
     }
   }
 }
 
 uint64_t FlashImage::column_bytes() const {
-  return uint64_t(h_.n_layer) * (uint64_t(h_.n_embd) * h_.up_col_stride + uint64_t(h_.n_ff) * h_.down_col_stride);
+  return uint64_t(h_.n_layer) *
+         (uint64_t(h_.n_embd) * h_.up_col_stride + uint64_t(h_.n_ff) * h_.down_col_stride);
 }
 
 void FlashImage::check_matches(const Model& m) const {
   const HParams& hp = m.hparams();
   if (hp.n_layer != h_.n_layer || hp.n_embd != h_.n_embd || hp.n_ff != h_.n_ff) {
-    fail("{}: flash image of another model shape ({} layers, n_embd {}, n_ff {}; {} has {}, {}, {})", path_, h_.n_layer,
-         h_.n_embd, h_.n_ff, m.path(), hp.n_layer, hp.n_embd, hp.n_ff);
+    fail(
+        "{}: flash image of another model shape ({} layers, n_embd {}, n_ff {}; {} has {}, {}, {})",
+        path_, h_.n_layer, h_.n_embd, h_.n_ff, m.path(), hp.n_layer, hp.n_embd, hp.n_ff);
   }
   if (mlp_fingerprint(m) != h_.model_fingerprint) {
-    fail("{}: flash image written from other MLP weights than {} (fingerprint mismatch): convert it again", path_, m.path());
+    fail(
+        "{}: flash image written from other MLP weights than {} (fingerprint mismatch): convert it "
+        "again",
+        path_, m.path());
   }
 }
 
@@ -302,10 +295,12 @@ void FlashImage::verify_data(const FlashProgress& progress) const {
     return c;
   };
   for (uint32_t l = 0; l < h_.n_layer; ++l) {
-    if (region_crc(index_[l].up_offset, uint64_t(h_.n_embd) * h_.up_col_stride) != index_[l].up_crc) {
+    if (region_crc(index_[l].up_offset, uint64_t(h_.n_embd) * h_.up_col_stride) !=
+        index_[l].up_crc) {
       fail("{}: corrupt column data in layer {} (up+gate, CRC mismatch)", path_, l);
     }
-    if (region_crc(index_[l].down_offset, uint64_t(h_.n_ff) * h_.down_col_stride) != index_[l].down_crc) {
+    if (region_crc(index_[l].down_offset, uint64_t(h_.n_ff) * h_.down_col_stride) !=
+        index_[l].down_crc) {
       fail("{}: corrupt column data in layer {} (down, CRC mismatch)", path_, l);
     }
     if (progress) progress(l + 1, h_.n_layer);

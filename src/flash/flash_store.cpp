@@ -20,34 +20,46 @@ namespace {
 constexpr uint32_t kMaxIovPerRequest = 256;
 constexpr uint64_t kMaxRequestBytes = 4u << 20;
 
-double secs(std::chrono::steady_clock::duration d) { return std::chrono::duration<double>(d).count(); }
+double secs(std::chrono::steady_clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
 }  // namespace
 
-FlashStore::FlashStore(const std::string& path, const FlashStoreOptions& opts) : path_(path), opts_(opts) {
-  if (opts_.bandwidth < 0 || !std::isfinite(opts_.bandwidth)) fail("flash bandwidth must be positive");
-  if (opts_.latency_s < 0 || !std::isfinite(opts_.latency_s)) fail("flash latency must not be negative");
-  if (opts_.queue_depth == 0 || opts_.queue_depth > 4096) fail("flash queue depth {} is not in [1, 4096]", opts_.queue_depth);
+FlashStore::FlashStore(const std::string& path, const FlashStoreOptions& opts)
+    : path_(path), opts_(opts) {
+  if (opts_.bandwidth < 0 || !std::isfinite(opts_.bandwidth))
+    fail("flash bandwidth must be positive");
+  if (opts_.latency_s < 0 || !std::isfinite(opts_.latency_s))
+    fail("flash latency must not be negative");
+  if (opts_.queue_depth == 0 || opts_.queue_depth > 4096)
+    fail("flash queue depth {} is not in [1, 4096]", opts_.queue_depth);
   if (opts_.max_gap % opts_.align != 0 || opts_.max_gap > (16u << 20)) {
-    fail("flash read gap {} must be a multiple of the alignment {} and at most 16 MiB", opts_.max_gap, opts_.align);
+    fail("flash read gap {} must be a multiple of the alignment {} and at most 16 MiB",
+         opts_.max_gap, opts_.align);
   }
   if (opts_.max_gap > 0) gap_sink_ = HugeBuffer(opts_.max_gap);
   fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (opts_.direct ? O_DIRECT : 0));
   if (fd_ < 0 && opts_.direct && errno == EINVAL) {
-    fail("{}: the file system does not support direct I/O (O_DIRECT); put the flash image on a disk, or pass "
-         "--flash-buffered to read through the page cache (then repeated reads are not real flash reads)",
-         path);
+    fail(
+        "{}: the file system does not support direct I/O (O_DIRECT); put the flash image on a "
+        "disk, or pass "
+        "--flash-buffered to read through the page cache (then repeated reads are not real flash "
+        "reads)",
+        path);
   }
   if (fd_ < 0) fail("{}: cannot open the flash image: {}", path, std::strerror(errno));
 #ifdef STATX_DIOALIGN
   if (opts_.direct) {
     struct statx sx {};
-    if (::statx(fd_, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) == 0 && (sx.stx_mask & STATX_DIOALIGN) &&
-        sx.stx_dio_offset_align > opts_.align) {
+    if (::statx(fd_, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) == 0 &&
+        (sx.stx_mask & STATX_DIOALIGN) && sx.stx_dio_offset_align > opts_.align) {
       const uint32_t need = sx.stx_dio_offset_align;
       ::close(fd_);
-      fail("{}: the device needs {}-byte aligned direct reads but the image's columns are {}-byte aligned: "
-           "convert again with --flash-align {}",
-           path, need, opts_.align, need);
+      fail(
+          "{}: the device needs {}-byte aligned direct reads but the image's columns are {}-byte "
+          "aligned: "
+          "convert again with --flash-align {}",
+          path, need, opts_.align, need);
     }
   }
 #endif
@@ -59,7 +71,9 @@ FlashStore::FlashStore(const std::string& path, const FlashStoreOptions& opts) :
       ::close(fd_);
       fail("{}: io_uring is not available here: {}", path, std::strerror(-r));
     } else {
-      std::fprintf(stderr, "dip: io_uring is not available (%s); reading the flash image with preadv\n", std::strerror(-r));
+      std::fprintf(stderr,
+                   "dip: io_uring is not available (%s); reading the flash image with preadv\n",
+                   std::strerror(-r));
     }
   }
 }
@@ -87,7 +101,8 @@ FlashStore::Batch* FlashStore::find(uint32_t ticket) {
 }
 
 uint32_t FlashStore::submit(std::vector<ColumnRead>& reads) {
-  std::sort(reads.begin(), reads.end(), [](const ColumnRead& a, const ColumnRead& b) { return a.offset < b.offset; });
+  std::sort(reads.begin(), reads.end(),
+            [](const ColumnRead& a, const ColumnRead& b) { return a.offset < b.offset; });
   Batch b;
   b.ticket = next_ticket_++;
   if (next_ticket_ == 0) next_ticket_ = 1;
@@ -123,11 +138,13 @@ uint32_t FlashStore::submit(std::vector<ColumnRead>& reads) {
   // round of queue_depth requests.
   const auto start = std::max(b.submitted, busy_until_);
   if (opts_.bandwidth > 0) {
-    busy_until_ = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(double(bytes) / opts_.bandwidth));
+    busy_until_ = start + std::chrono::duration_cast<Clock::duration>(
+                              std::chrono::duration<double>(double(bytes) / opts_.bandwidth));
   }
   const double rounds = std::ceil(double(b.requests.size()) / double(opts_.queue_depth));
   b.emulated_done = (opts_.bandwidth > 0 ? busy_until_ : b.submitted) +
-                    std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(rounds * opts_.latency_s));
+                    std::chrono::duration_cast<Clock::duration>(
+                        std::chrono::duration<double>(rounds * opts_.latency_s));
   stats_.bytes += bytes;
   stats_.columns += reads.size();
   stats_.requests += b.requests.size();
@@ -151,13 +168,18 @@ uint32_t FlashStore::submit(std::vector<ColumnRead>& reads) {
 void FlashStore::run_pread(Batch& b) {
   for (const Request& r : b.requests) {
     uint64_t off = r.offset, left = r.bytes;
-    std::vector<iovec> iov(b.iovs.begin() + r.iov_begin, b.iovs.begin() + r.iov_begin + r.iov_count);
+    std::vector<iovec> iov(b.iovs.begin() + r.iov_begin,
+                           b.iovs.begin() + r.iov_begin + r.iov_count);
     size_t first = 0;
     while (left > 0) {
       const ssize_t n = ::preadv(fd_, &iov[first], int(iov.size() - first), off_t(off));
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0) fail("{}: read of {} bytes at offset {} failed: {}", path_, r.bytes, r.offset, std::strerror(errno));
-      if (n == 0) fail("{}: read of {} bytes at offset {} ended early: the file is truncated", path_, r.bytes, r.offset);
+      if (n < 0)
+        fail("{}: read of {} bytes at offset {} failed: {}", path_, r.bytes, r.offset,
+             std::strerror(errno));
+      if (n == 0)
+        fail("{}: read of {} bytes at offset {} ended early: the file is truncated", path_, r.bytes,
+             r.offset);
       off += uint64_t(n);
       left -= uint64_t(n);
       size_t k = size_t(n);  // advance the iovecs past what was read
@@ -208,12 +230,15 @@ void FlashStore::reap() {
     const Request& req = b->requests[uint32_t(ud)];
     if (cqe->res < 0) {
       io_uring_cq_advance(&ring_, n);
-      fail("{}: read of {} bytes at offset {} failed: {}", path_, req.bytes, req.offset, std::strerror(-cqe->res));
+      fail("{}: read of {} bytes at offset {} failed: {}", path_, req.bytes, req.offset,
+           std::strerror(-cqe->res));
     }
     if (uint32_t(cqe->res) != req.bytes) {
-      // A short read: the file ends inside it (a regular file's O_DIRECT reads are not short otherwise).
+      // A short read: the file ends inside it (a regular file's O_DIRECT reads are not short
+      // otherwise).
       io_uring_cq_advance(&ring_, n);
-      fail("{}: read of {} bytes at offset {} returned {}: the file is truncated", path_, req.bytes, req.offset, cqe->res);
+      fail("{}: read of {} bytes at offset {} returned {}: the file is truncated", path_, req.bytes,
+           req.offset, cqe->res);
     }
     if (--b->remaining == 0) {
       b->real_done_noted = true;
@@ -273,7 +298,8 @@ double parse_bandwidth(const std::string& s) {
   const double mul = byte_unit(u, false);
   if (mul == 0) fail("bad bandwidth '{}': use e.g. 1GB/s, 500MB/s, 1.5GiB/s", s);
   v *= mul;
-  if (!(v > 0) || v > 1e13) fail("bandwidth '{}' is not in (0, 10 TB/s]", s);
+  // Below 1 MB/s a run of even a small model would take hours: a typo, not a device.
+  if (!(v >= 1e6) || v > 1e13) fail("bandwidth '{}' is not in [1 MB/s, 10 TB/s]", s);
   return v;
 }
 
@@ -281,11 +307,16 @@ double parse_duration(const std::string& s) {
   std::string u;
   double v = number_and_unit(s, u, "duration");
   double mul = 0;
-  if (u == "s" || (u.empty() && v == 0)) mul = 1;
-  else if (u == "ms") mul = 1e-3;
-  else if (u == "us") mul = 1e-6;
-  else if (u == "ns") mul = 1e-9;
-  else fail("bad duration '{}': use e.g. 50us, 0.2ms", s);
+  if (u == "s" || (u.empty() && v == 0))
+    mul = 1;
+  else if (u == "ms")
+    mul = 1e-3;
+  else if (u == "us")
+    mul = 1e-6;
+  else if (u == "ns")
+    mul = 1e-9;
+  else
+    fail("bad duration '{}': use e.g. 50us, 0.2ms", s);
   v *= mul;
   if (v < 0 || v > 10) fail("duration '{}' is not in [0, 10 s]", s);
   return v;

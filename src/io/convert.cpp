@@ -8,6 +8,7 @@
 #include "model/model.h"
 #include "ops/quant.h"
 #include "util/error.h"
+#include "util/output_file.h"
 
 namespace dip {
 
@@ -15,11 +16,16 @@ namespace {
 
 uint32_t file_type(TensorType t) {  // llama.cpp's LLAMA_FTYPE_*
   switch (t) {
-    case TensorType::F32: return 0;
-    case TensorType::F16: return 1;
-    case TensorType::Q4_0: return 2;
-    case TensorType::Q8_0: return 7;
-    case TensorType::BF16: return 32;
+    case TensorType::F32:
+      return 0;
+    case TensorType::F16:
+      return 1;
+    case TensorType::Q4_0:
+      return 2;
+    case TensorType::Q8_0:
+      return 7;
+    case TensorType::BF16:
+      return 32;
   }
   return 0;
 }
@@ -91,7 +97,8 @@ void interleave_rope_rows(std::vector<float>& w, size_t cols, size_t rows, uint3
 void dequantize_tensor(const GgufTensorInfo& t, std::vector<float>& out) {
   const size_t cols = t.dims[0], rows = t.n_elements / cols;
   out.resize(t.n_elements);
-  for (size_t r = 0; r < rows; ++r) dequantize_row(t.type(), t.data + r * row_bytes(t.type(), cols), &out[r * cols], cols);
+  for (size_t r = 0; r < rows; ++r)
+    dequantize_row(t.type(), t.data + r * row_bytes(t.type(), cols), &out[r * cols], cols);
 }
 
 void write_hparams(GgufWriter& w, const HParams& hp) {
@@ -133,25 +140,34 @@ void convert_to_gguf(const Model& m, const std::string& out, TensorType type,
 
   const bool interleave = m.hf() && m.hf()->llama_qk_rotate_half;
   if (m.hf() && !m.rope_freqs.empty()) {
-    w.add_tensor("rope_freqs.weight", TensorType::F32, {m.rope_freqs.size()}, m.rope_freqs.data(), m.rope_freqs.size() * 4);
+    w.add_tensor("rope_freqs.weight", TensorType::F32, {m.rope_freqs.size()}, m.rope_freqs.data(),
+                 m.rope_freqs.size() * 4);
   }
   // Each tensor is converted when the file is written (one in memory at a time: models larger
   // than DRAM convert too).
   std::vector<float> f;
   for (const auto& t : m.tensors()) {
-    if (!is_supported_type(t.type_id)) fail("{}: tensor '{}' has unsupported type {}", m.path(), t.name, ggml_type_name(t.type_id));
+    if (!is_supported_type(t.type_id))
+      fail("{}: tensor '{}' has unsupported type {}", m.path(), t.name, ggml_type_name(t.type_id));
     const size_t cols = t.dims[0], rows = t.n_elements / cols;
     TensorType tt = type;
-    if (t.dims.size() == 1 || t.name == "rope_freqs.weight") tt = TensorType::F32;  // norms, biases: F32
-    if (block_elems(tt) > 1 && cols % block_elems(tt) != 0) tt = TensorType::F16;  // rows that do not fill blocks
-    const bool qk = t.name.size() > 13 && (t.name.ends_with(".attn_q.weight") || t.name.ends_with(".attn_k.weight") ||
-                                           t.name.ends_with(".attn_q.bias") || t.name.ends_with(".attn_k.bias"));
+    if (t.dims.size() == 1 || t.name == "rope_freqs.weight")
+      tt = TensorType::F32;  // norms, biases: F32
+    if (block_elems(tt) > 1 && cols % block_elems(tt) != 0)
+      tt = TensorType::F16;  // rows that do not fill blocks
+    const bool qk = t.name.size() > 13 &&
+                    (t.name.ends_with(".attn_q.weight") || t.name.ends_with(".attn_k.weight") ||
+                     t.name.ends_with(".attn_q.bias") || t.name.ends_with(".attn_k.bias"));
     const size_t rb = row_bytes(tt, cols);
-    w.add_tensor_deferred(t.name, tt, t.dims, rows * rb, [&, &t = t, tt, cols, rows, qk, rb](uint8_t* dst) {
-      dequantize_tensor(t, f);
-      if (interleave && qk) interleave_rope_rows(f, t.dims.size() == 1 ? 1 : cols, t.dims.size() == 1 ? cols : rows, hp.head_dim);
-      for (size_t r = 0; r < rows; ++r) quantize_row(tt, &f[r * cols], dst + r * rb, cols);
-    });
+    w.add_tensor_deferred(t.name, tt, t.dims, rows * rb,
+                          [&, &t = t, tt, cols, rows, qk, rb](uint8_t* dst) {
+                            dequantize_tensor(t, f);
+                            if (interleave && qk)
+                              interleave_rope_rows(f, t.dims.size() == 1 ? 1 : cols,
+                                                   t.dims.size() == 1 ? cols : rows, hp.head_dim);
+                            for (size_t r = 0; r < rows; ++r)
+                              quantize_row(tt, &f[r * cols], dst + r * rb, cols);
+                          });
   }
   w.write(out, progress);
 }
@@ -173,29 +189,49 @@ void export_hf(const Model& m, const std::string& dir, TensorType dtype, uint64_
     fail("export: dtype must be f32, f16 or bf16");
   }
   std::filesystem::create_directories(dir);
-  static const char* kArch[] = {"LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "Phi3ForCausalLM"};
+  static const char* kArch[] = {"LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM",
+                                "Phi3ForCausalLM"};
   static const char* kType[] = {"llama", "qwen2", "qwen3", "phi3"};
   const int ai = int(hp.arch);
-  nlohmann::json cfg = {{"architectures", {kArch[ai]}}, {"model_type", kType[ai]}, {"hidden_size", hp.n_embd},
-                        {"intermediate_size", hp.n_ff}, {"num_hidden_layers", hp.n_layer},
-                        {"num_attention_heads", hp.n_head}, {"num_key_value_heads", hp.n_head_kv},
-                        {"head_dim", hp.head_dim}, {"vocab_size", hp.n_vocab}, {"max_position_embeddings", hp.n_ctx_train},
-                        {"rms_norm_eps", hp.rms_eps}, {"rope_theta", hp.rope_base}, {"hidden_act", "silu"},
+  nlohmann::json cfg = {{"architectures", {kArch[ai]}},
+                        {"model_type", kType[ai]},
+                        {"hidden_size", hp.n_embd},
+                        {"intermediate_size", hp.n_ff},
+                        {"num_hidden_layers", hp.n_layer},
+                        {"num_attention_heads", hp.n_head},
+                        {"num_key_value_heads", hp.n_head_kv},
+                        {"head_dim", hp.head_dim},
+                        {"vocab_size", hp.n_vocab},
+                        {"max_position_embeddings", hp.n_ctx_train},
+                        {"rms_norm_eps", hp.rms_eps},
+                        {"rope_theta", hp.rope_base},
+                        {"hidden_act", "silu"},
                         {"tie_word_embeddings", m.output.data == m.tok_embd.data},
-                        {"torch_dtype", dtype == TensorType::F32 ? "float32" : dtype == TensorType::F16 ? "float16" : "bfloat16"}};
+                        {"torch_dtype", dtype == TensorType::F32   ? "float32"
+                                        : dtype == TensorType::F16 ? "float16"
+                                                                   : "bfloat16"}};
   if (!m.rope_freqs.empty()) fail("export: models with RoPE frequency factors are not exported");
-  std::ofstream(dir + "/config.json") << cfg.dump(1);
+  write_file_atomically(dir + "/config.json", cfg.dump(1));
   write_hf_tokenizer(m.vocab(), dir);
 
   static const std::vector<std::pair<std::string, std::string>> kNames = {
-      {"token_embd.weight", "model.embed_tokens.weight"}, {"output_norm.weight", "model.norm.weight"},
-      {"output.weight", "lm_head.weight"}, {"attn_norm.weight", "input_layernorm.weight"},
-      {"ffn_norm.weight", "post_attention_layernorm.weight"}, {"attn_q.weight", "self_attn.q_proj.weight"},
-      {"attn_k.weight", "self_attn.k_proj.weight"}, {"attn_v.weight", "self_attn.v_proj.weight"},
-      {"attn_q.bias", "self_attn.q_proj.bias"}, {"attn_k.bias", "self_attn.k_proj.bias"}, {"attn_v.bias", "self_attn.v_proj.bias"},
-      {"attn_output.weight", "self_attn.o_proj.weight"}, {"attn_qkv.weight", "self_attn.qkv_proj.weight"},
-      {"attn_q_norm.weight", "self_attn.q_norm.weight"}, {"attn_k_norm.weight", "self_attn.k_norm.weight"},
-      {"ffn_gate.weight", "mlp.gate_proj.weight"}, {"ffn_down.weight", "mlp.down_proj.weight"}};
+      {"token_embd.weight", "model.embed_tokens.weight"},
+      {"output_norm.weight", "model.norm.weight"},
+      {"output.weight", "lm_head.weight"},
+      {"attn_norm.weight", "input_layernorm.weight"},
+      {"ffn_norm.weight", "post_attention_layernorm.weight"},
+      {"attn_q.weight", "self_attn.q_proj.weight"},
+      {"attn_k.weight", "self_attn.k_proj.weight"},
+      {"attn_v.weight", "self_attn.v_proj.weight"},
+      {"attn_q.bias", "self_attn.q_proj.bias"},
+      {"attn_k.bias", "self_attn.k_proj.bias"},
+      {"attn_v.bias", "self_attn.v_proj.bias"},
+      {"attn_output.weight", "self_attn.o_proj.weight"},
+      {"attn_qkv.weight", "self_attn.qkv_proj.weight"},
+      {"attn_q_norm.weight", "self_attn.q_norm.weight"},
+      {"attn_k_norm.weight", "self_attn.k_norm.weight"},
+      {"ffn_gate.weight", "mlp.gate_proj.weight"},
+      {"ffn_down.weight", "mlp.down_proj.weight"}};
   const bool deinterleave = m.gguf() && hp.arch == Arch::kLlama;
   std::vector<std::vector<SafetensorsOut>> shards(1);
   uint64_t cur = 0;
@@ -205,12 +241,17 @@ void export_hf(const Model& m, const std::string& dir, TensorType dtype, uint64_
     if (t.name.rfind("blk.", 0) == 0) {
       const size_t dot = t.name.find('.', 4);
       const std::string layer = t.name.substr(4, dot - 4), rest = t.name.substr(dot + 1);
-      std::string mapped = rest == "ffn_up.weight" ? (hp.arch == Arch::kPhi3 ? "mlp.gate_up_proj.weight" : "mlp.up_proj.weight") : "";
-      for (const auto& [g, h] : kNames) if (g == rest) mapped = h;
+      std::string mapped =
+          rest == "ffn_up.weight"
+              ? (hp.arch == Arch::kPhi3 ? "mlp.gate_up_proj.weight" : "mlp.up_proj.weight")
+              : "";
+      for (const auto& [g, h] : kNames)
+        if (g == rest) mapped = h;
       if (mapped.empty()) fail("export: no Hugging Face name for tensor '{}'", t.name);
       hf = "model.layers." + layer + "." + mapped;
     } else {
-      for (const auto& [g, h] : kNames) if (g == t.name) hf = h;
+      for (const auto& [g, h] : kNames)
+        if (g == t.name) hf = h;
       if (hf.empty()) fail("export: no Hugging Face name for tensor '{}'", t.name);
     }
     const size_t cols = t.dims[0], rows = t.n_elements / cols;
@@ -222,7 +263,8 @@ void export_hf(const Model& m, const std::string& dir, TensorType dtype, uint64_
       for (size_t h = 0; h < rows / hd; ++h)
         for (uint32_t i = 0; i < hd / 2; ++i)
           for (uint32_t s = 0; s < 2; ++s)
-            std::copy(&f[(h * hd + 2 * i + s) * cols], &f[(h * hd + 2 * i + s) * cols] + cols, &o[(h * hd + s * hd / 2 + i) * cols]);
+            std::copy(&f[(h * hd + 2 * i + s) * cols], &f[(h * hd + 2 * i + s) * cols] + cols,
+                      &o[(h * hd + s * hd / 2 + i) * cols]);
       f = std::move(o);
     }
     SafetensorsOut so;
@@ -242,13 +284,15 @@ void export_hf(const Model& m, const std::string& dir, TensorType dtype, uint64_
     write_safetensors(dir + "/model.safetensors", shards[0]);
     return;
   }
-  nlohmann::json index = {{"metadata", {{"total_size", 0}}}, {"weight_map", nlohmann::json::object()}};
+  nlohmann::json index = {{"metadata", {{"total_size", 0}}},
+                          {"weight_map", nlohmann::json::object()}};
   for (size_t i = 0; i < shards.size(); ++i) {
-    const std::string fname = fmt::format("model-{:05d}-of-{:05d}.safetensors", i + 1, shards.size());
+    const std::string fname =
+        fmt::format("model-{:05d}-of-{:05d}.safetensors", i + 1, shards.size());
     for (const auto& t : shards[i]) index["weight_map"][t.name] = fname;
     write_safetensors(dir + "/" + fname, shards[i]);
   }
-  std::ofstream(dir + "/model.safetensors.index.json") << index.dump(1);
+  write_file_atomically(dir + "/model.safetensors.index.json", index.dump(1));
 }
 
 }  // namespace dip

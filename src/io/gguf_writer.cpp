@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "util/error.h"
+#include "util/output_file.h"
 
 namespace dip {
 
@@ -25,18 +26,42 @@ void put_string(std::vector<uint8_t>& b, std::string_view s) {
 
 void put_value_body(std::vector<uint8_t>& b, const GgufValue& v) {
   switch (v.type) {
-    case GgufType::U8: put<uint8_t>(b, uint8_t(v.u)); break;
-    case GgufType::I8: put<int8_t>(b, int8_t(v.i)); break;
-    case GgufType::U16: put<uint16_t>(b, uint16_t(v.u)); break;
-    case GgufType::I16: put<int16_t>(b, int16_t(v.i)); break;
-    case GgufType::U32: put<uint32_t>(b, uint32_t(v.u)); break;
-    case GgufType::I32: put<int32_t>(b, int32_t(v.i)); break;
-    case GgufType::U64: put<uint64_t>(b, v.u); break;
-    case GgufType::I64: put<int64_t>(b, v.i); break;
-    case GgufType::F32: put<float>(b, float(v.f)); break;
-    case GgufType::F64: put<double>(b, v.f); break;
-    case GgufType::BOOL: put<uint8_t>(b, v.u ? 1 : 0); break;
-    case GgufType::STRING: put_string(b, v.str); break;
+    case GgufType::U8:
+      put<uint8_t>(b, uint8_t(v.u));
+      break;
+    case GgufType::I8:
+      put<int8_t>(b, int8_t(v.i));
+      break;
+    case GgufType::U16:
+      put<uint16_t>(b, uint16_t(v.u));
+      break;
+    case GgufType::I16:
+      put<int16_t>(b, int16_t(v.i));
+      break;
+    case GgufType::U32:
+      put<uint32_t>(b, uint32_t(v.u));
+      break;
+    case GgufType::I32:
+      put<int32_t>(b, int32_t(v.i));
+      break;
+    case GgufType::U64:
+      put<uint64_t>(b, v.u);
+      break;
+    case GgufType::I64:
+      put<int64_t>(b, v.i);
+      break;
+    case GgufType::F32:
+      put<float>(b, float(v.f));
+      break;
+    case GgufType::F64:
+      put<double>(b, v.f);
+      break;
+    case GgufType::BOOL:
+      put<uint8_t>(b, v.u ? 1 : 0);
+      break;
+    case GgufType::STRING:
+      put_string(b, v.str);
+      break;
     case GgufType::ARRAY:
       put<uint32_t>(b, uint32_t(v.elem));
       put<uint64_t>(b, v.count);
@@ -109,13 +134,15 @@ void GgufWriter::add_tensor(const std::string& name, TensorType type,
   tensors_.push_back(std::move(t));
 }
 
-void GgufWriter::add_tensor_deferred(const std::string& name, TensorType type, const std::vector<uint64_t>& dims,
-                                     size_t n_bytes, std::function<void(uint8_t* dst)> fill) {
+void GgufWriter::add_tensor_deferred(const std::string& name, TensorType type,
+                                     const std::vector<uint64_t>& dims, size_t n_bytes,
+                                     std::function<void(uint8_t* dst)> fill) {
   tensors_.push_back(Tensor{name, type, dims, {}, n_bytes, std::move(fill)});
 }
 
-void GgufWriter::write(const std::string& path,
-                       const std::function<void(size_t, size_t, const std::string&)>& progress) const {
+void GgufWriter::write(
+    const std::string& path,
+    const std::function<void(size_t, size_t, const std::string&)>& progress) const {
   std::vector<uint8_t> head;
   put<uint32_t>(head, 0x46554747u);
   put<uint32_t>(head, 3);
@@ -137,28 +164,24 @@ void GgufWriter::write(const std::string& path,
   }
   head.resize(align(head.size()), 0);
 
-  // Closed on every exit: a deferred tensor's fill may fail.
-  std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "wb"), &std::fclose);
-  FILE* f = file.get();
-  if (!f) fail("{}: cannot create: {}", path, std::strerror(errno));
-  bool ok = std::fwrite(head.data(), 1, head.size(), f) == head.size();
+  // Written under a temporary name and renamed when complete: an error (a deferred tensor's fill
+  // may fail) or a kill midway leaves whatever file was at `path` untouched.
+  OutputFile out(path);
+  out.write(head.data(), head.size());
   const std::vector<uint8_t> zeros(alignment_, 0);
   std::vector<uint8_t> scratch;  // a deferred tensor's bytes, one tensor at a time
   for (const auto& t : tensors_) {
-    if (!ok) break;
     const uint8_t* bytes = t.bytes.data();
     if (t.fill) {
       scratch.resize(t.n_bytes);
       t.fill(scratch.data());
       bytes = scratch.data();
     }
-    if (t.n_bytes) ok = std::fwrite(bytes, 1, t.n_bytes, f) == t.n_bytes;
-    const size_t pad = align(t.n_bytes) - t.n_bytes;
-    if (ok && pad) ok = std::fwrite(zeros.data(), 1, pad, f) == pad;
+    out.write(bytes, t.n_bytes);
+    out.write(zeros.data(), align(t.n_bytes) - t.n_bytes);
     if (progress) progress(size_t(&t - tensors_.data()) + 1, tensors_.size(), t.name);
   }
-  if (std::fclose(file.release()) != 0) ok = false;
-  if (!ok) fail("{}: write failed: {}", path, std::strerror(errno));
+  out.commit();
 }
 
 }  // namespace dip

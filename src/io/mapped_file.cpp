@@ -14,8 +14,9 @@
 
 namespace dip {
 
-MappedFile::MappedFile(const std::string& path) : path_(path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+int open_regular_file(const std::string& path, uint64_t* size) {
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) fail("{}: cannot open: {}", path, std::strerror(errno));
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
@@ -23,11 +24,20 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
     ::close(fd);
     fail("{}: cannot stat: {}", path, std::strerror(e));
   }
-  if (S_ISDIR(st.st_mode)) {
+  if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    fail("{}: is a directory, expected a file", path);
+    fail("{}: is {}, expected a regular file", path,
+         S_ISDIR(st.st_mode) ? "a directory" : "not a regular file");
   }
-  size_ = size_t(st.st_size);
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  if (size) *size = uint64_t(st.st_size);
+  return fd;
+}
+
+MappedFile::MappedFile(const std::string& path) : path_(path) {
+  uint64_t file_size = 0;
+  const int fd = open_regular_file(path, &file_size);
+  size_ = size_t(file_size);
   if (size_ > 0) {
     void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) {
@@ -51,12 +61,23 @@ MappedFile::~MappedFile() {
 }
 
 std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("{}: cannot open: {}", path, std::strerror(errno));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) fail("{}: read error", path);
-  return ss.str();
+  uint64_t size = 0;
+  const int fd = open_regular_file(path, &size);
+  std::string text;
+  char buf[1 << 16];
+  while (true) {
+    const ssize_t r = ::read(fd, buf, sizeof(buf));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      const int e = errno;
+      ::close(fd);
+      fail("{}: read error: {}", path, std::strerror(e));
+    }
+    if (r == 0) break;
+    text.append(buf, size_t(r));
+  }
+  ::close(fd);
+  return text;
 }
 
 }  // namespace dip

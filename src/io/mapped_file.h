@@ -30,4 +30,8 @@ class MappedFile {
 // Reads a whole (small) file into a string; fails with the path and errno text.
 std::string read_text_file(const std::string& path);
 
+// Opens path for reading; fails, naming it, unless it is a regular file (a directory or a FIFO
+// is an error, never an empty read or a wait). Sets *size when given. The caller closes the fd.
+int open_regular_file(const std::string& path, uint64_t* size = nullptr);
+
 }  // namespace dip

@@ -7,6 +7,7 @@
 
 #include "ops/tensor_types.h"
 #include "util/error.h"
+#include "util/output_file.h"
 
 namespace dip {
 
@@ -14,8 +15,13 @@ namespace {
 constexpr uint64_t kMaxHeader = 100ull << 20;  // the format's own limit is 100 MB
 }
 
-SafetensorsFile::SafetensorsFile(const std::string& path) : file_(std::make_unique<MappedFile>(path)) { parse(); }
-SafetensorsFile::SafetensorsFile(std::unique_ptr<MappedFile> file) : file_(std::move(file)) { parse(); }
+SafetensorsFile::SafetensorsFile(const std::string& path)
+    : file_(std::make_unique<MappedFile>(path)) {
+  parse();
+}
+SafetensorsFile::SafetensorsFile(std::unique_ptr<MappedFile> file) : file_(std::move(file)) {
+  parse();
+}
 
 void SafetensorsFile::parse() {
   const std::string& path = file_->path();
@@ -23,7 +29,9 @@ void SafetensorsFile::parse() {
   if (size < 8) fail("{}: not a safetensors file: only {} bytes", path, size);
   uint64_t hlen;
   std::memcpy(&hlen, file_->data(), 8);
-  if (hlen > size - 8) fail("{}: safetensors header length {} runs past the end of the file ({} bytes)", path, hlen, size);
+  if (hlen > size - 8)
+    fail("{}: safetensors header length {} runs past the end of the file ({} bytes)", path, hlen,
+         size);
   if (hlen > kMaxHeader) fail("{}: safetensors header length {} exceeds 100 MB", path, hlen);
   const char* h = reinterpret_cast<const char*>(file_->data() + 8);
   nlohmann::json j;
@@ -47,25 +55,38 @@ void SafetensorsFile::parse() {
     }
     t.dtype = v["dtype"].get<std::string>();
     size_t esize;
-    if (t.dtype == "F32") { t.ggml_type = uint32_t(TensorType::F32); esize = 4; }
-    else if (t.dtype == "F16") { t.ggml_type = uint32_t(TensorType::F16); esize = 2; }
-    else if (t.dtype == "BF16") { t.ggml_type = uint32_t(TensorType::BF16); esize = 2; }
-    else fail("{}: tensor '{}' has dtype {} (supported: F32, F16, BF16)", path, t.name, t.dtype);
+    if (t.dtype == "F32") {
+      t.ggml_type = uint32_t(TensorType::F32);
+      esize = 4;
+    } else if (t.dtype == "F16") {
+      t.ggml_type = uint32_t(TensorType::F16);
+      esize = 2;
+    } else if (t.dtype == "BF16") {
+      t.ggml_type = uint32_t(TensorType::BF16);
+      esize = 2;
+    } else
+      fail("{}: tensor '{}' has dtype {} (supported: F32, F16, BF16)", path, t.name, t.dtype);
     uint64_t n = 1;
-    if (v["shape"].size() > 4) fail("{}: tensor '{}' has {} dimensions (at most 4)", path, t.name, v["shape"].size());
+    if (v["shape"].size() > 4)
+      fail("{}: tensor '{}' has {} dimensions (at most 4)", path, t.name, v["shape"].size());
     for (const auto& d : v["shape"]) {
-      if (!d.is_number_unsigned()) fail("{}: tensor '{}' has a non-integer dimension", path, t.name);
+      if (!d.is_number_unsigned())
+        fail("{}: tensor '{}' has a non-integer dimension", path, t.name);
       t.shape.push_back(d.get<uint64_t>());
       n = checked_mul(n, t.shape.back(), path + ": tensor '" + t.name + "'");
     }
     const auto& o = v["data_offsets"];
-    if (!o[0].is_number_unsigned() || !o[1].is_number_unsigned()) fail("{}: tensor '{}' has bad data_offsets", path, t.name);
+    if (!o[0].is_number_unsigned() || !o[1].is_number_unsigned())
+      fail("{}: tensor '{}' has bad data_offsets", path, t.name);
     const uint64_t b = o[0].get<uint64_t>(), e = o[1].get<uint64_t>();
     if (b > e || e > data_size) {
-      fail("{}: tensor '{}' data [{}, {}) lies outside the data section ({} bytes); file truncated?", path, t.name, b, e, data_size);
+      fail(
+          "{}: tensor '{}' data [{}, {}) lies outside the data section ({} bytes); file truncated?",
+          path, t.name, b, e, data_size);
     }
     if (e - b != checked_mul(n, esize, path)) {
-      fail("{}: tensor '{}' has {} bytes but shape and dtype need {}", path, t.name, e - b, n * esize);
+      fail("{}: tensor '{}' has {} bytes but shape and dtype need {}", path, t.name, e - b,
+           n * esize);
     }
     t.data = file_->data() + data_start + b;
     t.n_bytes = e - b;
@@ -77,19 +98,19 @@ void write_safetensors(const std::string& path, const std::vector<SafetensorsOut
   nlohmann::json h = nlohmann::json::object();
   uint64_t off = 0;
   for (const auto& t : tensors) {
-    h[t.name] = {{"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {off, off + t.bytes.size()}}};
+    h[t.name] = {
+        {"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {off, off + t.bytes.size()}}};
     off += t.bytes.size();
   }
   h["__metadata__"] = {{"format", "pt"}};
   std::string hs = h.dump();
   while ((8 + hs.size()) % 8) hs.push_back(' ');
-  FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) fail("{}: cannot create: {}", path, std::strerror(errno));
+  OutputFile f(path);
   const uint64_t hlen = hs.size();
-  bool ok = std::fwrite(&hlen, 8, 1, f) == 1 && std::fwrite(hs.data(), 1, hs.size(), f) == hs.size();
-  for (const auto& t : tensors) ok = ok && std::fwrite(t.bytes.data(), 1, t.bytes.size(), f) == t.bytes.size();
-  if (std::fclose(f) != 0) ok = false;
-  if (!ok) fail("{}: write failed: {}", path, std::strerror(errno));
+  f.write(&hlen, 8);
+  f.write(hs.data(), hs.size());
+  for (const auto& t : tensors) f.write(t.bytes.data(), t.bytes.size());
+  f.commit();
 }
 
 }  // namespace dip

@@ -9,8 +9,8 @@
 #include <thread>
 #include <vector>
 
-#include "io/gguf.h"
 #include "io/convert.h"
+#include "io/gguf.h"
 #include "io/gguf_writer.h"
 #include "ops/quant.h"
 #include "tokenizer/pretokenize.h"
@@ -58,7 +58,8 @@ class Rng {
   // (each has variance 65536^2 / 12).
   float sum4_normal() {
     const uint64_t z = next();
-    const double sum = double(z & 0xffff) + double((z >> 16) & 0xffff) + double((z >> 32) & 0xffff) + double(z >> 48);
+    const double sum = double(z & 0xffff) + double((z >> 16) & 0xffff) +
+                       double((z >> 32) & 0xffff) + double(z >> 48);
     return float((sum - 4 * 32767.5) * (1.0 / 37837.23));
   }
   float draw(bool fast) { return fast ? sum4_normal() : normal(); }
@@ -113,7 +114,8 @@ BuiltinVocab train_builtin_vocab(const std::string& pre, uint32_t n_merges) {
     v.types.push_back(1);
   }
   std::map<std::string, int> word_freq;
-  for (const auto& w : bpe_pre_split(kCorpus, pre_type_from_name(pre, "built-in vocabulary"))) word_freq[w]++;
+  for (const auto& w : bpe_pre_split(kCorpus, pre_type_from_name(pre, "built-in vocabulary")))
+    word_freq[w]++;
   std::vector<std::pair<std::vector<std::string>, int>> words;
   for (const auto& [w, f] : word_freq) {
     std::vector<std::string> syms;
@@ -130,7 +132,8 @@ BuiltinVocab train_builtin_vocab(const std::string& pre, uint32_t n_merges) {
       for (size_t i = 0; i + 1 < syms.size(); ++i) pairs[{syms[i], syms[i + 1]}] += f;
     }
     if (pairs.empty()) break;
-    auto best = std::max_element(pairs.begin(), pairs.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+    auto best = std::max_element(pairs.begin(), pairs.end(),
+                                 [](const auto& a, const auto& b) { return a.second < b.second; });
     if (best->second < 2) break;
     const auto [l, r] = best->first;
     v.merges.push_back(l + " " + r);
@@ -160,10 +163,13 @@ void write_synth_model(const SynthSpec& sp, const std::string& path,
                        const std::function<void(size_t, size_t, const std::string&)>& progress) {
   const bool quant = sp.type == TensorType::Q8_0 || sp.type == TensorType::Q4_0;
   if (sp.n_head == 0 || sp.n_head_kv == 0 || sp.n_head % sp.n_head_kv || sp.n_embd % sp.n_head) {
-    fail("synthetic model: heads ({}) must divide the embedding ({}) and be a multiple of kv heads ({})",
-         sp.n_head, sp.n_embd, sp.n_head_kv);
+    fail(
+        "synthetic model: heads ({}) must divide the embedding ({}) and be a multiple of kv heads "
+        "({})",
+        sp.n_head, sp.n_embd, sp.n_head_kv);
   }
-  if (quant && (sp.n_embd % 32 || sp.n_ff % 32)) fail("synthetic model: quantized types need dimensions that are multiples of 32");
+  if (quant && (sp.n_embd % 32 || sp.n_ff % 32))
+    fail("synthetic model: quantized types need dimensions that are multiples of 32");
   GgufWriter w;
   const std::string arch = arch_display_name(sp.arch);
   HParams hp;
@@ -213,33 +219,36 @@ void write_synth_model(const SynthSpec& sp, const std::string& path,
   // thread count.
   Rng rng(sp.seed);
   const bool fast = sp.fast_weights;
-  ThreadPool pool(int(std::clamp(std::thread::hardware_concurrency(), 1u, 64u)));
-  auto matrix = [&](const std::string& name, uint32_t cols, uint32_t rows, float std, TensorType t) {
+  ThreadPool pool(std::min(available_cores(), 64));
+  auto matrix = [&](const std::string& name, uint32_t cols, uint32_t rows, float std,
+                    TensorType t) {
     const size_t rb = row_bytes(t, cols);
     const Rng start = rng;
     rng.skip(uint64_t(cols) * rows, fast);
-    w.add_tensor_deferred(name, t, {cols, rows}, rows * rb, [&pool, start, cols, rows, std, t, rb, fast](uint8_t* dst) {
-      pool.parallel_for(rows, 1, [&](size_t r0, size_t r1) {
-        Rng r = start;
-        r.skip(uint64_t(r0) * cols, fast);
-        std::vector<float> row(cols);
-        for (size_t i = r0; i < r1; ++i) {
-          for (auto& x : row) x = r.draw(fast) * std;
-          quantize_row(t, row.data(), dst + i * rb, cols);
-        }
-      });
-    });
+    w.add_tensor_deferred(name, t, {cols, rows}, rows * rb,
+                          [&pool, start, cols, rows, std, t, rb, fast](uint8_t* dst) {
+                            pool.parallel_for(rows, 1, [&](size_t r0, size_t r1) {
+                              Rng r = start;
+                              r.skip(uint64_t(r0) * cols, fast);
+                              std::vector<float> row(cols);
+                              for (size_t i = r0; i < r1; ++i) {
+                                for (auto& x : row) x = r.draw(fast) * std;
+                                quantize_row(t, row.data(), dst + i * rb, cols);
+                              }
+                            });
+                          });
   };
   auto vec = [&](const std::string& name, uint32_t n, float mean, float std) {
     const Rng start = rng;
     rng.skip(n, fast);
-    w.add_tensor_deferred(name, TensorType::F32, {n}, size_t(n) * 4, [start, n, mean, std, fast](uint8_t* dst) {
-      Rng r = start;
-      for (uint32_t i = 0; i < n; ++i) {
-        const float x = mean + r.draw(fast) * std;
-        std::memcpy(dst + 4 * size_t(i), &x, 4);
-      }
-    });
+    w.add_tensor_deferred(name, TensorType::F32, {n}, size_t(n) * 4,
+                          [start, n, mean, std, fast](uint8_t* dst) {
+                            Rng r = start;
+                            for (uint32_t i = 0; i < n; ++i) {
+                              const float x = mean + r.draw(fast) * std;
+                              std::memcpy(dst + 4 * size_t(i), &x, 4);
+                            }
+                          });
   };
   const uint32_t E = sp.n_embd, Ek = sp.n_head_kv * hd, F = sp.n_ff;
   const float in_std = 1.0f / std::sqrt(float(E));

@@ -17,9 +17,12 @@ Session::Session(const Model& model, uint32_t n_ctx, int n_threads)
     : model_(model), hp_(model.hparams()), n_ctx_(n_ctx), pool_(n_threads) {
   if (n_ctx == 0) fail("context size must be positive");
   if (n_ctx > (1u << 20)) fail("context size {} is absurd", n_ctx);
-  const size_t kv = size_t(hp_.n_layer) * n_ctx * hp_.n_embd_k();
-  k_cache_.assign(kv, 0);
-  v_cache_.assign(kv, 0);
+  // Mapped, not written: the kernel hands out zero pages as positions fill, so a large context
+  // costs memory only for the tokens actually in it.
+  const size_t kv = checked_mul(checked_mul(hp_.n_layer, n_ctx, "KV cache size"), hp_.n_embd_k(),
+                                "KV cache size");
+  k_buf_ = HugeBuffer(kv * sizeof(uint16_t), false);
+  v_buf_ = HugeBuffer(kv * sizeof(uint16_t), false);
 }
 
 void Session::project(const Weight& w, const float* x, size_t stride, size_t batch, float* y,
@@ -63,8 +66,8 @@ void Session::attention(uint32_t il, size_t B) {
   const uint32_t H = hp_.n_head, HKV = hp_.n_head_kv, hd = hp_.head_dim, Ek = hp_.n_embd_k();
   const uint32_t group = H / HKV;
   const float scale = hp_.arch == Arch::kPhi3 ? 1.0f : 1.0f / std::sqrt(float(hd));
-  const uint16_t* kc = k_cache_.data() + size_t(il) * n_ctx_ * Ek;
-  const uint16_t* vc = v_cache_.data() + size_t(il) * n_ctx_ * Ek;
+  const uint16_t* kc = k_cache() + size_t(il) * n_ctx_ * Ek;
+  const uint16_t* vc = v_cache() + size_t(il) * n_ctx_ * Ek;
   const uint32_t n_kv = n_past_ + uint32_t(B);
   // llama.cpp's paths for the two products (attention_order.h): its key range is a multiple of
   // 256 positions, so only the head size and the batch decide.
@@ -201,8 +204,8 @@ void Session::eval_batch(std::span<const int32_t> tokens, bool all_logits,
         const float qs = 1.0f / std::sqrt(float(hd));
         for (size_t i = 0; i < Eq; ++i) q[i] *= qs;
       }
-      uint16_t* kc = k_cache_.data() + (size_t(il) * n_ctx_ + n_past_ + b) * Ek;
-      uint16_t* vc = v_cache_.data() + (size_t(il) * n_ctx_ + n_past_ + b) * Ek;
+      uint16_t* kc = k_cache() + (size_t(il) * n_ctx_ + n_past_ + b) * Ek;
+      uint16_t* vc = v_cache() + (size_t(il) * n_ctx_ + n_past_ + b) * Ek;
       for (size_t i = 0; i < Ek; ++i) {
         kc[i] = f32_to_fp16(k[i]);
         vc[i] = f32_to_fp16(v[i]);

@@ -8,6 +8,7 @@
 
 #include "model/model.h"
 #include "ops/matvec.h"
+#include "util/huge_buffer.h"
 #include "util/threadpool.h"
 
 namespace dip {
@@ -16,7 +17,8 @@ class SparseMlp;
 
 // Sees every token's dense MLP signals: x (MLP input after the norm, n_embd), gate (W_gate x,
 // n_ff) and h (down-projection input, n_ff). Used by calibration.
-using MlpObserver = std::function<void(uint32_t layer, const float* x, const float* gate, const float* h)>;
+using MlpObserver =
+    std::function<void(uint32_t layer, const float* x, const float* gate, const float* h)>;
 
 class Session {
  public:
@@ -58,7 +60,9 @@ class Session {
   uint32_t max_batch_ = 512;
   ThreadPool pool_;
 
-  std::vector<uint16_t> k_cache_, v_cache_;  // [layer][pos][n_embd_k] fp16
+  HugeBuffer k_buf_, v_buf_;  // [layer][pos][n_embd_k] fp16
+  uint16_t* k_cache() { return reinterpret_cast<uint16_t*>(k_buf_.data()); }
+  uint16_t* v_cache() { return reinterpret_cast<uint16_t*>(v_buf_.data()); }
   std::vector<float> x_, xn_, q_, k_, v_, att_, gate_, up_, hbuf_;
   std::vector<float> rope_cos_, rope_sin_;
   EncodedActs enc_;

@@ -1,16 +1,18 @@
 #include "sparsity/calibration.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
-
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "io/mapped_file.h"
 #include "model/forward.h"
 #include "model/model.h"
 #include "util/error.h"
+#include "util/output_file.h"
 
 namespace dip {
 
@@ -61,7 +63,8 @@ float Thresholds::at(uint32_t layer, Signal signal, double keep) const {
   const auto& v = table[layer][int(signal)];
   if (keep >= keep_grid.back()) return v.back();
   if (keep <= keep_grid.front()) return v.front();
-  const size_t i = size_t(std::upper_bound(keep_grid.begin(), keep_grid.end(), keep) - keep_grid.begin());
+  const size_t i =
+      size_t(std::upper_bound(keep_grid.begin(), keep_grid.end(), keep) - keep_grid.begin());
   const double k0 = keep_grid[i - 1], k1 = keep_grid[i];
   const double t = (keep - k0) / (k1 - k0);
   return float(v[i - 1] + t * (v[i] - v[i - 1]));
@@ -83,11 +86,12 @@ std::string model_fingerprint(const Model& m) {
   return fmt::format("{}-{}x{}x{}-{:016x}", hp.arch_name, hp.n_layer, hp.n_embd, hp.n_ff, h);
 }
 
-Thresholds calibrate(const Model& m, const std::vector<int32_t>& tokens, uint32_t n_ctx, int threads,
-                     const std::function<void(size_t, size_t)>& progress) {
+Thresholds calibrate(const Model& m, const std::vector<int32_t>& tokens, uint32_t n_ctx,
+                     int threads, const std::function<void(size_t, size_t)>& progress) {
   const HParams& hp = m.hparams();
   if (tokens.size() < kMinTokens) {
-    fail("the calibration text is too short: {} tokens, at least {} are needed", tokens.size(), kMinTokens);
+    fail("the calibration text is too short: {} tokens, at least {} are needed", tokens.size(),
+         kMinTokens);
   }
   std::vector<std::array<MagnitudeHistogram, 3>> hist(hp.n_layer);
   Session s(m, n_ctx, threads);
@@ -134,24 +138,21 @@ void save_thresholds(const Thresholds& t, const std::string& path) {
     for (int s = 0; s < 3; ++s) L[kSignalNames[s]] = t.table[l][s];
     j["layers"].push_back(L);
   }
-  std::ofstream out(path);
-  if (!out) fail("{}: cannot write the thresholds file", path);
-  out << j.dump(1) << "\n";
-  if (!out) fail("{}: write failed", path);
+  write_file_atomically(path, j.dump(1) + "\n");
 }
 
 Thresholds load_thresholds(const std::string& path, const Model& m) {
-  std::ifstream in(path);
-  if (!in) fail("{}: cannot open the thresholds file", path);
+  const std::string text = read_text_file(path);
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(in);
+    j = nlohmann::json::parse(text);
   } catch (const std::exception& e) {
     fail("{}: not valid JSON ({})", path, e.what());
   }
   Thresholds t;
   try {
-    if (j.at("format") != "dip-thresholds" || j.at("version") != 1) fail("{}: not a dip thresholds file (version 1)", path);
+    if (j.at("format") != "dip-thresholds" || j.at("version") != 1)
+      fail("{}: not a dip thresholds file (version 1)", path);
     t.model_id = j.at("model").at("id").get<std::string>();
     t.n_layer = j.at("model").at("n_layer").get<uint32_t>();
     t.n_embd = j.at("model").at("n_embd").get<uint32_t>();
@@ -159,12 +160,14 @@ Thresholds load_thresholds(const std::string& path, const Model& m) {
     t.tokens = j.at("tokens").get<uint64_t>();
     t.keep_grid = j.at("keep_grid").get<std::vector<double>>();
     const auto& layers = j.at("layers");
-    if (!layers.is_array() || layers.size() != t.n_layer) fail("{}: layer count does not match its header", path);
+    if (!layers.is_array() || layers.size() != t.n_layer)
+      fail("{}: layer count does not match its header", path);
     t.table.resize(t.n_layer);
     for (uint32_t l = 0; l < t.n_layer; ++l) {
       for (int s = 0; s < 3; ++s) {
         t.table[l][s] = layers[l].at(kSignalNames[s]).get<std::vector<float>>();
-        if (t.table[l][s].size() != t.keep_grid.size()) fail("{}: layer {} has a table of the wrong length", path, l);
+        if (t.table[l][s].size() != t.keep_grid.size())
+          fail("{}: layer {} has a table of the wrong length", path, l);
       }
     }
   } catch (const nlohmann::json::exception& e) {

@@ -2,7 +2,9 @@
 
 #include <cstring>
 
+#include "io/mapped_file.h"
 #include "util/error.h"
+#include "util/output_file.h"
 
 namespace dip {
 
@@ -12,9 +14,21 @@ constexpr size_t kHeaderBytes = 64;
 
 void put32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
 void put64(uint8_t* p, uint64_t v) { std::memcpy(p, &v, 8); }
-uint32_t get32(const uint8_t* p) { uint32_t v; std::memcpy(&v, p, 4); return v; }
-uint64_t get64(const uint8_t* p) { uint64_t v; std::memcpy(&v, p, 8); return v; }
-float getf(const uint8_t* p) { float v; std::memcpy(&v, p, 4); return v; }
+uint32_t get32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+uint64_t get64(const uint8_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+float getf(const uint8_t* p) {
+  float v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
 
 void encode_header(const TraceHeader& h, uint8_t* b) {
   std::memset(b, 0, kHeaderBytes);
@@ -39,23 +53,18 @@ void set_bits(uint8_t* bits, const std::vector<int32_t>& idx, const uint8_t* sel
 }  // namespace
 
 TraceWriter::TraceWriter(const std::string& path, const TraceHeader& h) : path_(path), h_(h) {
-  f_ = std::fopen(path.c_str(), "wb");
-  if (!f_) fail("{}: cannot create the trace file", path);
+  out_ = std::make_unique<OutputFile>(path);
   uint8_t b[kHeaderBytes];
   h_.n_tokens = 0;
   encode_header(h_, b);
-  if (std::fwrite(b, 1, kHeaderBytes, f_) != kHeaderBytes) fail("{}: write failed", path);
+  out_->write(b, kHeaderBytes);
 }
 
-TraceWriter::~TraceWriter() {
-  try {
-    close();
-  } catch (...) {
-  }
-}
+TraceWriter::~TraceWriter() = default;
 
 void TraceWriter::add_layer(uint32_t pos, uint32_t layer, const std::vector<int32_t>& up,
-                            const std::vector<int32_t>& down, const uint8_t* up_hits, const uint8_t* down_hits) {
+                            const std::vector<int32_t>& down, const uint8_t* up_hits,
+                            const uint8_t* down_hits) {
   const size_t ub = h_.up_bytes(), db = h_.down_bytes();
   std::vector<uint8_t>& record = pending_[pos];
   if (record.empty()) record.assign(h_.record_bytes(), 0);
@@ -68,24 +77,24 @@ void TraceWriter::add_layer(uint32_t pos, uint32_t layer, const std::vector<int3
     if (down_hits) set_bits(q + ub, down, down_hits);
   }
   if (layer + 1 == h_.n_layer) {
-    if (std::fwrite(record.data(), 1, record.size(), f_) != record.size()) fail("{}: write failed", path_);
+    out_->write(record.data(), record.size());
     ++h_.n_tokens;
     pending_.erase(pos);
   }
 }
 
 void TraceWriter::close() {
-  if (!f_) return;
+  if (!out_) return;
   uint8_t b[kHeaderBytes];
   encode_header(h_, b);
-  const bool ok = std::fseek(f_, 0, SEEK_SET) == 0 && std::fwrite(b, 1, kHeaderBytes, f_) == kHeaderBytes;
-  const bool closed = std::fclose(f_) == 0;
-  f_ = nullptr;
-  if (!ok || !closed) fail("{}: could not finish the trace file", path_);
+  if (std::fflush(out_->stream()) != 0) fail("{}: write failed", path_);
+  out_->pwrite_all(b, kHeaderBytes, 0);
+  out_->commit();
+  out_.reset();
 }
 
 Trace read_trace(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
+  std::FILE* f = ::fdopen(open_regular_file(path), "rb");
   if (!f) fail("{}: cannot open the trace file", path);
   uint8_t b[kHeaderBytes];
   const size_t got = std::fread(b, 1, kHeaderBytes, f);
@@ -110,7 +119,8 @@ Trace read_trace(const std::string& path) {
   h.gamma = getf(b + 36);
   h.cache_fraction = getf(b + 40);
   h.n_tokens = get64(b + 48);
-  if (h.n_layer == 0 || h.n_layer > 4096 || h.n_embd == 0 || h.n_embd > (1u << 20) || h.n_ff == 0 || h.n_ff > (1u << 22)) {
+  if (h.n_layer == 0 || h.n_layer > 4096 || h.n_embd == 0 || h.n_embd > (1u << 20) || h.n_ff == 0 ||
+      h.n_ff > (1u << 22)) {
     bad("absurd shape in the trace header");
   }
   std::fseek(f, 0, SEEK_END);

@@ -11,13 +11,16 @@
 #pragma once
 #include <cstdint>
 #include <cstdio>
-#include <string>
 #include <map>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "sparsity/config.h"
 
 namespace dip {
+
+class OutputFile;
 
 struct TraceHeader {
   uint32_t version = 1;
@@ -29,7 +32,9 @@ struct TraceHeader {
   bool has_hits() const { return flags & 1u; }
   size_t up_bytes() const { return (n_embd + 7) / 8; }
   size_t down_bytes() const { return (n_ff + 7) / 8; }
-  size_t record_bytes() const { return size_t(n_layer) * (up_bytes() + down_bytes()) * (has_hits() ? 2 : 1); }
+  size_t record_bytes() const {
+    return size_t(n_layer) * (up_bytes() + down_bytes()) * (has_hits() ? 2 : 1);
+  }
 };
 
 class TraceWriter {
@@ -43,15 +48,17 @@ class TraceWriter {
   // (parallel to the index lists), ignored without hit masks. A batch of tokens arrives layer by
   // layer (every token's layer 0, then layer 1, ...): records are kept per position and each is
   // written when its last layer arrives, so records stay in token order.
-  void add_layer(uint32_t pos, uint32_t layer, const std::vector<int32_t>& up, const std::vector<int32_t>& down,
-                 const uint8_t* up_hits, const uint8_t* down_hits);
-  // Writes the token count into the header and closes (also done by the destructor).
+  void add_layer(uint32_t pos, uint32_t layer, const std::vector<int32_t>& up,
+                 const std::vector<int32_t>& down, const uint8_t* up_hits,
+                 const uint8_t* down_hits);
+  // Writes the token count into the header and puts the file in place. Without close() (an
+  // error midway) the trace is discarded and a file already at the path stays as it was.
   void close();
 
  private:
   std::string path_;
   TraceHeader h_;
-  std::FILE* f_ = nullptr;
+  std::unique_ptr<OutputFile> out_;
   std::map<uint32_t, std::vector<uint8_t>> pending_;  // by position
 };
 

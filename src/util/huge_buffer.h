@@ -10,7 +10,9 @@ namespace dip {
 class HugeBuffer {
  public:
   HugeBuffer() = default;
-  explicit HugeBuffer(size_t bytes);
+  // huge = false: ordinary pages, so that a buffer filled from the front (a KV cache) takes
+  // memory only as it fills.
+  explicit HugeBuffer(size_t bytes, bool huge = true);
   ~HugeBuffer();
   HugeBuffer(HugeBuffer&& o) noexcept;
   HugeBuffer& operator=(HugeBuffer&& o) noexcept;

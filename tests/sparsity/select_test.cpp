@@ -1,5 +1,7 @@
 // Masker building blocks: DIP's density split, top-k and threshold selection, DIP-CA
 // rescoring, the modelled column cache, trace files and threshold calibration histograms.
+#include "sparsity/select.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -12,7 +14,6 @@
 #include "cache/column_cache.h"
 #include "sparsity/calibration.h"
 #include "sparsity/config.h"
-#include "sparsity/select.h"
 #include "sparsity/trace.h"
 #include "test_random.h"
 #include "util/error.h"
@@ -78,7 +79,8 @@ TEST(SparsityConfig, PerLayerKeepFile) {
 std::vector<int32_t> topk_reference(const std::vector<float>& s, size_t k) {
   std::vector<int32_t> ord(s.size());
   std::iota(ord.begin(), ord.end(), 0);
-  std::stable_sort(ord.begin(), ord.end(), [&](int32_t a, int32_t b) { return s[size_t(a)] > s[size_t(b)]; });
+  std::stable_sort(ord.begin(), ord.end(),
+                   [&](int32_t a, int32_t b) { return s[size_t(a)] > s[size_t(b)]; });
   ord.resize(std::min(k, s.size()));
   std::sort(ord.begin(), ord.end());
   return ord;
@@ -98,9 +100,15 @@ TEST(Select, TopKIsTheKLargestInAscendingOrder) {
           for (auto& v : s) v = std::round(std::fabs(v) * 4.0f) / 4.0f;  // many ties, zeros
         } else if (kind == 2) {
           for (size_t i = 0; i < n; i += 3) s[i] = s[i] * 1e-30f;  // signed values, denormal range
-          if (n > 10) { s[1] = -0.0f; s[2] = 0.0f; s[4] = INFINITY; s[6] = -INFINITY; }
+          if (n > 10) {
+            s[1] = -0.0f;
+            s[2] = 0.0f;
+            s[4] = INFINITY;
+            s[6] = -INFINITY;
+          }
         } else {
-          for (auto& v : s) v = std::fabs(v) * (u01(rng()) < 0.5f ? 0.2f : 1.0f);  // DIP-CA's rescoring
+          for (auto& v : s)
+            v = std::fabs(v) * (u01(rng()) < 0.5f ? 0.2f : 1.0f);  // DIP-CA's rescoring
         }
         if (n > 10) s[3] = s[5] = s[7];  // ties
         select_topk(s.data(), n, k, got, scratch);
@@ -190,6 +198,13 @@ TEST(Trace, RoundTripAndBadFiles) {
       w.add_layer(uint32_t(t), 0, up, down, uh, dh);
       w.add_layer(uint32_t(t), 1, up, down, uh, dh);
     }
+    w.close();
+  }
+  {
+    // A writer destroyed without close() (an error midway) leaves the finished trace as it was.
+    TraceWriter interrupted(p, h);
+    const std::vector<int32_t> up = {1}, down = {2};
+    interrupted.add_layer(0, 0, up, down, nullptr, nullptr);
   }
   const Trace tr = read_trace(p);
   EXPECT_EQ(tr.header.n_tokens, 3u);
@@ -199,8 +214,8 @@ TEST(Trace, RoundTripAndBadFiles) {
   EXPECT_EQ(r[1], 1u << 1);                // input 9
   EXPECT_EQ(r[2], 1u << 1);                // down column 1
   const uint8_t* hits = r + 2 * (2 + 3);
-  EXPECT_EQ(hits[0], 1u);                  // input 0 was a hit
-  EXPECT_EQ(hits[2 + 2], 1u << 3);         // down column 19 was a hit
+  EXPECT_EQ(hits[0], 1u);           // input 0 was a hit
+  EXPECT_EQ(hits[2 + 2], 1u << 3);  // down column 19 was a hit
   // Truncated: one byte short.
   {
     std::ifstream in(p, std::ios::binary);
@@ -208,7 +223,8 @@ TEST(Trace, RoundTripAndBadFiles) {
     std::ofstream(p, std::ios::binary) << all.substr(0, all.size() - 1);
   }
   EXPECT_THROW(read_trace(p), Error);
-  std::ofstream(p, std::ios::binary) << "NOTATRACE and some more bytes to fill a header......................";
+  std::ofstream(p, std::ios::binary)
+      << "NOTATRACE and some more bytes to fill a header......................";
   EXPECT_THROW(read_trace(p), Error);
 }
 
@@ -219,7 +235,8 @@ TEST(Calibration, HistogramQuantiles) {
   for (auto& x : v) x = u(rng());
   h.add(v.data(), v.size());
   // |x| is uniform on [0, 2]: keeping a fraction k means a threshold of 2 (1 - k).
-  for (double k : {0.1, 0.25, 0.5, 0.9}) EXPECT_NEAR(h.threshold_for_keep(k), 2.0 * (1.0 - k), 0.02) << k;
+  for (double k : {0.1, 0.25, 0.5, 0.9})
+    EXPECT_NEAR(h.threshold_for_keep(k), 2.0 * (1.0 - k), 0.02) << k;
   EXPECT_EQ(h.threshold_for_keep(1.0), 0.0f);
 }
 
