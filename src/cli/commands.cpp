@@ -78,6 +78,10 @@ void add_generate(CLI::App& app) {
   c->add_flag("--ignore-eos", *ignore_eos, "keep generating after end-of-generation tokens");
   c->callback([=] {
     validate(*sp);
+    if (!so->trace.empty()) {
+      check_output_path(so->trace,
+                        {resolve_model(o->model), fo->image, so->thresholds, so->keep_file});
+    }
     auto model = Model::load(resolve_model(o->model));
     const uint64_t overhead_rss = current_rss();  // before any weight is touched
     const Vocab& vocab = model->vocab();
@@ -191,6 +195,10 @@ void add_perplexity(CLI::App& app) {
   c->callback([=] {
     const std::string text = read_text_file(*file);
     if (!is_valid_utf8(text)) fail("{}: not valid UTF-8 text", *file);
+    if (!so->trace.empty()) {
+      check_output_path(so->trace,
+                        {resolve_model(o->model), fo->image, so->thresholds, so->keep_file, *file});
+    }
     auto model = Model::load(resolve_model(o->model));
     const std::vector<int32_t> toks = tokenize(model->vocab(), text, true, false);
     const uint64_t overhead_rss =
@@ -199,6 +207,10 @@ void add_perplexity(CLI::App& app) {
     Sparsity sparsity = make_sparsity(*model, *so, flash ? flash->columns.get() : nullptr);
     Session s(*model, *ctx, o->threads);
     if (flash) s.set_max_batch(kFlashMaxBatch);
+    if (*chunks == 1) {
+      fail("--chunks 1: perplexity needs at least 2 windows of {} tokens (the text has {} tokens)",
+           *ctx, toks.size());
+    }
     const size_t n_win = *chunks ? std::min(*chunks, toks.size() / *ctx) : toks.size() / *ctx;
     std::fprintf(stderr, "perplexity: %zu tokens, %zu windows of %u, MLP %s\n", toks.size(), n_win,
                  *ctx, method_name(sparsity.cfg.method));
@@ -212,12 +224,6 @@ void add_perplexity(CLI::App& app) {
       if (sparsity.mlp) s.set_sparse_mlp(sparsity.mlp.get());
       std::vector<int32_t> used(toks.begin(),
                                 toks.begin() + std::min(toks.size(), n_win * size_t(*ctx)));
-      if (*chunks && *chunks < 2) {
-        fail(
-            "--chunks {}: perplexity needs at least 2 windows of {} tokens (the text has {} "
-            "tokens)",
-            *chunks, *ctx, toks.size());
-      }
       r = perplexity(s, *chunks ? used : toks, *ctx, progress);
       end_progress();
       if (flash) {
@@ -350,6 +356,7 @@ void add_eval(CLI::App& app) {
   c->add_option("--dump-logits", *dump, "write float32 logits of every position to this file");
   c->add_option("--greedy", *greedy, "greedy continuation length")->check(CLI::Range(0, 1 << 16));
   c->callback([=] {
+    if (!dump->empty()) check_output_path(*dump, {resolve_model(o->model)});
     auto model = Model::load(resolve_model(o->model));
     const auto toks = parse_ids(*ids);
     Session s(*model, pick_ctx(*model, o->ctx, toks.size() + size_t(*greedy)), o->threads);
@@ -400,6 +407,7 @@ void add_convert(CLI::App& app) {
       ->check(CLI::Range(1, 1 << 20));
   c->callback([=] {
     const TensorType t = parse_tensor_type(*type);
+    check_output_path(*out, {*in}, *to_hf);
     auto m = Model::load(*in);
     if (*flash) {
       if (*to_hf) fail("--flash and --to-hf exclude each other");
@@ -467,6 +475,7 @@ void add_make_test_model(CLI::App& app) {
   auto progress = std::make_shared<bool>(false);
   c->add_flag("--progress", *progress, "a progress bar while the tensors are written");
   c->callback([=] {
+    check_output_path(*out, {sp->vocab_from});
     sp->arch = parse_arch(*arch);
     sp->type = parse_tensor_type(*type);
     if (*progress) {

@@ -52,6 +52,7 @@ void add_calibrate(CLI::App& app) {
   c->add_option("-c,--ctx-size", *ctx, "window size in tokens")->check(CLI::Range(16, 1 << 20));
   c->add_option("--max-tokens", *max_tokens, "use at most this many tokens of the text");
   c->callback([=] {
+    check_output_path(*out, {resolve_model(o->model), *file});
     auto model = Model::load(resolve_model(o->model));
     std::vector<int32_t> toks = text_tokens(*model, *file);
     if (*max_tokens && toks.size() > *max_tokens) toks.resize(*max_tokens);
@@ -97,6 +98,10 @@ void add_sweep(CLI::App& app) {
   auto sim = std::make_shared<SimSweepOpts>();
   add_sim_sweep_opts(c, *sim);
   c->callback([=] {
+    check_output_files(*out,
+                       {"sweep.csv", "sweep.json", "flash_sweep.csv", "flash_sweep.json",
+                        "simulate.csv", "simulate.json"},
+                       {resolve_model(o->model), *file, so->thresholds, fo->image});
     auto model = Model::load(resolve_model(o->model));
     const std::vector<int32_t> toks = text_tokens(*model, *file);
     const uint64_t overhead_rss = current_rss();

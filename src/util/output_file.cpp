@@ -146,10 +146,29 @@ void check_output_path(const std::string& output, const std::vector<std::string>
     if (in.empty()) continue;
     if (same_file(output, in))
       fail("{}: is one of this run's inputs ({}); write the output elsewhere", output, in);
+    if (!is_folder &&
+        fs::is_directory(in, ec)) {  // a Hugging Face folder: its files are the inputs
+      for (const auto& e : fs::directory_iterator(in, ec)) {
+        if (same_file(output, e.path().string())) {
+          fail("{}: is one of this run's inputs ({}); write the output elsewhere", output,
+               e.path().string());
+        }
+      }
+    }
     if (is_folder && inside(in, output)) {
       fail("{}: holds one of this run's inputs ({}); write the output elsewhere", output, in);
     }
   }
+}
+
+void check_output_files(const std::string& folder, const std::vector<std::string>& names,
+                        const std::vector<std::string>& inputs) {
+  std::error_code ec;
+  if (!fs::is_directory(folder, ec)) {
+    check_output_path(folder, inputs, true);
+    return;
+  }
+  for (const std::string& n : names) check_output_path((fs::path(folder) / n).string(), inputs);
 }
 
 }  // namespace dip

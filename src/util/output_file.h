@@ -43,4 +43,9 @@ void write_file_atomically(const std::string& path, std::string_view bytes);
 void check_output_path(const std::string& output, const std::vector<std::string>& inputs,
                        bool is_folder = false);
 
+// For a command that writes the files `names` into `folder` (made when missing): fails when the
+// folder's parent is missing or one of those files is one of `inputs`.
+void check_output_files(const std::string& folder, const std::vector<std::string>& names,
+                        const std::vector<std::string>& inputs);
+
 }  // namespace dip

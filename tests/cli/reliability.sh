@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# A user's files and a user's machine: outputs never destroy inputs or leave half-written files,
+# a closed pipe is a normal end, inputs that are not regular files are refused at once, flags
+# that do nothing for the run are errors naming the flag, and the context only grows when asked.
+set -u
+DIP="$1"
+WORK="$2"
+rm -rf "$WORK" && mkdir -p "$WORK"
+fails=0
+bad() { echo "FAIL: $*"; fails=$((fails+1)); }
+
+expect_fail() {  # expect_fail NEEDLE CMD...
+  local needle="$1"; shift
+  local err rc
+  err=$(timeout 60 "$@" 2>&1 >/dev/null); rc=$?
+  if [ $rc -eq 0 ] || [ $rc -ge 124 ]; then bad "(exit $rc) $*"; return; fi
+  if ! grep -q -- "$needle" <<<"$err"; then bad "(message lacks '$needle') $*"; echo "  got: $err"; return; fi
+  [ "$(wc -l <<<"$err")" -eq 1 ] || { bad "(more than one line) $*"; echo "  got: $err"; return; }
+  echo "ok: $needle"
+}
+same_bytes() { cmp -s "$1" "$2" || bad "$1 changed"; }
+
+M="$WORK/m.gguf"
+"$DIP" make-test-model "$M" --n-embd 64 --n-head 2 --n-head-kv 2 --n-ff 96 --n-ctx 256 2>/dev/null || { echo "cannot make model"; exit 1; }
+cp "$M" "$WORK/orig.gguf"
+printf 'The quick brown fox jumps over the lazy dog. %.0s' $(seq 200) > "$WORK/text.txt"
+
+# A reader that closes the pipe early: a normal end, also under pipefail.
+( set -o pipefail; "$DIP" info "$M" | head -1 >/dev/null ) && echo "ok: closed pipe" || bad "dip info | head -1 fails under pipefail"
+( set -o pipefail; "$DIP" generate -m "$M" -p hi -n 2000 --ignore-eos -c 256 2>/dev/null | head -c 1 >/dev/null ) \
+  || bad "generate | head -c 1 fails under pipefail"
+
+# An output that is one of the run's inputs: an error before any work; the input unchanged.
+expect_fail "is one of this run's inputs" "$DIP" convert "$M" "$M" --type q8_0
+ln -s m.gguf "$WORK/link.gguf"
+expect_fail "is one of this run's inputs" "$DIP" convert "$WORK/link.gguf" "$M" --type q8_0
+expect_fail "is one of this run's inputs" "$DIP" convert "$M" "$WORK/link.gguf" --flash
+expect_fail "is one of this run's inputs" "$DIP" generate -m "$M" -p hi -n 2 --method dip --mlp-density 0.5 --trace "$WORK/link.gguf"
+expect_fail "is one of this run's inputs" "$DIP" eval -m "$M" --tokens 1,2 --dump-logits "$M"
+expect_fail "is one of this run's inputs" "$DIP" calibrate -m "$M" -f "$WORK/text.txt" -o "$M"
+expect_fail "is one of this run's inputs" "$DIP" calibrate -m "$M" -f "$WORK/text.txt" -o "$WORK/text.txt"
+expect_fail "is one of this run's inputs" "$DIP" make-test-model "$M" --vocab "$M"
+expect_fail "does not exist" "$DIP" convert "$M" "$WORK/no/such/dir/out.gguf"
+expect_fail "does not exist" "$DIP" eval -m "$M" --tokens 1,2 --dump-logits "$WORK/nodir/l.bin"
+same_bytes "$M" "$WORK/orig.gguf"
+[ -z "$(ls -A "$WORK" | grep '\.tmp-')" ] || bad "temporary files left behind: $(ls -A "$WORK")"
+
+# A conversion killed midway leaves the previous good file intact, and no temporary file loads.
+"$DIP" make-test-model "$WORK/big.gguf" --n-embd 1024 --n-layer 6 --n-ff 4096 --n-head 8 --n-head-kv 8 --fast-weights 2>/dev/null
+"$DIP" convert "$M" "$WORK/out.gguf" --type f16 2>/dev/null
+cp "$WORK/out.gguf" "$WORK/out.before"
+"$DIP" convert "$WORK/big.gguf" "$WORK/out.gguf" --type q4_0 2>/dev/null &
+pid=$!
+sleep 0.3
+kill -9 $pid 2>/dev/null && echo "ok: killed a conversion midway" || echo "note: conversion ended before the kill"
+wait $pid 2>/dev/null
+if cmp -s "$WORK/out.gguf" "$WORK/out.before"; then
+  "$DIP" info "$WORK/out.gguf" >/dev/null || bad "the previous output no longer loads"
+else
+  "$DIP" info "$WORK/out.gguf" >/dev/null || bad "the output is neither the previous file nor a complete one"
+fi
+rm -f "$WORK"/.out.gguf.tmp-*
+
+# Inputs that are not regular files: refused at once (a FIFO would block a read forever).
+mkfifo "$WORK/fifo"
+expect_fail "not a regular file" "$DIP" info "$WORK/fifo"
+expect_fail "not a regular file" "$DIP" perplexity -m "$M" -f "$WORK/fifo"
+expect_fail "is a directory" "$DIP" perplexity -m "$M" -f "$WORK"
+
+# Flag errors name the flag; flags that do nothing for the run are errors.
+F=(generate -m "$M" -p hi -n 2 --method dip --mlp-density 0.5)
+"$DIP" convert "$M" "$WORK/m.dipflash" --flash 2>/dev/null
+expect_fail "--mlp-cache '150%' must be a percentage" "$DIP" "${F[@]}" --flash "$WORK/m.dipflash" --mlp-cache 150%
+expect_fail "--flash-gap '-512'" "$DIP" "${F[@]}" --flash "$WORK/m.dipflash" --mlp-cache 50% --flash-gap -512
+expect_fail "not in \\[1 MB/s" "$DIP" "${F[@]}" --flash "$WORK/m.dipflash" --mlp-cache 50% --flash-bw 1B/s
+expect_fail "--mlp-density must be in (0, 1]" "$DIP" generate -m "$M" -p hi -n 2 --method dip --mlp-density -1
+expect_fail "--gamma applies to --method dip-ca only" "$DIP" "${F[@]}" --gamma 0.5
+expect_fail "--mlp-density has no effect with --method dense" "$DIP" generate -m "$M" -p hi -n 2 --mlp-density 0.5
+expect_fail "--trace records pruning masks" "$DIP" generate -m "$M" -p hi -n 2 --trace "$WORK/t.trace"
+expect_fail "--chunks 1: perplexity needs at least 2 windows" "$DIP" perplexity -m "$M" -f "$WORK/text.txt" -c 64 --chunks 1
+
+# The context: --ctx on every model command; beyond the trained context only when asked.
+"$DIP" generate -m "$M" -p hi -n 2 --ctx 64 >/dev/null 2>&1 || bad "generate --ctx is not accepted"
+long=$(printf 'word %.0s' $(seq 400))
+expect_fail "beyond the model's trained context of 256" "$DIP" generate -m "$M" -p "$long" -n 4
+"$DIP" generate -m "$M" -p "$long" -n 4 -c 900 >/dev/null 2>"$WORK/long.err" || bad "generate -c 900 beyond the trained context fails"
+grep -q "warning: context 900 is beyond" "$WORK/long.err" || bad "no warning for a context beyond the trained one"
+# A huge context costs memory as it fills, not up front (8 GB of KV cache here if allocated).
+/usr/bin/time -o "$WORK/rss" -f '%M' "$DIP" generate -m "$M" -p hi -n 2 -c 1000000 >/dev/null 2>&1
+rss=$(tail -1 "$WORK/rss")
+[ "${rss:-999999999}" -lt 400000 ] && echo "ok: -c 1000000 peak RSS ${rss} KiB" || bad "-c 1000000 peak RSS ${rss} KiB"
+
+echo "$fails failure(s)"
+[ $fails -eq 0 ]
