@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -78,6 +79,21 @@ std::string read_text_file(const std::string& path) {
   }
   ::close(fd);
   return text;
+}
+
+void check_disjoint(std::vector<ByteRange> ranges, const std::string& path) {
+  std::sort(ranges.begin(), ranges.end(), [](const ByteRange& a, const ByteRange& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
+  for (size_t i = 1; i < ranges.size(); ++i) {
+    if (ranges[i].begin < ranges[i - 1].end) {
+      fail(
+          "{}: the data of tensors '{}' and '{}' overlap (bytes [{}, {}) and [{}, {})); corrupt "
+          "file",
+          path, *ranges[i - 1].name, *ranges[i].name, ranges[i - 1].begin, ranges[i - 1].end,
+          ranges[i].begin, ranges[i].end);
+    }
+  }
 }
 
 }  // namespace dip

@@ -32,6 +32,15 @@ std::string read_text_file(const std::string& path);
 
 // Opens path for reading; fails, naming it, unless it is a regular file (a directory or a FIFO
 // is an error, never an empty read or a wait). Sets *size when given. The caller closes the fd.
+// A tensor's bytes in a file: [begin, end).
+struct ByteRange {
+  uint64_t begin, end;
+  const std::string* name;
+};
+// Fails, naming the file and both tensors, when two ranges overlap: each tensor owns its bytes,
+// and overlapping data is a corrupt or hostile file, never two views of one tensor.
+void check_disjoint(std::vector<ByteRange> ranges, const std::string& path);
+
 int open_regular_file(const std::string& path, uint64_t* size = nullptr);
 
 }  // namespace dip

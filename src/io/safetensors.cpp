@@ -92,6 +92,12 @@ void SafetensorsFile::parse() {
     t.n_bytes = e - b;
     tensors_.push_back(std::move(t));
   }
+  std::vector<ByteRange> ranges;
+  for (const auto& t : tensors_) {
+    const uint64_t b = uint64_t(t.data - file_->data());
+    ranges.push_back({b, b + t.n_bytes, &t.name});
+  }
+  check_disjoint(std::move(ranges), path);
 }
 
 void write_safetensors(const std::string& path, const std::vector<SafetensorsOut>& tensors) {

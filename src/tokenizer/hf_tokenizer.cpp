@@ -90,6 +90,7 @@ Vocab parse_hf_tokenizer(const std::string& tokenizer_json, const std::string& c
     fail("{}: tokenizer model '{}' is not supported (BPE is)", name, model.value("type", "?"));
   if (!model.contains("vocab") || !model["vocab"].is_object())
     fail("{}: model.vocab is missing", name);
+  if (model["vocab"].empty()) fail("{}: model.vocab is empty: no text could be tokenized", name);
   if (n_vocab > (1u << 24)) fail("{}: absurd vocabulary size {}", name, n_vocab);
 
   Vocab v;
@@ -199,8 +200,16 @@ Vocab parse_hf_tokenizer(const std::string& tokenizer_json, const std::string& c
       if (v.tokens[i].text == t) return int32_t(i);
     return -1;
   };
-  v.bos = cfg.contains("bos_token") ? id_of_text(token_text(cfg["bos_token"])) : -1;
-  v.eos = cfg.contains("eos_token") ? id_of_text(token_text(cfg["eos_token"])) : -1;
+  // A named BOS/EOS that the vocabulary lacks is an error, not a sequence without one.
+  auto named_token = [&](const char* key) -> int32_t {
+    if (!cfg.contains(key) || cfg[key].is_null()) return -1;
+    const std::string text = token_text(cfg[key]);
+    const int32_t id = id_of_text(text);
+    if (id < 0 && !text.empty()) fail("{}: {} '{}' is not in the vocabulary", name, key, text);
+    return id;
+  };
+  v.bos = named_token("bos_token");
+  v.eos = named_token("eos_token");
   if (v.type == VocabType::kSpm) {
     if (v.bos < 0) v.bos = id_of_text("<s>");
     if (v.eos < 0) v.eos = id_of_text("</s>");

@@ -40,7 +40,8 @@ void finalize_vocab(Vocab& v, const std::string& model_name) {
   }
 
   for (size_t i = 0; i < n; ++i) {
-    if (v.tokens[i].attr & (kAttrControl | kAttrUserDefined | kAttrUnknown)) v.special_tokens.push_back(int32_t(i));
+    if (v.tokens[i].attr & (kAttrControl | kAttrUserDefined | kAttrUnknown))
+      v.special_tokens.push_back(int32_t(i));
   }
   std::stable_sort(v.special_tokens.begin(), v.special_tokens.end(), [&](int32_t a, int32_t b) {
     return v.tokens[a].text.size() > v.tokens[b].text.size();
@@ -48,10 +49,12 @@ void finalize_vocab(Vocab& v, const std::string& model_name) {
 
   // Phi-3 models strip whitespace to the right of their special tokens (llama.cpp's rule).
   std::string name = model_name;
-  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](unsigned char c) { return char(std::tolower(c)); });
   if (name.find("phi-3") != std::string::npos || name.find("phi3") != std::string::npos) {
     for (int32_t id : v.special_tokens) v.tokens[id].attr |= kAttrRstrip;
-    for (const char* t : {"</s>"}) if (int32_t id = v.find(t); id >= 0) v.tokens[id].attr |= kAttrRstrip;
+    for (const char* t : {"</s>"})
+      if (int32_t id = v.find(t); id >= 0) v.tokens[id].attr |= kAttrRstrip;
     for (const char* t : {"<unk>", "<s>", "<|endoftext|>"}) {
       if (int32_t id = v.find(t); id >= 0) v.tokens[id].attr &= ~uint32_t(kAttrRstrip);
     }
@@ -66,12 +69,15 @@ Vocab load_vocab(const GgufFile& g) {
   v.pre_name = g.get_string("tokenizer.ggml.pre").value_or("");
   if (v.model_name == "llama") {
     v.type = VocabType::kSpm;
-    v.bos = 1; v.eos = 2; v.unk = 0;
+    v.bos = 1;
+    v.eos = 2;
+    v.unk = 0;
     v.add_space_prefix = true;
     v.add_bos = true;
   } else if (v.model_name == "gpt2") {
     v.type = VocabType::kBpe;
-    v.bos = 11; v.eos = 11;
+    v.bos = 11;
+    v.eos = 11;
     v.pre = pre_type_from_name(v.pre_name, path);
     if (v.pre == PreType::kLlama3) {
       v.ignore_merges = true;
@@ -87,10 +93,16 @@ Vocab load_vocab(const GgufFile& g) {
   const size_t n = list->count;
   if (n == 0) fail("{}: tokenizer.ggml.tokens is empty", path);
   if (n > (1u << 30)) fail("{}: absurd vocabulary size {}", path, n);
-  const GgufValue* scores = g.find("tokenizer.ggml.scores") ? g.get_array("tokenizer.ggml.scores", GgufType::F32) : nullptr;
-  const GgufValue* types = g.find("tokenizer.ggml.token_type") ? g.get_array("tokenizer.ggml.token_type", GgufType::I32) : nullptr;
-  if (scores && scores->count != n) fail("{}: tokenizer.ggml.scores has {} entries for {} tokens", path, scores->count, n);
-  if (types && types->count != n) fail("{}: tokenizer.ggml.token_type has {} entries for {} tokens", path, types->count, n);
+  const GgufValue* scores = g.find("tokenizer.ggml.scores")
+                                ? g.get_array("tokenizer.ggml.scores", GgufType::F32)
+                                : nullptr;
+  const GgufValue* types = g.find("tokenizer.ggml.token_type")
+                               ? g.get_array("tokenizer.ggml.token_type", GgufType::I32)
+                               : nullptr;
+  if (scores && scores->count != n)
+    fail("{}: tokenizer.ggml.scores has {} entries for {} tokens", path, scores->count, n);
+  if (types && types->count != n)
+    fail("{}: tokenizer.ggml.token_type has {} entries for {} tokens", path, types->count, n);
 
   v.tokens.resize(n);
   for (size_t i = 0; i < n; ++i) {
@@ -100,13 +112,27 @@ Vocab load_vocab(const GgufFile& g) {
     t.score = scores ? float(gguf_array_f64(*scores, i)) : 0.0f;
     if (types) {
       switch (gguf_array_i64(*types, i)) {
-        case 1: t.attr = kAttrNormal; break;
-        case 2: t.attr = kAttrUnknown; break;
-        case 3: t.attr = kAttrControl; break;
-        case 4: t.attr = kAttrUserDefined; break;
-        case 5: t.attr = kAttrUnused; break;
-        case 6: t.attr = kAttrByte; break;
-        default: t.attr = kAttrUndefined; break;
+        case 1:
+          t.attr = kAttrNormal;
+          break;
+        case 2:
+          t.attr = kAttrUnknown;
+          break;
+        case 3:
+          t.attr = kAttrControl;
+          break;
+        case 4:
+          t.attr = kAttrUserDefined;
+          break;
+        case 5:
+          t.attr = kAttrUnused;
+          break;
+        case 6:
+          t.attr = kAttrByte;
+          break;
+        default:
+          t.attr = kAttrUndefined;
+          break;
       }
     }
   }
@@ -129,18 +155,25 @@ Vocab load_vocab(const GgufFile& g) {
     }
   }
 
-  auto special = [&](const char* key, int32_t& id) {
+  // Tokens that start or end a sequence must exist: an id past the vocabulary is a broken file,
+  // not a reason to generate without BOS or to never stop. Padding and separator ids, which
+  // generation does not use, are dropped when out of range (as llama.cpp does).
+  auto special = [&](const char* key, int32_t& id, bool required) {
     if (auto x = g.get_uint(key)) {
-      if (*x < n) id = int32_t(*x);
+      if (*x < n) {
+        id = int32_t(*x);
+      } else if (required) {
+        fail("{}: {} is {}, outside the vocabulary of {} tokens", path, key, *x, n);
+      }
     }
   };
-  special("tokenizer.ggml.bos_token_id", v.bos);
-  special("tokenizer.ggml.eos_token_id", v.eos);
-  special("tokenizer.ggml.eot_token_id", v.eot);
-  special("tokenizer.ggml.eom_token_id", v.eom);
-  special("tokenizer.ggml.unknown_token_id", v.unk);
-  special("tokenizer.ggml.padding_token_id", v.pad);
-  special("tokenizer.ggml.seperator_token_id", v.sep);
+  special("tokenizer.ggml.bos_token_id", v.bos, true);
+  special("tokenizer.ggml.eos_token_id", v.eos, true);
+  special("tokenizer.ggml.eot_token_id", v.eot, true);
+  special("tokenizer.ggml.eom_token_id", v.eom, true);
+  special("tokenizer.ggml.unknown_token_id", v.unk, true);
+  special("tokenizer.ggml.padding_token_id", v.pad, false);
+  special("tokenizer.ggml.seperator_token_id", v.sep, false);
   if (auto b = g.get_bool("tokenizer.ggml.add_bos_token")) v.add_bos = *b;
   if (auto b = g.get_bool("tokenizer.ggml.add_eos_token")) v.add_eos = *b;
   if (v.bos >= int32_t(n)) v.bos = -1;
@@ -157,11 +190,16 @@ Vocab load_vocab(const GgufFile& g) {
 namespace dip {
 const char* pre_type_gguf_name(PreType t) {
   switch (t) {
-    case PreType::kDefault: return "default";
-    case PreType::kGpt2: return "gpt-2";
-    case PreType::kLlama3: return "llama-bpe";
-    case PreType::kQwen2: return "qwen2";
-    case PreType::kDeepseekLlm: return "deepseek-llm";
+    case PreType::kDefault:
+      return "default";
+    case PreType::kGpt2:
+      return "gpt-2";
+    case PreType::kLlama3:
+      return "llama-bpe";
+    case PreType::kQwen2:
+      return "qwen2";
+    case PreType::kDeepseekLlm:
+      return "deepseek-llm";
   }
   return "default";
 }

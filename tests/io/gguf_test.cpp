@@ -3,11 +3,14 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <random>
 
 #include "io/gguf_writer.h"
+#include "io/synth_model.h"
+#include "model/model.h"
 #include "util/error.h"
 
 namespace dip {
@@ -124,7 +127,8 @@ TEST(Gguf, DeferredTensorsWriteTheSameFile) {
   EXPECT_EQ(order, (std::vector<std::string>{"t0", "t1"}));
   EXPECT_EQ(reported, order);
   GgufWriter c;
-  c.add_tensor_deferred("bad", TensorType::F32, {4}, 16, [](uint8_t*) { fail("cannot produce tensor 'bad'"); });
+  c.add_tensor_deferred("bad", TensorType::F32, {4}, 16,
+                        [](uint8_t*) { fail("cannot produce tensor 'bad'"); });
   EXPECT_THROW(c.write(tmp_path("failing.gguf")), Error);
 }
 
@@ -182,19 +186,27 @@ TEST(Gguf, AbsurdCountsAndSizes) {
 }
 
 // Hand-built file with one tensor whose fields we can corrupt.
-std::vector<uint8_t> one_tensor_file(uint32_t type, std::vector<uint64_t> dims, uint64_t offset, size_t data_bytes) {
+std::vector<uint8_t> one_tensor_file(uint32_t type, std::vector<uint64_t> dims, uint64_t offset,
+                                     size_t data_bytes) {
   std::vector<uint8_t> b;
-  auto put = [&](const void* p, size_t n) { b.insert(b.end(), (const uint8_t*)p, (const uint8_t*)p + n); };
+  auto put = [&](const void* p, size_t n) {
+    b.insert(b.end(), (const uint8_t*)p, (const uint8_t*)p + n);
+  };
   const uint32_t magic = 0x46554747, ver = 3;
   const uint64_t nt = 1, nkv = 0;
-  put(&magic, 4); put(&ver, 4); put(&nt, 8); put(&nkv, 8);
+  put(&magic, 4);
+  put(&ver, 4);
+  put(&nt, 8);
+  put(&nkv, 8);
   const std::string name = "w";
   const uint64_t len = name.size();
-  put(&len, 8); put(name.data(), name.size());
+  put(&len, 8);
+  put(name.data(), name.size());
   const uint32_t nd = uint32_t(dims.size());
   put(&nd, 4);
   for (uint64_t d : dims) put(&d, 8);
-  put(&type, 4); put(&offset, 8);
+  put(&type, 4);
+  put(&offset, 8);
   b.resize((b.size() + 31) / 32 * 32, 0);
   b.resize(b.size() + data_bytes, 0x11);
   return b;
@@ -216,6 +228,54 @@ TEST(Gguf, TensorProblems) {
   write_all(p, one_tensor_file(12, {256, 2}, 0, 2048));
   GgufFile g(p);
   EXPECT_EQ(ggml_type_name(g.tensors()[0].type_id), "Q4_K");
+}
+
+// Offset of the u64 that follows `key` (a tensor's name or a metadata key) and `skip` bytes.
+size_t field_after(const std::vector<uint8_t>& b, const std::string& key, size_t skip) {
+  const auto it = std::search(b.begin(), b.end(), key.begin(), key.end());
+  EXPECT_NE(it, b.end()) << key;
+  return size_t(it - b.begin()) + key.size() + skip;
+}
+
+TEST(Gguf, OverlappingTensorDataIsAnError) {
+  auto b = read_all(sample_file());
+  // t1: name, then n_dims (u32), one dim (u64), type (u32), offset (u64): point it into t0.
+  const size_t off = field_after(b, "t1", 4 + 8 + 4);
+  const uint64_t zero = 0;
+  std::memcpy(&b[off], &zero, 8);
+  const std::string p = tmp_path("overlap.gguf");
+  write_all(p, b);
+  expect_error(p, "the data of tensors 't1' and 't0' overlap");
+}
+
+TEST(Gguf, SpecialTokenIdsOutsideTheVocabularyAreErrors) {
+  SynthSpec s;
+  s.n_embd = 32;
+  s.n_head = 2;
+  s.n_head_kv = 2;
+  s.n_ff = 32;
+  s.n_layer = 1;
+  s.n_merges = 10;
+  const std::string p = tmp_path("bos.gguf");
+  write_synth_model(s, p);
+  Model::load(p);  // loads as written
+  for (const char* key : {"tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id"}) {
+    auto b = read_all(p);
+    const size_t off = field_after(b, key, 4);  // value type (u32), then the u32 id
+    const uint32_t bad = 1u << 30;
+    std::memcpy(&b[off], &bad, 4);
+    const std::string q = tmp_path("badspecial.gguf");
+    write_all(q, b);
+    try {
+      Model::load(q);
+      ADD_FAILURE() << "no error for " << key;
+    } catch (const Error& e) {
+      EXPECT_NE(
+          std::string(e.what()).find(std::string(key) + " is 1073741824, outside the vocabulary"),
+          std::string::npos)
+          << e.what();
+    }
+  }
 }
 
 TEST(Gguf, RandomCorruptionNeverCrashes) {

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "io/convert.h"
 #include "io/safetensors.h"
@@ -39,7 +40,8 @@ void expect_close(const std::vector<float>& a, const std::vector<float>& b, floa
   for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], tol * (1 + std::fabs(a[i]))) << i;
 }
 
-const char* kTexts[] = {"The President said that the people", "  spaces\n\nand 12345 digits, it's fine!",
+const char* kTexts[] = {"The President said that the people",
+                        "  spaces\n\nand 12345 digits, it's fine!",
                         "Ünïcödé café 東京 🦙"};
 
 TEST(HfModel, RoundTripsThroughEveryArchitecture) {
@@ -205,6 +207,39 @@ TEST(HfModel, BadFolders) {
     expect_error(d, "outside the data section");
   }
   expect_error(tmp("no-such-folder-or-file"), "cannot open");
+}
+
+// Two tensors whose data_offsets overlap: a corrupt file, never two views of the same bytes.
+TEST(HfModel, OverlappingTensorDataIsAnError) {
+  const std::string d = make_folder("overlap");
+  const std::string f = d + "/model.safetensors";
+  std::fstream io(f, std::ios::in | std::ios::out | std::ios::binary);
+  uint64_t hlen = 0;
+  io.read(reinterpret_cast<char*>(&hlen), 8);
+  std::string head(hlen, '\0');
+  io.read(head.data(), std::streamsize(hlen));
+  nlohmann::json h = nlohmann::json::parse(head);
+  auto& a = h["model.layers.0.input_layernorm.weight"];
+  auto& b = h["model.layers.0.post_attention_layernorm.weight"];
+  ASSERT_EQ(a["shape"], b["shape"]);
+  b["data_offsets"] = a["data_offsets"];
+  std::string edited = h.dump();
+  ASSERT_LE(edited.size(), head.size());
+  edited.resize(head.size(), ' ');
+  io.seekp(8);
+  io.write(edited.data(), std::streamsize(edited.size()));
+  io.close();
+  expect_error(d, "overlap");
+}
+
+TEST(HfTokenizer, EmptyVocabularyAndUnknownSpecialTokensAreErrors) {
+  const std::string d = make_folder("emptyvocab");
+  std::ofstream(d + "/tokenizer.json")
+      << R"({"model": {"type": "BPE", "vocab": {}, "merges": []}, "pre_tokenizer": null})";
+  expect_error(d, "model.vocab is empty");
+  const std::string e = make_folder("nobos");
+  std::ofstream(e + "/tokenizer_config.json") << R"({"bos_token": "<|no such token|>"})";
+  expect_error(e, "bos_token '<|no such token|>' is not in the vocabulary");
 }
 
 TEST(HfTokenizer, MalformedJsonIsAnError) {
