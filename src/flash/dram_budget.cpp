@@ -8,6 +8,7 @@
 #include "flash/flash_image.h"
 #include "flash/flash_store.h"
 #include "model/model.h"
+#include "ops/colsparse.h"
 #include "util/error.h"
 
 namespace dip {
@@ -36,8 +37,9 @@ uint64_t staging_bytes(const FlashImage& img) {
   const FlashHeader& h = img.header();
   const uint64_t region =
       std::max(uint64_t(h.n_embd) * h.up_col_stride, uint64_t(h.n_ff) * h.down_col_stride);
-  const uint64_t half =
-      std::max({std::min<uint64_t>(4u << 20, region), h.up_col_stride, h.down_col_stride});
+  // At least one kernel group of columns per half: FlashColumns::multiply sums in a fixed order.
+  const uint64_t half = std::max(std::min<uint64_t>(4u << 20, region),
+                                 ColSparseSum::kGroup * std::max(h.up_col_stride, h.down_col_stride));
   return 2 * half;
 }
 

@@ -23,7 +23,8 @@ FlashColumns::FlashColumns(const FlashImage& image, const FlashStoreOptions& opt
   // Untouched slab pages cost nothing until a column is read into them.
   if (up_cap_) up_slab_ = HugeBuffer(h.n_layer * up_cap_ * h.up_col_stride);
   if (down_cap_) down_slab_ = HugeBuffer(h.n_layer * down_cap_ * h.down_col_stride);
-  const uint64_t min_staging = 2 * std::max(h.up_col_stride, h.down_col_stride);
+  // Each half holds at least one kernel group of columns (see multiply()).
+  const uint64_t min_staging = 2 * ColSparseSum::kGroup * std::max(h.up_col_stride, h.down_col_stride);
   staging_ = HugeBuffer(std::max(min_staging, staging ? staging / (2 * h.align) * (2 * h.align) : dip::staging_bytes(image)));
 }
 
@@ -72,72 +73,96 @@ void FlashColumns::multiply(uint32_t layer, bool up, const int32_t* idx, const u
   const int k = up ? 0 : 1;
   auto offset = [&](size_t c) { return up ? image_.up_offset(layer, c) : image_.down_offset(layer, c); };
 
-  // Order: hits, then admitted misses, then streamed misses; xs_ and ptrs_ follow it.
-  ptrs_.clear();
-  xs_.clear();
+  // Every kept column is summed in the order of idx, exactly as the DRAM path sums it
+  // (ColSparseSum): the result does not depend on which columns hit the cache or when reads
+  // complete. Hits are summed while the misses are read, up to the first miss still in flight.
+  ptrs_.assign(n, nullptr);  // where column i's bytes are (or will be, for streamed misses)
   reads_.clear();
   stream_.clear();
+  size_t n_hit = 0;
   for (size_t i = 0; i < n; ++i) {
     if (hit[i]) {
-      ptrs_.push_back(slab + size_t(slots[i]) * stride);
-      xs_.push_back(xs[i]);
-    }
-  }
-  const size_t n_hit = ptrs_.size();
-  for (size_t i = 0; i < n; ++i) {
-    if (!hit[i] && slots[i] >= 0) {
+      ptrs_[i] = slab + size_t(slots[i]) * stride;
+      ++n_hit;
+    } else if (slots[i] >= 0) {
       uint8_t* dst = slab + size_t(slots[i]) * stride;
       reads_.push_back({offset(size_t(idx[i])), uint32_t(stride), dst});
-      ptrs_.push_back(dst);
-      xs_.push_back(xs[i]);
-    } else if (!hit[i]) {
+      ptrs_[i] = dst;
+    } else {
       stream_.push_back(i);
     }
   }
-  const size_t n_admit = ptrs_.size() - n_hit;
+  const size_t n_admit = reads_.size();
   stats_.dram_bytes[k] += n_hit * col_bytes;
   stats_.flash_bytes[k] += (n - n_hit) * stride;
   stats_.flash_columns[k] += n - n_hit;
-
   const uint32_t t_admit = n_admit ? store_->submit(reads_) : 0;
-  // Streamed misses in chunks through the two halves of the read buffer.
-  const size_t half = staging_.size() / 2 / h.align * h.align, per_chunk = std::max<size_t>(1, half / stride);
+  bool admitted_ready = n_admit == 0;
+
+  // Streamed misses in chunks through the two halves of the read buffer; a chunk's half is
+  // reused once every column of the chunk two before it has been summed. A chunk holds at least
+  // one kernel group of columns, so a group never needs more than two chunks at once.
+  const size_t half = staging_.size() / 2 / h.align * h.align;
+  const size_t per_chunk = std::max<size_t>(1, half / stride);
   const size_t n_chunks = (stream_.size() + per_chunk - 1) / per_chunk;
+  std::vector<uint32_t>& tickets = tickets_;
+  tickets.assign(n_chunks, 0);
+  size_t submitted = 0, ready = 0;  // chunks submitted; chunks whose reads are complete
   auto submit_chunk = [&](size_t c) {
     reads_.clear();
     uint8_t* buf = staging_.data() + (c % 2) * half;
     const size_t b = c * per_chunk, e = std::min(stream_.size(), b + per_chunk);
-    for (size_t j = b; j < e; ++j) reads_.push_back({offset(size_t(idx[stream_[j]])), uint32_t(stride), buf + (j - b) * stride});
-    return store_->submit(reads_);
-  };
-  uint32_t t_next = n_chunks ? submit_chunk(0) : 0;
-
-  bool written = false;
-  auto mul = [&](const uint8_t* const* p, const float* x, size_t m) {
-    if (m == 0) return;
-    colsparse_ptrs(type, col_len, p, x, m, y, written, &pool);
-    written = true;
-  };
-  mul(ptrs_.data(), xs_.data(), n_hit);  // overlaps the reads just submitted
-  if (n_admit) {
-    store_->wait(t_admit);
-    mul(ptrs_.data() + n_hit, xs_.data() + n_hit, n_admit);
-  }
-  for (size_t c = 0; c < n_chunks; ++c) {
-    const uint32_t t = t_next;
-    if (c + 1 < n_chunks) t_next = submit_chunk(c + 1);
-    store_->wait(t);
-    const uint8_t* buf = staging_.data() + (c % 2) * half;
-    const size_t b = c * per_chunk, e = std::min(stream_.size(), b + per_chunk);
-    chunk_ptrs_.resize(e - b);
-    chunk_xs_.resize(e - b);
     for (size_t j = b; j < e; ++j) {
-      chunk_ptrs_[j - b] = buf + (j - b) * stride;
-      chunk_xs_[j - b] = xs[stream_[j]];
+      uint8_t* dst = buf + (j - b) * stride;
+      ptrs_[stream_[j]] = dst;
+      reads_.push_back({offset(size_t(idx[stream_[j]])), uint32_t(stride), dst});
     }
-    mul(chunk_ptrs_.data(), chunk_xs_.data(), e - b);
+    tickets[c] = store_->submit(reads_);
+  };
+  // Position in idx order of the last column of streamed chunk c.
+  auto chunk_last = [&](size_t c) { return stream_[std::min(stream_.size(), (c + 1) * per_chunk) - 1]; };
+  auto refill = [&](size_t consumed) {  // columns [0, consumed) are summed
+    while (submitted < n_chunks && (submitted < 2 || chunk_last(submitted - 2) < consumed)) submit_chunk(submitted++);
+  };
+  refill(0);
+
+  ColSparseSum sum(type, col_len, n, y, false, &pool);
+  size_t next_stream = 0;  // index into stream_ of the first streamed miss not yet summed
+  xs_.assign(xs, xs + n);
+  while (sum.added() < n) {
+    // The columns available from the cursor on: hits, admitted misses once their reads are done,
+    // streamed misses of chunks already complete.
+    const size_t k0 = sum.added();
+    size_t e = k0, s = next_stream;
+    while (e < n) {
+      if (s < stream_.size() && stream_[s] == e) {
+        if (s / per_chunk >= ready) break;
+        ++s;
+      } else if (!hit[e] && !admitted_ready) {
+        break;
+      }
+      ++e;
+    }
+    const size_t m = sum.acceptable(e - k0);
+    if (m > 0) {
+      sum.add(ptrs_.data() + k0, xs_.data() + k0, m);
+      while (next_stream < stream_.size() && stream_[next_stream] < k0 + m) ++next_stream;
+      refill(k0 + m);
+      continue;
+    }
+    // Wait for what the first unavailable column needs.
+    if (s < stream_.size() && stream_[s] == e) {
+      const size_t c = s / per_chunk;
+      refill(k0);
+      if (c >= submitted) fail("internal: flash chunk {} needed before it could be read", c);
+      for (; ready <= c; ++ready) store_->wait(tickets[ready]);
+    } else {
+      store_->wait(t_admit);
+      admitted_ready = true;
+    }
   }
-  if (!written) std::memset(y, 0, col_len * sizeof(float));
+  if (!admitted_ready) store_->wait(t_admit);  // (every admitted column was summed, so done)
+  sum.finish();
 }
 
 }  // namespace dip

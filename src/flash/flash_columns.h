@@ -74,8 +74,7 @@ class FlashColumns {
   std::vector<float> xs_;
   std::vector<ColumnRead> reads_;
   std::vector<size_t> stream_;  // positions of not-admitted misses
-  std::vector<const uint8_t*> chunk_ptrs_;
-  std::vector<float> chunk_xs_;
+  std::vector<uint32_t> tickets_;
 };
 
 }  // namespace dip

@@ -371,55 +371,93 @@ void colsparse_simd(const ColumnMatrix& w, const int32_t* idx, const float* xs, 
   HWY_DYNAMIC_DISPATCH(ColSparse)(w.type, column_pointers(w, idx, nk), xs, nk, y, o0, o1, false);
 }
 
-void colsparse_ptrs(TensorType type, size_t col_len, const uint8_t* const* cols, const float* xs,
-                    size_t nk, float* y, bool accumulate, ThreadPool* pool) {
-  auto* fn = HWY_DYNAMIC_DISPATCH(ColSparse);
-  const size_t grain = 256;  // outputs; a multiple of every block size
-  const size_t col_bytes = row_bytes(type, col_len);
-  // (With fewer kept columns than two 4-column groups per run, the output split below is kept.)
-  if (col_bytes <= kShortColumnBytes && nk >= 2 * kColumnPartials * 4) {
-    // Short columns (a down projection's): split by output, every thread would read a sliver of
-    // every column (2 KiB of a 4 KiB column with two threads), too short a stream for the
-    // prefetchers. Instead the kept columns go in kColumnPartials fixed runs, each summed from
-    // zero into its own buffer (by whichever thread takes it), then added in a fixed order: whole
-    // columns per stream, and the same result for every thread count.
+ColSparseSum::ColSparseSum(TensorType type, size_t col_len, size_t nk, float* y, bool accumulate,
+                           ThreadPool* pool)
+    : type_(type), col_len_(col_len), nk_(nk), y_(y), accumulate_(accumulate), pool_(pool) {
+  // Short columns (a down projection's): split by output, every thread would read a sliver of
+  // every column (2 KiB of a 4 KiB column with two threads), too short a stream for the
+  // prefetchers. Instead the kept columns go in kColumnPartials fixed runs, each summed from
+  // zero into its own buffer (by whichever thread takes it), then added in a fixed order: whole
+  // columns per stream, and the same result for every thread count. (With fewer kept columns
+  // than two 4-column groups per run, the output split is kept.)
+  partials_ = row_bytes(type, col_len) <= kShortColumnBytes && nk >= 2 * kColumnPartials * 4;
+  if (partials_) {
+    n_runs_ = kColumnPartials;
     thread_local std::vector<float> part_buf;  // the caller's; workers get a pointer
     part_buf.resize(kColumnPartials * col_len);
-    float* const part = part_buf.data();
-    // Runs handed out one at a time through parallel_for's counter: a thread that is descheduled
-    // or slowed down (shared machines) takes fewer of them instead of holding up the others.
-    auto runs = [&](size_t p0, size_t p1) {
-      for (size_t p = p0; p < p1; ++p) {
-        const size_t k0 = p * nk / kColumnPartials, k1 = (p + 1) * nk / kColumnPartials;
-        fn(type, cols + k0, xs + k0, k1 - k0, part + p * col_len, 0, col_len, false);
+    part_ = part_buf.data();
+  }
+}
+
+size_t ColSparseSum::acceptable(size_t available) const {
+  const size_t limit = std::min(nk_, k_ + available);
+  if (limit == nk_) return limit - k_;
+  size_t r = 0;  // the run that holds position `limit`
+  while (r + 1 < n_runs_ && run_begin(r + 1) <= limit) ++r;
+  const size_t b = run_begin(r);
+  const size_t end = std::max(k_, b + (limit - b) / kGroup * kGroup);
+  return end - k_;
+}
+
+void ColSparseSum::add(const uint8_t* const* cols, const float* xs, size_t m) {
+  auto* fn = HWY_DYNAMIC_DISPATCH(ColSparse);
+  const size_t k0 = k_;
+  k_ += m;
+  if (m == 0) return;
+  if (partials_) {
+    // The pieces of [k0, k0 + m) inside each run, summed into the run's buffer.
+    auto runs = [&](size_t r0, size_t r1) {
+      for (size_t r = r0; r < r1; ++r) {
+        const size_t b = std::max(k0, run_begin(r)), e = std::min(k_, run_begin(r + 1));
+        if (b >= e) continue;
+        fn(type_, cols + (b - k0), xs + (b - k0), e - b, part_ + r * col_len_, 0, col_len_,
+           b != run_begin(r));
       }
     };
-    if (pool) {
-      pool->parallel_for(kColumnPartials, 1, runs);
+    size_t r_first = 0, r_last = 0;
+    while (run_begin(r_first + 1) <= k0) ++r_first;
+    while (r_last + 1 < n_runs_ && run_begin(r_last + 1) < k_) ++r_last;
+    if (pool_ && r_last > r_first) {
+      pool_->parallel_for(r_last - r_first + 1, 1, [&](size_t a, size_t e) { runs(r_first + a, r_first + e); });
     } else {
-      runs(0, kColumnPartials);
-    }
-    for (size_t o = 0; o < col_len; ++o) {
-      float v = part[o];
-      for (size_t p = 1; p < kColumnPartials; ++p) v += part[p * col_len + o];
-      y[o] = accumulate ? y[o] + v : v;
+      runs(r_first, r_last + 1);
     }
     return;
   }
-  if (pool && pool->size() > 1 && col_len >= 2 * grain) {
+  const bool acc = accumulate_ || k0 > 0;
+  const size_t grain = 256;  // outputs; a multiple of every block size
+  if (pool_ && pool_->size() > 1 && col_len_ >= 2 * grain) {
     // Equal contiguous output slices per thread: every thread reads its part of every kept
     // column, so the columns' bytes are split evenly and the result does not depend on the
     // thread count. (Splitting the kept columns instead, with per-thread partial sums, measured
     // slower on 14336-long columns and no faster inside the model.)
-    pool->run([&](int t, int nt) {
+    pool_->run([&](int t, int nt) {
       const size_t per =
-          ((col_len + grain - 1) / grain + nt - 1) / nt * grain;  // covers a partial last grain
-      const size_t o0 = std::min(col_len, size_t(t) * per), o1 = std::min(col_len, o0 + per);
-      if (o0 < o1) fn(type, cols, xs, nk, y, o0, o1, accumulate);
+          ((col_len_ + grain - 1) / grain + nt - 1) / nt * grain;  // covers a partial last grain
+      const size_t o0 = std::min(col_len_, size_t(t) * per), o1 = std::min(col_len_, o0 + per);
+      if (o0 < o1) fn(type_, cols, xs, m, y_, o0, o1, acc);
     });
   } else {
-    fn(type, cols, xs, nk, y, 0, col_len, accumulate);
+    fn(type_, cols, xs, m, y_, 0, col_len_, acc);
   }
+}
+
+void ColSparseSum::finish() {
+  if (k_ != nk_) fail("internal: column sum finished after {} of {} columns", k_, nk_);
+  if (nk_ == 0 && !accumulate_) std::memset(y_, 0, col_len_ * sizeof(float));
+  if (!partials_) return;
+  for (size_t o = 0; o < col_len_; ++o) {
+    float v = part_[o];
+    for (size_t p = 1; p < kColumnPartials; ++p) v += part_[p * col_len_ + o];
+    y_[o] = accumulate_ ? y_[o] + v : v;
+  }
+}
+
+void colsparse_ptrs(TensorType type, size_t col_len, const uint8_t* const* cols, const float* xs,
+                    size_t nk, float* y, bool accumulate, ThreadPool* pool) {
+  ColSparseSum sum(type, col_len, nk, y, accumulate, pool);
+  sum.add(cols, xs, nk);
+  sum.finish();
 }
 
 void colsparse(const ColumnMatrix& w, const int32_t* idx, const float* xs, size_t nk, float* y,

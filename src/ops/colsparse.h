@@ -49,4 +49,33 @@ void colsparse_ptrs(TensorType type, size_t col_len, const uint8_t* const* cols,
 void colsparse(const ColumnMatrix& w, const int32_t* idx, const float* xs, size_t nk, float* y,
                ThreadPool* pool);
 
+// colsparse_ptrs over columns that become available a few at a time (flash reads), with the
+// very same additions in the very same order: the result is bit for bit colsparse_ptrs's over
+// the whole list, whatever the pieces. The sum has a fixed structure (runs of kept columns
+// summed from zero into partial buffers, or one run straight into y) and kernel groups of up to
+// 16 columns; a piece may end only where that structure allows, which acceptable() says.
+class ColSparseSum {
+ public:
+  // y (+)= sum over nk columns of type/col_len, to be added in order by add().
+  ColSparseSum(TensorType type, size_t col_len, size_t nk, float* y, bool accumulate, ThreadPool* pool);
+  // How many of the next `available` columns add() may take now (0: wait for more).
+  size_t acceptable(size_t available) const;
+  // Adds the next m columns (m == acceptable(m) or the rest of the list).
+  void add(const uint8_t* const* cols, const float* xs, size_t m);
+  // Writes y; every column must have been added.
+  void finish();
+  size_t added() const { return k_; }
+
+  static constexpr size_t kGroup = 16;  // the widest kernel group (Q4_0 int8: 16 columns)
+
+ private:
+  size_t run_begin(size_t r) const { return r * nk_ / n_runs_; }
+  TensorType type_;
+  size_t col_len_, nk_, k_ = 0, n_runs_ = 1;
+  float* y_;
+  bool accumulate_, partials_ = false;
+  ThreadPool* pool_;
+  float* part_ = nullptr;  // n_runs_ partial sums of col_len_ (partials_ only)
+};
+
 }  // namespace dip
