@@ -38,15 +38,18 @@ uint64_t staging_bytes(const FlashImage& img) {
   const uint64_t region =
       std::max(uint64_t(h.n_embd) * h.up_col_stride, uint64_t(h.n_ff) * h.down_col_stride);
   // At least one kernel group of columns per half: FlashColumns::multiply sums in a fixed order.
-  const uint64_t half = std::max(std::min<uint64_t>(4u << 20, region),
-                                 ColSparseSum::kGroup * std::max(h.up_col_stride, h.down_col_stride));
+  const uint64_t half =
+      std::max(std::min<uint64_t>(4u << 20, region),
+               ColSparseSum::kGroup * std::max(h.up_col_stride, h.down_col_stride));
   return 2 * half;
 }
 
 DramPlan plan_dram(const Model& m, const FlashImage& img, const BudgetSpec& spec, uint32_t n_ctx,
-                   uint32_t max_batch, uint32_t n_logits, int n_threads, uint32_t max_gap) {
+                   uint32_t max_batch, uint32_t n_logits, int n_threads, uint32_t max_gap,
+                   uint64_t process_rss) {
   const HParams& hp = m.hparams();
   DramPlan p;
+  p.process = process_rss;
   p.budget =
       spec.fraction > 0 ? uint64_t(spec.fraction * double(m.total_weight_bytes())) : spec.bytes;
   p.resident_weights = m.total_weight_bytes() - m.mlp_bytes();
@@ -70,12 +73,12 @@ DramPlan plan_dram(const Model& m, const FlashImage& img, const BudgetSpec& spec
     p.budget = p.fixed() + uint64_t(std::ceil(spec.mlp_fraction * double(img.column_bytes())));
   if (p.budget < p.fixed()) {
     fail(
-        "DRAM budget {} is too small for the part that must stay resident: {} (weights outside the "
-        "MLP {}, KV cache {} "
+        "DRAM budget {} is too small for the part that must stay resident: {} (the process before "
+        "the weights {}, weights outside the MLP {}, KV cache {} "
         "for {} tokens, buffers {}, read buffers {}, cache bookkeeping {})",
-        format_bytes(p.budget), format_bytes(p.fixed()), format_bytes(p.resident_weights),
-        format_bytes(p.kv_cache), n_ctx, format_bytes(p.buffers), format_bytes(p.staging),
-        format_bytes(p.cache_meta));
+        format_bytes(p.budget), format_bytes(p.fixed()), format_bytes(p.process),
+        format_bytes(p.resident_weights), format_bytes(p.kv_cache), n_ctx, format_bytes(p.buffers),
+        format_bytes(p.staging), format_bytes(p.cache_meta));
   }
   p.cache_bytes = p.budget - p.fixed();
   p.cache_fraction = std::min(1.0, double(p.cache_bytes) / double(img.column_bytes()));

@@ -21,8 +21,11 @@ struct BudgetSpec {
 };
 BudgetSpec parse_budget(const std::string& s, const std::string& what = "DRAM budget");
 
+// The budget is for the whole process as the kernel counts it (peak RSS): `process` is what the
+// process held before any weight was touched (code, libraries, the vocabulary, the input text).
 struct DramPlan {
   uint64_t budget = 0;
+  uint64_t process = 0;
   uint64_t resident_weights = 0;  // every non-MLP weight
   uint64_t kv_cache = 0;
   uint64_t buffers = 0;       // activations, logits, attention scratch
@@ -30,7 +33,9 @@ struct DramPlan {
   uint64_t cache_meta = 0;    // per-column bookkeeping of the caches
   uint64_t cache_bytes = 0;   // left for MLP columns
   double cache_fraction = 0;  // of every matrix's columns (uniform split)
-  uint64_t fixed() const { return resident_weights + kv_cache + buffers + staging + cache_meta; }
+  uint64_t fixed() const {
+    return process + resident_weights + kv_cache + buffers + staging + cache_meta;
+  }
 };
 
 // The plan for running m with its MLP in `img` at `spec`, a context of n_ctx tokens, batches of
@@ -38,7 +43,8 @@ struct DramPlan {
 // below the fixed part is an Error that lists the parts.
 // max_gap: the store's gap buffer (FlashStoreOptions::max_gap).
 DramPlan plan_dram(const Model& m, const FlashImage& img, const BudgetSpec& spec, uint32_t n_ctx,
-                   uint32_t max_batch, uint32_t n_logits, int n_threads, uint32_t max_gap = 0);
+                   uint32_t max_batch, uint32_t n_logits, int n_threads, uint32_t max_gap = 0,
+                   uint64_t process_rss = 0);
 
 // Read buffers for columns the cache does not admit: two halves (one is read while the other
 // is multiplied), each at least one column of either kind.

@@ -1,8 +1,6 @@
 // The MLP on flash computes what the in-DRAM pruned MLP computes: the same masks, the same cache
 // decisions (hits), the same outputs bit for bit, for every split of a token's columns into
 // hits, admitted misses and streamed misses.
-#include "flash/flash_columns.h"
-
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -11,6 +9,7 @@
 
 #include "cache/column_cache.h"
 #include "flash/dram_budget.h"
+#include "flash/flash_columns.h"
 #include "model/forward.h"
 #include "ops/elementwise.h"
 #include "sparsity/select.h"
@@ -27,7 +26,8 @@ SparsityConfig config(const Model& m, Method method, double density, double cach
   c.mlp_density = density;
   c.cache_fraction = cache_fraction;
   c.gamma = 0.3;
-  c.keep.assign(m.hparams().n_layer, method == Method::kDense ? LayerKeep{} : dip_optimized_split(density));
+  c.keep.assign(m.hparams().n_layer,
+                method == Method::kDense ? LayerKeep{} : dip_optimized_split(density));
   return c;
 }
 
@@ -46,11 +46,13 @@ std::vector<std::vector<float>> run_tokens(const Model& m, SparseMlp* mlp, int n
   return out;
 }
 
-void expect_close(const std::vector<std::vector<float>>& a, const std::vector<std::vector<float>>& b, const char* what) {
+void expect_close(const std::vector<std::vector<float>>& a,
+                  const std::vector<std::vector<float>>& b, const char* what) {
   ASSERT_EQ(a.size(), b.size());
   for (size_t t = 0; t < a.size(); ++t) {
     for (size_t i = 0; i < a[t].size(); ++i) {
-      ASSERT_NEAR(a[t][i], b[t][i], 1e-3 * (1 + std::fabs(b[t][i]))) << what << " token " << t << " logit " << i;
+      ASSERT_NEAR(a[t][i], b[t][i], 1e-3 * (1 + std::fabs(b[t][i])))
+          << what << " token " << t << " logit " << i;
     }
   }
 }
@@ -65,7 +67,8 @@ TEST(FlashMlp, SameOutputsAndHitsAsTheInDramPrunedMlp) {
     write_flash_image(*m, p, 512, nullptr);
     const FlashImage img(p);
     for (double frac : {0.0, 0.3, 0.8}) {
-      for (uint64_t staging : {uint64_t(0), uint64_t(4096)}) {  // 4 KiB: streamed misses in many chunks
+      for (uint64_t staging :
+           {uint64_t(0), uint64_t(4096)}) {  // 4 KiB: streamed misses in many chunks
         const SparsityConfig cfg = config(*m, Method::kDipCa, 0.5, frac);
         SparseMlp dram(*m, cfg, nullptr);
         FlashColumns cols(img, FlashStoreOptions{}, frac, staging);
@@ -78,7 +81,8 @@ TEST(FlashMlp, SameOutputsAndHitsAsTheInDramPrunedMlp) {
             const auto x = randn(E);
             dram.forward(l, x.data(), ya.data(), pos, pool);
             flash.forward(l, x.data(), yb.data(), pos, pool);
-            for (size_t i = 0; i < E; ++i) ASSERT_EQ(yb[i], ya[i]) << "layer " << l << " token " << pos;
+            for (size_t i = 0; i < E; ++i)
+              ASSERT_EQ(yb[i], ya[i]) << "layer " << l << " token " << pos;
           }
         }
         EXPECT_EQ(flash.stats().up_hits, dram.stats().up_hits) << "cache fraction " << frac;
@@ -92,7 +96,8 @@ TEST(FlashMlp, SameOutputsAndHitsAsTheInDramPrunedMlp) {
         const uint64_t down_miss = flash.stats().down_accesses - flash.stats().down_hits;
         EXPECT_EQ(cols.stats().flash_bytes[0], up_miss * h.up_col_stride);
         EXPECT_EQ(cols.stats().flash_bytes[1], down_miss * h.down_col_stride);
-        EXPECT_EQ(cols.store().stats().bytes, up_miss * h.up_col_stride + down_miss * h.down_col_stride);
+        EXPECT_EQ(cols.store().stats().bytes,
+                  up_miss * h.up_col_stride + down_miss * h.down_col_stride);
         if (frac == 0.0) {
           EXPECT_EQ(flash.stats().up_hits + flash.stats().down_hits, 0u);
         } else {
@@ -122,7 +127,8 @@ TEST(FlashMlp, EveryPathOfOneMaskGivesTheSameLogits) {
       const auto got = run_tokens(*m, &flash, 12);
       ASSERT_EQ(got.size(), reference.size());
       for (size_t tok = 0; tok < got.size(); ++tok) {
-        ASSERT_EQ(got[tok], reference[tok]) << ggml_type_name(uint32_t(t)) << " " << method_name(method) << " token " << tok;
+        ASSERT_EQ(got[tok], reference[tok])
+            << ggml_type_name(uint32_t(t)) << " " << method_name(method) << " token " << tok;
       }
     }
   }
@@ -161,7 +167,8 @@ TEST(FlashMlp, PrefetchKeepsResultsAndRaisesHits) {
         write_flash_image(*m, p, 512, nullptr);
         const FlashImage img(p);
         const SparsityConfig cfg = config(*m, method, method == Method::kDip ? 0.5 : 1.0, frac);
-        FlashColumns off_cols(img, FlashStoreOptions{}, frac), on_cols(img, FlashStoreOptions{}, frac);
+        FlashColumns off_cols(img, FlashStoreOptions{}, frac),
+            on_cols(img, FlashStoreOptions{}, frac);
         on_cols.set_prefetch_enabled(true);
         SparseMlp off(*m, cfg, nullptr, &off_cols), on(*m, cfg, nullptr, &on_cols);
         std::vector<float> ya(E), yb(E), xin(E);
@@ -170,12 +177,14 @@ TEST(FlashMlp, PrefetchKeepsResultsAndRaisesHits) {
             // The residual stream before the layer, and the layer's MLP input: its norm plus a
             // little (what the attention would add), so the prediction is good, not exact.
             const auto resid = randn(E), noise = randn(E, 0.05f);
-            rms_norm(resid.data(), m->layers[l].ffn_norm.data(), xin.data(), E, m->hparams().rms_eps);
+            rms_norm(resid.data(), m->layers[l].ffn_norm.data(), xin.data(), E,
+                     m->hparams().rms_eps);
             for (size_t i = 0; i < E; ++i) xin[i] += noise[i];
             on.prefetch_next(l, resid.data(), pos);
             off.forward(l, xin.data(), ya.data(), pos, pool);
             on.forward(l, xin.data(), yb.data(), pos, pool);
-            for (size_t i = 0; i < E; ++i) ASSERT_EQ(yb[i], ya[i]) << "layer " << l << " token " << pos;
+            for (size_t i = 0; i < E; ++i)
+              ASSERT_EQ(yb[i], ya[i]) << "layer " << l << " token " << pos;
           }
         }
         completed_dip += method == Method::kDip;
@@ -183,7 +192,8 @@ TEST(FlashMlp, PrefetchKeepsResultsAndRaisesHits) {
         ASSERT_GT(on.stats().prefetched, 0u) << method_name(method);
         EXPECT_GE(on.stats().up_hit_rate(), off.stats().up_hit_rate()) << method_name(method);
         if (method == Method::kDense) {
-          EXPECT_EQ(on.stats().prefetch_used, on.stats().prefetched) << "dense streaming's prediction is exact";
+          EXPECT_EQ(on.stats().prefetch_used, on.stats().prefetched)
+              << "dense streaming's prediction is exact";
         } else {
           EXPECT_GT(double(on.stats().prefetch_used), 0.5 * double(on.stats().prefetched));
         }
@@ -191,8 +201,9 @@ TEST(FlashMlp, PrefetchKeepsResultsAndRaisesHits) {
         const FlashHeader& h = img.header();
         const uint64_t up_miss = on.stats().up_accesses - on.stats().up_hits;
         const uint64_t down_miss = on.stats().down_accesses - on.stats().down_hits;
-        EXPECT_EQ(on_cols.store().stats().bytes,
-                  (up_miss + on.stats().prefetched) * h.up_col_stride + down_miss * h.down_col_stride);
+        EXPECT_EQ(
+            on_cols.store().stats().bytes,
+            (up_miss + on.stats().prefetched) * h.up_col_stride + down_miss * h.down_col_stride);
         EXPECT_EQ(on_cols.stats().prefetch_columns, on.stats().prefetched);
       }
     }
@@ -222,7 +233,8 @@ TEST(FlashMlp, CachePrefetchAdmitsWithoutCounting) {
   std::vector<int32_t> all(100);
   for (int i = 0; i < 100; ++i) all[size_t(i)] = i;
   std::vector<int32_t> a2(100), s2(100);
-  EXPECT_EQ(c.prefetch(all.data(), 100, a2.data(), s2.data()), 0u) << "no victim outside the request";
+  EXPECT_EQ(c.prefetch(all.data(), 100, a2.data(), s2.data()), 0u)
+      << "no victim outside the request";
   ColumnCache lfu(100, 10, CachePolicy::kLfu);
   EXPECT_EQ(lfu.prefetch(want.data(), want.size(), adm.data(), slots.data()), 0u);
 }
@@ -238,12 +250,30 @@ TEST(FlashMlp, BudgetParsingAndTooSmallBudgets) {
   const std::string p = temp_path("plan.dipflash");
   write_flash_image(*m, p, 512, nullptr);
   const FlashImage img(p);
-  expect_error([&] { plan_dram(*m, img, parse_budget("100KiB"), 64, 32, 1, 2); }, "too small for the part that must stay resident");
+  expect_error([&] { plan_dram(*m, img, parse_budget("100KiB"), 64, 32, 1, 2); },
+               "too small for the part that must stay resident");
   const DramPlan big = plan_dram(*m, img, parse_budget("1GiB"), 64, 32, 1, 2);
   EXPECT_DOUBLE_EQ(big.cache_fraction, 1.0);
-  const DramPlan half = plan_dram(*m, img, BudgetSpec{big.fixed() + img.column_bytes() / 2, 0}, 64, 32, 1, 2);
+  const DramPlan half =
+      plan_dram(*m, img, BudgetSpec{big.fixed() + img.column_bytes() / 2, 0}, 64, 32, 1, 2);
   EXPECT_NEAR(half.cache_fraction, 0.5, 1e-9);
-  expect_error([&] { SparseMlp s(*m, config(*m, Method::kGlu, 0.8, 0.5), nullptr, nullptr); FlashColumns c(img, {}, 0.5); SparseMlp f(*m, config(*m, Method::kGlu, 0.8, 0.5), nullptr, &c); }, "dense, dip, dip-ca or teal");
+  // The budget is the whole process's: what it held before the weights comes out of the caches.
+  const uint64_t process = img.column_bytes() / 4;
+  const DramPlan with_process = plan_dram(
+      *m, img, BudgetSpec{big.fixed() + img.column_bytes() / 2, 0}, 64, 32, 1, 2, 0, process);
+  EXPECT_EQ(with_process.fixed(), big.fixed() + process);
+  EXPECT_NEAR(with_process.cache_fraction, 0.25, 1e-6);
+  BudgetSpec quarter;
+  quarter.mlp_fraction = 0.25;
+  EXPECT_EQ(plan_dram(*m, img, quarter, 64, 32, 1, 2, 0, process).budget,
+            plan_dram(*m, img, quarter, 64, 32, 1, 2).budget + process);
+  expect_error(
+      [&] {
+        SparseMlp s(*m, config(*m, Method::kGlu, 0.8, 0.5), nullptr, nullptr);
+        FlashColumns c(img, {}, 0.5);
+        SparseMlp f(*m, config(*m, Method::kGlu, 0.8, 0.5), nullptr, &c);
+      },
+      "dense, dip, dip-ca or teal");
 }
 
 }  // namespace
