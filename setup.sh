@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 PKGS=(build-essential cmake pkg-config libhwy-dev libfmt-dev libcli11-dev nlohmann-json3-dev
-      libicu-dev liburing-dev zlib1g-dev libgtest-dev libbenchmark-dev python3-matplotlib)
+      libicu-dev liburing-dev libxxhash-dev zlib1g-dev libgtest-dev libbenchmark-dev python3-matplotlib)
 if [ "${1:-}" = "--test" ] && ! command -v npm >/dev/null; then PKGS+=(nodejs npm); fi
 
 tools/apt_install.sh "${PKGS[@]}"

@@ -32,17 +32,21 @@ void add_flash_opts(CLI::App* c, FlashOpts& o) {
                 "residual stream and read it during that layer's attention");
   c->add_flag("--flash-buffered", o.buffered,
               "flash runs: read through the page cache instead of O_DIRECT (not a real flash run)");
-  c->add_flag("--flash-verify", o.verify, "flash runs: check every column's CRC before running");
+  c->add_flag("--flash-verify", o.verify,
+              "flash runs: check the whole image's CRCs before running");
+  c->add_flag("--no-verify", o.no_verify,
+              "flash runs: do not check each column read against its checksum (on by default)");
 }
 
 std::unique_ptr<FlashRun> make_flash_run(const Model& m, const FlashOpts& o, uint32_t n_ctx,
                                          uint32_t n_logits, int n_threads, uint64_t overhead_rss) {
   if (!o.enabled()) {
     if (!o.budget.empty() || !o.mlp_cache.empty() || !o.bandwidth.empty() || !o.latency.empty() ||
-        o.buffered || o.verify || o.io != "auto" || o.gap != "0" || o.prefetch != "off") {
+        o.buffered || o.verify || o.no_verify || o.io != "auto" || o.gap != "0" ||
+        o.prefetch != "off") {
       fail(
           "--dram-budget, --mlp-cache, --flash-bw, --flash-latency, --flash-io, --flash-gap, "
-          "--flash-prefetch, --flash-buffered and --flash-verify need --flash IMAGE");
+          "--flash-prefetch, --flash-buffered, --flash-verify and --no-verify need --flash IMAGE");
     }
     return nullptr;
   }
@@ -60,6 +64,7 @@ std::unique_ptr<FlashRun> make_flash_run(const Model& m, const FlashOpts& o, uin
   if (o.prefetch != "on" && o.prefetch != "off")
     fail("unknown --flash-prefetch '{}': use on or off", o.prefetch);
   so.direct = !o.buffered;
+  so.verify_columns = !o.no_verify;
   so.bandwidth = o.bandwidth.empty() ? 0 : parse_bandwidth(o.bandwidth);
   so.latency_s = o.latency.empty() ? 0 : parse_duration(o.latency);
   so.queue_depth = o.queue_depth;

@@ -2,7 +2,6 @@
 // --flash-bw, ...), building a run from them, and the run report.
 #pragma once
 #include <CLI/CLI.hpp>
-
 #include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -20,8 +19,9 @@ class SparseMlp;
 namespace dip::cli {
 
 struct FlashOpts {
-  std::string image, budget, mlp_cache, bandwidth, latency, io = "auto", gap = "0", prefetch = "off";
-  bool buffered = false, verify = false;
+  std::string image, budget, mlp_cache, bandwidth, latency, io = "auto", gap = "0",
+                                                            prefetch = "off";
+  bool buffered = false, verify = false, no_verify = false;
   uint32_t queue_depth = 64;
   bool enabled() const { return !image.empty(); }
 };
@@ -40,12 +40,13 @@ struct FlashRun {
 
 // Null without --flash (then the other flash flags are an error). Reads and checks the image
 // against m, plans the budget (n_logits: tokens whose logits are kept at once), opens the store.
-std::unique_ptr<FlashRun> make_flash_run(const Model& m, const FlashOpts& o, uint32_t n_ctx, uint32_t n_logits,
-                                         int n_threads, uint64_t overhead_rss);
+std::unique_ptr<FlashRun> make_flash_run(const Model& m, const FlashOpts& o, uint32_t n_ctx,
+                                         uint32_t n_logits, int n_threads, uint64_t overhead_rss);
 
 // The run report: tokens/s, time split, flash bytes per token, hit rates, DRAM. `tokens` and
 // `seconds` are of the measured phase (the stats were reset at its start).
-nlohmann::json flash_report(const FlashRun& run, const SparseMlp& mlp, size_t tokens, double seconds);
+nlohmann::json flash_report(const FlashRun& run, const SparseMlp& mlp, size_t tokens,
+                            double seconds);
 void print_flash_report(const nlohmann::json& r);
 
 }  // namespace dip::cli

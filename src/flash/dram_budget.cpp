@@ -66,9 +66,9 @@ DramPlan plan_dram(const Model& m, const FlashImage& img, const BudgetSpec& spec
   // Plus 2 MiB for thread stacks and the allocator's slack.
   p.buffers = acts + mlp_scratch + logits + attn + (2u << 20);
   p.staging = staging_bytes(img) + max_gap;
-  // ColumnCache: cached, in_use (1 byte), last_use, uses (8), slot (4) per column, plus the
-  // hit/slot arrays of one token.
-  p.cache_meta = uint64_t(hp.n_layer) * (E + F) * 22 + (E + F) * 5;
+  // ColumnCache: cached, in_use (1 byte), last_use, uses (8), slot (4) per column, the image's
+  // column checksum (4), plus the hit/slot arrays of one token.
+  p.cache_meta = uint64_t(hp.n_layer) * (E + F) * 26 + (E + F) * 5;
   if (spec.mlp_fraction > 0)
     p.budget = p.fixed() + uint64_t(std::ceil(spec.mlp_fraction * double(img.column_bytes())));
   if (p.budget < p.fixed()) {

@@ -28,7 +28,8 @@ class FlashColumns {
  public:
   // Capacities: floor(cache_fraction * columns) per matrix (the uniform split). staging: bytes
   // of the read buffers (0: staging_bytes(image); tests make it small to exercise chunking).
-  FlashColumns(const FlashImage& image, const FlashStoreOptions& opts, double cache_fraction, uint64_t staging = 0);
+  FlashColumns(const FlashImage& image, const FlashStoreOptions& opts, double cache_fraction,
+               uint64_t staging = 0);
 
   const FlashImage& image() const { return image_; }
   size_t capacity(bool up) const { return up ? up_cap_ : down_cap_; }
@@ -39,8 +40,8 @@ class FlashColumns {
   // y = sum_i xs[i] * column idx[i] of layer's up+gate (up) or down matrix. hit[i]: the column
   // is in slot slots[i]; a miss with slots[i] >= 0 is read into that slot, one with -1 into a
   // read buffer. y is overwritten.
-  void multiply(uint32_t layer, bool up, const int32_t* idx, const uint8_t* hit, const int32_t* slots, const float* xs,
-                size_t n, float* y, ThreadPool& pool);
+  void multiply(uint32_t layer, bool up, const int32_t* idx, const uint8_t* hit,
+                const int32_t* slots, const float* xs, size_t n, float* y, ThreadPool& pool);
 
   // Next-layer prefetch: starts reading up+gate bundles `cols` of `layer` into their cache
   // `slots` (ColumnCache::prefetch admitted them) while the caller computes something else;
@@ -75,6 +76,15 @@ class FlashColumns {
   std::vector<ColumnRead> reads_;
   std::vector<size_t> stream_;  // positions of not-admitted misses
   std::vector<uint32_t> tickets_;
+  bool verify_ = true;
+  std::vector<int32_t> prefetch_cols_, prefetch_slots_;
+  // Fails, naming the image, the layer and the column, unless every column `cols[i]` (bytes
+  // at ptrs[i]) matches the image's checksum. Checked on the pool's threads: hashing is bound by
+  // DRAM bandwidth, which one core does not saturate.
+  void verify(uint32_t layer, bool up, const int32_t* cols, const uint8_t* const* ptrs, size_t n,
+              ThreadPool* pool) const;
+  std::vector<int32_t> verify_cols_;
+  std::vector<const uint8_t*> verify_ptrs_;
 };
 
 }  // namespace dip

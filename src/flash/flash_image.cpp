@@ -1,8 +1,10 @@
 #include "flash/flash_image.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -30,18 +32,6 @@ constexpr uint64_t kRegionAlign = 4096;
 
 uint64_t round_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
-struct Fnv {
-  uint64_t h = 1469598103934665603ull;
-  void add(const void* p, size_t n) {
-    const auto* b = static_cast<const uint8_t*>(p);
-    for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
-  }
-  template <class T>
-  void add(const T& v) {
-    add(&v, sizeof(v));
-  }
-};
-
 uint32_t crc(const void* p, size_t n, uint32_t c = 0) {
   const auto* b = static_cast<const uint8_t*>(p);
   while (n > 0) {  // zlib takes 32-bit lengths
@@ -58,43 +48,83 @@ uint32_t header_crc(FlashHeader h) {
   return crc(&h, sizeof(h));
 }
 
-// Writes the columns of cm with the given stride at off; returns the region's CRC32.
-uint32_t write_region(OutputFile& f, const ColumnMatrix& cm, uint64_t stride, uint64_t off) {
+// The CRC32 a region's bytes start from: bound to the layer and matrix it belongs to.
+uint32_t region_seed(uint32_t layer, bool up) {
+  const uint32_t id[2] = {layer, up ? 1u : 2u};
+  return crc(id, sizeof(id));
+}
+
+// Writes the columns of cm with the given stride at off and their checksums to sums; returns
+// the region's CRC32.
+uint32_t write_region(OutputFile& f, const ColumnMatrix& cm, uint64_t stride, uint64_t off,
+                      uint32_t layer, bool up, uint32_t* sums) {
   std::vector<uint8_t> buf;
-  uint32_t c = 0;
+  uint32_t c = region_seed(layer, up);
   constexpr size_t kChunkCols = 256;
   for (size_t c0 = 0; c0 < cm.n_cols; c0 += kChunkCols) {
     const size_t nc = std::min(kChunkCols, cm.n_cols - c0);
     buf.assign(nc * stride, 0);
-    for (size_t i = 0; i < nc; ++i) std::memcpy(&buf[i * stride], cm.col(c0 + i), cm.col_bytes);
+    for (size_t i = 0; i < nc; ++i) {
+      std::memcpy(&buf[i * stride], cm.col(c0 + i), cm.col_bytes);
+      sums[c0 + i] = column_checksum(cm.col(c0 + i), cm.col_bytes, layer, up, uint32_t(c0 + i));
+    }
     c = crc(buf.data(), buf.size(), c);
     f.pwrite_all(buf.data(), buf.size(), off + c0 * stride);
   }
   return c;
 }
 
+// The identity of the model file, or zeros when it is not one regular file (a folder).
+void model_identity(const Model& m, uint64_t& dev, uint64_t& ino, uint64_t& size,
+                    uint64_t& ctime_ns) {
+  dev = ino = size = ctime_ns = 0;
+  struct stat st {};
+  if (!m.gguf() || ::stat(m.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return;
+  dev = uint64_t(st.st_dev);
+  ino = uint64_t(st.st_ino);
+  size = uint64_t(st.st_size);
+  ctime_ns = uint64_t(st.st_ctim.tv_sec) * 1000000000ull + uint64_t(st.st_ctim.tv_nsec);
+}
+
 }  // namespace
+
+uint32_t column_checksum(const uint8_t* p, size_t bytes, uint32_t layer, bool up, uint32_t col) {
+  const uint64_t seed = (uint64_t(layer) << 33) | (uint64_t(up ? 1 : 0) << 32) | col;
+  return uint32_t(XXH3_64bits_withSeed(p, bytes, seed));
+}
 
 uint64_t mlp_fingerprint(const Model& m) {
   const HParams& hp = m.hparams();
-  Fnv f;
-  f.add(hp.arch_name.data(), hp.arch_name.size());
-  f.add(hp.n_layer);
-  f.add(hp.n_embd);
-  f.add(hp.n_ff);
+  XXH3_state_t* st = XXH3_createState();
+  if (!st) fail("out of memory");
+  XXH3_64bits_reset(st);
+  auto add = [&](const void* p, size_t n) { XXH3_64bits_update(st, p, n); };
+  add(hp.arch_name.data(), hp.arch_name.size());
+  add(&hp.n_layer, sizeof(hp.n_layer));
+  add(&hp.n_embd, sizeof(hp.n_embd));
+  add(&hp.n_ff, sizeof(hp.n_ff));
+  const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
   for (const Layer& L : m.layers) {
     for (const Weight* w : {&L.ffn_gate, &L.ffn_up, &L.ffn_down}) {
       if (!w->data) continue;
-      f.add(w->name.data(), w->name.size());
-      f.add(uint32_t(w->type));
-      f.add(uint64_t(w->rows));
-      f.add(uint64_t(w->cols));
-      const size_t n = w->bytes(), k = std::min<size_t>(64, n);
-      f.add(w->data, k);
-      f.add(w->data + n - k, k);
+      add(w->name.data(), w->name.size());
+      const uint64_t shape[3] = {uint64_t(w->type), uint64_t(w->rows), uint64_t(w->cols)};
+      add(shape, sizeof(shape));
+      constexpr size_t kPiece = 4u << 20;
+      for (size_t o = 0; o < w->bytes(); o += kPiece) {
+        const size_t n = std::min(kPiece, w->bytes() - o);
+        add(w->data + o, n);
+        if (m.gguf()) {  // a read-only file mapping: its pages can be let go and read again
+          const uintptr_t b = (uintptr_t(w->data + o) + page - 1) / page * page;
+          const uintptr_t e = uintptr_t(w->data + o + n) / page * page;
+          if (e > b) ::madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
+        }
+      }
     }
   }
-  return f.h;
+  const uint64_t h = XXH3_64bits_digest(st);
+  XXH3_freeState(st);
+  return h;
 }
 
 void write_flash_image(const Model& m, const std::string& path, uint32_t align,
@@ -127,8 +157,11 @@ void write_flash_image(const Model& m, const std::string& path, uint32_t align,
   h.up_col_stride = round_up(h.up_col_bytes, align);
   h.down_col_bytes = row_bytes(L0.ffn_down.type, hp.n_embd);
   h.down_col_stride = round_up(h.down_col_bytes, align);
-  h.data_offset =
-      round_up(sizeof(FlashHeader) + hp.n_layer * sizeof(FlashLayerIndex), kRegionAlign);
+  h.sums_offset = sizeof(FlashHeader) + hp.n_layer * sizeof(FlashLayerIndex);
+  const size_t per_layer = size_t(hp.n_embd) + hp.n_ff;
+  std::vector<uint32_t> sums(hp.n_layer * per_layer);
+  h.data_offset = round_up(h.sums_offset + sums.size() * sizeof(uint32_t), kRegionAlign);
+  model_identity(m, h.model_dev, h.model_ino, h.model_size, h.model_ctime_ns);
   h.model_fingerprint = mlp_fingerprint(m);
   std::vector<FlashLayerIndex> index(hp.n_layer);
   uint64_t off = h.data_offset;
@@ -155,8 +188,11 @@ void write_flash_image(const Model& m, const std::string& path, uint32_t align,
         if (up_gate.col_bytes != h.up_col_bytes || down.col_bytes != h.down_col_bytes) {
           fail("internal: layer {} column sizes differ from the header", l);
         }
-        index[l].up_crc = write_region(f, up_gate, h.up_col_stride, index[l].up_offset);
-        index[l].down_crc = write_region(f, down, h.down_col_stride, index[l].down_offset);
+        uint32_t* layer_sums = sums.data() + l * per_layer;
+        index[l].up_crc =
+            write_region(f, up_gate, h.up_col_stride, index[l].up_offset, l, true, layer_sums);
+        index[l].down_crc = write_region(f, down, h.down_col_stride, index[l].down_offset, l, false,
+                                         layer_sums + hp.n_embd);
         const std::lock_guard<std::mutex> lock(mu);
         if (progress && !error) progress(++done, hp.n_layer);
       } catch (...) {
@@ -172,9 +208,11 @@ void write_flash_image(const Model& m, const std::string& path, uint32_t align,
   for (auto& t : threads) t.join();
   if (error) std::rethrow_exception(error);
   h.index_crc = crc(index.data(), index.size() * sizeof(FlashLayerIndex));
+  h.sums_crc = crc(sums.data(), sums.size() * sizeof(uint32_t));
   h.header_crc = header_crc(h);
   f.pwrite_all(&h, sizeof(h), 0);
   f.pwrite_all(index.data(), index.size() * sizeof(FlashLayerIndex), sizeof(h));
+  f.pwrite_all(sums.data(), sums.size() * sizeof(uint32_t), h.sums_offset);
   f.commit(int64_t(h.file_bytes));
 }
 
@@ -214,8 +252,11 @@ FlashImage::FlashImage(const std::string& path) : path_(path) {
   if (std::memcmp(h_.magic, kFlashMagic, 8) != 0)
     fail("{}: not a dip flash image (bad magic)", path);
   if (h_.version != kFlashVersion)
-    fail("{}: flash image version {} is not supported (this build reads {})", path, h_.version,
-         kFlashVersion);
+    fail(
+        "{}: flash image version {} is not supported (this build reads {}); write it again with "
+        "`dip "
+        "convert MODEL {} --flash`",
+        path, h_.version, kFlashVersion, path);
   if (header_crc(h_) != h_.header_crc) fail("{}: corrupt flash image header (CRC mismatch)", path);
   if (h_.n_layer == 0 || h_.n_layer > 4096 || h_.n_embd == 0 || h_.n_ff == 0 ||
       h_.n_embd > (1u << 20) || h_.n_ff > (1u << 22)) {
@@ -238,13 +279,21 @@ FlashImage::FlashImage(const std::string& path) : path_(path) {
          h_.file_bytes, st.st_size);
   }
   const uint64_t index_end = sizeof(FlashHeader) + uint64_t(h_.n_layer) * sizeof(FlashLayerIndex);
-  if (h_.data_offset < index_end || h_.data_offset > h_.file_bytes)
-    fail("{}: bad data offset", path);
+  const uint64_t n_sums = uint64_t(h_.n_layer) * (uint64_t(h_.n_embd) + h_.n_ff);
+  if (h_.sums_offset != index_end || h_.data_offset < index_end + n_sums * sizeof(uint32_t) ||
+      h_.data_offset > h_.file_bytes)
+    fail("{}: bad checksum or data offset", path);
   index_.resize(h_.n_layer);
   pread_all(f.fd, path, index_.data(), index_.size() * sizeof(FlashLayerIndex), sizeof(FlashHeader),
             "index");
   if (crc(index_.data(), index_.size() * sizeof(FlashLayerIndex)) != h_.index_crc) {
     fail("{}: corrupt flash image index (CRC mismatch)", path);
+  }
+  sums_.resize(n_sums);
+  pread_all(f.fd, path, sums_.data(), sums_.size() * sizeof(uint32_t), h_.sums_offset,
+            "column checksums");
+  if (crc(sums_.data(), sums_.size() * sizeof(uint32_t)) != h_.sums_crc) {
+    fail("{}: corrupt flash image column checksums (CRC mismatch)", path);
   }
   const uint64_t up_region = uint64_t(h_.n_embd) * h_.up_col_stride,
                  down_region = uint64_t(h_.n_ff) * h_.down_col_stride;
@@ -270,11 +319,15 @@ void FlashImage::check_matches(const Model& m) const {
         "{}: flash image of another model shape ({} layers, n_embd {}, n_ff {}; {} has {}, {}, {})",
         path_, h_.n_layer, h_.n_embd, h_.n_ff, m.path(), hp.n_layer, hp.n_embd, hp.n_ff);
   }
-  if (mlp_fingerprint(m) != h_.model_fingerprint) {
+  uint64_t dev, ino, size, ctime_ns;
+  model_identity(m, dev, ino, size, ctime_ns);
+  const bool same_file = ino != 0 && dev == h_.model_dev && ino == h_.model_ino &&
+                         size == h_.model_size && ctime_ns == h_.model_ctime_ns;
+  if (!same_file && mlp_fingerprint(m) != h_.model_fingerprint) {
     fail(
-        "{}: flash image written from other MLP weights than {} (fingerprint mismatch): convert it "
-        "again",
-        path_, m.path());
+        "{}: flash image written from other MLP weights than {}'s; write it again with `dip "
+        "convert {} {} --flash`",
+        path_, m.path(), m.path(), path_);
   }
 }
 
@@ -283,8 +336,7 @@ void FlashImage::verify_data(const FlashProgress& progress) const {
   f.fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
   if (f.fd < 0) fail("{}: cannot open: {}", path_, std::strerror(errno));
   std::vector<uint8_t> buf(8u << 20);
-  auto region_crc = [&](uint64_t off, uint64_t n) {
-    uint32_t c = 0;
+  auto region_crc = [&](uint64_t off, uint64_t n, uint32_t c) {
     while (n > 0) {
       const size_t k = size_t(std::min<uint64_t>(n, buf.size()));
       pread_all(f.fd, path_, buf.data(), k, off, "column data");
@@ -295,12 +347,12 @@ void FlashImage::verify_data(const FlashProgress& progress) const {
     return c;
   };
   for (uint32_t l = 0; l < h_.n_layer; ++l) {
-    if (region_crc(index_[l].up_offset, uint64_t(h_.n_embd) * h_.up_col_stride) !=
-        index_[l].up_crc) {
+    if (region_crc(index_[l].up_offset, uint64_t(h_.n_embd) * h_.up_col_stride,
+                   region_seed(l, true)) != index_[l].up_crc) {
       fail("{}: corrupt column data in layer {} (up+gate, CRC mismatch)", path_, l);
     }
-    if (region_crc(index_[l].down_offset, uint64_t(h_.n_ff) * h_.down_col_stride) !=
-        index_[l].down_crc) {
+    if (region_crc(index_[l].down_offset, uint64_t(h_.n_ff) * h_.down_col_stride,
+                   region_seed(l, false)) != index_[l].down_crc) {
       fail("{}: corrupt column data in layer {} (down, CRC mismatch)", path_, l);
     }
     if (progress) progress(l + 1, h_.n_layer);

@@ -31,6 +31,8 @@ struct FlashStoreOptions {
   // the gap too (into a scratch buffer): on flash a request costs about as much as tens of KiB
   // of transfer, so reading a small gap is cheaper than a second request. 0: exact reads only.
   uint32_t max_gap = 0;
+  // Check every column read against the image's checksum before it is used (FlashColumns).
+  bool verify_columns = true;
 };
 
 // One column (or any aligned range) to read: `bytes` at file `offset` into `dst`.

@@ -90,5 +90,24 @@ grep -q "warning: context 900 is beyond" "$WORK/long.err" || bad "no warning for
 rss=$(tail -1 "$WORK/rss")
 [ "${rss:-999999999}" -lt 400000 ] && echo "ok: -c 1000000 peak RSS ${rss} KiB" || bad "-c 1000000 peak RSS ${rss} KiB"
 
+# A flash image is used only with the weights it was written from: a copy of the model whose MLP
+# bytes changed is refused (every byte counts, not only the tensors' ends); a damaged column is
+# an error at the read that meets it, unless --no-verify.
+"$DIP" make-test-model "$WORK/f.gguf" --n-embd 64 --n-head 2 --n-head-kv 2 --n-ff 512 --n-layer 2 2>/dev/null
+"$DIP" convert "$WORK/f.gguf" "$WORK/f.dipflash" --flash 2>/dev/null
+FR=(generate -p hi -n 4 --flash "$WORK/f.dipflash" --mlp-cache 50%)
+"$DIP" "${FR[@]}" -m "$WORK/f.gguf" >/dev/null 2>&1 || bad "the flash run on its own model fails"
+cp "$WORK/f.gguf" "$WORK/f2.gguf"
+"$DIP" "${FR[@]}" -m "$WORK/f2.gguf" >/dev/null 2>&1 || bad "the flash run on an unchanged copy fails"
+size=$(stat -c %s "$WORK/f2.gguf")
+dd if=/dev/zero of="$WORK/f2.gguf" bs=1 seek=$((size / 2)) count=$((size / 4)) conv=notrunc 2>/dev/null
+expect_fail "written from other MLP weights" "$DIP" "${FR[@]}" -m "$WORK/f2.gguf"
+cp "$WORK/f.dipflash" "$WORK/g.dipflash"
+half=$(( $(stat -c %s "$WORK/g.dipflash") / 2 ))
+head -c 65536 /dev/zero | tr '\0' '\377' | dd of="$WORK/g.dipflash" bs=1 seek=$half conv=notrunc 2>/dev/null
+expect_fail "as read does not match its checksum" "$DIP" generate -m "$WORK/f.gguf" -p hi -n 4 --flash "$WORK/g.dipflash" --mlp-cache 1%
+"$DIP" generate -m "$WORK/f.gguf" -p hi -n 4 --flash "$WORK/g.dipflash" --mlp-cache 1% --no-verify >/dev/null 2>&1 \
+  || bad "--no-verify still checks the columns"
+
 echo "$fails failure(s)"
 [ $fails -eq 0 ]

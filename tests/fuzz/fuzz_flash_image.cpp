@@ -1,6 +1,6 @@
-// libFuzzer target: the flash image reader (header, index, sizes, offsets, alignment). The input
-// gets valid CRCs before it is read, so that mutations reach the checks behind them; the image
-// is read from a memory file through its /proc path, as the engine opens images.
+// libFuzzer target: the flash image reader (header, index, checksums, sizes, offsets, alignment).
+// The input gets valid CRCs before it is read, so that mutations reach the checks behind them; the
+// image is read from a memory file through its /proc path, as the engine opens images.
 #include <sys/mman.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -21,6 +21,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const uint64_t index_bytes = uint64_t(h.n_layer) * sizeof(dip::FlashLayerIndex);
     if (h.n_layer <= 4096 && sizeof(h) + index_bytes <= b.size()) {
       h.index_crc = uint32_t(crc32(0, b.data() + sizeof(h), uInt(index_bytes)));
+      const uint64_t sums_bytes = uint64_t(h.n_layer) * (uint64_t(h.n_embd) + h.n_ff) * 4;
+      if (h.sums_offset <= b.size() && sums_bytes <= b.size() - h.sums_offset) {
+        h.sums_crc = uint32_t(crc32(0, b.data() + h.sums_offset, uInt(sums_bytes)));
+      }
     }
     h.header_crc = 0;
     h.header_crc = uint32_t(crc32(0, reinterpret_cast<const Bytef*>(&h), sizeof(h)));
