@@ -62,13 +62,16 @@ export function largeFlashModel(nEmbd = 2048) {
   return testModel(dir, "f16", {nEmbd: 2048, nLayer: 24, nFf: 5632, nHead: 16, nHeadKv: 4});
 }
 
-// The flash image of a GGUF file (next to it), written by `dip convert --flash` when missing or older.
+// The flash image of a GGUF file (in build/bench/flash), written by `dip convert --flash` when
+// missing or older than the model or than the dip binary (whose image format it must match).
 export function flashImage(gguf) {
-  const f = gguf.replace(/\.gguf$/, ".dipflash");
-  if (!fs.existsSync(f) || fs.statSync(f).mtimeMs < fs.statSync(gguf).mtimeMs) {
+  const dir = path.join(root, "build/bench/flash");
+  fs.mkdirSync(dir, {recursive: true});
+  const f = path.join(dir, path.basename(gguf).replace(/\.gguf$/, ".dipflash"));
+  const stale = !fs.existsSync(f) || fs.statSync(f).mtimeMs < Math.max(fs.statSync(gguf).mtimeMs, fs.statSync(dip).mtimeMs);
+  if (stale) {
     process.stderr.write(`converting ${gguf} to ${f} ...\n`);
-    execFileSync(dip, ["convert", gguf, f + ".tmp", "--flash"], {stdio: ["ignore", "ignore", "inherit"]});
-    fs.renameSync(f + ".tmp", f);
+    execFileSync(dip, ["convert", gguf, f, "--flash"], {stdio: ["ignore", "ignore", "inherit"]});
   }
   return f;
 }

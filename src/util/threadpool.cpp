@@ -18,7 +18,10 @@ namespace {
 // How long an idle thread spins before it sleeps. Long enough to bridge the gap between the
 // loops of one token (a few microseconds), short enough that spinning threads on an
 // oversubscribed machine give their core back to the threads doing the work.
-constexpr auto kSpinTime = std::chrono::microseconds(50);
+constexpr auto kSpinTime = std::chrono::microseconds(500);
+// The first part of the wait only pauses: the next loop of a token usually comes within it, and
+// a yield (a system call) would delay noticing it.
+constexpr auto kPauseTime = std::chrono::microseconds(20);
 
 constexpr int kChunkBits = 20;
 constexpr uint64_t kChunkMask = (uint64_t(1) << kChunkBits) - 1;
@@ -33,16 +36,16 @@ uint32_t next_of(uint64_t job) { return uint32_t(job & kChunkMask); }
 // threads than cores a waiting thread hands its time to one that has work.
 template <typename Pred>
 bool spin_until(Pred pred) {
-  for (int i = 0; i < 256; ++i) {
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0;; ++i) {
     if (pred()) return true;
+    if ((i & 31) == 31) {
+      const auto waited = std::chrono::steady_clock::now() - start;
+      if (waited > kSpinTime) return pred();
+      if (waited > kPauseTime) sched_yield();
+    }
     DIP_PAUSE();
   }
-  const auto deadline = std::chrono::steady_clock::now() + kSpinTime;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    sched_yield();
-  }
-  return pred();
 }
 }  // namespace
 

@@ -53,9 +53,11 @@ class ThreadPool {
   // The current job in one word: sequence number (high 24 bits), chunk count (20 bits), next
   // unclaimed chunk (20 bits). A chunk is claimed by a compare-and-swap on the whole word, so a
   // worker that wakes after its job ended can never claim a chunk of the next one by mistake.
-  std::atomic<uint64_t> job_{0};
+  // (job_ and done_ on cache lines of their own: every thread writes both in every loop.)
+  alignas(64) std::atomic<uint64_t> job_{0};
   const std::function<void(uint32_t)>* chunk_fn_ = nullptr;  // valid while a chunk is claimed
-  std::atomic<uint32_t> done_{0};                            // chunks of the current job finished
+  alignas(64) std::atomic<uint32_t> done_{0};                // chunks of the current job finished
+  alignas(64) int padding_after_done_ = 0;
   std::atomic<bool> caller_waiting_{false};
   std::atomic<int> sleepers_{0};
   std::atomic<int> awake_{0};  // workers not asleep on wake_
