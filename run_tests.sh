@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Sets up (packages, build, node-llama-cpp) and runs every test: unit tests, CLI bad-input
-# cases and the differential tests against llama.cpp, first on the Release build, then the
+# Sets up (packages, build, node-llama-cpp) and runs every test: the format check, unit tests,
+# CLI bad-input cases and the differential tests against llama.cpp, first on the Release build, then the
 # whole suite again on an AddressSanitizer + UndefinedBehaviorSanitizer build (its
 # differential test on F32 and Q4_0 models only, to bound the time).
 set -euo pipefail
 cd "$(dirname "$0")"
 ./setup.sh --test
+# Every C++ file in the project's format (.clang-format); a file that is not fails the run.
+find src tests bench tools -name node_modules -prune -o \( -name '*.cpp' -o -name '*.h' -o -name '*.inc' \) -print0 | xargs -0 clang-format --dry-run --Werror
 ctest --preset release -j2 --timeout 3000
 cmake --preset asan >/dev/null
 cmake --build --preset asan -j"$(nproc)"

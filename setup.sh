@@ -7,7 +7,10 @@ cd "$(dirname "$0")"
 
 PKGS=(build-essential cmake pkg-config libhwy-dev libfmt-dev libcli11-dev nlohmann-json3-dev
       libicu-dev liburing-dev libxxhash-dev zlib1g-dev libgtest-dev libbenchmark-dev python3-matplotlib)
-if [ "${1:-}" = "--test" ] && ! command -v npm >/dev/null; then PKGS+=(nodejs npm); fi
+if [ "${1:-}" = "--test" ]; then
+  PKGS+=(clang-format)
+  command -v npm >/dev/null || PKGS+=(nodejs npm)
+fi
 
 tools/apt_install.sh "${PKGS[@]}"
 

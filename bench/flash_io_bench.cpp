@@ -11,6 +11,7 @@
 // and the ratio (bytes read per second of waiting, ours / fio's). --json: one JSON object per
 // configuration instead (for the simulator cross-check's request term).
 #include <fmt/format.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
@@ -20,8 +21,6 @@
 #include <random>
 #include <string>
 #include <vector>
-
-#include <sys/resource.h>
 
 #include "flash/flash_image.h"
 #include "flash/flash_store.h"
@@ -36,10 +35,12 @@ struct Rate {
 double cpu_seconds() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
-  return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * double(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+  return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         1e-6 * double(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
 }
 
-Rate ours(const dip::FlashImage& img, bool up, uint32_t qd, size_t batch, double seconds, std::mt19937_64& rng) {
+Rate ours(const dip::FlashImage& img, bool up, uint32_t qd, size_t batch, double seconds,
+          std::mt19937_64& rng) {
   dip::FlashStoreOptions o;
   o.queue_depth = qd;
   o.align = img.header().align;
@@ -68,12 +69,14 @@ Rate ours(const dip::FlashImage& img, bool up, uint32_t qd, size_t batch, double
   }
   const double cpu = cpu_seconds() - cpu0;
   const auto& s = store.stats();
-  return {double(s.bytes) / waited / 1e6, double(s.requests) / waited, 1e6 * cpu / double(std::max<uint64_t>(1, s.requests))};
+  return {double(s.bytes) / waited / 1e6, double(s.requests) / waited,
+          1e6 * cpu / double(std::max<uint64_t>(1, s.requests))};
 }
 
 Rate fio(const std::string& path, uint64_t bs, uint32_t qd, double seconds) {
   const std::string cmd = fmt::format(
-      "fio --name=r --filename='{}' --rw=randread --bs={} --iodepth={} --ioengine=io_uring --direct=1 "
+      "fio --name=r --filename='{}' --rw=randread --bs={} --iodepth={} --ioengine=io_uring "
+      "--direct=1 "
       "--runtime={} --time_based --output-format=json 2>/dev/null",
       path, bs, qd, seconds);
   std::unique_ptr<FILE, int (*)(FILE*)> p(popen(cmd.c_str(), "r"), pclose);
@@ -104,27 +107,39 @@ int main(int argc, char** argv) {
       return 2;
     }
     const bool have_fio = !json && std::system("command -v fio >/dev/null 2>&1") == 0;
-    if (!have_fio && !json) std::fprintf(stderr, "fio is not installed (apt install fio): its columns stay empty\n");
+    if (!have_fio && !json)
+      std::fprintf(stderr, "fio is not installed (apt install fio): its columns stay empty\n");
     std::mt19937_64 rng(7);
     if (!json) {
-      std::printf("| kind | column bytes | queue depth | columns per batch | dip MB/s | dip IOPS | dip CPU us/request | fio MB/s | fio IOPS | dip / fio |\n");
+      std::printf(
+          "| kind | column bytes | queue depth | columns per batch | dip MB/s | dip IOPS | dip CPU "
+          "us/request | fio MB/s | fio IOPS | dip / fio |\n");
       std::printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
     }
     for (bool up : {true, false}) {
       const uint64_t stride = up ? img.header().up_col_stride : img.header().down_col_stride;
       for (uint32_t qd : {32u, 64u, 128u}) {
         for (size_t batch : {size_t(256), size_t(1024)}) {
-          const Rate a = ours(img, up, qd, std::min<size_t>(batch, up ? img.header().n_embd : img.header().n_ff), seconds, rng);
+          const Rate a = ours(img, up, qd,
+                              std::min<size_t>(batch, up ? img.header().n_embd : img.header().n_ff),
+                              seconds, rng);
           if (json) {
-            std::printf("%s\n", nlohmann::json({{"kind", up ? "up+gate" : "down"}, {"column_bytes", stride}, {"queue_depth", qd},
-                                                {"batch", batch}, {"mbps", a.mbps}, {"iops", a.iops},
-                                                {"cpu_us_per_request", a.cpu_us_per_request}}).dump().c_str());
+            std::printf("%s\n", nlohmann::json({{"kind", up ? "up+gate" : "down"},
+                                                {"column_bytes", stride},
+                                                {"queue_depth", qd},
+                                                {"batch", batch},
+                                                {"mbps", a.mbps},
+                                                {"iops", a.iops},
+                                                {"cpu_us_per_request", a.cpu_us_per_request}})
+                                    .dump()
+                                    .c_str());
             std::fflush(stdout);
             continue;
           }
           const Rate f = have_fio ? fio(img.path(), stride, qd, seconds) : Rate{};
-          std::printf("| %s | %llu | %u | %zu | %.0f | %.0f | %.1f | %.0f | %.0f | %s |\n", up ? "up+gate" : "down",
-                      (unsigned long long)stride, qd, batch, a.mbps, a.iops, a.cpu_us_per_request, f.mbps, f.iops,
+          std::printf("| %s | %llu | %u | %zu | %.0f | %.0f | %.1f | %.0f | %.0f | %s |\n",
+                      up ? "up+gate" : "down", (unsigned long long)stride, qd, batch, a.mbps,
+                      a.iops, a.cpu_us_per_request, f.mbps, f.iops,
                       f.mbps > 0 ? fmt::format("{:.2f}", a.mbps / f.mbps).c_str() : "-");
           std::fflush(stdout);
         }

@@ -17,7 +17,8 @@
 namespace {
 using namespace dip;
 
-const TensorType kTypes[] = {TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q8_0, TensorType::Q4_0};
+const TensorType kTypes[] = {TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q8_0,
+                             TensorType::Q4_0};
 
 std::vector<float> random_floats(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -75,8 +76,16 @@ void HotArgs(benchmark::internal::Benchmark* b) {
     b->Args({t, 256, 2048, 32, 1});
   }
 }
-BENCHMARK(BM_Matmul)->Name("Hot")->Apply(HotArgs)->ArgNames({"type", "rows", "cols", "batch", "threads"})->UseRealTime();
-BENCHMARK(BM_Matmul)->Name("Gemv")->Apply(GemvArgs)->ArgNames({"type", "rows", "cols", "batch", "threads"})->UseRealTime();
+BENCHMARK(BM_Matmul)
+    ->Name("Hot")
+    ->Apply(HotArgs)
+    ->ArgNames({"type", "rows", "cols", "batch", "threads"})
+    ->UseRealTime();
+BENCHMARK(BM_Matmul)
+    ->Name("Gemv")
+    ->Apply(GemvArgs)
+    ->ArgNames({"type", "rows", "cols", "batch", "threads"})
+    ->UseRealTime();
 // Column-sparse product, in cache, one thread: args type index, outputs, columns, kept columns.
 // bytes_per_second counts the kept columns' bytes: the kernel's compute rate per byte, to set
 // against the memory bandwidth (sparse_bench measures the out-of-cache product).
@@ -101,7 +110,11 @@ BENCHMARK(BM_ColSparseHot)
     ->ArgsProduct({{0, 1, 2, 3, 4}, {1024}, {512}, {256}})
     ->ArgNames({"type", "rows", "cols", "kept"})
     ->UseRealTime();
-BENCHMARK(BM_Matmul)->Name("Batch")->Apply(BatchArgs)->ArgNames({"type", "rows", "cols", "batch", "threads"})->UseRealTime();
+BENCHMARK(BM_Matmul)
+    ->Name("Batch")
+    ->Apply(BatchArgs)
+    ->ArgNames({"type", "rows", "cols", "batch", "threads"})
+    ->UseRealTime();
 
 void BM_EncodeActs(benchmark::State& st) {
   const TensorType t = kTypes[st.range(0)];

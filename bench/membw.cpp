@@ -4,17 +4,17 @@
 // by a hypervisor and then read faster than real weights ever are (seen here: 55 GB/s for
 // memset pages against 34 GB/s for random ones).
 // Prints one JSON object: {"threads", "bytes", "gbps_median", "gbps_runs"}.
+#include <hwy/aligned_allocator.h>
+#include <hwy/cache_control.h>
+#include <hwy/highway.h>
+
 #include <algorithm>
-#include <cstdint>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
-
-#include <hwy/aligned_allocator.h>
-#include <hwy/cache_control.h>
-#include <hwy/highway.h>
 
 #include "ops/kernel_tiling.h"
 #include "util/threadpool.h"
@@ -82,7 +82,7 @@ int main(int argc, char** argv) {
     if (!list.empty()) list.push_back(',');
     list.append(std::to_string(g));
   }
-  std::printf("{\"threads\":%d,\"bytes\":%zu,\"gbps_median\":%.3f,\"gbps_runs\":[%s]}\n", threads, n * sizeof(float),
-              sorted[sorted.size() / 2], list.c_str());
+  std::printf("{\"threads\":%d,\"bytes\":%zu,\"gbps_median\":%.3f,\"gbps_runs\":[%s]}\n", threads,
+              n * sizeof(float), sorted[sorted.size() / 2], list.c_str());
   return 0;
 }

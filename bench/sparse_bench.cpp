@@ -65,7 +65,8 @@ double measure_bw(ThreadPool& pool, int reps) {
   std::vector<float> x(cols, 1.0f), y(rows);
   EncodedActs a;
   encode_acts(TensorType::F32, x.data(), cols, 1, cols, a);
-  const double s = time_median(reps, [&] { matmul(TensorType::F32, buf.data(), cols, rows, a, y.data(), rows, &pool); });
+  const double s = time_median(
+      reps, [&] { matmul(TensorType::F32, buf.data(), cols, rows, a, y.data(), rows, &pool); });
   return double(n) * 4 / s / 1e9;
 }
 
@@ -82,12 +83,22 @@ int main(int argc, char** argv) {
       continue;
     }
     const long v = std::atol(argv[i + 1]);
-    if (v <= 0) { std::fprintf(stderr, "sparse_bench: bad value for %s\n", k.c_str()); return 2; }
-    if (k == "--threads") threads = int(v);
-    else if (k == "--reps") reps = int(v);
-    else if (k == "--rows") rows = size_t(v);
-    else if (k == "--cols") cols = size_t(v);
-    else { std::fprintf(stderr, "sparse_bench: unknown option %s\n", k.c_str()); return 2; }
+    if (v <= 0) {
+      std::fprintf(stderr, "sparse_bench: bad value for %s\n", k.c_str());
+      return 2;
+    }
+    if (k == "--threads")
+      threads = int(v);
+    else if (k == "--reps")
+      reps = int(v);
+    else if (k == "--rows")
+      rows = size_t(v);
+    else if (k == "--cols")
+      cols = size_t(v);
+    else {
+      std::fprintf(stderr, "sparse_bench: unknown option %s\n", k.c_str());
+      return 2;
+    }
   }
   // Every name in --types must be one of the five: a typo would otherwise print an empty table.
   std::vector<TensorType> selected;
@@ -95,7 +106,8 @@ int main(int argc, char** argv) {
     const size_t e = std::min(types.find(',', p), types.size());
     const std::string want = types.substr(p, e - p);
     bool found = false;
-    for (TensorType t : {TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q8_0, TensorType::Q4_0}) {
+    for (TensorType t :
+         {TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q8_0, TensorType::Q4_0}) {
       std::string name = ggml_type_name(uint32_t(t));
       for (char& ch : name) ch = char(std::tolower(ch));
       if (name == want) {
@@ -104,17 +116,26 @@ int main(int argc, char** argv) {
       }
     }
     if (!found) {
-      std::fprintf(stderr, "sparse_bench: unknown type '%s' in --types (f32, f16, bf16, q8_0, q4_0)\n", want.c_str());
+      std::fprintf(stderr,
+                   "sparse_bench: unknown type '%s' in --types (f32, f16, bf16, q8_0, q4_0)\n",
+                   want.c_str());
       return 2;
     }
     p = e + 1;
   }
-  if (rows % 32 || cols % 32) { std::fprintf(stderr, "sparse_bench: rows and cols must be multiples of 32\n"); return 2; }
+  if (rows % 32 || cols % 32) {
+    std::fprintf(stderr, "sparse_bench: rows and cols must be multiples of 32\n");
+    return 2;
+  }
   ThreadPool pool(threads);
   const double bw = measure_bw(pool, 7);
-  std::printf("Column-sparse vs dense GEMV, %zu outputs x %zu inputs, %d threads, median of %d\n", rows, cols, threads, reps);
-  std::printf("read bandwidth (same command, F32 GEMV over 1 GiB of random data): %.1f GB/s\n\n", bw);
-  std::printf("| type | density | dense ms | sparse ms | speed-up | kept MB | sparse GB/s | share of read BW |\n");
+  std::printf("Column-sparse vs dense GEMV, %zu outputs x %zu inputs, %d threads, median of %d\n",
+              rows, cols, threads, reps);
+  std::printf("read bandwidth (same command, F32 GEMV over 1 GiB of random data): %.1f GB/s\n\n",
+              bw);
+  std::printf(
+      "| type | density | dense ms | sparse ms | speed-up | kept MB | sparse GB/s | share of read "
+      "BW |\n");
   std::printf("| --- | --- | --- | --- | --- | --- | --- | --- |\n");
   std::mt19937 rng(42);
   std::normal_distribution<float> nd(0.0f, 1.0f);
@@ -142,10 +163,12 @@ int main(int argc, char** argv) {
       std::sort(idx.begin(), idx.end());
       std::vector<float> xs(k);
       for (size_t i = 0; i < k; ++i) xs[i] = x[size_t(idx[i])];
-      const double sparse = time_median(reps, [&] { colsparse(m, idx.data(), xs.data(), k, y.data(), &pool); });
+      const double sparse =
+          time_median(reps, [&] { colsparse(m, idx.data(), xs.data(), k, y.data(), &pool); });
       const double kept = double(k) * double(m.col_bytes);
-      std::printf("| %s | %d%% | %.3f | %.3f | %.2fx | %.1f | %.1f | %.0f%% |\n", ggml_type_name(uint32_t(t)).c_str(), pct,
-                  dense * 1e3, sparse * 1e3, dense / sparse, kept / 1e6, kept / sparse / 1e9, 100 * kept / sparse / 1e9 / bw);
+      std::printf("| %s | %d%% | %.3f | %.3f | %.2fx | %.1f | %.1f | %.0f%% |\n",
+                  ggml_type_name(uint32_t(t)).c_str(), pct, dense * 1e3, sparse * 1e3,
+                  dense / sparse, kept / 1e6, kept / sparse / 1e9, 100 * kept / sparse / 1e9 / bw);
       std::fflush(stdout);
     }
   }

@@ -19,8 +19,9 @@ inline std::string temp_path(const std::string& name) {
 }
 
 // A 2-layer model: n_embd 64, 4 heads (2 kv), n_ff 96 unless given.
-inline std::unique_ptr<Model> synth_model(TensorType t, Arch a = Arch::kLlama, uint32_t n_embd = 64, uint32_t n_ff = 96,
-                                          uint32_t n_layer = 2, const std::string& name = "synth.gguf") {
+inline std::unique_ptr<Model> synth_model(TensorType t, Arch a = Arch::kLlama, uint32_t n_embd = 64,
+                                          uint32_t n_ff = 96, uint32_t n_layer = 2,
+                                          const std::string& name = "synth.gguf") {
   SynthSpec s;
   s.arch = a;
   s.type = t;
@@ -44,7 +45,8 @@ inline void expect_error(const std::function<void()>& fn, const std::string& wan
   } catch (const Error& e) {
     got = e.what();
   }
-  EXPECT_NE(got.find(want), std::string::npos) << "error: '" << got << "', expected it to contain '" << want << "'";
+  EXPECT_NE(got.find(want), std::string::npos)
+      << "error: '" << got << "', expected it to contain '" << want << "'";
 }
 
 }  // namespace dip

@@ -19,7 +19,7 @@ inline std::vector<float> randn(size_t n, float scale = 1.0f) {
   return v;
 }
 
-inline constexpr TensorType kAllTypes[] = {TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q8_0,
-                                           TensorType::Q4_0};
+inline constexpr TensorType kAllTypes[] = {TensorType::F32, TensorType::F16, TensorType::BF16,
+                                           TensorType::Q8_0, TensorType::Q4_0};
 
 }  // namespace dip

@@ -5,14 +5,20 @@
 namespace dip {
 
 ColumnCache::ColumnCache(size_t n_cols, size_t capacity, CachePolicy policy)
-    : cached_(n_cols, 0), last_use_(n_cols, 0), uses_(n_cols, 0), in_use_(n_cols, 0),
-      slot_of_(n_cols, -1), capacity_(std::min(capacity, n_cols)), policy_(policy) {
+    : cached_(n_cols, 0),
+      last_use_(n_cols, 0),
+      uses_(n_cols, 0),
+      in_use_(n_cols, 0),
+      slot_of_(n_cols, -1),
+      capacity_(std::min(capacity, n_cols)),
+      policy_(policy) {
   if (policy_ == CachePolicy::kLru) {
     prev_.assign(n_cols, -1);
     next_.assign(n_cols, -1);
   }
   free_slots_.resize(capacity_);
-  for (size_t i = 0; i < capacity_; ++i) free_slots_[i] = int32_t(capacity_ - 1 - i);  // pops 0, 1, ...
+  for (size_t i = 0; i < capacity_; ++i)
+    free_slots_[i] = int32_t(capacity_ - 1 - i);  // pops 0, 1, ...
 }
 
 void ColumnCache::unlink(int32_t c) {
@@ -90,7 +96,8 @@ size_t ColumnCache::access(const int32_t* cols, size_t n, uint8_t* hit_mask, int
         if (last_use_[a] != last_use_[b]) return last_use_[a] < last_use_[b];
         return a < b;
       };
-      if (n_evict < victims_.size()) std::nth_element(victims_.begin(), victims_.begin() + n_evict, victims_.end(), less_used);
+      if (n_evict < victims_.size())
+        std::nth_element(victims_.begin(), victims_.begin() + n_evict, victims_.end(), less_used);
       for (size_t i = 0; i < n_evict; ++i) evict(size_t(victims_[i]));
     }
     n_admit = std::min(capacity_ - size_, misses);

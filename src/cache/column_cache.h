@@ -28,7 +28,8 @@ class ColumnCache {
   // non-null, slots[i] = the slot (0 .. capacity-1) that holds cols[i] after the call, or -1
   // for a miss that was not admitted (more misses than room): the flash store reads hits from
   // their slots, admitted misses into theirs, the rest into a read buffer.
-  size_t access(const int32_t* cols, size_t n, uint8_t* hit_mask = nullptr, int32_t* slots = nullptr);
+  size_t access(const int32_t* cols, size_t n, uint8_t* hit_mask = nullptr,
+                int32_t* slots = nullptr);
   int32_t slot(size_t c) const { return slot_of_[c]; }
 
   // Makes `cols` (ascending, distinct) resident ahead of the access that will use them, without
@@ -54,9 +55,9 @@ class ColumnCache {
   int32_t head_ = -1, tail_ = -1;
   void unlink(int32_t c);
   void push_back(int32_t c);
-  void evict(size_t c);                    // resident -> free slot (and off the LRU list)
-  size_t evict_lru_unused(size_t need);    // up to `need` least recent columns not in use
-  void admit(size_t c);                    // a free slot -> resident (the caller lists it)
+  void evict(size_t c);                  // resident -> free slot (and off the LRU list)
+  size_t evict_lru_unused(size_t need);  // up to `need` least recent columns not in use
+  void admit(size_t c);                  // a free slot -> resident (the caller lists it)
   size_t capacity_ = 0, size_ = 0;
   CachePolicy policy_ = CachePolicy::kLru;
   uint64_t clock_ = 0, hits_ = 0, accesses_ = 0;

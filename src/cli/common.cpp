@@ -20,12 +20,30 @@ double seconds_since(Clock::time_point t0) {
 
 int default_threads() { return available_cores(); }
 
+namespace {
+// The folder of the running executable (not of the source tree it was built from).
+std::filesystem::path executable_dir() {
+  std::error_code ec;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::filesystem::path() : exe.parent_path();
+}
+}  // namespace
+
 std::string resolve_model(const std::string& m) {
   if (!m.empty()) return m;
   if (const char* env = std::getenv("DIP_MODEL"); env && *env) return env;
-  const std::filesystem::path p = std::filesystem::path(DIP_SOURCE_DIR) / "models" / "default.gguf";
-  if (std::filesystem::exists(p)) return p.string();
-  fail("no model given (-m) and no default model at {}", p.string());
+  // A build tree (build/<preset>/dip next to the repository's models/), or an install prefix
+  // (bin/dip with share/dip/models/).
+  const std::filesystem::path dir = executable_dir();
+  std::vector<std::filesystem::path> tried;
+  for (const auto& p : {dir / ".." / ".." / "models" / "default.gguf",
+                        dir / ".." / "share" / "dip" / "models" / "default.gguf"}) {
+    std::error_code ec;
+    if (std::filesystem::is_regular_file(p, ec)) return p.lexically_normal().string();
+    tried.push_back(p.lexically_normal());
+  }
+  fail("no model given (-m), DIP_MODEL unset, and no default model at {} or {}", tried[0].string(),
+       tried[1].string());
 }
 
 void add_model_opts(CLI::App* c, ModelOpts& o, bool with_ctx) {

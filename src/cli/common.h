@@ -1,7 +1,6 @@
 // Helpers shared by the `dip` subcommands: model options, the default model, progress bars.
 #pragma once
 #include <CLI/CLI.hpp>
-
 #include <chrono>
 #include <cstdint>
 #include <string>

@@ -18,9 +18,11 @@ struct SweepPoint {
   double density, gamma;
 };
 
-// budgets: "25%" entries are MLP cache shares (as --mlp-cache), others DRAM budgets (as --dram-budget).
-void run_flash_sweep(const Model& m, const std::vector<int32_t>& toks, const std::vector<SweepPoint>& points,
-                     const std::vector<std::string>& budgets, const FlashOpts& fo, const SparsityOpts& so, uint32_t ctx,
-                     size_t chunks, int threads, uint64_t overhead_rss, const std::string& out);
+// budgets: "25%" entries are MLP cache shares (as --mlp-cache), others DRAM budgets (as
+// --dram-budget).
+void run_flash_sweep(const Model& m, const std::vector<int32_t>& toks,
+                     const std::vector<SweepPoint>& points, const std::vector<std::string>& budgets,
+                     const FlashOpts& fo, const SparsityOpts& so, uint32_t ctx, size_t chunks,
+                     int threads, uint64_t overhead_rss, const std::string& out);
 
 }  // namespace dip::cli

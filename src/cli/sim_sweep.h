@@ -8,7 +8,6 @@
 // --sim-shape, a shape-only projection (SimSweepOpts::shape).
 #pragma once
 #include <CLI/CLI.hpp>
-
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -26,8 +25,9 @@ namespace dip::cli {
 struct SimSweepOpts {
   bool enabled = false;
   std::string device = "a18";
-  std::string dram_sizes = "25%,50%,75%,100%";  // "N%": the static part + N% of the MLP; or sizes (300MiB)
-  std::string flash_bws;                        // empty: the device's
+  std::string dram_sizes =
+      "25%,50%,75%,100%";  // "N%": the static part + N% of the MLP; or sizes (300MiB)
+  std::string flash_bws;   // empty: the device's
   double bits = 16;
   std::string policy = "lru";
   std::string budgets = "2,10";  // relative perplexity increases (%) for the comparisons
@@ -42,8 +42,9 @@ struct SimSweepOpts {
 };
 void add_sim_sweep_opts(CLI::App* c, SimSweepOpts& o);
 
-void run_sim_sweep(const Model& m, const std::vector<int32_t>& toks, const std::vector<SweepPoint>& points,
-                   const SimSweepOpts& sim, const SparsityOpts& so, const Thresholds* thr, uint32_t ctx, size_t chunks,
+void run_sim_sweep(const Model& m, const std::vector<int32_t>& toks,
+                   const std::vector<SweepPoint>& points, const SimSweepOpts& sim,
+                   const SparsityOpts& so, const Thresholds* thr, uint32_t ctx, size_t chunks,
                    int threads, const std::string& out);
 
 }  // namespace dip::cli

@@ -13,7 +13,8 @@ namespace dip {
 void check_perplexity_input(const std::vector<int32_t>& tokens, uint32_t n_ctx) {
   if (n_ctx < 4) fail("--ctx must be at least 4 (got {})", n_ctx);
   if (tokens.size() < 2 * size_t(n_ctx)) {
-    fail("the text has {} tokens; perplexity needs at least 2 * ctx = {}", tokens.size(), 2 * size_t(n_ctx));
+    fail("the text has {} tokens; perplexity needs at least 2 * ctx = {}", tokens.size(),
+         2 * size_t(n_ctx));
   }
 }
 
@@ -42,7 +43,8 @@ PerplexityResult perplexity(Session& s, const std::vector<int32_t>& tokens, uint
       r.scored++;
       r.bytes += token_to_piece(vocab, window[j + 1], false).size();
     }
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (progress) progress(c + 1, r.chunks, std::exp(nll / double(r.scored)));
     r.seconds = secs;
   }

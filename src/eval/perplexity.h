@@ -16,8 +16,8 @@ struct PerplexityResult {
   size_t scored = 0;            // tokens scored
   size_t tokens = 0;            // tokens in the text
   size_t chunks = 0;
-  size_t bytes = 0;             // bytes of the scored tokens' text
-  double bpb = 0;               // bits per byte of the scored text
+  size_t bytes = 0;  // bytes of the scored tokens' text
+  double bpb = 0;    // bits per byte of the scored text
   double seconds = 0;
 };
 

@@ -30,8 +30,8 @@ int32_t log_softmax(const float* logits, size_t n, float* out) {
 
 double DenseReference::ppl() const { return scored ? std::exp(nll / double(scored)) : 0.0; }
 
-SparseEvalResult evaluate_sparse(Session& s, SparseMlp& mlp, const std::vector<int32_t>& tokens, uint32_t n_ctx,
-                                 size_t max_chunks, DenseReference& ref,
+SparseEvalResult evaluate_sparse(Session& s, SparseMlp& mlp, const std::vector<int32_t>& tokens,
+                                 uint32_t n_ctx, size_t max_chunks, DenseReference& ref,
                                  const std::function<void(size_t, size_t, double)>& progress) {
   const Vocab& vocab = s.model().vocab();
   const size_t V = s.model().hparams().n_vocab;
@@ -39,7 +39,8 @@ SparseEvalResult evaluate_sparse(Session& s, SparseMlp& mlp, const std::vector<i
   size_t chunks = tokens.size() / n_ctx;
   if (max_chunks) chunks = std::min(chunks, max_chunks);
   const size_t first = n_ctx / 2, per_chunk = n_ctx - 1 - first;
-  if (ref.filled && ref.chunks != chunks) fail("internal: dense reference made for {} windows, not {}", ref.chunks, chunks);
+  if (ref.filled && ref.chunks != chunks)
+    fail("internal: dense reference made for {} windows, not {}", ref.chunks, chunks);
   if (!ref.filled) {
     ref.chunks = chunks;
     ref.logprobs.assign(chunks * per_chunk * V, 0.0f);

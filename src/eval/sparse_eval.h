@@ -34,8 +34,8 @@ struct SparseEvalResult {
 };
 
 // Evaluates at most max_chunks windows (0: all). The session must have n_ctx >= n_ctx here.
-SparseEvalResult evaluate_sparse(Session& s, SparseMlp& mlp, const std::vector<int32_t>& tokens, uint32_t n_ctx,
-                                 size_t max_chunks, DenseReference& ref,
+SparseEvalResult evaluate_sparse(Session& s, SparseMlp& mlp, const std::vector<int32_t>& tokens,
+                                 uint32_t n_ctx, size_t max_chunks, DenseReference& ref,
                                  const std::function<void(size_t, size_t, double)>& progress);
 
 }  // namespace dip

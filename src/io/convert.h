@@ -3,10 +3,9 @@
 #pragma once
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "ops/tensor_types.h"
-
-#include <vector>
 
 namespace dip {
 

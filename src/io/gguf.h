@@ -16,8 +16,19 @@
 namespace dip {
 
 enum class GgufType : uint32_t {
-  U8 = 0, I8 = 1, U16 = 2, I16 = 3, U32 = 4, I32 = 5, F32 = 6, BOOL = 7,
-  STRING = 8, ARRAY = 9, U64 = 10, I64 = 11, F64 = 12,
+  U8 = 0,
+  I8 = 1,
+  U16 = 2,
+  I16 = 3,
+  U32 = 4,
+  I32 = 5,
+  F32 = 6,
+  BOOL = 7,
+  STRING = 8,
+  ARRAY = 9,
+  U64 = 10,
+  I64 = 11,
+  F64 = 12,
 };
 const char* gguf_type_name(GgufType t);
 size_t gguf_scalar_size(GgufType t);  // 0 for STRING / ARRAY
@@ -32,9 +43,9 @@ struct GgufValue {
   // Arrays.
   GgufType elem = GgufType::U8;
   uint64_t count = 0;
-  const uint8_t* raw = nullptr;             // numeric array elements (little endian, packed)
-  std::vector<std::string_view> strings;    // string array elements
-  std::vector<GgufValue> items;             // nested array elements
+  const uint8_t* raw = nullptr;           // numeric array elements (little endian, packed)
+  std::vector<std::string_view> strings;  // string array elements
+  std::vector<GgufValue> items;           // nested array elements
 };
 
 struct GgufTensorInfo {

@@ -30,8 +30,9 @@ class GgufWriter {
   // Adds a tensor of n_bytes whose bytes fill(dst) writes when the file is written, tensors in
   // the order they were added: only one tensor is in memory at a time, so files larger than
   // DRAM can be written.
-  void add_tensor_deferred(const std::string& name, TensorType type, const std::vector<uint64_t>& dims,
-                           size_t n_bytes, std::function<void(uint8_t* dst)> fill);
+  void add_tensor_deferred(const std::string& name, TensorType type,
+                           const std::vector<uint64_t>& dims, size_t n_bytes,
+                           std::function<void(uint8_t* dst)> fill);
 
   // Writes the file; fails with the path on I/O errors. progress(done, total, name) after each
   // tensor, where given.

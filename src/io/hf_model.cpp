@@ -23,7 +23,8 @@ bool is_hf_model_dir(const std::string& path) {
 
 namespace {
 
-uint32_t get_u32(const json& j, const char* key, const std::string& name, bool required, uint32_t def = 0) {
+uint32_t get_u32(const json& j, const char* key, const std::string& name, bool required,
+                 uint32_t def = 0) {
   if (!j.contains(key) || j[key].is_null()) {
     if (required) fail("{}: required key '{}' is missing", name, key);
     return def;
@@ -41,12 +42,14 @@ double get_f64(const json& j, const char* key, const std::string& name, double d
 }
 
 // Llama 3.1 rope_scaling: per-frequency divisors, computed as llama.cpp's converter does.
-std::vector<float> llama3_rope_factors(const json& rs, double base, uint32_t dim, const std::string& name) {
+std::vector<float> llama3_rope_factors(const json& rs, double base, uint32_t dim,
+                                       const std::string& name) {
   const double factor = get_f64(rs, "factor", name, 8.0);
   const double low = get_f64(rs, "low_freq_factor", name, 1.0);
   const double high = get_f64(rs, "high_freq_factor", name, 4.0);
   const double old_ctx = get_f64(rs, "original_max_position_embeddings", name, 8192);
-  if (!(factor > 0 && high > low && old_ctx > 0)) fail("{}: inconsistent llama3 rope_scaling", name);
+  if (!(factor > 0 && high > low && old_ctx > 0))
+    fail("{}: inconsistent llama3 rope_scaling", name);
   const double low_wavelen = old_ctx / low, high_wavelen = old_ctx / high;
   std::vector<float> f;
   for (uint32_t i = 0; i < dim; i += 2) {
@@ -75,17 +78,23 @@ HParams parse_hf_config(const std::string& text, const std::string& name, std::s
     fail("{}: malformed JSON: {}", name, e.what());
   }
   if (!j.is_object()) fail("{}: not a JSON object", name);
-  if (!j.contains("architectures") || !j["architectures"].is_array() || j["architectures"].empty() ||
-      !j["architectures"][0].is_string()) {
+  if (!j.contains("architectures") || !j["architectures"].is_array() ||
+      j["architectures"].empty() || !j["architectures"][0].is_string()) {
     fail("{}: 'architectures' is missing", name);
   }
   architecture = j["architectures"][0].get<std::string>();
   HParams hp;
-  if (architecture == "LlamaForCausalLM" || architecture == "MistralForCausalLM") hp.arch = Arch::kLlama;
-  else if (architecture == "Qwen2ForCausalLM") hp.arch = Arch::kQwen2;
-  else if (architecture == "Qwen3ForCausalLM") hp.arch = Arch::kQwen3;
-  else if (architecture == "Phi3ForCausalLM") hp.arch = Arch::kPhi3;
-  else fail("{}: unsupported architecture '{}' (Llama, Mistral, Qwen2, Qwen3, Phi3 are supported)", name, architecture);
+  if (architecture == "LlamaForCausalLM" || architecture == "MistralForCausalLM")
+    hp.arch = Arch::kLlama;
+  else if (architecture == "Qwen2ForCausalLM")
+    hp.arch = Arch::kQwen2;
+  else if (architecture == "Qwen3ForCausalLM")
+    hp.arch = Arch::kQwen3;
+  else if (architecture == "Phi3ForCausalLM")
+    hp.arch = Arch::kPhi3;
+  else
+    fail("{}: unsupported architecture '{}' (Llama, Mistral, Qwen2, Qwen3, Phi3 are supported)",
+         name, architecture);
   hp.arch_name = arch_display_name(hp.arch);
   hp.n_embd = get_u32(j, "hidden_size", name, true);
   hp.n_ff = get_u32(j, "intermediate_size", name, true);
@@ -94,14 +103,19 @@ HParams parse_hf_config(const std::string& text, const std::string& name, std::s
   hp.n_head_kv = get_u32(j, "num_key_value_heads", name, false, hp.n_head);
   hp.n_vocab = get_u32(j, "vocab_size", name, true);
   hp.n_ctx_train = get_u32(j, "max_position_embeddings", name, false, 4096);
-  if (hp.n_embd == 0 || hp.n_ff == 0 || hp.n_layer == 0 || hp.n_head == 0 || hp.n_head_kv == 0 || hp.n_vocab == 0) {
+  if (hp.n_embd == 0 || hp.n_ff == 0 || hp.n_layer == 0 || hp.n_head == 0 || hp.n_head_kv == 0 ||
+      hp.n_vocab == 0) {
     fail("{}: a model dimension is zero", name);
   }
-  if (hp.n_embd > (1u << 20) || hp.n_ff > (1u << 22) || hp.n_layer > 4096 || hp.n_head > 4096 || hp.n_vocab > (1u << 24)) {
+  if (hp.n_embd > (1u << 20) || hp.n_ff > (1u << 22) || hp.n_layer > 4096 || hp.n_head > 4096 ||
+      hp.n_vocab > (1u << 24)) {
     fail("{}: absurd model dimensions", name);
   }
-  if (hp.n_head % hp.n_head_kv) fail("{}: num_attention_heads {} is not a multiple of num_key_value_heads {}", name, hp.n_head, hp.n_head_kv);
-  if (!j.contains("head_dim") && hp.n_embd % hp.n_head) fail("{}: hidden_size is not divisible by num_attention_heads", name);
+  if (hp.n_head % hp.n_head_kv)
+    fail("{}: num_attention_heads {} is not a multiple of num_key_value_heads {}", name, hp.n_head,
+         hp.n_head_kv);
+  if (!j.contains("head_dim") && hp.n_embd % hp.n_head)
+    fail("{}: hidden_size is not divisible by num_attention_heads", name);
   hp.head_dim = hp.head_dim_v = get_u32(j, "head_dim", name, false, hp.n_embd / hp.n_head);
   if (hp.head_dim == 0 || hp.head_dim % 2) fail("{}: head size {} must be even", name, hp.head_dim);
   const double partial = get_f64(j, "partial_rotary_factor", name, 1.0);
@@ -109,11 +123,15 @@ HParams parse_hf_config(const std::string& text, const std::string& name, std::s
   hp.rms_eps = float(get_f64(j, "rms_norm_eps", name, 1e-6));
   if (!(hp.rms_eps > 0 && hp.rms_eps < 1)) fail("{}: rms_norm_eps out of range", name);
   // transformers >= 5 moves rope_theta and rope_scaling into "rope_parameters".
-  const json rope = j.contains("rope_parameters") && j["rope_parameters"].is_object() ? j["rope_parameters"] : json::object();
-  hp.rope_base = float(get_f64(rope.contains("rope_theta") ? rope : j, "rope_theta", name, 10000.0));
+  const json rope = j.contains("rope_parameters") && j["rope_parameters"].is_object()
+                        ? j["rope_parameters"]
+                        : json::object();
+  hp.rope_base =
+      float(get_f64(rope.contains("rope_theta") ? rope : j, "rope_theta", name, 10000.0));
   if (!(hp.rope_base > 1)) fail("{}: rope_theta out of range", name);
   if (hp.arch == Arch::kPhi3) hp.n_swa = get_u32(j, "sliding_window", name, false, 0);
-  const json& rs_src = j.contains("rope_scaling") && j["rope_scaling"].is_object() ? j["rope_scaling"] : rope;
+  const json& rs_src =
+      j.contains("rope_scaling") && j["rope_scaling"].is_object() ? j["rope_scaling"] : rope;
   if (rs_src.is_object() && !rs_src.empty()) {
     const json& rs = rs_src;
     const std::string type = rs.value("rope_type", rs.value("type", ""));
@@ -141,7 +159,8 @@ std::unique_ptr<HfModel> load_hf_model(const std::string& dir, bool vocab_only) 
   m->llama_qk_rotate_half = m->hp.arch == Arch::kLlama;
   m->vocab = load_hf_tokenizer(dir, m->hp.n_vocab);
   if (uint32_t(m->vocab.n_tokens()) != m->hp.n_vocab) {
-    fail("{}: tokenizer.json has {} tokens but config.json vocab_size is {}", dir, m->vocab.n_tokens(), m->hp.n_vocab);
+    fail("{}: tokenizer.json has {} tokens but config.json vocab_size is {}", dir,
+         m->vocab.n_tokens(), m->hp.n_vocab);
   }
   if (vocab_only) return m;
 
@@ -155,16 +174,20 @@ std::unique_ptr<HfModel> load_hf_model(const std::string& dir, bool vocab_only) 
     } catch (const json::exception& e) {
       fail("{}: malformed JSON: {}", index, e.what());
     }
-    if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object()) fail("{}: weight_map is missing", index);
+    if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
+      fail("{}: weight_map is missing", index);
     std::set<std::string> uniq;
     for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
-      if (!it.value().is_string()) fail("{}: weight_map entry '{}' is not a file name", index, it.key());
+      if (!it.value().is_string())
+        fail("{}: weight_map entry '{}' is not a file name", index, it.key());
       const std::string f = it.value().get<std::string>();
-      if (f.find('/') != std::string::npos || f == "..") fail("{}: shard name '{}' must be a plain file name", index, f);
+      if (f.find('/') != std::string::npos || f == "..")
+        fail("{}: shard name '{}' must be a plain file name", index, f);
       uniq.insert(f);
     }
     for (const auto& f : uniq) {
-      if (!fs::exists(dir + "/" + f)) fail("{}: missing shard {} (listed in model.safetensors.index.json)", dir, f);
+      if (!fs::exists(dir + "/" + f))
+        fail("{}: missing shard {} (listed in model.safetensors.index.json)", dir, f);
       files.push_back(dir + "/" + f);
     }
   } else if (fs::exists(dir + "/model.safetensors")) {

@@ -16,13 +16,13 @@ struct SynthSpec {
   TensorType type = TensorType::F32;
   uint32_t n_embd = 128, n_layer = 2, n_ff = 384, n_head = 4, n_head_kv = 2, n_ctx = 2048;
   bool tied = false;
-  bool rope_freqs = false;      // Llama-3 style frequency factors
+  bool rope_freqs = false;  // Llama-3 style frequency factors
   uint64_t seed = 1;
-  std::string vocab_from;       // GGUF whose tokenizer.* metadata is copied; empty = built-in
-  std::string pre = "gpt-2";    // pre-tokenizer of the built-in vocabulary
-  uint32_t n_merges = 400;      // merges of the built-in vocabulary
-  float logit_scale = 3.0f;     // std of the output logits (peaky distributions)
-  float rope_base = 0.0f;       // 0: 1e4 for llama, 1e6 for the others
+  std::string vocab_from;     // GGUF whose tokenizer.* metadata is copied; empty = built-in
+  std::string pre = "gpt-2";  // pre-tokenizer of the built-in vocabulary
+  uint32_t n_merges = 400;    // merges of the built-in vocabulary
+  float logit_scale = 3.0f;   // std of the output logits (peaky distributions)
+  float rope_base = 0.0f;     // 0: 1e4 for llama, 1e6 for the others
   // Weights from a sum of four uniforms (near-normal, unit variance, |x| < 3.5) instead of
   // Box-Muller: several times faster, for benchmark models of tens of GB. Other numbers than
   // the default, so files differ.
@@ -30,8 +30,9 @@ struct SynthSpec {
 };
 
 // progress(done, total, tensor name) after each tensor is written, where given.
-void write_synth_model(const SynthSpec& spec, const std::string& path,
-                       const std::function<void(size_t, size_t, const std::string&)>& progress = {});
+void write_synth_model(
+    const SynthSpec& spec, const std::string& path,
+    const std::function<void(size_t, size_t, const std::string&)>& progress = {});
 
 TensorType parse_tensor_type(const std::string& name);  // f32, f16, bf16, q8_0, q4_0
 Arch parse_arch(const std::string& name);

@@ -21,8 +21,8 @@ struct HParams {
   uint32_t n_head_kv = 0;
   uint32_t head_dim = 0;  // per-head size of q and k (attention.key_length)
   uint32_t head_dim_v = 0;
-  uint32_t n_rot = 0;     // rotated dimensions per head
-  uint32_t n_swa = 0;     // sliding window (0 = full attention)
+  uint32_t n_rot = 0;  // rotated dimensions per head
+  uint32_t n_swa = 0;  // sliding window (0 = full attention)
   float rms_eps = 1e-5f;
   float rope_base = 10000.0f;
   float rope_freq_scale = 1.0f;

@@ -58,7 +58,8 @@ class Loader {
       return {};
     }
     if (t->dims.size() != 1 || t->dims[0] != n) {
-      fail("{}: tensor '{}' has shape {} but the hyper-parameters need [{}]", path_, name, shape(*t), n);
+      fail("{}: tensor '{}' has shape {} but the hyper-parameters need [{}]", path_, name,
+           shape(*t), n);
     }
     std::vector<float> out(n);
     dequantize_row(t->type(), t->data, out.data(), n);
@@ -68,8 +69,8 @@ class Loader {
   void check_all_used() const {
     for (const auto& t : tensors_) {
       if (!used_.count(t.name)) {
-        fail("{}: unexpected tensor '{}' for architecture {} (model not supported or corrupt)", path_,
-             t.name, hp_.arch_name);
+        fail("{}: unexpected tensor '{}' for architecture {} (model not supported or corrupt)",
+             path_, t.name, hp_.arch_name);
       }
     }
   }
@@ -104,7 +105,8 @@ std::unique_ptr<Model> Model::load(const std::string& path, bool vocab_only) {
     m->vocab_ = load_vocab(*m->gguf_);
     m->tensors_ = &m->gguf_->tensors();
     if (vocab_only) return m;
-    if (m->gguf_->tensors().empty()) fail("{}: the file holds no tensors (vocabulary-only file?)", path);
+    if (m->gguf_->tensors().empty())
+      fail("{}: the file holds no tensors (vocabulary-only file?)", path);
     m->hp_ = load_hparams(*m->gguf_);
   }
   if (!vocab_only) m->load_weights();
@@ -121,18 +123,21 @@ void Model::load_weights() {
   if (gguf_) {
     hp.n_vocab = uint32_t(emb->dims[1]);
     if (auto nv = gguf_->get_uint(hp.arch_name + ".vocab_size"); nv && *nv != hp.n_vocab) {
-      fail("{}: {}.vocab_size {} does not match token_embd.weight ({} rows)", path, hp.arch_name, *nv, hp.n_vocab);
+      fail("{}: {}.vocab_size {} does not match token_embd.weight ({} rows)", path, hp.arch_name,
+           *nv, hp.n_vocab);
     }
   }
   if (uint32_t(vocab_.n_tokens()) != hp.n_vocab) {
-    fail("{}: the vocabulary has {} tokens but the model has {}", path, vocab_.n_tokens(), hp.n_vocab);
+    fail("{}: the vocabulary has {} tokens but the model has {}", path, vocab_.n_tokens(),
+         hp.n_vocab);
   }
   const size_t E = hp.n_embd;
   tok_embd = ld.matrix("token_embd.weight", E, hp.n_vocab);
   output_norm = ld.vec("output_norm.weight", E);
   output = ld.matrix("output.weight", E, hp.n_vocab, false);
   if (!output.data) output = tok_embd;  // tied embeddings
-  if (auto f = ld.vec("rope_freqs.weight", hp.n_rot / 2, false); !f.empty()) rope_freqs = std::move(f);
+  if (auto f = ld.vec("rope_freqs.weight", hp.n_rot / 2, false); !f.empty())
+    rope_freqs = std::move(f);
   for (const char* t : {"rope_factors_long.weight", "rope_factors_short.weight"}) {
     if (ld.find(t)) fail("{}: LongRoPE scaling ('{}') is not supported", path, t);
   }

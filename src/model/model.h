@@ -25,10 +25,10 @@ struct Weight {
 
 struct Layer {
   std::vector<float> attn_norm, ffn_norm;
-  std::vector<float> bq, bk, bv;          // qwen2 biases (empty when absent)
-  std::vector<float> q_norm, k_norm;      // qwen3 per-head norms (empty when absent)
-  Weight wq, wk, wv, wqkv, wo;            // wqkv: phi3's fused projection (then wq/wk/wv unset)
-  Weight ffn_gate, ffn_up, ffn_down;      // phi3: ffn_up holds gate and up (2 * n_ff rows)
+  std::vector<float> bq, bk, bv;      // qwen2 biases (empty when absent)
+  std::vector<float> q_norm, k_norm;  // qwen3 per-head norms (empty when absent)
+  Weight wq, wk, wv, wqkv, wo;        // wqkv: phi3's fused projection (then wq/wk/wv unset)
+  Weight ffn_gate, ffn_up, ffn_down;  // phi3: ffn_up holds gate and up (2 * n_ff rows)
   bool fused_qkv() const { return wqkv.data != nullptr; }
   bool fused_gate_up() const { return ffn_gate.data == nullptr; }
 };

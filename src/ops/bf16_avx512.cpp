@@ -16,17 +16,20 @@ namespace {
 
 // R weight rows x T activation rows over n elements; y[t * ys + row + r].
 template <int R, int T>
-void tile(const uint8_t* w, size_t wrb, size_t n, const uint8_t* x, size_t xrb, float* y, size_t ys, size_t row) {
+void tile(const uint8_t* w, size_t wrb, size_t n, const uint8_t* x, size_t xrb, float* y, size_t ys,
+          size_t row) {
   constexpr int kChains = R * T == 1 ? 4 : R * T == 2 ? 2 : 1;  // enough independent FMA chains
   __m512 acc[kChains][R][T];
   for (int c = 0; c < kChains; ++c)
     for (int r = 0; r < R; ++r)
       for (int t = 0; t < T; ++t) acc[c][r][t] = _mm512_setzero_ps();
-  auto step = [&](size_t i, __mmask32 m, __m512 (&a)[R][T]) {
+  auto step = [&](size_t i, __mmask32 m, __m512(&a)[R][T]) {
     __m512bh wv[R];
     if constexpr (T == 1) {  // one token: the weights stream once, prefetch ahead
       for (int r = 0; r < R; ++r) {
-        _mm_prefetch(reinterpret_cast<const char*>(w + (row + r) * wrb + 2 * i + kWeightPrefetchBytes), _MM_HINT_T0);
+        _mm_prefetch(
+            reinterpret_cast<const char*>(w + (row + r) * wrb + 2 * i + kWeightPrefetchBytes),
+            _MM_HINT_T0);
       }
     }
     for (int r = 0; r < R; ++r)
@@ -50,8 +53,8 @@ void tile(const uint8_t* w, size_t wrb, size_t n, const uint8_t* x, size_t xrb, 
 }
 
 template <int T>
-void rows_for_acts(const uint8_t* w, size_t wrb, size_t n, const uint8_t* x, size_t xrb, float* y, size_t ys,
-                   size_t r0, size_t r1) {
+void rows_for_acts(const uint8_t* w, size_t wrb, size_t n, const uint8_t* x, size_t xrb, float* y,
+                   size_t ys, size_t r0, size_t r1) {
   size_t r = r0;
   if constexpr (T > 1)
     for (; r + 4 <= r1; r += 4) tile<4, T>(w, wrb, n, x, xrb, y, ys, r);
@@ -60,8 +63,9 @@ void rows_for_acts(const uint8_t* w, size_t wrb, size_t n, const uint8_t* x, siz
 
 }  // namespace
 
-void matmul_bf16_avx512(const uint8_t* w, size_t wrow_bytes, size_t n, const uint8_t* acts, size_t arow_bytes,
-                        size_t n_act, float* y, size_t y_stride, size_t r0, size_t r1) {
+void matmul_bf16_avx512(const uint8_t* w, size_t wrow_bytes, size_t n, const uint8_t* acts,
+                        size_t arow_bytes, size_t n_act, float* y, size_t y_stride, size_t r0,
+                        size_t r1) {
   if (n_act == 1) {
     rows_for_acts<1>(w, wrow_bytes, n, acts, arow_bytes, y, y_stride, r0, r1);
     return;

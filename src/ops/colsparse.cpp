@@ -418,7 +418,8 @@ void ColSparseSum::add(const uint8_t* const* cols, const float* xs, size_t m) {
     while (run_begin(r_first + 1) <= k0) ++r_first;
     while (r_last + 1 < n_runs_ && run_begin(r_last + 1) < k_) ++r_last;
     if (pool_ && r_last > r_first) {
-      pool_->parallel_for(r_last - r_first + 1, 1, [&](size_t a, size_t e) { runs(r_first + a, r_first + e); });
+      pool_->parallel_for(r_last - r_first + 1, 1,
+                          [&](size_t a, size_t e) { runs(r_first + a, r_first + e); });
     } else {
       runs(r_first, r_last + 1);
     }

@@ -28,22 +28,23 @@ struct ColumnMatrix {
 // output dimension (e.g. {gate, up} makes up+gate bundles: column i = [gate[:, i]; up[:, i]]);
 // each part has `rows` outputs of `cols` inputs of type `src_type`. F32/F16/BF16 columns are
 // exact transposes; Q8_0/Q4_0 are requantized along the column (ggml's reference quantizers).
-ColumnMatrix make_column_matrix(TensorType src_type, const std::vector<const uint8_t*>& parts, size_t rows,
-                                size_t cols, TensorType col_type);
+ColumnMatrix make_column_matrix(TensorType src_type, const std::vector<const uint8_t*>& parts,
+                                size_t rows, size_t cols, TensorType col_type);
 
 // y[o] = sum_k xs[k] * W[o, idx[k]] for o in [o0, o1) (block-aligned), idx ascending or not.
 // y is overwritten. Scalar reference and SIMD kernel.
-void colsparse_ref(const ColumnMatrix& w, const int32_t* idx, const float* xs, size_t nk, float* y, size_t o0,
-                   size_t o1);
-void colsparse_simd(const ColumnMatrix& w, const int32_t* idx, const float* xs, size_t nk, float* y, size_t o0,
-                    size_t o1);
+void colsparse_ref(const ColumnMatrix& w, const int32_t* idx, const float* xs, size_t nk, float* y,
+                   size_t o0, size_t o1);
+void colsparse_simd(const ColumnMatrix& w, const int32_t* idx, const float* xs, size_t nk, float* y,
+                    size_t o0, size_t o1);
 
 // The same over columns given by pointer (e.g. slots of a column cache or a read buffer):
 // y[o] (+)= sum_k xs[k] * cols[k][o]; with accumulate, y is added to instead of overwritten.
-void colsparse_ptrs_ref(TensorType type, size_t col_len, const uint8_t* const* cols, const float* xs, size_t nk,
-                        float* y, size_t o0, size_t o1, bool accumulate);
-void colsparse_ptrs(TensorType type, size_t col_len, const uint8_t* const* cols, const float* xs, size_t nk,
-                    float* y, bool accumulate, ThreadPool* pool);
+void colsparse_ptrs_ref(TensorType type, size_t col_len, const uint8_t* const* cols,
+                        const float* xs, size_t nk, float* y, size_t o0, size_t o1,
+                        bool accumulate);
+void colsparse_ptrs(TensorType type, size_t col_len, const uint8_t* const* cols, const float* xs,
+                    size_t nk, float* y, bool accumulate, ThreadPool* pool);
 
 // The whole output (col_len values), split over the pool's threads by output slices.
 void colsparse(const ColumnMatrix& w, const int32_t* idx, const float* xs, size_t nk, float* y,
@@ -57,7 +58,8 @@ void colsparse(const ColumnMatrix& w, const int32_t* idx, const float* xs, size_
 class ColSparseSum {
  public:
   // y (+)= sum over nk columns of type/col_len, to be added in order by add().
-  ColSparseSum(TensorType type, size_t col_len, size_t nk, float* y, bool accumulate, ThreadPool* pool);
+  ColSparseSum(TensorType type, size_t col_len, size_t nk, float* y, bool accumulate,
+               ThreadPool* pool);
   // How many of the next `available` columns add() may take now (0: wait for more).
   size_t acceptable(size_t available) const;
   // Adds the next m columns (m == acceptable(m) or the rest of the list).

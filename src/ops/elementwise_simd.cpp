@@ -21,7 +21,8 @@ HWY_INLINE V ExpGgml(D d, V x, bool& needs_scalar) {
   const auto r = hn::Set(d, 0x1.8p23f);
   const auto z = hn::MulAdd(x, hn::Set(d, 0x1.715476p+0f), r);
   const auto n = hn::Sub(z, r);
-  const auto b = hn::NegMulAdd(n, hn::Set(d, 0x1.7f7d1cp-20f), hn::NegMulAdd(n, hn::Set(d, 0x1.62e4p-1f), x));
+  const auto b =
+      hn::NegMulAdd(n, hn::Set(d, 0x1.7f7d1cp-20f), hn::NegMulAdd(n, hn::Set(d, 0x1.62e4p-1f), x));
   const auto u = hn::Mul(b, b);
   const auto j = hn::MulAdd(
       hn::MulAdd(hn::MulAdd(hn::Set(d, 0x1.0e4020p-7f), b, hn::Set(d, 0x1.573e2ep-5f)), u,
@@ -80,11 +81,13 @@ void DecodeHalf(bool bf16, const uint16_t* src, float* dst, size_t n) {
   size_t i = 0;
   if (bf16) {
     for (; i + L <= n; i += L) {
-      hn::StoreU(hn::BitCast(d, hn::ShiftLeft<16>(hn::PromoteTo(d32, hn::LoadU(d16, src + i)))), d, dst + i);
+      hn::StoreU(hn::BitCast(d, hn::ShiftLeft<16>(hn::PromoteTo(d32, hn::LoadU(d16, src + i)))), d,
+                 dst + i);
     }
   } else {
     for (; i + L <= n; i += L) {
-      hn::StoreU(hn::PromoteTo(d, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(src + i))), d, dst + i);
+      hn::StoreU(hn::PromoteTo(d, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(src + i))),
+                 d, dst + i);
     }
   }
   for (; i < n; ++i) dst[i] = bf16 ? bf16_to_f32(src[i]) : fp16_to_f32(src[i]);
@@ -100,7 +103,9 @@ HWY_EXPORT(Swiglu);
 HWY_EXPORT(QuantizeQ8Act);
 HWY_EXPORT(DecodeHalf);
 
-void swiglu_simd(const float* g, const float* u, float* h, size_t n) { HWY_DYNAMIC_DISPATCH(Swiglu)(g, u, h, n); }
+void swiglu_simd(const float* g, const float* u, float* h, size_t n) {
+  HWY_DYNAMIC_DISPATCH(Swiglu)(g, u, h, n);
+}
 void quantize_row_q8_0_act_simd(const float* x, BlockQ8_0* y, size_t n) {
   HWY_DYNAMIC_DISPATCH(QuantizeQ8Act)(x, y, n);
 }

@@ -29,8 +29,8 @@ void encode_acts(TensorType weight, const float* x, size_t n, size_t rows, size_
                  EncodedActs& out);
 
 // y[b * y_stride + r] = dot(W[r, :], act[b]) for r < rows, b < acts.rows.
-void matmul(TensorType wt, const void* w, size_t n, size_t rows, const EncodedActs& acts,
-            float* y, size_t y_stride, ThreadPool* pool);
+void matmul(TensorType wt, const void* w, size_t n, size_t rows, const EncodedActs& acts, float* y,
+            size_t y_stride, ThreadPool* pool);
 
 // SIMD dot product of one weight row with one encoded activation row (dispatch included).
 float dot_simd(TensorType wt, const void* w, const void* act, size_t n);

@@ -34,7 +34,7 @@ struct BlockQ8_0 {
 static_assert(sizeof(BlockQ8_0) == 34);
 
 struct BlockQ4_0 {
-  uint16_t d;               // fp16 scale
+  uint16_t d;              // fp16 scale
   uint8_t qs[kQK4_0 / 2];  // element j in low nibble of qs[j], element j+16 in the high nibble
 };
 static_assert(sizeof(BlockQ4_0) == 18);

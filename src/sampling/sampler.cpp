@@ -8,7 +8,8 @@
 namespace dip {
 
 void validate(const SamplingParams& p) {
-  if (!(p.temperature >= 0.0f) || !std::isfinite(p.temperature)) fail("--temp must be >= 0 (got {})", p.temperature);
+  if (!(p.temperature >= 0.0f) || !std::isfinite(p.temperature))
+    fail("--temp must be >= 0 (got {})", p.temperature);
   if (!(p.top_p > 0.0f && p.top_p <= 1.0f)) fail("--top-p must be in (0, 1] (got {})", p.top_p);
   if (!(p.min_p >= 0.0f && p.min_p <= 1.0f)) fail("--min-p must be in [0, 1] (got {})", p.min_p);
   if (!(p.repeat_penalty > 0.0f) || !std::isfinite(p.repeat_penalty)) {
@@ -38,7 +39,9 @@ int32_t Sampler::sample(const float* logits, size_t n) {
       l = l > 0 ? l / p_.repeat_penalty : l * p_.repeat_penalty;
     }
   }
-  auto by_logit = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
+  auto by_logit = [](const auto& a, const auto& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  };
   if (p_.temperature <= 0.0f) {
     return std::min_element(cand_.begin(), cand_.end(), by_logit)->second;
   }
@@ -61,7 +64,10 @@ int32_t Sampler::sample(const float* logits, size_t n) {
     size_t keep = cand_.size();
     for (size_t i = 0; i < pr.size(); ++i) {
       cum += pr[i];
-      if (cum >= p_.top_p) { keep = i + 1; break; }
+      if (cum >= p_.top_p) {
+        keep = i + 1;
+        break;
+      }
     }
     cand_.resize(keep);
   }

@@ -25,34 +25,47 @@ ModelShape shape_preset(const std::string& n) {
 
 ModelShape shape_of(const Model& m) {
   const HParams& hp = m.hparams();
-  ModelShape s{m.path(), hp.n_embd, hp.n_ff, hp.n_layer, hp.n_head, hp.n_head_kv, hp.n_vocab, false};
+  ModelShape s{m.path(),  hp.n_embd,    hp.n_ff,    hp.n_layer,
+               hp.n_head, hp.n_head_kv, hp.n_vocab, false};
   s.tied = m.output.data == m.tok_embd.data;
   return s;
 }
 
 Device device_preset(const std::string& n) {
   constexpr double G = 1e9;
-  if (n == "a18") return {n, 60 * G, 1 * G, 8 * G, "the paper's reference code: Apple A18-like, 60 GB/s DRAM, 1 GB/s flash; 8 GB"};
+  if (n == "a18")
+    return {n, 60 * G, 1 * G, 8 * G,
+            "the paper's reference code: Apple A18-like, 60 GB/s DRAM, 1 GB/s flash; 8 GB"};
   if (n == "snapdragon-8-gen-3") {
     return {n, 76.8 * G, 4.2 * G, 12 * G,
-            "LPDDR5X-4800 x 64 bit = 76.8 GB/s peak (Qualcomm spec); UFS 4.0 sequential read 4.2 GB/s (JEDEC/vendor); 12 GB"};
+            "LPDDR5X-4800 x 64 bit = 76.8 GB/s peak (Qualcomm spec); UFS 4.0 sequential read 4.2 "
+            "GB/s (JEDEC/vendor); 12 GB"};
   }
   if (n == "this-machine") {
-    return {n, 32 * G, 1 * G, 24 * G,
-            "measured here: ~32 GB/s read, ~1 GB/s random 16 KiB O_DIRECT reads, ~80k 4 KiB reads/s (fio, queue depth 64); 24 GB",
+    return {n,
+            32 * G,
+            1 * G,
+            24 * G,
+            "measured here: ~32 GB/s read, ~1 GB/s random 16 KiB O_DIRECT reads, ~80k 4 KiB "
+            "reads/s (fio, queue depth 64); 24 GB",
             80000};
   }
   if (n == "snapdragon-8-elite") {
     return {n, 84.8 * G, 4.2 * G, 12 * G,
-            "LPDDR5X-5300 (10,600 MT/s) x 64 bit = 84.8 GB/s peak (Qualcomm spec); UFS 4.0 sequential read 4.2 GB/s; 12 GB "
+            "LPDDR5X-5300 (10,600 MT/s) x 64 bit = 84.8 GB/s peak (Qualcomm spec); UFS 4.0 "
+            "sequential read 4.2 GB/s; 12 GB "
             "(e.g. Galaxy S25)"};
   }
   if (n == "laptop-x-elite") {
     return {n, 135 * G, 7 * G, 16 * G,
-            "Snapdragon X Elite laptop: LPDDR5X, 128 bit, 135 GB/s peak (Qualcomm product brief); PCIe 4.0 x4 NVMe sequential "
+            "Snapdragon X Elite laptop: LPDDR5X, 128 bit, 135 GB/s peak (Qualcomm product brief); "
+            "PCIe 4.0 x4 NVMe sequential "
             "read ~7 GB/s (drive spec); 16 GB"};
   }
-  fail("unknown device '{}' (a18, snapdragon-8-gen-3, snapdragon-8-elite, laptop-x-elite, this-machine)", n);
+  fail(
+      "unknown device '{}' (a18, snapdragon-8-gen-3, snapdragon-8-elite, laptop-x-elite, "
+      "this-machine)",
+      n);
 }
 
 SimPolicy parse_sim_policy(const std::string& n) {
@@ -71,15 +84,18 @@ const char* sim_policy_name(SimPolicy p) {
 Footprint footprint(const SimConfig& c) {
   const ModelShape& s = c.shape;
   const Device& d = c.device;
-  if (!(d.dram_bw > 0) || !(d.flash_bw > 0)) fail("device '{}': bandwidths must be positive", d.name);
+  if (!(d.dram_bw > 0) || !(d.flash_bw > 0))
+    fail("device '{}': bandwidths must be positive", d.name);
   if (!(d.dram_size > 0)) fail("device '{}': DRAM size must be positive", d.name);
   if (!(c.bits > 0 && c.bits <= 32)) fail("weight precision of {} bits is not possible", c.bits);
-  if (s.d_model == 0 || s.d_ff == 0 || s.n_layer == 0 || s.n_head == 0 || s.n_kv_head == 0 || s.vocab == 0) {
+  if (s.d_model == 0 || s.d_ff == 0 || s.n_layer == 0 || s.n_head == 0 || s.n_kv_head == 0 ||
+      s.vocab == 0) {
     fail("model shape '{}' has a zero dimension", s.name);
   }
   const double b = c.bits / 8.0, H = s.d_model, I = s.d_ff, L = s.n_layer, V = s.vocab;
   const double g = double(s.n_kv_head) / double(s.n_head);
-  const double seq = double(c.prompt) + double(c.gen) / 2.0;  // mean sequence length over generation
+  const double seq =
+      double(c.prompt) + double(c.gen) / 2.0;  // mean sequence length over generation
   Footprint f;
   f.embeddings = H * V * b * (s.tied ? 1.0 : 2.0);  // embedding and lm_head
   f.attention = H * H * (2.0 + 2.0 * g) * L * b;
@@ -87,8 +103,10 @@ Footprint footprint(const SimConfig& c) {
   f.mlp = H * I * 3.0 * L * b;
   f.static_bytes = f.embeddings + f.attention + f.kv_cache;
   if (d.dram_size < f.static_bytes) {
-    fail("device '{}': {:.2f} GB of DRAM cannot hold the static part ({:.2f} GB: attention, KV cache, embeddings)",
-         d.name, d.dram_size / 1e9, f.static_bytes / 1e9);
+    fail(
+        "device '{}': {:.2f} GB of DRAM cannot hold the static part ({:.2f} GB: attention, KV "
+        "cache, embeddings)",
+        d.name, d.dram_size / 1e9, f.static_bytes / 1e9);
   }
   f.cache_bytes = std::min(d.dram_size - f.static_bytes, f.mlp);
   // Uniform split over the 3L masked linear layers, whole columns only.
@@ -101,8 +119,8 @@ Footprint footprint(const SimConfig& c) {
 std::vector<TokenMasks> masks_from_trace(const Trace& t, const ModelShape& s) {
   const TraceHeader& h = t.header;
   if (h.n_layer != s.n_layer || h.n_embd != s.d_model || h.n_ff != s.d_ff) {
-    fail("the trace was recorded on a model of shape {} layers x {} x {}, not {} ({} x {} x {})", h.n_layer, h.n_embd,
-         h.n_ff, s.name, s.n_layer, s.d_model, s.d_ff);
+    fail("the trace was recorded on a model of shape {} layers x {} x {}, not {} ({} x {} x {})",
+         h.n_layer, h.n_embd, h.n_ff, s.name, s.n_layer, s.d_model, s.d_ff);
   }
   std::vector<TokenMasks> out(h.n_tokens);
   const size_t ub = h.up_bytes(), db = h.down_bytes();
@@ -122,13 +140,15 @@ std::vector<TokenMasks> masks_from_trace(const Trace& t, const ModelShape& s) {
   return out;
 }
 
-std::vector<TokenMasks> synthetic_masks(const ModelShape& s, uint32_t n_tokens, double density, double skew,
-                                        uint64_t seed, const CacheAwareSynthesis* ca) {
-  if (!(density > 0 && density <= 1)) fail("synthetic mask density must be in (0, 1] (got {})", density);
+std::vector<TokenMasks> synthetic_masks(const ModelShape& s, uint32_t n_tokens, double density,
+                                        double skew, uint64_t seed, const CacheAwareSynthesis* ca) {
+  if (!(density > 0 && density <= 1))
+    fail("synthetic mask density must be in (0, 1] (got {})", density);
   if (ca && ca->policy != SimPolicy::kLru && ca->policy != SimPolicy::kLfu) {
     fail("cache-aware synthetic masks rescore against a live cache: use the lru or lfu policy");
   }
-  if (ca && !(ca->gamma >= 0 && ca->gamma <= 1)) fail("gamma must be in [0, 1] (got {})", ca->gamma);
+  if (ca && !(ca->gamma >= 0 && ca->gamma <= 1))
+    fail("gamma must be in [0, 1] (got {})", ca->gamma);
   const LayerKeep k = dip_optimized_split(density);
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> nd(0.0f, 1.0f);
@@ -149,11 +169,13 @@ std::vector<TokenMasks> synthetic_masks(const ModelShape& s, uint32_t n_tokens, 
   std::vector<float> score, scratch;
   std::vector<uint32_t> topk_scratch;
   // One matrix's mask: |N(0,1)| x popularity, rescored against its cache when cache-aware.
-  auto pick = [&](const std::vector<float>& pop, double keep, ColumnCache* cache, std::vector<int32_t>& idx) {
+  auto pick = [&](const std::vector<float>& pop, double keep, ColumnCache* cache,
+                  std::vector<int32_t>& idx) {
     const size_t n = pop.size();
     score.resize(n);
     for (size_t i = 0; i < n; ++i) score[i] = std::fabs(nd(rng)) * pop[i];
-    if (cache && cache->capacity() > 0) cache_aware_scores(score.data(), n, cache->cached(), ca->gamma, 0, false, scratch);
+    if (cache && cache->capacity() > 0)
+      cache_aware_scores(score.data(), n, cache->cached(), ca->gamma, 0, false, scratch);
     select_topk(score.data(), n, keep_count(keep, n), idx, topk_scratch);
     if (cache && cache->capacity() > 0) cache->access(idx.data(), idx.size());
   };
@@ -182,8 +204,9 @@ uint64_t miss_runs(const std::vector<int32_t>& cols, const std::vector<uint8_t>&
 }
 }  // namespace
 
-std::vector<uint64_t> cache_replay(SimPolicy p, const std::vector<const std::vector<int32_t>*>& seq, size_t n_cols,
-                                   size_t cap, uint64_t& events, std::vector<uint64_t>* runs) {
+std::vector<uint64_t> cache_replay(SimPolicy p, const std::vector<const std::vector<int32_t>*>& seq,
+                                   size_t n_cols, size_t cap, uint64_t& events,
+                                   std::vector<uint64_t>* runs) {
   const size_t T = seq.size();
   std::vector<uint64_t> hits(T, 0);
   if (runs) runs->assign(T, 0);
@@ -258,7 +281,9 @@ std::vector<uint64_t> cache_replay(SimPolicy p, const std::vector<const std::vec
       const uint32_t k = next[t][i];
       if (k == kNever) continue;  // never used again: caching it cannot help
       if (size == cap) {
-        while (!heap.empty() && (!in[size_t(heap.top().second)] || key[size_t(heap.top().second)] != heap.top().first)) heap.pop();
+        while (!heap.empty() && (!in[size_t(heap.top().second)] ||
+                                 key[size_t(heap.top().second)] != heap.top().first))
+          heap.pop();
         if (heap.empty() || heap.top().first <= k) continue;  // bypass
         in[size_t(heap.top().second)] = 0;
         heap.pop();
@@ -295,7 +320,9 @@ CacheSplit parse_cache_split(const std::string& n) {
   fail("unknown cache split '{}' (uniform, traffic)", n);
 }
 
-const char* cache_split_name(CacheSplit s) { return s == CacheSplit::kUniform ? "uniform" : "traffic"; }
+const char* cache_split_name(CacheSplit s) {
+  return s == CacheSplit::kUniform ? "uniform" : "traffic";
+}
 
 Replay replay(const SimConfig& c, const Footprint& fp, const std::vector<TokenMasks>& masks) {
   if (masks.empty()) fail("nothing to simulate: the mask trace has no tokens");
@@ -311,7 +338,9 @@ Replay replay(const SimConfig& c, const Footprint& fp, const std::vector<TokenMa
   r.n_tokens = T;
   r.matrices.resize(2 * size_t(s.n_layer));
   // Units per matrix.
-  auto n_units = [&](bool up) { return (size_t(up ? s.d_model : s.d_ff) + c.bundle - 1) / c.bundle; };
+  auto n_units = [&](bool up) {
+    return (size_t(up ? s.d_model : s.d_ff) + c.bundle - 1) / c.bundle;
+  };
   std::vector<std::vector<int32_t>> units(T);
   std::vector<const std::vector<int32_t>*> seq(T);
   // Capacities: the uniform split is the footprint's; by traffic, the cache's bytes go to each
@@ -344,7 +373,8 @@ Replay replay(const SimConfig& c, const Footprint& fp, const std::vector<TokenMa
       left -= given;
     }
     for (size_t mi = 0; mi < r.matrices.size(); ++mi) {
-      r.matrices[mi].capacity = uint64_t(std::floor(cap_bytes[mi] / unit_bytes(c, mi % 2 == 0) + 1e-9));
+      r.matrices[mi].capacity =
+          uint64_t(std::floor(cap_bytes[mi] / unit_bytes(c, mi % 2 == 0) + 1e-9));
     }
   } else {
     for (size_t mi = 0; mi < r.matrices.size(); ++mi) {
@@ -370,7 +400,8 @@ Replay replay(const SimConfig& c, const Footprint& fp, const std::vector<TokenMa
       mr.accesses[t] = uint32_t(seq[t]->size());
     }
     std::vector<uint64_t> runs;
-    const std::vector<uint64_t> hits = cache_replay(c.policy, seq, n_units(up), mr.capacity, r.events, &runs);
+    const std::vector<uint64_t> hits =
+        cache_replay(c.policy, seq, n_units(up), mr.capacity, r.events, &runs);
     mr.hits.assign(hits.begin(), hits.end());
     mr.runs.assign(runs.begin(), runs.end());
   }
@@ -384,7 +415,9 @@ SimResult time_replay(const SimConfig& c, const Footprint& fp, const Replay& rp)
   const ModelShape& s = c.shape;
   const Device& d = c.device;
   const double H = s.d_model, I = s.d_ff;
-  auto f = [&](double flash_s, double dram_s) { return c.concurrent ? std::max(flash_s, dram_s) : flash_s + dram_s; };
+  auto f = [&](double flash_s, double dram_s) {
+    return c.concurrent ? std::max(flash_s, dram_s) : flash_s + dram_s;
+  };
   // The compute term: FLOPs / the device's rate, after the memory time (serial) or overlapping
   // it (roofline); none when the device has no compute rate (the paper's model).
   auto with_compute = [&](double mem_s, double flops) {
@@ -393,7 +426,8 @@ SimResult time_replay(const SimConfig& c, const Footprint& fp, const Replay& rp)
     return c.compute_serial ? mem_s + comp : std::max(mem_s, comp);
   };
   const size_t T = rp.n_tokens;
-  if (c.warm_tokens >= T) fail("--warm-tokens {} leaves none of the trace's {} tokens to measure", c.warm_tokens, T);
+  if (c.warm_tokens >= T)
+    fail("--warm-tokens {} leaves none of the trace's {} tokens to measure", c.warm_tokens, T);
   const size_t t0 = c.warm_tokens;
   double sum_t = 0, sum_f = 0, sum_d = 0, sum_flops = 0;
   uint64_t all_hits = 0, all_acc = 0, requests = 0;
@@ -412,7 +446,8 @@ SimResult time_replay(const SimConfig& c, const Footprint& fp, const Replay& rp)
       // per queue depth of requests); the request rate limits it (max) or adds to it (serial).
       double flash_s = miss * ub / d.flash_bw;
       if (miss > 0) {
-        const double rounds = d.flash_qd > 0 ? std::ceil(double(m.runs[t]) / double(d.flash_qd)) : 1.0;
+        const double rounds =
+            d.flash_qd > 0 ? std::ceil(double(m.runs[t]) / double(d.flash_qd)) : 1.0;
         flash_s += rounds * d.flash_latency;
       }
       if (d.flash_iops > 0) {
@@ -420,7 +455,8 @@ SimResult time_replay(const SimConfig& c, const Footprint& fp, const Replay& rp)
         flash_s = c.requests_serial ? flash_s + req_s : std::max(flash_s, req_s);
       }
       const double flops = col_flops * m.columns[t];
-      sum_t += with_compute(f(flash_s, hit * ub / d.dram_bw), flops) + double(m.runs[t]) * d.request_cpu;
+      sum_t +=
+          with_compute(f(flash_s, hit * ub / d.dram_bw), flops) + double(m.runs[t]) * d.request_cpu;
       sum_flops += flops;
       requests += m.runs[t];
       sum_f += miss * ub;
@@ -428,7 +464,8 @@ SimResult time_replay(const SimConfig& c, const Footprint& fp, const Replay& rp)
       h_sum += m.hits[t];
       a_sum += m.accesses[t];
     }
-    (up ? r.upgate_hit_rate : r.down_hit_rate)[mi / 2] = a_sum ? double(h_sum) / double(a_sum) : 0.0;
+    (up ? r.upgate_hit_rate : r.down_hit_rate)[mi / 2] =
+        a_sum ? double(h_sum) / double(a_sum) : 0.0;
     all_hits += uint64_t(n_lin) * h_sum;
     all_acc += uint64_t(n_lin) * a_sum;
   }
@@ -437,7 +474,8 @@ SimResult time_replay(const SimConfig& c, const Footprint& fp, const Replay& rp)
   // cache at the mean sequence length (4 FLOPs per cached element pair: q.k and p.v).
   const double g = double(s.n_kv_head) / double(s.n_head);
   const double seq = double(c.prompt) + double(c.gen) / 2.0;
-  const double static_flops = 2.0 * (H * H * (2.0 + 2.0 * g) * s.n_layer + H * s.vocab) + 4.0 * seq * H * s.n_layer;
+  const double static_flops =
+      2.0 * (H * H * (2.0 + 2.0 * g) * s.n_layer + H * s.vocab) + 4.0 * seq * H * s.n_layer;
   r.t_dyn = sum_t / n;
   r.t_fixed = with_compute(f(0.0, fp.static_bytes / d.dram_bw), static_flops);
   r.tokens_per_s = 1.0 / (r.t_fixed + r.t_dyn);
@@ -445,11 +483,13 @@ SimResult time_replay(const SimConfig& c, const Footprint& fp, const Replay& rp)
   r.flash_requests_per_token = double(requests) / n;
   r.dram_bytes_per_token = sum_d / n + fp.static_bytes;
   r.request_cpu_s_per_token = r.flash_requests_per_token * d.request_cpu;
-  r.compute_s_per_token = d.compute_flops > 0 ? (sum_flops / n + static_flops) / d.compute_flops : 0.0;
+  r.compute_s_per_token =
+      d.compute_flops > 0 ? (sum_flops / n + static_flops) / d.compute_flops : 0.0;
   r.hit_rate = all_acc ? double(all_hits) / double(all_acc) : 0.0;
   // The prompt as one dense pass with a cold cache: every weight read once, every token's work.
   const double dense_flops = static_flops + 2.0 * 3.0 * H * I * s.n_layer;
-  r.ttft = with_compute(f(fp.mlp / d.flash_bw, fp.static_bytes / d.dram_bw), std::max(1u, c.prompt) * dense_flops);
+  r.ttft = with_compute(f(fp.mlp / d.flash_bw, fp.static_bytes / d.dram_bw),
+                        std::max(1u, c.prompt) * dense_flops);
   return r;
 }
 

@@ -104,8 +104,9 @@ struct CacheAwareSynthesis {
   uint64_t upgate_columns = 0, down_columns = 0;
   SimPolicy policy = SimPolicy::kLru;  // lru or lfu
 };
-std::vector<TokenMasks> synthetic_masks(const ModelShape& s, uint32_t n_tokens, double density, double skew,
-                                        uint64_t seed, const CacheAwareSynthesis* ca = nullptr);
+std::vector<TokenMasks> synthetic_masks(const ModelShape& s, uint32_t n_tokens, double density,
+                                        double skew, uint64_t seed,
+                                        const CacheAwareSynthesis* ca = nullptr);
 
 // The cache replay of a mask trace, independent of bandwidths (one replay serves every flash
 // speed and compute rate): per masked matrix (index 2 * layer + kind, kind 0 = up/gate, 1 =
@@ -126,14 +127,14 @@ struct SimResult {
   Footprint fp;
   double t_fixed = 0, t_dyn = 0;  // seconds per token (t_dyn: mean over tokens)
   double tokens_per_s = 0;
-  double ttft = 0;                // prompt read as one dense pass with a cold cache
+  double ttft = 0;  // prompt read as one dense pass with a cold cache
   double flash_bytes_per_token = 0, dram_bytes_per_token = 0;
   double flash_requests_per_token = 0;  // runs of adjacent missed columns
   double compute_s_per_token = 0;       // the compute term's FLOPs / compute_flops (0 without it)
   double request_cpu_s_per_token = 0;   // requests x request_cpu (0 without it)
-  double hit_rate = 0;            // over all masked columns (up+gate counted twice)
+  double hit_rate = 0;                  // over all masked columns (up+gate counted twice)
   std::vector<double> upgate_hit_rate, down_hit_rate;  // per layer
-  uint64_t events = 0;            // column accesses simulated
+  uint64_t events = 0;                                 // column accesses simulated
 };
 // The times of a replay under c's device (c must be the configuration the replay was made with,
 // bandwidths, latency and compute rate aside).
@@ -144,7 +145,8 @@ SimResult simulate(const SimConfig& c, const std::vector<TokenMasks>& masks);
 // Hits per token of one matrix's column cache (capacity `cap` columns of n_cols) replaying the
 // per-token column sets `seq` under policy p; `events` grows by the accesses replayed.
 // With `runs` non-null, runs[t] = the token's read requests: runs of adjacent missed columns.
-std::vector<uint64_t> cache_replay(SimPolicy p, const std::vector<const std::vector<int32_t>*>& seq, size_t n_cols,
-                                   size_t cap, uint64_t& events, std::vector<uint64_t>* runs = nullptr);
+std::vector<uint64_t> cache_replay(SimPolicy p, const std::vector<const std::vector<int32_t>*>& seq,
+                                   size_t n_cols, size_t cap, uint64_t& events,
+                                   std::vector<uint64_t>* runs = nullptr);
 
 }  // namespace dip

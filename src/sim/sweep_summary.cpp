@@ -8,13 +8,15 @@
 
 namespace dip {
 
-std::vector<Comparison> compare_to_dense(const std::vector<SimPoint>& points, const std::vector<double>& budgets_pct) {
+std::vector<Comparison> compare_to_dense(const std::vector<SimPoint>& points,
+                                         const std::vector<double>& budgets_pct) {
   std::set<double> bws, drams;
   std::vector<std::string> methods;
   for (const SimPoint& p : points) {
     bws.insert(p.flash_bw);
     drams.insert(p.dram_size);
-    if (p.method != "dense" && std::find(methods.begin(), methods.end(), p.method) == methods.end()) {
+    if (p.method != "dense" &&
+        std::find(methods.begin(), methods.end(), p.method) == methods.end()) {
       methods.push_back(p.method);
     }
   }
@@ -26,7 +28,8 @@ std::vector<Comparison> compare_to_dense(const std::vector<SimPoint>& points, co
       if (p.method == "dense" && p.flash_bw == bw) dense[p.dram_size] = p.tokens_per_s;
     }
     for (double d : sizes) {
-      if (!dense.count(d)) fail("simulated sweep: no dense streaming point at {:.0f} bytes of DRAM", d);
+      if (!dense.count(d))
+        fail("simulated sweep: no dense streaming point at {:.0f} bytes of DRAM", d);
     }
     for (const std::string& m : methods) {
       for (double budget : budgets_pct) {
@@ -35,7 +38,8 @@ std::vector<Comparison> compare_to_dense(const std::vector<SimPoint>& points, co
         std::vector<std::string> label(sizes.size());
         for (const SimPoint& p : points) {
           if (p.method != m || p.flash_bw != bw || !(p.ppl_increase_pct <= budget)) continue;
-          const size_t k = size_t(std::lower_bound(sizes.begin(), sizes.end(), p.dram_size) - sizes.begin());
+          const size_t k =
+              size_t(std::lower_bound(sizes.begin(), sizes.end(), p.dram_size) - sizes.begin());
           if (p.tokens_per_s > best[k]) {
             best[k] = p.tokens_per_s;
             label[k] = p.label;
@@ -59,7 +63,9 @@ std::vector<Comparison> compare_to_dense(const std::vector<SimPoint>& points, co
               c.equal_tps_dram = sizes[0];
               c.reduction_is_lower_bound = true;
             } else {
-              const double f = best[j] > best[j - 1] ? (c.dense_tps - best[j - 1]) / (best[j] - best[j - 1]) : 1.0;
+              const double f = best[j] > best[j - 1]
+                                   ? (c.dense_tps - best[j - 1]) / (best[j] - best[j - 1])
+                                   : 1.0;
               c.equal_tps_dram = sizes[j - 1] + std::clamp(f, 0.0, 1.0) * (sizes[j] - sizes[j - 1]);
             }
             c.memory_reduction = 1.0 - c.equal_tps_dram / sizes[k];

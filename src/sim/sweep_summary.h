@@ -24,7 +24,7 @@ struct SimPoint {
 struct Comparison {
   std::string method;
   double flash_bw = 0, max_ppl_increase_pct = 0;
-  double dram_size = 0;       // dense streaming's DRAM size D
+  double dram_size = 0;  // dense streaming's DRAM size D
   double dense_tps = 0;
   // Equal memory: the best point within the budget at D (tps 0 and an empty label: none).
   double method_tps = 0, gain = 0;
@@ -37,6 +37,7 @@ struct Comparison {
 
 // One comparison per flash speed x method (other than dense) x budget x DRAM size, in that order.
 // Fails when a (flash speed, DRAM size) of the grid has no dense point.
-std::vector<Comparison> compare_to_dense(const std::vector<SimPoint>& points, const std::vector<double>& budgets_pct);
+std::vector<Comparison> compare_to_dense(const std::vector<SimPoint>& points,
+                                         const std::vector<double>& budgets_pct);
 
 }  // namespace dip

@@ -46,8 +46,8 @@ std::string model_fingerprint(const Model& m);
 
 // Runs the model densely over `tokens` (windows of n_ctx) and builds the thresholds table;
 // progress(done, total) after each window.
-Thresholds calibrate(const Model& m, const std::vector<int32_t>& tokens, uint32_t n_ctx, int threads,
-                     const std::function<void(size_t, size_t)>& progress);
+Thresholds calibrate(const Model& m, const std::vector<int32_t>& tokens, uint32_t n_ctx,
+                     int threads, const std::function<void(size_t, size_t)>& progress);
 
 void save_thresholds(const Thresholds& t, const std::string& path);
 // Loads and checks that the file was made for model m (clear error otherwise).

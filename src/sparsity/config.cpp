@@ -2,7 +2,6 @@
 
 #include <cmath>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
 
 #include "util/error.h"
@@ -68,13 +67,15 @@ void resolve_keep(SparsityConfig& cfg, uint32_t n_layer, double up_keep, double 
     } catch (const std::exception& e) {
       fail("{}: not valid JSON ({})", keep_file, e.what());
     }
-    if (!j.contains("layers") || !j["layers"].is_array()) fail("{}: no \"layers\" array", keep_file);
+    if (!j.contains("layers") || !j["layers"].is_array())
+      fail("{}: no \"layers\" array", keep_file);
     if (j["layers"].size() != n_layer) {
       fail("{}: {} layers given, the model has {}", keep_file, j["layers"].size(), n_layer);
     }
     for (uint32_t l = 0; l < n_layer; ++l) {
       const auto& e = j["layers"][l];
-      if (!e.is_object() || !e.contains("up") || !e.contains("down") || !e["up"].is_number() || !e["down"].is_number()) {
+      if (!e.is_object() || !e.contains("up") || !e.contains("down") || !e["up"].is_number() ||
+          !e["down"].is_number()) {
         fail("{}: layer {} needs numbers \"up\" and \"down\"", keep_file, l);
       }
       cfg.keep[l] = {e["up"].get<double>(), e["down"].get<double>()};
@@ -99,11 +100,13 @@ void resolve_keep(SparsityConfig& cfg, uint32_t n_layer, double up_keep, double 
         k = {d, d};  // TEAL: the same sparsity on every projection's input
         break;
       case Method::kGlu:
-        if (d < 2.0 / 3.0) fail("glu keeps up and gate dense: MLP density {} is below its minimum 2/3", d);
+        if (d < 2.0 / 3.0)
+          fail("glu keeps up and gate dense: MLP density {} is below its minimum 2/3", d);
         k = {1.0, std::max(1e-6, 3.0 * d - 2.0)};
         break;
       case Method::kCats:
-        if (d < 1.0 / 3.0) fail("cats computes the gate densely: MLP density {} is below its minimum 1/3", d);
+        if (d < 1.0 / 3.0)
+          fail("cats computes the gate densely: MLP density {} is below its minimum 1/3", d);
         k = {1.0, std::max(1e-6, (3.0 * d - 1.0) / 2.0)};
         break;
       case Method::kDense:
@@ -120,7 +123,8 @@ void resolve_keep(SparsityConfig& cfg, uint32_t n_layer, double up_keep, double 
 }
 
 void validate(const SparsityConfig& cfg) {
-  if (!(cfg.gamma >= 0.0 && cfg.gamma <= 1.0)) fail("--gamma must be in [0, 1] (got {})", cfg.gamma);
+  if (!(cfg.gamma >= 0.0 && cfg.gamma <= 1.0))
+    fail("--gamma must be in [0, 1] (got {})", cfg.gamma);
   if (!(cfg.cache_fraction >= 0.0 && cfg.cache_fraction <= 1.0)) {
     fail("--cache-fraction must be in [0, 1] (got {})", cfg.cache_fraction);
   }

@@ -23,9 +23,9 @@ struct LayerKeep {
 
 struct SparsityConfig {
   Method method = Method::kDense;
-  double mlp_density = 1.0;        // the target; LayerKeep values derive from it unless given
-  std::vector<LayerKeep> keep;     // one per layer (filled by resolve_keep)
-  bool use_thresholds = false;     // keep by calibrated thresholds instead of per-token top-k
+  double mlp_density = 1.0;     // the target; LayerKeep values derive from it unless given
+  std::vector<LayerKeep> keep;  // one per layer (filled by resolve_keep)
+  bool use_thresholds = false;  // keep by calibrated thresholds instead of per-token top-k
   std::string thresholds_file;
   // DIP-CA (method.md): s'_i = s_i if cached or among the fixed_top_n largest, else gamma * s_i.
   double gamma = 0.2;
@@ -45,7 +45,9 @@ struct SparsityConfig {
 
 // Whether a method masks the MLP inputs (reads up+gate by column: dip, dip-ca, teal) rather
 // than computing the gate densely from rows (glu, cats).
-inline bool reads_up_columns(Method m) { return m == Method::kDip || m == Method::kDipCa || m == Method::kTeal; }
+inline bool reads_up_columns(Method m) {
+  return m == Method::kDip || m == Method::kDipCa || m == Method::kTeal;
+}
 
 // DIP's "optimized" split of one MLP density into up/gate and down keep fractions.
 LayerKeep dip_optimized_split(double mlp_density);

@@ -17,7 +17,8 @@ inline uint32_t order_key(float f) {
 }
 }  // namespace
 
-void select_topk(const float* score, size_t n, size_t k, std::vector<int32_t>& out, std::vector<uint32_t>& scratch) {
+void select_topk(const float* score, size_t n, size_t k, std::vector<int32_t>& out,
+                 std::vector<uint32_t>& scratch) {
   out.clear();
   if (k == 0 || n == 0) return;
   if (k >= n) {
@@ -79,17 +80,19 @@ void select_threshold(const float* score, size_t n, float threshold, std::vector
   }
 }
 
-void cache_aware_scores(float* score, size_t n, const uint8_t* cached, double gamma, uint32_t fixed_top_n,
-                        bool alpha_blend, std::vector<float>& scratch) {
+void cache_aware_scores(float* score, size_t n, const uint8_t* cached, double gamma,
+                        uint32_t fixed_top_n, bool alpha_blend, std::vector<float>& scratch) {
   if (alpha_blend) {
-    for (size_t i = 0; i < n; ++i) score[i] = float(gamma * score[i] + (1.0 - gamma) * (cached[i] ? 1.0 : 0.0));
+    for (size_t i = 0; i < n; ++i)
+      score[i] = float(gamma * score[i] + (1.0 - gamma) * (cached[i] ? 1.0 : 0.0));
     return;
   }
   float protect = INFINITY;  // scores >= this are among the fixed_top_n largest
   if (fixed_top_n > 0) {
     const size_t k = std::min<size_t>(fixed_top_n, n);
     scratch.assign(score, score + n);
-    std::nth_element(scratch.begin(), scratch.begin() + (k - 1), scratch.end(), std::greater<float>());
+    std::nth_element(scratch.begin(), scratch.begin() + (k - 1), scratch.end(),
+                     std::greater<float>());
     protect = scratch[k - 1];
   }
   const float g = float(gamma);

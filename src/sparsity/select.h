@@ -9,15 +9,16 @@ namespace dip {
 // The indices of the k largest scores, ascending (ties broken towards lower indices).
 // O(n): a radix select of the k-th value (2-3 histogram passes), one scan. `scratch` avoids
 // allocations. NaN scores rank above +inf (their order among themselves is unspecified).
-void select_topk(const float* score, size_t n, size_t k, std::vector<int32_t>& out, std::vector<uint32_t>& scratch);
+void select_topk(const float* score, size_t n, size_t k, std::vector<int32_t>& out,
+                 std::vector<uint32_t>& scratch);
 
 // The indices whose score is >= threshold, ascending.
 void select_threshold(const float* score, size_t n, float threshold, std::vector<int32_t>& out);
 
 // DIP-CA rescoring in place: s_i stays when cached[i] or i is among the fixed_top_n largest,
 // else s_i *= gamma; with alpha_blend, s_i = gamma * s_i + (1 - gamma) * cached[i].
-void cache_aware_scores(float* score, size_t n, const uint8_t* cached, double gamma, uint32_t fixed_top_n,
-                        bool alpha_blend, std::vector<float>& scratch);
+void cache_aware_scores(float* score, size_t n, const uint8_t* cached, double gamma,
+                        uint32_t fixed_top_n, bool alpha_blend, std::vector<float>& scratch);
 
 // DIP-CA warm-up: gamma_t = 1 - (1 - gamma)(1 - gamma^(t/4)) (t = position; t = 0 -> 1).
 double warmup_gamma(double gamma, uint32_t t);

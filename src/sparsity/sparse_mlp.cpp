@@ -3,8 +3,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include <cmath>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <numeric>
 
@@ -21,30 +21,39 @@ namespace dip {
 ColumnMatrix up_gate_column_matrix(const Model& m, uint32_t l) {
   const size_t E = m.hparams().n_embd, F = m.hparams().n_ff;
   const Layer& L = m.layers[l];
-  if (L.fused_gate_up()) return make_column_matrix(L.ffn_up.type, {L.ffn_up.data}, 2 * F, E, L.ffn_up.type);
-  if (L.ffn_gate.type != L.ffn_up.type) fail("layer {}: gate and up weights of different types are not supported", l);
+  if (L.fused_gate_up())
+    return make_column_matrix(L.ffn_up.type, {L.ffn_up.data}, 2 * F, E, L.ffn_up.type);
+  if (L.ffn_gate.type != L.ffn_up.type)
+    fail("layer {}: gate and up weights of different types are not supported", l);
   return make_column_matrix(L.ffn_up.type, {L.ffn_gate.data, L.ffn_up.data}, F, E, L.ffn_up.type);
 }
 
 ColumnMatrix down_column_matrix(const Model& m, uint32_t l) {
   const Layer& L = m.layers[l];
-  return make_column_matrix(L.ffn_down.type, {L.ffn_down.data}, m.hparams().n_embd, m.hparams().n_ff, L.ffn_down.type);
+  return make_column_matrix(L.ffn_down.type, {L.ffn_down.data}, m.hparams().n_embd,
+                            m.hparams().n_ff, L.ffn_down.type);
 }
 
-
-SparseMlp::SparseMlp(const Model& m, const SparsityConfig& cfg, const Thresholds* thresholds, FlashColumns* flash)
+SparseMlp::SparseMlp(const Model& m, const SparsityConfig& cfg, const Thresholds* thresholds,
+                     FlashColumns* flash)
     : model_(m), cfg_(cfg), thr_(thresholds), flash_(flash) {
   const HParams& hp = m.hparams();
   validate(cfg_);
-  if (cfg_.keep.size() != hp.n_layer) fail("internal: keep fractions not resolved for {} layers", hp.n_layer);
-  const bool needs_thr = cfg_.use_thresholds || cfg_.method == Method::kCats || cfg_.method == Method::kTeal;
-  if (needs_thr && !thr_) fail("{} needs calibrated thresholds (--thresholds FILE)", method_name(cfg_.method));
+  if (cfg_.keep.size() != hp.n_layer)
+    fail("internal: keep fractions not resolved for {} layers", hp.n_layer);
+  const bool needs_thr =
+      cfg_.use_thresholds || cfg_.method == Method::kCats || cfg_.method == Method::kTeal;
+  if (needs_thr && !thr_)
+    fail("{} needs calibrated thresholds (--thresholds FILE)", method_name(cfg_.method));
   const size_t E = hp.n_embd, F = hp.n_ff;
   layers_.resize(hp.n_layer);
   const bool up_cols = reads_up_columns(cfg_.method);
   if (flash_) {
     if (!reads_up_columns(cfg_.method) && cfg_.method != Method::kDense) {
-      fail("{} reads gate (and up) rows densely; with the MLP on flash use dense, dip, dip-ca or teal", method_name(cfg_.method));
+      fail(
+          "{} reads gate (and up) rows densely; with the MLP on flash use dense, dip, dip-ca or "
+          "teal",
+          method_name(cfg_.method));
     }
     for (auto& s : layers_) {
       s.prefetched.assign(E, 0);
@@ -54,7 +63,8 @@ SparseMlp::SparseMlp(const Model& m, const SparsityConfig& cfg, const Thresholds
   }
   // The modelled cache of a matrix of n columns: the explicit capacity, else cache_fraction of n.
   auto modelled_capacity = [&](int64_t explicit_cols, size_t n) {
-    return explicit_cols >= 0 ? std::min(size_t(explicit_cols), n) : size_t(std::floor(cfg_.cache_fraction * double(n)));
+    return explicit_cols >= 0 ? std::min(size_t(explicit_cols), n)
+                              : size_t(std::floor(cfg_.cache_fraction * double(n)));
   };
   for (uint32_t l = 0; l < hp.n_layer && active() && !flash_; ++l) {
     LayerState& s = layers_[l];
@@ -66,7 +76,8 @@ SparseMlp::SparseMlp(const Model& m, const SparsityConfig& cfg, const Thresholds
   up_col_bytes_ = row_bytes(m.layers[0].ffn_up.type, 2 * F);
   down_col_bytes_ = row_bytes(m.layers[0].ffn_down.type, E);
   for (const Layer& L : m.layers) {
-    dense_bytes_ += L.ffn_up.bytes() + L.ffn_down.bytes() + (L.fused_gate_up() ? 0 : L.ffn_gate.bytes());
+    dense_bytes_ +=
+        L.ffn_up.bytes() + L.ffn_down.bytes() + (L.fused_gate_up() ? 0 : L.ffn_gate.bytes());
   }
   x_.resize(E);
   score_.resize(std::max(E, F));
@@ -91,9 +102,10 @@ SparseMlp::SparseMlp(const Model& m, const SparsityConfig& cfg, const Thresholds
     th.method = cfg_.method;
     th.mlp_density = float(cfg_.mlp_density);
     th.gamma = cfg_.method == Method::kDipCa ? float(cfg_.gamma) : 1.0f;
-    th.cache_fraction = float(flash_                        ? double(flash_->capacity(true)) / double(E)
-                              : cfg_.up_cache_columns >= 0 ? double(cfg_.up_cache_columns) / double(E)
-                                                           : cfg_.cache_fraction);
+    th.cache_fraction =
+        float(flash_                       ? double(flash_->capacity(true)) / double(E)
+              : cfg_.up_cache_columns >= 0 ? double(cfg_.up_cache_columns) / double(E)
+                                           : cfg_.cache_fraction);
     trace_ = std::make_unique<TraceWriter>(cfg_.trace_file, th);
   }
 }
@@ -114,7 +126,8 @@ void drop_pages(const uint8_t* p, size_t n) {
 }  // namespace
 
 void SparseMlp::release_row_major_weights() const {
-  if (!active() || !model_.gguf() || flash_) return;  // HF folders: safetensors mappings, left alone
+  if (!active() || !model_.gguf() || flash_)
+    return;  // HF folders: safetensors mappings, left alone
   const bool up_cols = reads_up_columns(cfg_.method);
   for (const Layer& L : model_.layers) {
     drop_pages(L.ffn_down.data, L.ffn_down.bytes());
@@ -131,20 +144,23 @@ uint64_t SparseMlp::column_bytes() const {
   return b;
 }
 
-void SparseMlp::choose_mask(uint32_t layer, bool up, float* score, size_t n, double keep, uint32_t pos,
-                            std::vector<int32_t>& idx) {
+void SparseMlp::choose_mask(uint32_t layer, bool up, float* score, size_t n, double keep,
+                            uint32_t pos, std::vector<int32_t>& idx) {
   const ColumnCache& cache = up ? layers_[layer].up_cache : layers_[layer].down_cache;
   if (cfg_.method == Method::kDense) {  // dense streaming (flash runs): every column
     idx = up ? all_up_ : all_down_;
     return;
   }
-  const bool by_threshold = cfg_.use_thresholds || cfg_.method == Method::kCats || cfg_.method == Method::kTeal;
+  const bool by_threshold =
+      cfg_.use_thresholds || cfg_.method == Method::kCats || cfg_.method == Method::kTeal;
   if (cfg_.method == Method::kDipCa && cache.capacity() > 0) {
     const double g = cfg_.warmup ? warmup_gamma(cfg_.gamma, pos) : cfg_.gamma;
-    cache_aware_scores(score, n, cache.cached(), g, cfg_.fixed_top_n, cfg_.alpha_blend, sel_scratch_);
+    cache_aware_scores(score, n, cache.cached(), g, cfg_.fixed_top_n, cfg_.alpha_blend,
+                       sel_scratch_);
   }
   if (by_threshold) {
-    const Signal sig = cfg_.method == Method::kCats ? Signal::kGate : (up ? Signal::kX : Signal::kH);
+    const Signal sig =
+        cfg_.method == Method::kCats ? Signal::kGate : (up ? Signal::kX : Signal::kH);
     select_threshold(score, n, thr_->at(layer, sig, keep), idx);
   } else {
     select_topk(score, n, keep_count(keep, n), idx, topk_scratch_);
@@ -159,7 +175,8 @@ void SparseMlp::select(uint32_t layer, bool up, float* score, size_t n, double k
   if (cache.capacity() > 0 || flash_) {
     const size_t h = cache.access(idx.data(), idx.size(), hits, slots);
     if (up && !s.pf_list.empty()) {  // how many of the bundles read ahead this mask used
-      for (size_t i = 0; i < idx.size(); ++i) stats_.prefetch_used += s.prefetched[size_t(idx[i])] & hits[i];
+      for (size_t i = 0; i < idx.size(); ++i)
+        stats_.prefetch_used += s.prefetched[size_t(idx[i])] & hits[i];
       for (int32_t c : s.pf_list) s.prefetched[size_t(c)] = 0;
       s.pf_list.clear();
     }
@@ -187,7 +204,8 @@ void SparseMlp::prefetch_next(uint32_t il, const float* x_resid, uint32_t pos) {
   choose_mask(il, true, pf_x_.data(), E, cfg_.keep[il].up, pos, pf_idx_);
   pf_cols_.resize(pf_idx_.size());
   pf_slots_.resize(pf_idx_.size());
-  const size_t n = cache.prefetch(pf_idx_.data(), pf_idx_.size(), pf_cols_.data(), pf_slots_.data());
+  const size_t n =
+      cache.prefetch(pf_idx_.data(), pf_idx_.size(), pf_cols_.data(), pf_slots_.data());
   for (int32_t c : s.pf_list) s.prefetched[size_t(c)] = 0;
   s.pf_list.assign(pf_cols_.begin(), pf_cols_.begin() + long(n));
   for (int32_t c : s.pf_list) s.prefetched[size_t(c)] = 1;
@@ -195,17 +213,19 @@ void SparseMlp::prefetch_next(uint32_t il, const float* x_resid, uint32_t pos) {
   flash_->prefetch(il, pf_cols_.data(), pf_slots_.data(), n);
 }
 
-void SparseMlp::multiply(uint32_t layer, bool up, const std::vector<int32_t>& idx, const float* xs, float* y,
-                         ThreadPool& pool) {
+void SparseMlp::multiply(uint32_t layer, bool up, const std::vector<int32_t>& idx, const float* xs,
+                         float* y, ThreadPool& pool) {
   if (flash_) {
     flash_->multiply(layer, up, idx.data(), up ? up_hits_.data() : down_hits_.data(),
                      up ? up_slots_.data() : down_slots_.data(), xs, idx.size(), y, pool);
   } else {
-    colsparse(up ? layers_[layer].up_gate : layers_[layer].down, idx.data(), xs, idx.size(), y, &pool);
+    colsparse(up ? layers_[layer].up_gate : layers_[layer].down, idx.data(), xs, idx.size(), y,
+              &pool);
   }
 }
 
-void SparseMlp::forward(uint32_t il, const float* x_in, float* out, uint32_t pos, ThreadPool& pool) {
+void SparseMlp::forward(uint32_t il, const float* x_in, float* out, uint32_t pos,
+                        ThreadPool& pool) {
   const auto t0 = std::chrono::steady_clock::now();
   const HParams& hp = model_.hparams();
   const size_t E = hp.n_embd, F = hp.n_ff;
@@ -221,7 +241,8 @@ void SparseMlp::forward(uint32_t il, const float* x_in, float* out, uint32_t pos
     // Gate (and for GLU up) dense from the row-major weights.
     const Weight& gw = L.fused_gate_up() ? L.ffn_up : L.ffn_gate;
     encode_acts(gw.type, x_.data(), E, 1, E, enc_);
-    matmul(gw.type, gw.data, E, F, enc_, gu_.data(), F, &pool);  // fused: the first F rows are the gate
+    matmul(gw.type, gw.data, E, F, enc_, gu_.data(), F,
+           &pool);  // fused: the first F rows are the gate
     bytes += F * row_bytes(gw.type, E);
     const Weight& uw = L.ffn_up;
     const uint8_t* up_rows = L.fused_gate_up() ? uw.row(F) : uw.data;
@@ -231,13 +252,15 @@ void SparseMlp::forward(uint32_t il, const float* x_in, float* out, uint32_t pos
       bytes += F * urb;
       swiglu_simd(gu_.data(), gu_.data() + F, h_.data(), F);
       for (size_t j = 0; j < F; ++j) score_[j] = std::fabs(h_[j]);
-      select(il, false, score_.data(), F, keep.down, pos, down_idx_, down_hits_.data(), down_slots_.data());
+      select(il, false, score_.data(), F, keep.down, pos, down_idx_, down_hits_.data(),
+             down_slots_.data());
       density = (2.0 + double(down_idx_.size()) / double(F)) / 3.0;
     } else {
       // CATS: neurons by |silu(gate)|; their up rows and down columns only.
       swiglu_simd(gu_.data(), ones_.data(), h_.data(), F);  // silu(gate)
       for (size_t j = 0; j < F; ++j) score_[j] = std::fabs(h_[j]);
-      select(il, false, score_.data(), F, keep.down, pos, down_idx_, down_hits_.data(), down_slots_.data());
+      select(il, false, score_.data(), F, keep.down, pos, down_idx_, down_hits_.data(),
+             down_slots_.data());
       const size_t nk = down_idx_.size();
       xs_.resize(std::max(xs_.size(), nk));
       pool.parallel_for(nk, 16, [&](size_t a, size_t b) {
@@ -259,8 +282,10 @@ void SparseMlp::forward(uint32_t il, const float* x_in, float* out, uint32_t pos
     bytes += up_idx_.size() * up_col_bytes_;
     swiglu_simd(gu_.data(), gu_.data() + F, h_.data(), F);
     for (size_t j = 0; j < F; ++j) score_[j] = std::fabs(h_[j]);
-    select(il, false, score_.data(), F, keep.down, pos, down_idx_, down_hits_.data(), down_slots_.data());
-    density = (2.0 * double(up_idx_.size()) / double(E) + double(down_idx_.size()) / double(F)) / 3.0;
+    select(il, false, score_.data(), F, keep.down, pos, down_idx_, down_hits_.data(),
+           down_slots_.data());
+    density =
+        (2.0 * double(up_idx_.size()) / double(E) + double(down_idx_.size()) / double(F)) / 3.0;
     up_mask = &up_idx_;
     up_hits = up_hits_.data();
   }

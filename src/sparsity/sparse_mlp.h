@@ -21,15 +21,18 @@ class ThreadPool;
 class FlashColumns;
 
 struct MlpStats {
-  uint64_t evals = 0;          // token x layer evaluations
-  double density_sum = 0;      // achieved MLP density, summed over evals
-  uint64_t bytes = 0;          // MLP weight bytes read
+  uint64_t evals = 0;      // token x layer evaluations
+  double density_sum = 0;  // achieved MLP density, summed over evals
+  uint64_t bytes = 0;      // MLP weight bytes read
   uint64_t up_hits = 0, up_accesses = 0, down_hits = 0, down_accesses = 0;
-  uint64_t prefetched = 0, prefetch_used = 0;  // bundles read ahead; of those, hits of the real mask
+  uint64_t prefetched = 0,
+           prefetch_used = 0;  // bundles read ahead; of those, hits of the real mask
   double seconds = 0;          // wall time inside the MLP (flash waits included)
   double density() const { return evals ? density_sum / double(evals) : 1.0; }
   double up_hit_rate() const { return up_accesses ? double(up_hits) / double(up_accesses) : 0.0; }
-  double down_hit_rate() const { return down_accesses ? double(down_hits) / double(down_accesses) : 0.0; }
+  double down_hit_rate() const {
+    return down_accesses ? double(down_hits) / double(down_accesses) : 0.0;
+  }
   // Hit rate over all masked columns, each weighted by its bytes is for the flash store; here
   // counted per matrix: up+gate bundles count twice (two matrices share the mask).
   double hit_rate() const {
@@ -49,7 +52,8 @@ class SparseMlp {
   // flash: the MLP columns live in a flash image and a DRAM cache of the capacities it has
   // (the method's column caches are those, cfg.cache_fraction is not used); dense then reads
   // every column through the cache (dense streaming). Null: column-major copies in DRAM.
-  SparseMlp(const Model& m, const SparsityConfig& cfg, const Thresholds* thresholds, FlashColumns* flash = nullptr);
+  SparseMlp(const Model& m, const SparsityConfig& cfg, const Thresholds* thresholds,
+            FlashColumns* flash = nullptr);
   ~SparseMlp();
 
   bool active() const { return cfg_.method != Method::kDense || flash_ != nullptr; }
@@ -96,7 +100,8 @@ class SparseMlp {
   void select(uint32_t layer, bool up, float* score, size_t n, double keep, uint32_t pos,
               std::vector<int32_t>& idx, uint8_t* hits, int32_t* slots);
   // y = W[:, idx] xs over the layer's up+gate bundles (up) or down columns, from DRAM or flash.
-  void multiply(uint32_t layer, bool up, const std::vector<int32_t>& idx, const float* xs, float* y, ThreadPool& pool);
+  void multiply(uint32_t layer, bool up, const std::vector<int32_t>& idx, const float* xs, float* y,
+                ThreadPool& pool);
 
   const Model& model_;
   SparsityConfig cfg_;

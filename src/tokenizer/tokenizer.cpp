@@ -48,11 +48,17 @@ std::vector<Fragment> partition_special(const Vocab& v, std::string_view text, b
     const std::string& st = td.text;
     std::vector<Fragment> next;
     for (const Fragment& f : frags) {
-      if (f.token >= 0) { next.push_back(f); continue; }
+      if (f.token >= 0) {
+        next.push_back(f);
+        continue;
+      }
       size_t base = f.offset, len = f.length;
       while (true) {
         const size_t m = text.substr(0, base + len).find(st, base);
-        if (m == std::string_view::npos) { next.push_back({-1, base, len}); break; }
+        if (m == std::string_view::npos) {
+          next.push_back({-1, base, len});
+          break;
+        }
         if (m > base) {
           size_t left = m - base;
           if (td.attr & kAttrLstrip) {
@@ -65,7 +71,10 @@ std::vector<Fragment> partition_special(const Vocab& v, std::string_view text, b
         if (roff < base + len) {
           size_t rlen = base + len - roff;
           if (td.attr & kAttrRstrip) {
-            while (rlen > 0 && std::isspace(uint8_t(text[roff]))) { roff++; rlen--; }
+            while (rlen > 0 && std::isspace(uint8_t(text[roff]))) {
+              roff++;
+              rlen--;
+            }
           }
           if (rlen == 0) break;
           base = roff;
@@ -128,7 +137,10 @@ void spm_tokenize(const Vocab& v, const std::string& text, std::vector<int32_t>&
   std::function<void(const Symbol&)> resegment = [&](const Symbol& s) {
     const std::string str(s.text, s.n);
     const int32_t id = v.find(str);
-    if (id >= 0) { out.push_back(id); return; }
+    if (id >= 0) {
+      out.push_back(id);
+      return;
+    }
     auto it = rev_merge.find(str);
     if (it == rev_merge.end()) {
       for (size_t j = 0; j < s.n; ++j) out.push_back(spm_byte_token(v, uint8_t(s.text[j])));
@@ -144,7 +156,10 @@ void spm_tokenize(const Vocab& v, const std::string& text, std::vector<int32_t>&
 void bpe_tokenize(const Vocab& v, std::string_view text, std::vector<int32_t>& out) {
   for (const std::string& word : bpe_pre_split(text, v.pre)) {
     if (v.ignore_merges) {
-      if (int32_t id = v.find(word); id >= 0) { out.push_back(id); continue; }
+      if (int32_t id = v.find(word); id >= 0) {
+        out.push_back(id);
+        continue;
+      }
     }
     std::vector<Symbol> syms = utf8_symbols(word);
     struct Bigram {
@@ -205,7 +220,8 @@ void replace_all(std::string& s, std::string_view from, std::string_view to) {
 
 }  // namespace
 
-std::vector<int32_t> tokenize(const Vocab& v, std::string_view text, bool add_special, bool parse_special) {
+std::vector<int32_t> tokenize(const Vocab& v, std::string_view text, bool add_special,
+                              bool parse_special) {
   std::vector<int32_t> out;
   const std::vector<Fragment> frags = partition_special(v, text, parse_special);
   if (v.type == VocabType::kSpm) {
@@ -251,7 +267,8 @@ std::string token_to_piece(const Vocab& v, int32_t id, bool special) {
     }
     if (t.attr & kAttrByte) {
       // "<0xAB>"
-      if (t.text.size() == 6) return std::string(1, char(std::strtol(t.text.substr(3, 2).c_str(), nullptr, 16)));
+      if (t.text.size() == 6)
+        return std::string(1, char(std::strtol(t.text.substr(3, 2).c_str(), nullptr, 16)));
     }
     return "";
   }
@@ -259,8 +276,10 @@ std::string token_to_piece(const Vocab& v, int32_t id, bool special) {
     std::string s;
     for (uint32_t c : utf8_to_cpts(t.text)) {
       const int b = unicode_to_byte(c);
-      if (b >= 0) s.push_back(char(b));
-      else s += cpt_to_utf8(c);
+      if (b >= 0)
+        s.push_back(char(b));
+      else
+        s += cpt_to_utf8(c);
     }
     return s;
   }

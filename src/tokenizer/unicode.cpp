@@ -10,26 +10,64 @@ namespace dip {
 namespace {
 
 enum : uint8_t {
-  kNumber = 1, kLetter = 2, kSeparator = 4, kAccent = 8, kPunct = 16, kSymbol = 32, kControl = 64,
+  kNumber = 1,
+  kLetter = 2,
+  kSeparator = 4,
+  kAccent = 8,
+  kPunct = 16,
+  kSymbol = 32,
+  kControl = 64,
   kWhitespace = 128,
 };
 
 uint8_t compute_flags(uint32_t cpt) {
   uint8_t f = 0;
   switch (u_charType(UChar32(cpt))) {
-    case U_DECIMAL_DIGIT_NUMBER: case U_LETTER_NUMBER: case U_OTHER_NUMBER: f = kNumber; break;
-    case U_UPPERCASE_LETTER: case U_LOWERCASE_LETTER: case U_TITLECASE_LETTER:
-    case U_MODIFIER_LETTER: case U_OTHER_LETTER: f = kLetter; break;
-    case U_SPACE_SEPARATOR: case U_LINE_SEPARATOR: case U_PARAGRAPH_SEPARATOR: f = kSeparator; break;
-    case U_NON_SPACING_MARK: case U_ENCLOSING_MARK: case U_COMBINING_SPACING_MARK: f = kAccent; break;
-    case U_DASH_PUNCTUATION: case U_START_PUNCTUATION: case U_END_PUNCTUATION:
-    case U_CONNECTOR_PUNCTUATION: case U_OTHER_PUNCTUATION: case U_INITIAL_PUNCTUATION:
-    case U_FINAL_PUNCTUATION: f = kPunct; break;
-    case U_MATH_SYMBOL: case U_CURRENCY_SYMBOL: case U_MODIFIER_SYMBOL: case U_OTHER_SYMBOL:
-      f = kSymbol; break;
-    case U_CONTROL_CHAR: case U_FORMAT_CHAR: case U_PRIVATE_USE_CHAR: case U_SURROGATE:
-      f = kControl; break;
-    default: break;  // unassigned
+    case U_DECIMAL_DIGIT_NUMBER:
+    case U_LETTER_NUMBER:
+    case U_OTHER_NUMBER:
+      f = kNumber;
+      break;
+    case U_UPPERCASE_LETTER:
+    case U_LOWERCASE_LETTER:
+    case U_TITLECASE_LETTER:
+    case U_MODIFIER_LETTER:
+    case U_OTHER_LETTER:
+      f = kLetter;
+      break;
+    case U_SPACE_SEPARATOR:
+    case U_LINE_SEPARATOR:
+    case U_PARAGRAPH_SEPARATOR:
+      f = kSeparator;
+      break;
+    case U_NON_SPACING_MARK:
+    case U_ENCLOSING_MARK:
+    case U_COMBINING_SPACING_MARK:
+      f = kAccent;
+      break;
+    case U_DASH_PUNCTUATION:
+    case U_START_PUNCTUATION:
+    case U_END_PUNCTUATION:
+    case U_CONNECTOR_PUNCTUATION:
+    case U_OTHER_PUNCTUATION:
+    case U_INITIAL_PUNCTUATION:
+    case U_FINAL_PUNCTUATION:
+      f = kPunct;
+      break;
+    case U_MATH_SYMBOL:
+    case U_CURRENCY_SYMBOL:
+    case U_MODIFIER_SYMBOL:
+    case U_OTHER_SYMBOL:
+      f = kSymbol;
+      break;
+    case U_CONTROL_CHAR:
+    case U_FORMAT_CHAR:
+    case U_PRIVATE_USE_CHAR:
+    case U_SURROGATE:
+      f = kControl;
+      break;
+    default:
+      break;  // unassigned
   }
   if (u_isUWhiteSpace(UChar32(cpt))) f |= kWhitespace;
   return f;
@@ -108,16 +146,28 @@ std::vector<uint32_t> utf8_to_cpts(std::string_view s) {
       out.push_back(0xfffd);
       i += 1;
     } else if (!(c & 0x20)) {
-      if (!cont(1)) { out.push_back(0xfffd); i += 1; continue; }
+      if (!cont(1)) {
+        out.push_back(0xfffd);
+        i += 1;
+        continue;
+      }
       out.push_back(uint32_t(c & 0x1f) << 6 | (uint8_t(s[i + 1]) & 0x3f));
       i += 2;
     } else if (!(c & 0x10)) {
-      if (!cont(1) || !cont(2)) { out.push_back(0xfffd); i += 1; continue; }
+      if (!cont(1) || !cont(2)) {
+        out.push_back(0xfffd);
+        i += 1;
+        continue;
+      }
       out.push_back(uint32_t(c & 0x0f) << 12 | uint32_t(uint8_t(s[i + 1]) & 0x3f) << 6 |
                     (uint8_t(s[i + 2]) & 0x3f));
       i += 3;
     } else if (!(c & 0x08)) {
-      if (!cont(1) || !cont(2) || !cont(3)) { out.push_back(0xfffd); i += 1; continue; }
+      if (!cont(1) || !cont(2) || !cont(3)) {
+        out.push_back(0xfffd);
+        i += 1;
+        continue;
+      }
       out.push_back(uint32_t(c & 0x07) << 18 | uint32_t(uint8_t(s[i + 1]) & 0x3f) << 12 |
                     uint32_t(uint8_t(s[i + 2]) & 0x3f) << 6 | (uint8_t(s[i + 3]) & 0x3f));
       i += 4;
@@ -155,11 +205,21 @@ bool is_valid_utf8(std::string_view s) {
     const uint8_t c = uint8_t(s[i]);
     size_t n;
     uint32_t cpt;
-    if (c < 0x80) { ++i; continue; }
-    if ((c & 0xe0) == 0xc0) { n = 1; cpt = c & 0x1f; }
-    else if ((c & 0xf0) == 0xe0) { n = 2; cpt = c & 0x0f; }
-    else if ((c & 0xf8) == 0xf0) { n = 3; cpt = c & 0x07; }
-    else return false;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    if ((c & 0xe0) == 0xc0) {
+      n = 1;
+      cpt = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+      n = 2;
+      cpt = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+      n = 3;
+      cpt = c & 0x07;
+    } else
+      return false;
     for (size_t k = 1; k <= n; ++k) {
       if (i + k >= s.size() || (uint8_t(s[i + k]) & 0xc0) != 0x80) return false;
       cpt = cpt << 6 | (uint8_t(s[i + k]) & 0x3f);

@@ -28,13 +28,13 @@ uint16_t f32_to_fp16(float f) {
   const uint32_t u = f32_to_bits(f);
   const uint16_t sign = uint16_t((u >> 16) & 0x8000);
   const uint32_t abs = u & 0x7fffffff;
-  if (abs > 0x7f800000) return sign | 0x7e00;             // NaN
-  if (abs >= 0x477ff000) return sign | 0x7c00;            // overflow -> inf (after rounding)
-  if (abs < 0x38800000) {                                 // subnormal or zero in fp16
-    if (abs < 0x33000000) return sign;                    // rounds to zero
+  if (abs > 0x7f800000) return sign | 0x7e00;   // NaN
+  if (abs >= 0x477ff000) return sign | 0x7c00;  // overflow -> inf (after rounding)
+  if (abs < 0x38800000) {                       // subnormal or zero in fp16
+    if (abs < 0x33000000) return sign;          // rounds to zero
     const uint32_t e = abs >> 23;
     const uint32_t m = (abs & 0x7fffff) | 0x800000;
-    const uint32_t shift = 126 - e;                       // 14 + (113 - e) - ... see below
+    const uint32_t shift = 126 - e;  // 14 + (113 - e) - ... see below
     // value = m * 2^(e-150); fp16 subnormal unit = 2^-24 -> q = m >> (126 - e)
     uint32_t q = m >> shift;
     const uint32_t rem = m & ((1u << shift) - 1);

@@ -96,7 +96,8 @@ TEST(ColumnCache, EvictsWhatThePolicySays) {
           if (resident[c] && !in_use[c]) victims.push_back(int32_t(c));
         }
         std::sort(victims.begin(), victims.end(), [&](int32_t a, int32_t b) {
-          if (pol == CachePolicy::kLfu && uses[size_t(a)] != uses[size_t(b)]) return uses[size_t(a)] < uses[size_t(b)];
+          if (pol == CachePolicy::kLfu && uses[size_t(a)] != uses[size_t(b)])
+            return uses[size_t(a)] < uses[size_t(b)];
           if (last[size_t(a)] != last[size_t(b)]) return last[size_t(a)] < last[size_t(b)];
           return a < b;
         });
@@ -113,7 +114,8 @@ TEST(ColumnCache, EvictsWhatThePolicySays) {
         last[size_t(c)] = t;
         ++uses[size_t(c)];
       }
-      for (size_t c = 0; c < n; ++c) ASSERT_EQ(cache.contains(c), resident[c] != 0) << "t " << t << " column " << c;
+      for (size_t c = 0; c < n; ++c)
+        ASSERT_EQ(cache.contains(c), resident[c] != 0) << "t " << t << " column " << c;
     }
   }
 }

@@ -19,7 +19,8 @@ std::string random_file(size_t bytes, std::vector<uint8_t>& content) {
   content.resize(bytes);
   for (auto& b : content) b = uint8_t(rng()());
   const std::string p = temp_path("store.bin");
-  std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(content.data()), std::streamsize(bytes));
+  std::ofstream(p, std::ios::binary)
+      .write(reinterpret_cast<const char*>(content.data()), std::streamsize(bytes));
   return p;
 }
 
@@ -53,7 +54,8 @@ TEST(FlashStore, ReadsLandWhereAskedAndAdjacentOnesCoalesce) {
       for (int b = 1; b >= 0; --b) {  // waited out of order
         store.wait(tickets[b]);
         for (auto [c, slot] : asked[b]) {
-          ASSERT_EQ(std::memcmp(dst.data() + slot * col, &content[c * col], col), 0) << store.mode() << " column " << c;
+          ASSERT_EQ(std::memcmp(dst.data() + slot * col, &content[c * col], col), 0)
+              << store.mode() << " column " << c;
         }
       }
     }

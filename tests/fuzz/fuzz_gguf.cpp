@@ -10,7 +10,8 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
-    dip::GgufFile g(std::make_unique<dip::MappedFile>("fuzz.gguf", std::vector<uint8_t>(data, data + size)));
+    dip::GgufFile g(
+        std::make_unique<dip::MappedFile>("fuzz.gguf", std::vector<uint8_t>(data, data + size)));
     try {
       dip::load_hparams(g);
     } catch (const dip::Error&) {

@@ -37,7 +37,8 @@ std::string make(Arch a, TensorType t, const std::string& name, bool tied = fals
 
 TEST(Model, EveryArchitectureAndTypeRuns) {
   for (Arch a : {Arch::kLlama, Arch::kQwen2, Arch::kQwen3, Arch::kPhi3}) {
-    for (TensorType t : {TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q8_0, TensorType::Q4_0}) {
+    for (TensorType t :
+         {TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q8_0, TensorType::Q4_0}) {
       auto m = Model::load(make(a, t, "run.gguf", a == Arch::kQwen3));
       Session s(*m, 64, 2);
       std::vector<float> logits;
@@ -50,7 +51,8 @@ TEST(Model, EveryArchitectureAndTypeRuns) {
       std::vector<float> l2;
       for (int32_t tk : toks) s2.eval(std::span<const int32_t>(&tk, 1), false, l2);
       const size_t V = m->hparams().n_vocab;
-      for (size_t i = 0; i < V; ++i) ASSERT_NEAR(l2[i], logits[4 * V + i], 1e-3f * (1 + std::fabs(l2[i])));
+      for (size_t i = 0; i < V; ++i)
+        ASSERT_NEAR(l2[i], logits[4 * V + i], 1e-3f * (1 + std::fabs(l2[i])));
     }
   }
 }
@@ -74,7 +76,8 @@ TEST(Model, FastWeightsAreNearNormal) {
     const float* p = reinterpret_cast<const float*>(w.data);
     const size_t n = w.bytes() / 4;
     double sum = 0, sq = 0, mx = 0;
-    for (size_t i = 0; i < n; ++i) sum += p[i], sq += double(p[i]) * p[i], mx = std::max(mx, double(std::fabs(p[i])));
+    for (size_t i = 0; i < n; ++i)
+      sum += p[i], sq += double(p[i]) * p[i], mx = std::max(mx, double(std::fabs(p[i])));
     return std::array<double, 3>{sum / double(n), std::sqrt(sq / double(n)), mx};
   };
   const auto f = moments(mf->layers[0].ffn_up), b = moments(ms->layers[0].ffn_up);
@@ -121,42 +124,69 @@ std::string mutate(const std::string& src, const std::string& name,
 
 TEST(Model, BadModels) {
   const std::string ok = make(Arch::kLlama, TensorType::F32, "ok.gguf");
-  expect_load_error(mutate(ok, "arch.gguf", [](GgufWriter& w, const std::string& k, const GgufValue&) {
-    if (k != "general.architecture") return false;
-    w.set_string(k, "mamba");
-    return true;
-  }, nullptr), "unsupported architecture 'mamba'");
-  expect_load_error(mutate(ok, "heads.gguf", [](GgufWriter& w, const std::string& k, const GgufValue&) {
-    if (k != "llama.attention.head_count_kv") return false;
-    w.set_u32(k, 3);
-    return true;
-  }, nullptr), "not a multiple");
-  expect_load_error(mutate(ok, "nokey.gguf", [](GgufWriter&, const std::string& k, const GgufValue&) {
-    return k == "llama.embedding_length";
-  }, nullptr), "llama.embedding_length");
-  expect_load_error(mutate(ok, "missing.gguf", nullptr, [](GgufWriter&, const GgufTensorInfo& t) {
-    return t.name == "blk.1.ffn_down.weight";
-  }), "blk.1.ffn_down.weight' is missing");
-  expect_load_error(mutate(ok, "shape.gguf", nullptr, [](GgufWriter& w, const GgufTensorInfo& t) {
-    if (t.name != "blk.0.attn_q.weight") return false;
-    w.add_tensor(t.name, t.type(), {t.dims[1], t.dims[0] / 2}, t.data, t.n_bytes / 2);
-    return true;
-  }), "has shape");
-  expect_load_error(mutate(ok, "type.gguf", nullptr, [](GgufWriter& w, const GgufTensorInfo& t) {
-    if (t.name != "blk.0.attn_k.weight") return false;
-    std::vector<uint8_t> junk(t.dims[1] * (t.dims[0] / 256) * 144, 0);  // Q4_K-sized
-    w.add_tensor(t.name, TensorType(12), t.dims, junk.data(), junk.size());
-    return true;
-  }), "type Q4_K");
-  expect_load_error(mutate(ok, "extra.gguf", nullptr, [](GgufWriter& w, const GgufTensorInfo& t) {
-    if (t.name != "output_norm.weight") return false;
-    w.add_tensor(t.name, t.type(), t.dims, t.data, t.n_bytes);
-    w.add_tensor("blk.0.mystery.weight", t.type(), t.dims, t.data, t.n_bytes);
-    return true;
-  }), "unexpected tensor");
-  expect_load_error(mutate(ok, "vocab.gguf", [](GgufWriter&, const std::string& k, const GgufValue&) {
-    return k == "tokenizer.ggml.tokens";
-  }, nullptr), "tokenizer.ggml.tokens");
+  expect_load_error(mutate(
+                        ok, "arch.gguf",
+                        [](GgufWriter& w, const std::string& k, const GgufValue&) {
+                          if (k != "general.architecture") return false;
+                          w.set_string(k, "mamba");
+                          return true;
+                        },
+                        nullptr),
+                    "unsupported architecture 'mamba'");
+  expect_load_error(mutate(
+                        ok, "heads.gguf",
+                        [](GgufWriter& w, const std::string& k, const GgufValue&) {
+                          if (k != "llama.attention.head_count_kv") return false;
+                          w.set_u32(k, 3);
+                          return true;
+                        },
+                        nullptr),
+                    "not a multiple");
+  expect_load_error(mutate(
+                        ok, "nokey.gguf",
+                        [](GgufWriter&, const std::string& k, const GgufValue&) {
+                          return k == "llama.embedding_length";
+                        },
+                        nullptr),
+                    "llama.embedding_length");
+  expect_load_error(mutate(ok, "missing.gguf", nullptr,
+                           [](GgufWriter&, const GgufTensorInfo& t) {
+                             return t.name == "blk.1.ffn_down.weight";
+                           }),
+                    "blk.1.ffn_down.weight' is missing");
+  expect_load_error(
+      mutate(ok, "shape.gguf", nullptr,
+             [](GgufWriter& w, const GgufTensorInfo& t) {
+               if (t.name != "blk.0.attn_q.weight") return false;
+               w.add_tensor(t.name, t.type(), {t.dims[1], t.dims[0] / 2}, t.data, t.n_bytes / 2);
+               return true;
+             }),
+      "has shape");
+  expect_load_error(mutate(ok, "type.gguf", nullptr,
+                           [](GgufWriter& w, const GgufTensorInfo& t) {
+                             if (t.name != "blk.0.attn_k.weight") return false;
+                             std::vector<uint8_t> junk(t.dims[1] * (t.dims[0] / 256) * 144,
+                                                       0);  // Q4_K-sized
+                             w.add_tensor(t.name, TensorType(12), t.dims, junk.data(), junk.size());
+                             return true;
+                           }),
+                    "type Q4_K");
+  expect_load_error(mutate(ok, "extra.gguf", nullptr,
+                           [](GgufWriter& w, const GgufTensorInfo& t) {
+                             if (t.name != "output_norm.weight") return false;
+                             w.add_tensor(t.name, t.type(), t.dims, t.data, t.n_bytes);
+                             w.add_tensor("blk.0.mystery.weight", t.type(), t.dims, t.data,
+                                          t.n_bytes);
+                             return true;
+                           }),
+                    "unexpected tensor");
+  expect_load_error(mutate(
+                        ok, "vocab.gguf",
+                        [](GgufWriter&, const std::string& k, const GgufValue&) {
+                          return k == "tokenizer.ggml.tokens";
+                        },
+                        nullptr),
+                    "tokenizer.ggml.tokens");
 }
 
 TEST(Session, ContextOverflowAndBadTokens) {

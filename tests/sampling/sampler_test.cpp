@@ -41,7 +41,8 @@ TEST(Sampler, TopKOneIsArgmaxAndSeedsRepeat) {
   q.top_p = 1;
   q.min_p = 0;
   Sampler a(q), b(q);
-  for (int i = 0; i < 100; ++i) EXPECT_EQ(a.sample(l.data(), l.size()), b.sample(l.data(), l.size()));
+  for (int i = 0; i < 100; ++i)
+    EXPECT_EQ(a.sample(l.data(), l.size()), b.sample(l.data(), l.size()));
 }
 
 TEST(Sampler, TopPAndMinPKeepOnlyLikelyTokens) {

@@ -23,8 +23,8 @@ SimConfig tiny(double dram_size) {
 
 TEST(Simulator, FootprintsByHand) {
   const Footprint f = footprint(tiny(384));
-  EXPECT_DOUBLE_EQ(f.embeddings, 4 * 10 * 2 * 2);      // embedding + lm_head, 2 bytes each
-  EXPECT_DOUBLE_EQ(f.attention, 16 * (2 + 1) * 1 * 2);  // H^2 (2 + 2g) L b
+  EXPECT_DOUBLE_EQ(f.embeddings, 4 * 10 * 2 * 2);         // embedding + lm_head, 2 bytes each
+  EXPECT_DOUBLE_EQ(f.attention, 16 * (2 + 1) * 1 * 2);    // H^2 (2 + 2g) L b
   EXPECT_DOUBLE_EQ(f.kv_cache, 4 * 4 * 2 * 1 * 0.5 * 2);  // seq H 2 L g b
   EXPECT_DOUBLE_EQ(f.mlp, 4 * 8 * 3 * 2);
   EXPECT_DOUBLE_EQ(f.static_bytes, 288);
@@ -70,7 +70,7 @@ TEST(Simulator, RequestRateByHand) {
   SimConfig c = tiny(288);  // no cache: every column from flash
   c.policy = SimPolicy::kNone;
   TokenMasks m;
-  m.up = {{0, 1, 3}};           // runs {0,1} {3}: 2 requests, 2 x 3 x 16 B = 96 B
+  m.up = {{0, 1, 3}};          // runs {0,1} {3}: 2 requests, 2 x 3 x 16 B = 96 B
   m.down = {{0, 2, 4, 5, 6}};  // runs {0} {2} {4,5,6}: 3 requests, 5 x 8 B = 40 B
   const std::vector<TokenMasks> masks = {m};
   const SimResult paper = simulate(c, masks);
@@ -106,12 +106,13 @@ TEST(Simulator, BundleLatencyComputeByHand) {
   m.up = {{0, 1, 3}};
   m.down = {{0, 2, 4, 5, 6}};
   const std::vector<TokenMasks> masks = {m};
-  c.bundle = 2;  // up units {0, 1}: 2 x (2 x 8 x 2 B) per matrix; down units {0, 1, 2, 3}: 4 x (2 x 4 x 2 B)
+  c.bundle = 2;  // up units {0, 1}: 2 x (2 x 8 x 2 B) per matrix; down units {0, 1, 2, 3}: 4 x (2 x
+                 // 4 x 2 B)
   SimResult r = simulate(c, masks);
   EXPECT_DOUBLE_EQ(r.flash_bytes_per_token, 2 * 2 * 32 + 4 * 16);
   EXPECT_DOUBLE_EQ(r.t_dyn, 128.0 / 16 + 64.0 / 16);
   EXPECT_DOUBLE_EQ(r.flash_requests_per_token, 2);  // one run of units per matrix
-  c.device.flash_latency = 0.5;  // both matrices miss: one round trip each
+  c.device.flash_latency = 0.5;                     // both matrices miss: one round trip each
   EXPECT_DOUBLE_EQ(simulate(c, masks).t_dyn, 12.0 + 1.0);
   c.device.flash_qd = 1;  // one round trip per request: one request (run of units) per matrix here
   EXPECT_DOUBLE_EQ(simulate(c, masks).t_dyn, 12.0 + 1.0);
@@ -137,7 +138,7 @@ TEST(Simulator, BundleLatencyComputeByHand) {
 TEST(Simulator, CacheSplitByTraffic) {
   SimConfig c = tiny(384);  // 96 B of cache: uniform = 2 up/gate columns (32 B each), 4 down (8 B)
   TokenMasks m;
-  m.up = {{0, 1}};                     // 64 B kept per token
+  m.up = {{0, 1}};                      // 64 B kept per token
   m.down = {{0, 1, 2, 3, 4, 5, 6, 7}};  // 64 B kept per token
   const std::vector<TokenMasks> masks = {m, m};
   const Footprint fp = footprint(c);
@@ -165,7 +166,11 @@ TEST(Simulator, BeladyIsOptimalOnAHandSequence) {
   std::vector<const std::vector<int32_t>*> seq;
   for (const auto& v : s) seq.push_back(&v);
   uint64_t ev = 0;
-  auto total = [](const std::vector<uint64_t>& h) { uint64_t t = 0; for (auto x : h) t += x; return t; };
+  auto total = [](const std::vector<uint64_t>& h) {
+    uint64_t t = 0;
+    for (auto x : h) t += x;
+    return t;
+  };
   EXPECT_EQ(total(cache_replay(SimPolicy::kBelady, seq, 3, 1, ev)), 2u);
   EXPECT_EQ(total(cache_replay(SimPolicy::kLru, seq, 3, 1, ev)), 0u);
   EXPECT_EQ(total(cache_replay(SimPolicy::kNone, seq, 3, 1, ev)), 2u);  // A stays forever

@@ -33,7 +33,8 @@ TEST(SweepSummary, GainAndMemoryReductionByHand) {
   // Dense at 30: 4 t/s, reached halfway between 20 (3) and 30 (5).
   EXPECT_DOUBLE_EQ(c[2].equal_tps_dram, 25);
   EXPECT_DOUBLE_EQ(c[2].gain, 1.25);
-  // Within 10%: "b"; dense at 20 (2 t/s) is reached at the smallest size already; at 30 (4 t/s) at 20.
+  // Within 10%: "b"; dense at 20 (2 t/s) is reached at the smallest size already; at 30 (4 t/s)
+  // at 20.
   EXPECT_EQ(c[4].best_label, "b");
   EXPECT_DOUBLE_EQ(c[4].gain, 2.0);
   EXPECT_TRUE(c[4].reduction_is_lower_bound);

@@ -26,7 +26,8 @@ namespace {
 
 std::unique_ptr<Model> synth(TensorType t, Arch a = Arch::kLlama) { return synth_model(t, a); }
 
-std::vector<double> dense_rows(const Weight& w, size_t r0, size_t rows, const std::vector<double>& x) {
+std::vector<double> dense_rows(const Weight& w, size_t r0, size_t rows,
+                               const std::vector<double>& x) {
   std::vector<float> row(w.cols);
   std::vector<double> y(rows);
   for (size_t r = 0; r < rows; ++r) {
@@ -42,8 +43,8 @@ double silu(double g) { return g / (1.0 + std::exp(-g)); }
 
 // The masked-dense reference: zero the pruned inputs, run the dense MLP in double.
 // Returns false when the down mask is ambiguous (two |h| within 1e-4 at the top-k boundary).
-bool masked_dense(const Model& m, uint32_t il, Method method, const LayerKeep& keep, const std::vector<float>& x,
-                  float cats_threshold, std::vector<double>& y) {
+bool masked_dense(const Model& m, uint32_t il, Method method, const LayerKeep& keep,
+                  const std::vector<float>& x, float cats_threshold, std::vector<double>& y) {
   const Layer& L = m.layers[il];
   const size_t E = m.hparams().n_embd, F = m.hparams().n_ff;
   std::vector<double> xm(x.begin(), x.end());
@@ -123,7 +124,9 @@ TEST(SparseMlp, EqualsTheMaskedDenseModel) {
           double mag = 1e-3;
           for (double v : ref) mag = std::max(mag, std::fabs(v));
           const double tol = (t == TensorType::F32 ? 1e-4 : 1e-2) * mag;
-          for (size_t i = 0; i < 64; ++i) ASSERT_NEAR(out[i], ref[i], tol) << method_name(method) << " " << ggml_type_name(uint32_t(t));
+          for (size_t i = 0; i < 64; ++i)
+            ASSERT_NEAR(out[i], ref[i], tol)
+                << method_name(method) << " " << ggml_type_name(uint32_t(t));
         }
         EXPECT_GE(checked, 8);
         EXPECT_GT(mlp.stats().evals, 0u);
@@ -151,7 +154,8 @@ TEST(SparseMlp, FullDensityGivesDenseLogits) {
   s.set_sparse_mlp(&mlp);
   s.eval(toks, true, sparse);
   ASSERT_EQ(dense.size(), sparse.size());
-  for (size_t i = 0; i < dense.size(); ++i) ASSERT_NEAR(sparse[i], dense[i], 1e-3 * (1 + std::fabs(dense[i])));
+  for (size_t i = 0; i < dense.size(); ++i)
+    ASSERT_NEAR(sparse[i], dense[i], 1e-3 * (1 + std::fabs(dense[i])));
   EXPECT_NEAR(mlp.stats().density(), 1.0, 1e-12);
 }
 
@@ -205,9 +209,11 @@ TEST(SparseMlp, BatchedPromptTraceHasOneRecordPerToken) {
     const uint8_t* rec = tr.records.data() + t * h.record_bytes();
     for (uint32_t l = 0; l < h.n_layer; ++l) {
       size_t up = 0, down = 0;
-      for (size_t i = 0; i < h.up_bytes(); ++i) up += size_t(__builtin_popcount(rec[l * (h.up_bytes() + h.down_bytes()) + i]));
+      for (size_t i = 0; i < h.up_bytes(); ++i)
+        up += size_t(__builtin_popcount(rec[l * (h.up_bytes() + h.down_bytes()) + i]));
       for (size_t i = 0; i < h.down_bytes(); ++i) {
-        down += size_t(__builtin_popcount(rec[l * (h.up_bytes() + h.down_bytes()) + h.up_bytes() + i]));
+        down +=
+            size_t(__builtin_popcount(rec[l * (h.up_bytes() + h.down_bytes()) + h.up_bytes() + i]));
       }
       EXPECT_EQ(up, keep_count(cfg.keep[l].up, E)) << "token " << t << " layer " << l;
       EXPECT_EQ(down, keep_count(cfg.keep[l].down, F)) << "token " << t << " layer " << l;

@@ -42,7 +42,8 @@ TEST_P(VocabTest, MatchesLlamaCppVectors) {
     std::vector<int32_t> expected;
     std::istringstream ls(line);
     for (int32_t id; ls >> id;) expected.push_back(id);
-    EXPECT_EQ(tokenize(model->vocab(), text, false, false), expected) << "case " << n << ": '" << text << "'";
+    EXPECT_EQ(tokenize(model->vocab(), text, false, false), expected)
+        << "case " << n << ": '" << text << "'";
     // Decoding gives the text back (byte-level BPE is lossless; SPM drops the prefix space).
     if (model->vocab().type == VocabType::kBpe && is_valid_utf8(text)) {
       EXPECT_EQ(detokenize(model->vocab(), expected, true), text) << "case " << n;
@@ -56,7 +57,8 @@ INSTANTIATE_TEST_SUITE_P(SharedVectors, VocabTest,
                                            "ggml-vocab-deepseek-llm.gguf"));
 
 TEST(Tokenizer, SpecialTokensAndBos) {
-  auto m = Model::load(std::string(DIP_SHARED_DIR) + "/tokenizer-tests/ggml-vocab-llama-spm.gguf", true);
+  auto m =
+      Model::load(std::string(DIP_SHARED_DIR) + "/tokenizer-tests/ggml-vocab-llama-spm.gguf", true);
   const Vocab& v = m->vocab();
   const auto with = tokenize(v, "Hello", true, false);
   ASSERT_FALSE(with.empty());
@@ -70,7 +72,8 @@ TEST(Tokenizer, SpecialTokensAndBos) {
 }
 
 TEST(Tokenizer, ByteFallbackForUnknownCharacters) {
-  auto m = Model::load(std::string(DIP_SHARED_DIR) + "/tokenizer-tests/ggml-vocab-llama-spm.gguf", true);
+  auto m =
+      Model::load(std::string(DIP_SHARED_DIR) + "/tokenizer-tests/ggml-vocab-llama-spm.gguf", true);
   const auto ids = tokenize(m->vocab(), "\xF0\x9F\xA6\x99", false, false);  // 🦙 -> bytes
   std::string back;
   for (int32_t id : ids) back += token_to_piece(m->vocab(), id, false);
