@@ -7,7 +7,7 @@
 #include <memory>
 #include <string>
 
-#include "io/synth_model.h"
+#include "convert/synth_model.h"
 #include "model/model.h"
 #include "test_random.h"
 #include "util/error.h"

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "sparsity/config.h"
+#include "cache/cache_policy.h"
 
 namespace dip {
 

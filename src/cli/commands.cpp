@@ -14,11 +14,11 @@
 #include "cli/common.h"
 #include "cli/flash_opts.h"
 #include "cli/sparsity_opts.h"
+#include "convert/convert.h"
+#include "convert/synth_model.h"
 #include "eval/perplexity.h"
 #include "eval/sparse_eval.h"
-#include "io/convert.h"
 #include "io/mapped_file.h"
-#include "io/synth_model.h"
 #include "model/forward.h"
 #include "model/model.h"
 #include "sampling/sampler.h"
@@ -93,7 +93,7 @@ void add_generate(CLI::App& app) {
     if (flash) s.set_max_batch(kFlashMaxBatch);
     Sparsity sparsity = make_sparsity(*model, *so, flash ? flash->columns.get() : nullptr);
     if (sparsity.mlp) {
-      s.set_sparse_mlp(sparsity.mlp.get());
+      s.set_mlp_hook(sparsity.mlp.get());
       sparsity.mlp->release_row_major_weights();
     }
     Sampler sampler(*sp);
@@ -221,7 +221,7 @@ void add_perplexity(CLI::App& app) {
     PerplexityResult r;
     if (!sparsity.mlp || flash) {
       // Flash runs: no dense reference (it would read the whole MLP outside the budget).
-      if (sparsity.mlp) s.set_sparse_mlp(sparsity.mlp.get());
+      if (sparsity.mlp) s.set_mlp_hook(sparsity.mlp.get());
       std::vector<int32_t> used(toks.begin(),
                                 toks.begin() + std::min(toks.size(), n_win * size_t(*ctx)));
       r = perplexity(s, *chunks ? used : toks, *ctx, progress);

@@ -71,7 +71,7 @@ void run_flash_sweep(const Model& m, const std::vector<int32_t>& toks,
       SparseMlp mlp(m, cfg, thr.get(), run->columns.get());
       Session s(m, ctx, threads);
       s.set_max_batch(kFlashMaxBatch);
-      s.set_sparse_mlp(&mlp);
+      s.set_mlp_hook(&mlp);
       const std::string label = fmt::format(
           "[{}/{}] budget {} {}{}{}", done, budgets.size() * all.size(), b, method_name(p.method),
           p.method == Method::kDense ? "" : fmt::format(" density {}", p.density),

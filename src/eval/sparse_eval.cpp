@@ -61,7 +61,7 @@ SparseEvalResult evaluate_sparse(Session& s, SparseMlp& mlp, const std::vector<i
     std::copy(tokens.begin() + c * n_ctx, tokens.begin() + (c + 1) * n_ctx, window.begin());
     if (vocab.add_bos) window[0] = vocab.bos;
     if (!ref.filled) {
-      s.set_sparse_mlp(nullptr);
+      s.set_mlp_hook(nullptr);
       s.reset();
       s.eval(window, true, logits);
       for (size_t j = first; j + 1 < n_ctx; ++j) {
@@ -72,10 +72,10 @@ SparseEvalResult evaluate_sparse(Session& s, SparseMlp& mlp, const std::vector<i
         ref.scored++;
       }
     }
-    s.set_sparse_mlp(&mlp);
+    s.set_mlp_hook(&mlp);
     s.reset();
     s.eval(window, true, logits);
-    s.set_sparse_mlp(nullptr);
+    s.set_mlp_hook(nullptr);
     for (size_t j = first; j + 1 < n_ctx; ++j) {
       const size_t p = c * per_chunk + (j - first);
       const int32_t best = log_softmax(&logits[j * V], V, lp.data());

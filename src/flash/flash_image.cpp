@@ -17,9 +17,9 @@
 #include <vector>
 
 #include "io/mapped_file.h"
+#include "model/mlp_columns.h"
 #include "model/model.h"
 #include "ops/colsparse.h"
-#include "sparsity/sparse_mlp.h"
 #include "util/error.h"
 #include "util/output_file.h"
 #include "util/threadpool.h"

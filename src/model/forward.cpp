@@ -3,11 +3,11 @@
 #include <cmath>
 #include <cstring>
 
+#include "model/mlp_hook.h"
 #include "ops/attention_order.h"
 #include "ops/elementwise.h"
 #include "ops/elementwise_simd.h"
 #include "ops/quant.h"
-#include "sparsity/sparse_mlp.h"
 #include "util/error.h"
 #include "util/fp.h"
 

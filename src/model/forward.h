@@ -13,7 +13,7 @@
 
 namespace dip {
 
-class SparseMlp;
+class MlpHook;
 
 // Sees every token's dense MLP signals: x (MLP input after the norm, n_embd), gate (W_gate x,
 // n_ff) and h (down-projection input, n_ff). Used by calibration.
@@ -36,7 +36,8 @@ class Session {
 
   // With a sparse MLP set (and not dense), every token's MLP runs through it; null restores
   // the dense batched path. The Session does not own it.
-  void set_sparse_mlp(SparseMlp* mlp) { sparse_ = mlp; }
+  // Replaces the MLP of every layer (null: the model's own dense MLP).
+  void set_mlp_hook(MlpHook* mlp) { sparse_ = mlp; }
   void set_mlp_observer(MlpObserver obs) { observer_ = std::move(obs); }
   // Tokens per internal batch (default 512); flash runs use small batches to bound buffers.
   void set_max_batch(uint32_t n) { max_batch_ = n > 0 ? n : 1; }
@@ -52,7 +53,7 @@ class Session {
   void dense_mlp(uint32_t il, size_t batch);
 
   const Model& model_;
-  SparseMlp* sparse_ = nullptr;
+  MlpHook* sparse_ = nullptr;
   MlpObserver observer_;
   const HParams& hp_;
   uint32_t n_ctx_;

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "io/gguf.h"
-#include "io/hf_model.h"
+#include "model/hf_model.h"
 #include "model/hparams.h"
 #include "ops/tensor_types.h"
 #include "tokenizer/vocab.h"

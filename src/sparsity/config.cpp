@@ -25,14 +25,6 @@ Method parse_method(const std::string& name) {
 
 const char* method_name(Method m) { return kMethodNames[uint32_t(m)]; }
 
-CachePolicy parse_cache_policy(const std::string& name) {
-  if (name == "lru") return CachePolicy::kLru;
-  if (name == "lfu") return CachePolicy::kLfu;
-  fail("unknown cache policy '{}' (lru, lfu)", name);
-}
-
-const char* cache_policy_name(CachePolicy p) { return p == CachePolicy::kLru ? "lru" : "lfu"; }
-
 LayerKeep dip_optimized_split(double keep) {
   if (keep >= 1.0) return {1.0, 1.0};
   const double logit = std::log(keep / (1.0 - keep));

@@ -5,15 +5,14 @@
 #include <string>
 #include <vector>
 
+#include "cache/cache_policy.h"
+
 namespace dip {
 
 enum class Method : uint32_t { kDense = 0, kDip = 1, kDipCa = 2, kGlu = 3, kCats = 4, kTeal = 5 };
-enum class CachePolicy : uint32_t { kLru = 0, kLfu = 1 };
 
 Method parse_method(const std::string& name);
 const char* method_name(Method m);
-CachePolicy parse_cache_policy(const std::string& name);
-const char* cache_policy_name(CachePolicy p);
 
 // Fractions of columns kept per layer: `up` of the MLP inputs (up+gate columns), `down` of the
 // d_ff columns of the down projection (for CATS: of the neurons, i.e. up rows and down columns).

@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "cache/column_cache.h"
+#include "model/mlp_columns.h"
+#include "model/mlp_hook.h"
 #include "ops/colsparse.h"
 #include "ops/matvec.h"
 #include "sparsity/calibration.h"
@@ -41,12 +43,7 @@ struct MlpStats {
   }
 };
 
-// Layer l's MLP in column-major form (ops/colsparse.h): up+gate bundles (column i =
-// [gate[:, i]; up[:, i]], phi3's fused gate_up as it is) and down columns, in the weights' types.
-ColumnMatrix up_gate_column_matrix(const Model& m, uint32_t l);
-ColumnMatrix down_column_matrix(const Model& m, uint32_t l);
-
-class SparseMlp {
+class SparseMlp : public MlpHook {
  public:
   // thresholds: required for threshold modes (cats, teal, dip with use_thresholds); may be null.
   // flash: the MLP columns live in a flash image and a DRAM cache of the capacities it has
@@ -54,20 +51,20 @@ class SparseMlp {
   // every column through the cache (dense streaming). Null: column-major copies in DRAM.
   SparseMlp(const Model& m, const SparsityConfig& cfg, const Thresholds* thresholds,
             FlashColumns* flash = nullptr);
-  ~SparseMlp();
+  ~SparseMlp() override;
 
-  bool active() const { return cfg_.method != Method::kDense || flash_ != nullptr; }
+  bool active() const override { return cfg_.method != Method::kDense || flash_ != nullptr; }
   FlashColumns* flash() const { return flash_; }
   const SparsityConfig& config() const { return cfg_; }
   // out = MLP(x) for one token of layer `layer` at sequence position `pos` (x and out may alias).
-  void forward(uint32_t layer, const float* x, float* out, uint32_t pos, ThreadPool& pool);
+  void forward(uint32_t layer, const float* x, float* out, uint32_t pos, ThreadPool& pool) override;
 
   // Flash runs with prefetch enabled (dip and dip-ca by top-k, dense streaming): predicts layer
   // `layer`'s up+gate mask from the residual stream before it (x_resid, the input of the
   // layer's attention: its MLP input will be that plus the attention's output, normalized), and
   // starts reading the predicted bundles the cache lacks into cache slots, so the reads overlap
   // the layer's attention. A no-op otherwise.
-  void prefetch_next(uint32_t layer, const float* x_resid, uint32_t pos);
+  void prefetch_next(uint32_t layer, const float* x_resid, uint32_t pos) override;
 
   const MlpStats& stats() const { return stats_; }
   // The scores the last forward() ranked for its down columns (|h|, after DIP-CA rescoring), the

@@ -33,7 +33,7 @@ SparsityConfig config(const Model& m, Method method, double density, double cach
 
 std::vector<std::vector<float>> run_tokens(const Model& m, SparseMlp* mlp, int n) {
   Session s(m, 64, 2);
-  s.set_sparse_mlp(mlp);
+  s.set_mlp_hook(mlp);
   std::vector<std::vector<float>> out;
   std::vector<float> logits;
   int32_t tok = 1;

@@ -8,8 +8,8 @@
 #include <fstream>
 #include <random>
 
+#include "convert/synth_model.h"
 #include "io/gguf_writer.h"
-#include "io/synth_model.h"
 #include "model/model.h"
 #include "util/error.h"
 

@@ -8,8 +8,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "convert/synth_model.h"
 #include "io/gguf_writer.h"
-#include "io/synth_model.h"
 #include "model/forward.h"
 #include "util/error.h"
 

@@ -9,8 +9,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "convert/synth_model.h"
 #include "eval/sparse_eval.h"
-#include "io/synth_model.h"
 #include "model/forward.h"
 #include "model/model.h"
 #include "ops/quant.h"
@@ -151,7 +151,7 @@ TEST(SparseMlp, FullDensityGivesDenseLogits) {
   std::vector<float> dense, sparse;
   s.eval(toks, true, dense);
   s.reset();
-  s.set_sparse_mlp(&mlp);
+  s.set_mlp_hook(&mlp);
   s.eval(toks, true, sparse);
   ASSERT_EQ(dense.size(), sparse.size());
   for (size_t i = 0; i < dense.size(); ++i)
@@ -173,7 +173,7 @@ TEST(SparseMlp, CacheAwareMaskingRaisesHitRate) {
       resolve_keep(cfg, 2, 0, 0, "");
       SparseMlp mlp(*m, cfg, nullptr);
       Session s(*m, 128, 2);
-      s.set_sparse_mlp(&mlp);
+      s.set_mlp_hook(&mlp);
       std::vector<int32_t> toks(100);
       for (auto& v : toks) v = int32_t(rng()() % m->hparams().n_vocab);
       std::vector<float> logits;
@@ -196,7 +196,7 @@ TEST(SparseMlp, BatchedPromptTraceHasOneRecordPerToken) {
   resolve_keep(cfg, m->hparams().n_layer, 0, 0, "");
   SparseMlp mlp(*m, cfg, nullptr);
   Session s(*m, 64, 2);
-  s.set_sparse_mlp(&mlp);
+  s.set_mlp_hook(&mlp);
   const int32_t toks[] = {1, 5, 9, 2, 7, 3};
   std::vector<float> logits;
   s.eval(toks, false, logits);

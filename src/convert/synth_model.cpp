@@ -1,4 +1,4 @@
-#include "io/synth_model.h"
+#include "convert/synth_model.h"
 
 #include <fmt/format.h>
 
@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include "io/convert.h"
+#include "convert/convert.h"
 #include "io/gguf.h"
 #include "io/gguf_writer.h"
 #include "ops/quant.h"

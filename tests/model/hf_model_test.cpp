@@ -1,6 +1,6 @@
 // Hugging Face folders: GGUF -> HF (sharded) -> GGUF round trips, same logits in every form,
 // same token ids from tokenizer.json as from the GGUF vocabulary, and clear errors.
-#include "io/hf_model.h"
+#include "model/hf_model.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -11,9 +11,9 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "io/convert.h"
+#include "convert/convert.h"
+#include "convert/synth_model.h"
 #include "io/safetensors.h"
-#include "io/synth_model.h"
 #include "model/forward.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"

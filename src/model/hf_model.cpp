@@ -1,4 +1,4 @@
-#include "io/hf_model.h"
+#include "model/hf_model.h"
 
 #include <cmath>
 #include <filesystem>
