@@ -8,9 +8,9 @@
 #include <fstream>
 #include <random>
 
-#include "convert/synth_model.h"
 #include "io/gguf_writer.h"
 #include "model/model.h"
+#include "test_models.h"
 #include "util/error.h"
 
 namespace dip {
@@ -249,16 +249,8 @@ TEST(Gguf, OverlappingTensorDataIsAnError) {
 }
 
 TEST(Gguf, SpecialTokenIdsOutsideTheVocabularyAreErrors) {
-  SynthSpec s;
-  s.n_embd = 32;
-  s.n_head = 2;
-  s.n_head_kv = 2;
-  s.n_ff = 32;
-  s.n_layer = 1;
-  s.n_merges = 10;
-  const std::string p = tmp_path("bos.gguf");
-  write_synth_model(s, p);
-  Model::load(p);  // loads as written
+  synth_model(TensorType::F32, Arch::kLlama, 64, 96, 1, "bos.gguf");  // loads as written
+  const std::string p = temp_path("bos.gguf");
   for (const char* key : {"tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id"}) {
     auto b = read_all(p);
     const size_t off = field_after(b, key, 4);  // value type (u32), then the u32 id
