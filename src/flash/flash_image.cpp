@@ -88,8 +88,16 @@ void model_identity(const Model& m, uint64_t& dev, uint64_t& ino, uint64_t& size
 
 }  // namespace
 
+#if defined(__x86_64__)
+uint64_t xxh3_seeded_avx2(const void* p, size_t bytes, uint64_t seed);  // column_checksum_avx2.cpp
+#endif
+
 uint32_t column_checksum(const uint8_t* p, size_t bytes, uint32_t layer, bool up, uint32_t col) {
   const uint64_t seed = (uint64_t(layer) << 33) | (uint64_t(up ? 1 : 0) << 32) | col;
+#if defined(__x86_64__)
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  if (avx2) return uint32_t(xxh3_seeded_avx2(p, bytes, seed));
+#endif
   return uint32_t(XXH3_64bits_withSeed(p, bytes, seed));
 }
 

@@ -3,11 +3,13 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
+#include <xxhash.h>
 #include <zlib.h>
 
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 
 #include "flash/flash_columns.h"
 #include "model/model.h"
@@ -177,6 +179,23 @@ TEST(FlashImage, SwappedLayersAndDamagedColumnsFail) {
   unchecked.verify_columns = false;  // --no-verify
   FlashColumns trusting(swapped, unchecked, 0.0);
   trusting.multiply(0, true, idx, hit, slots, xs, 1, y.data(), pool);
+}
+
+// The column checksum is XXH3 (64 bits, seeded by layer, matrix and column, low 32 bits kept)
+// on every code path the CPU picks: the same as the library's generic one, on fresh random bytes.
+TEST(FlashImage, ColumnChecksumIsXxh3OnEveryPath) {
+  std::mt19937_64 gen(std::random_device{}());
+  for (size_t bytes : {1u, 63u, 64u, 240u, 241u, 1024u, 6144u, 57344u}) {
+    std::vector<uint8_t> b(bytes);
+    for (auto& v : b) v = uint8_t(gen());
+    const uint32_t layer = uint32_t(gen() % 80), col = uint32_t(gen() % 20000);
+    for (bool up : {false, true}) {
+      const uint64_t seed = (uint64_t(layer) << 33) | (uint64_t(up ? 1 : 0) << 32) | col;
+      EXPECT_EQ(column_checksum(b.data(), bytes, layer, up, col),
+                uint32_t(XXH3_64bits_withSeed(b.data(), bytes, seed)))
+          << bytes << " bytes";
+    }
+  }
 }
 
 }  // namespace
