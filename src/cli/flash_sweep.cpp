@@ -11,6 +11,7 @@
 #include "eval/perplexity.h"
 #include "model/forward.h"
 #include "model/model.h"
+#include "sparsity/masker.h"
 #include "sparsity/sparse_mlp.h"
 #include "util/error.h"
 #include "util/output_file.h"
@@ -30,7 +31,7 @@ void run_flash_sweep(const Model& m, const std::vector<int32_t>& toks,
                      const FlashOpts& fo, const SparsityOpts& so, uint32_t ctx, size_t chunks,
                      int threads, uint64_t overhead_rss, const std::string& out) {
   for (const SweepPoint& p : points) {
-    if (!reads_up_columns(p.method) && p.method != Method::kDense) {  // checked before any run
+    if (!masker_for(p.method).runs_from_flash()) {  // checked before any run
       fail("sweep --flash: {} reads gate rows densely; use dense, dip, dip-ca or teal",
            method_name(p.method));
     }
@@ -38,7 +39,7 @@ void run_flash_sweep(const Model& m, const std::vector<int32_t>& toks,
   std::vector<SweepPoint> all;
   all.push_back({Method::kDense, 1.0, 1.0});  // dense streaming: baseline and reference perplexity
   for (const SweepPoint& p : points) {
-    if (p.method != Method::kDense) all.push_back(p);
+    if (masker_for(p.method).shape() != MlpShape::kAllColumns) all.push_back(p);
   }
   std::filesystem::create_directories(out);
   std::ofstream csv(out + "/flash_sweep.csv");
@@ -64,25 +65,26 @@ void run_flash_sweep(const Model& m, const std::vector<int32_t>& toks,
       SparsityOpts po = so;
       po.gamma = p.gamma;
       po.trace.clear();
-      SparsityConfig cfg =
-          make_config(m, po, p.method, p.method == Method::kDense ? 1.0 : p.density);
+      const Masker& masker = masker_for(p.method);
+      const bool dense = masker.shape() == MlpShape::kAllColumns;
+      SparsityConfig cfg = make_config(m, po, p.method, dense ? 1.0 : p.density);
       std::unique_ptr<Thresholds> thr;
       if (cfg.use_thresholds) thr = std::make_unique<Thresholds>(load_thresholds(so.thresholds, m));
       SparseMlp mlp(m, cfg, thr.get(), run->columns.get());
       Session s(m, ctx, threads);
       s.set_max_batch(kFlashMaxBatch);
       s.set_mlp_hook(&mlp);
-      const std::string label = fmt::format(
-          "[{}/{}] budget {} {}{}{}", done, budgets.size() * all.size(), b, method_name(p.method),
-          p.method == Method::kDense ? "" : fmt::format(" density {}", p.density),
-          p.method == Method::kDipCa ? fmt::format(" gamma {}", p.gamma) : "");
+      const std::string label =
+          fmt::format("[{}/{}] budget {} {}{}{}", done, budgets.size() * all.size(), b,
+                      method_name(p.method), dense ? "" : fmt::format(" density {}", p.density),
+                      masker.cache_aware() ? fmt::format(" gamma {}", p.gamma) : "");
       std::vector<int32_t> used = toks;
       if (chunks) used.resize(std::min(toks.size(), chunks * size_t(ctx)));
       const PerplexityResult r = perplexity(s, used, ctx, [&](size_t d, size_t total, double ppl) {
         print_progress(label.c_str(), d, total, fmt::format("ppl {:.4f}", ppl));
       });
       end_progress();
-      if (p.method == Method::kDense) dense_ppl = r.ppl;
+      if (dense) dense_ppl = r.ppl;
       const size_t n_tok = r.chunks * ctx;
       const nlohmann::json rep = flash_report(*run, mlp, n_tok, r.seconds);
       const double inc = 100.0 * (r.ppl / dense_ppl - 1.0);

@@ -17,6 +17,7 @@
 #include "model/model.h"
 #include "sim/hardware_model.h"
 #include "sim/sweep_summary.h"
+#include "sparsity/masker.h"
 #include "sparsity/sparse_mlp.h"
 #include "sparsity/trace.h"
 #include "util/error.h"
@@ -156,25 +157,27 @@ void run_sim_sweep(const Model& m, const std::vector<int32_t>& toks,
   }
   std::vector<Run> runs;
   for (const SweepPoint& p : points) {
-    if (p.method == Method::kDense) continue;
-    if (projecting && p.method != Method::kDip && p.method != Method::kDipCa) {
+    const Masker& masker = masker_for(p.method);
+    if (masker.shape() == MlpShape::kAllColumns) continue;
+    // Synthetic masks model per-token top-k of the inputs (dip, dip-ca).
+    if (projecting && !(masker.masks_inputs() && !masker.always_thresholds())) {
       std::fprintf(stderr,
                    "sweep --simulate --sim-shape: skipping %s at %g (synthetic masks model dip and "
                    "dip-ca only)\n",
                    method_name(p.method), p.density);
       continue;
     }
-    if (p.method == Method::kCats) {
+    if (masker.shape() == MlpShape::kDenseGate) {
       std::fprintf(stderr,
-                   "sweep --simulate: skipping cats at %g (it reads up rows, not the column layout "
+                   "sweep --simulate: skipping %s at %g (it reads up rows, not the column layout "
                    "the simulator models)\n",
-                   p.density);
+                   masker.name(), p.density);
       continue;
     }
-    if (p.method == Method::kDipCa && !online) {
+    if (masker.cache_aware() && !online) {
       fail("sweep --simulate: dip-ca rescores against a live cache; use --sim-policy lru or lfu");
     }
-    if (p.method == Method::kDipCa) {
+    if (masker.cache_aware()) {
       for (size_t k = 0; k < drams.size(); ++k) runs.push_back({p, int(k), ""});
     } else {
       runs.push_back({p, -1, ""});
@@ -281,8 +284,9 @@ void run_sim_sweep(const Model& m, const std::vector<int32_t>& toks,
     }
     const std::string trace = (trace_dir / fmt::format("point{:03d}.trace", i)).string();
     if (!projecting) cfg.trace_file = trace;
-    run.label = fmt::format("{} {}{}", method_name(p.method), p.density,
-                            p.method == Method::kDipCa ? fmt::format(" gamma {}", p.gamma) : "");
+    run.label =
+        fmt::format("{} {}{}", method_name(p.method), p.density,
+                    masker_for(p.method).cache_aware() ? fmt::format(" gamma {}", p.gamma) : "");
     const std::string progress = fmt::format(
         "[{}/{}] {}{}", i + 1, runs.size(), run.label,
         run.dram_index >= 0 ? fmt::format(" at {:.1f} MB", drams[size_t(run.dram_index)] / 1e6)

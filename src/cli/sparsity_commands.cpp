@@ -20,6 +20,7 @@
 #include "io/mapped_file.h"
 #include "model/forward.h"
 #include "model/model.h"
+#include "sparsity/masker.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
 #include "util/error.h"
@@ -133,17 +134,18 @@ void add_sweep(CLI::App& app) {
     std::vector<Point> points;
     std::vector<std::string> skipped;
     for (Method m : ms) {
-      if ((m == Method::kCats || m == Method::kTeal) && !thr) {
+      const Masker& masker = masker_for(m);
+      if (masker.always_thresholds() && !thr) {
         fail("{} needs calibrated thresholds: give --thresholds FILE (from `dip calibrate`)",
-             method_name(m));
+             masker.name());
       }
       for (double d : ds) {
-        if (m == Method::kDense) continue;
-        if ((m == Method::kGlu && d < 2.0 / 3.0) || (m == Method::kCats && d < 1.0 / 3.0)) {
-          skipped.push_back(fmt::format("{} at {}", method_name(m), d));
+        if (masker.shape() == MlpShape::kAllColumns) continue;
+        if (d < masker.min_density()) {
+          skipped.push_back(fmt::format("{} at {}", masker.name(), d));
           continue;
         }
-        if (m == Method::kDipCa) {
+        if (masker.cache_aware()) {
           for (double g : gs) points.push_back({m, d, g});
         } else {
           points.push_back({m, d, 1.0});
@@ -189,7 +191,7 @@ void add_sweep(CLI::App& app) {
       SparseMlp mlp(*model, cfg, thr.get());
       const std::string label = fmt::format(
           "[{}/{}] {} density {}{}", i + 1, points.size(), method_name(p.method), p.density,
-          p.method == Method::kDipCa ? fmt::format(" gamma {}", p.gamma) : "");
+          masker_for(p.method).cache_aware() ? fmt::format(" gamma {}", p.gamma) : "");
       const SparseEvalResult e = evaluate_sparse(
           s, mlp, toks, *ctx, *chunks, ref, [&](size_t done, size_t total, double ppl) {
             print_progress(label.c_str(), done, total, fmt::format("ppl {:.4f}", ppl));

@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "model/model.h"
+#include "sparsity/masker.h"
 #include "util/error.h"
 
 namespace dip::cli {
@@ -52,15 +53,16 @@ SparsityConfig make_config(const Model& m, const SparsityOpts& o, Method method,
   cfg.cache_fraction = o.cache_fraction;
   cfg.policy = parse_cache_policy(o.policy);
   cfg.thresholds_file = o.thresholds;
-  cfg.use_thresholds = o.threshold_mode || method == Method::kCats || method == Method::kTeal;
+  const Masker& masker = masker_for(method);
+  cfg.use_thresholds = o.threshold_mode || masker.always_thresholds();
   cfg.trace_file = o.trace;
   if (o.threshold_mode && o.thresholds.empty()) fail("--threshold-mode needs --thresholds FILE");
-  if ((method == Method::kCats || method == Method::kTeal) && o.thresholds.empty()) {
+  if (masker.always_thresholds() && o.thresholds.empty()) {
     fail("{} keeps by calibrated thresholds: give --thresholds FILE (from `dip calibrate`)",
          method_name(method));
   }
-  if (method != Method::kDense && density < 0 && o.up_keep == 0 && o.down_keep == 0 &&
-      o.keep_file.empty()) {
+  if (masker.shape() != MlpShape::kAllColumns && density < 0 && o.up_keep == 0 &&
+      o.down_keep == 0 && o.keep_file.empty()) {
     fail("--method {} needs --mlp-density (or --up-keep/--down-keep, or --keep-file)",
          method_name(method));
   }
@@ -74,7 +76,8 @@ namespace {
 void check_flags_fit_method(const SparsityOpts& o, Method method, bool flash) {
   if (!o.app) return;
   auto given = [&](const char* flag) { return o.app->count(flag) > 0; };
-  if (method == Method::kDense) {
+  const Masker& masker = masker_for(method);
+  if (masker.shape() == MlpShape::kAllColumns) {
     for (const char* f :
          {"--mlp-density", "--up-keep", "--down-keep", "--keep-file", "--threshold-mode"}) {
       if (given(f))
@@ -83,7 +86,7 @@ void check_flags_fit_method(const SparsityOpts& o, Method method, bool flash) {
     if (given("--trace") && !flash)
       fail("--trace records pruning masks: dense runs have none (use --method dip, dip-ca, ...)");
   }
-  if (method != Method::kDipCa) {
+  if (!masker.cache_aware()) {
     for (const char* f : {"--gamma", "--fixed-top-n", "--warmup", "--alpha-blend"}) {
       if (given(f))
         fail("{} applies to --method dip-ca only (this run: {})", f, method_name(method));
@@ -97,7 +100,7 @@ Sparsity make_sparsity(const Model& m, const SparsityOpts& o, FlashColumns* flas
   const Method method = parse_method(o.method);
   check_flags_fit_method(o, method, flash != nullptr);
   s.cfg = make_config(m, o, method, o.mlp_density);
-  if (s.cfg.method == Method::kDense && !flash) return s;
+  if (masker_for(method).shape() == MlpShape::kAllColumns && !flash) return s;
   if (s.cfg.use_thresholds)
     s.thresholds = std::make_unique<Thresholds>(load_thresholds(o.thresholds, m));
   s.mlp = std::make_unique<SparseMlp>(m, s.cfg, s.thresholds.get(), flash);

@@ -4,26 +4,22 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "sparsity/masker.h"
 #include "util/error.h"
 
 namespace dip {
 
 namespace {
-const char* const kMethodNames[] = {"dense", "dip", "dip-ca", "glu", "cats", "teal"};
-
 void check_fraction(const char* what, double v) {
   if (!(v > 0.0 && v <= 1.0)) fail("{} must be in (0, 1] (got {})", what, v);
 }
 }  // namespace
 
-Method parse_method(const std::string& name) {
-  for (uint32_t i = 0; i < 6; ++i) {
-    if (name == kMethodNames[i]) return Method(i);
-  }
-  fail("unknown method '{}' (dense, dip, dip-ca, glu, cats, teal)", name);
-}
+Method parse_method(const std::string& name) { return masker_named(name).id(); }
 
-const char* method_name(Method m) { return kMethodNames[uint32_t(m)]; }
+const char* method_name(Method m) { return masker_for(m).name(); }
+
+bool reads_up_columns(Method m) { return masker_for(m).masks_inputs(); }
 
 LayerKeep dip_optimized_split(double keep) {
   if (keep >= 1.0) return {1.0, 1.0};
@@ -33,23 +29,13 @@ LayerKeep dip_optimized_split(double keep) {
   return {up, std::clamp(down, 1e-6, 1.0)};
 }
 
-double mlp_density_of(Method m, const LayerKeep& k) {
-  switch (m) {
-    case Method::kDense:
-      return 1.0;
-    case Method::kGlu:
-      return (2.0 + k.down) / 3.0;
-    case Method::kCats:
-      return (1.0 + 2.0 * k.down) / 3.0;  // gate dense; up rows and down columns per kept neuron
-    default:
-      return (2.0 * k.up + k.down) / 3.0;
-  }
-}
+double mlp_density_of(Method m, const LayerKeep& k) { return masker_for(m).density_of(k); }
 
 void resolve_keep(SparsityConfig& cfg, uint32_t n_layer, double up_keep, double down_keep,
                   const std::string& keep_file) {
   cfg.keep.assign(n_layer, LayerKeep{});
-  if (cfg.method == Method::kDense) return;
+  const Masker& masker = masker_for(cfg.method);
+  if (masker.shape() == MlpShape::kAllColumns) return;
   if (!keep_file.empty()) {
     std::ifstream in(keep_file);
     if (!in) fail("{}: cannot open the per-layer keep file", keep_file);
@@ -82,31 +68,10 @@ void resolve_keep(SparsityConfig& cfg, uint32_t n_layer, double up_keep, double 
   } else {
     const double d = cfg.mlp_density;
     check_fraction("--mlp-density", d);
-    LayerKeep k;
-    switch (cfg.method) {
-      case Method::kDip:
-      case Method::kDipCa:
-        k = dip_optimized_split(d);
-        break;
-      case Method::kTeal:
-        k = {d, d};  // TEAL: the same sparsity on every projection's input
-        break;
-      case Method::kGlu:
-        if (d < 2.0 / 3.0)
-          fail("glu keeps up and gate dense: MLP density {} is below its minimum 2/3", d);
-        k = {1.0, std::max(1e-6, 3.0 * d - 2.0)};
-        break;
-      case Method::kCats:
-        if (d < 1.0 / 3.0)
-          fail("cats computes the gate densely: MLP density {} is below its minimum 1/3", d);
-        k = {1.0, std::max(1e-6, (3.0 * d - 1.0) / 2.0)};
-        break;
-      case Method::kDense:
-        break;
-    }
+    const LayerKeep k = masker.split(d);
     cfg.keep.assign(n_layer, k);
   }
-  if (cfg.method == Method::kGlu || cfg.method == Method::kCats) {
+  if (!masker.masks_inputs()) {  // its inputs are read in full whatever a keep file says
     for (auto& k : cfg.keep) k.up = 1.0;
   }
   double sum = 0;

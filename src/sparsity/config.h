@@ -44,9 +44,7 @@ struct SparsityConfig {
 
 // Whether a method masks the MLP inputs (reads up+gate by column: dip, dip-ca, teal) rather
 // than computing the gate densely from rows (glu, cats).
-inline bool reads_up_columns(Method m) {
-  return m == Method::kDip || m == Method::kDipCa || m == Method::kTeal;
-}
+bool reads_up_columns(Method m);
 
 // DIP's "optimized" split of one MLP density into up/gate and down keep fractions.
 LayerKeep dip_optimized_split(double mlp_density);

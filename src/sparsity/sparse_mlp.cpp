@@ -12,6 +12,7 @@
 #include "model/model.h"
 #include "ops/elementwise.h"
 #include "ops/elementwise_simd.h"
+#include "sparsity/masker.h"
 #include "sparsity/select.h"
 #include "util/error.h"
 #include "util/threadpool.h"
@@ -20,24 +21,22 @@ namespace dip {
 
 SparseMlp::SparseMlp(const Model& m, const SparsityConfig& cfg, const Thresholds* thresholds,
                      FlashColumns* flash)
-    : model_(m), cfg_(cfg), thr_(thresholds), flash_(flash) {
+    : model_(m), cfg_(cfg), masker_(masker_for(cfg.method)), thr_(thresholds), flash_(flash) {
   const HParams& hp = m.hparams();
   validate(cfg_);
   if (cfg_.keep.size() != hp.n_layer)
     fail("internal: keep fractions not resolved for {} layers", hp.n_layer);
-  const bool needs_thr =
-      cfg_.use_thresholds || cfg_.method == Method::kCats || cfg_.method == Method::kTeal;
-  if (needs_thr && !thr_)
-    fail("{} needs calibrated thresholds (--thresholds FILE)", method_name(cfg_.method));
+  if ((cfg_.use_thresholds || masker_.always_thresholds()) && !thr_)
+    fail("{} needs calibrated thresholds (--thresholds FILE)", masker_.name());
   const size_t E = hp.n_embd, F = hp.n_ff;
   layers_.resize(hp.n_layer);
-  const bool up_cols = reads_up_columns(cfg_.method);
+  const bool up_cols = masker_.masks_inputs();
   if (flash_) {
-    if (!reads_up_columns(cfg_.method) && cfg_.method != Method::kDense) {
+    if (!masker_.runs_from_flash()) {
       fail(
           "{} reads gate (and up) rows densely; with the MLP on flash use dense, dip, dip-ca or "
           "teal",
-          method_name(cfg_.method));
+          masker_.name());
     }
     for (auto& s : layers_) {
       s.prefetched.assign(E, 0);
@@ -85,7 +84,7 @@ SparseMlp::SparseMlp(const Model& m, const SparsityConfig& cfg, const Thresholds
     th.flags = cfg_.cache_fraction > 0 || cfg_.up_cache_columns > 0 ? 1u : 0u;
     th.method = cfg_.method;
     th.mlp_density = float(cfg_.mlp_density);
-    th.gamma = cfg_.method == Method::kDipCa ? float(cfg_.gamma) : 1.0f;
+    th.gamma = masker_.cache_aware() ? float(cfg_.gamma) : 1.0f;
     th.cache_fraction =
         float(flash_                       ? double(flash_->capacity(true)) / double(E)
               : cfg_.up_cache_columns >= 0 ? double(cfg_.up_cache_columns) / double(E)
@@ -112,7 +111,7 @@ void drop_pages(const uint8_t* p, size_t n) {
 void SparseMlp::release_row_major_weights() const {
   if (!active() || !model_.gguf() || flash_)
     return;  // HF folders: safetensors mappings, left alone
-  const bool up_cols = reads_up_columns(cfg_.method);
+  const bool up_cols = masker_.masks_inputs();
   for (const Layer& L : model_.layers) {
     drop_pages(L.ffn_down.data, L.ffn_down.bytes());
     if (up_cols) {
@@ -131,21 +130,13 @@ uint64_t SparseMlp::column_bytes() const {
 void SparseMlp::choose_mask(uint32_t layer, bool up, float* score, size_t n, double keep,
                             uint32_t pos, std::vector<int32_t>& idx) {
   const ColumnCache& cache = up ? layers_[layer].up_cache : layers_[layer].down_cache;
-  if (cfg_.method == Method::kDense) {  // dense streaming (flash runs): every column
+  if (masker_.shape() == MlpShape::kAllColumns) {  // dense streaming (flash runs): every column
     idx = up ? all_up_ : all_down_;
     return;
   }
-  const bool by_threshold =
-      cfg_.use_thresholds || cfg_.method == Method::kCats || cfg_.method == Method::kTeal;
-  if (cfg_.method == Method::kDipCa && cache.capacity() > 0) {
-    const double g = cfg_.warmup ? warmup_gamma(cfg_.gamma, pos) : cfg_.gamma;
-    cache_aware_scores(score, n, cache.cached(), g, cfg_.fixed_top_n, cfg_.alpha_blend,
-                       sel_scratch_);
-  }
-  if (by_threshold) {
-    const Signal sig =
-        cfg_.method == Method::kCats ? Signal::kGate : (up ? Signal::kX : Signal::kH);
-    select_threshold(score, n, thr_->at(layer, sig, keep), idx);
+  if (cache.capacity() > 0) masker_.rescore(score, n, cache.cached(), cfg_, pos, sel_scratch_);
+  if (cfg_.use_thresholds || masker_.always_thresholds()) {
+    select_threshold(score, n, thr_->at(layer, masker_.threshold_signal(up), keep), idx);
   } else {
     select_topk(score, n, keep_count(keep, n), idx, topk_scratch_);
   }
@@ -171,14 +162,14 @@ void SparseMlp::select(uint32_t layer, bool up, float* score, size_t n, double k
 
 void SparseMlp::prefetch_next(uint32_t il, const float* x_resid, uint32_t pos) {
   if (!flash_ || !flash_->prefetch_enabled() || il >= layers_.size()) return;
-  if (cfg_.method != Method::kDense && !reads_up_columns(cfg_.method)) return;
-  if (cfg_.use_thresholds || cfg_.method == Method::kTeal) return;  // top-k masks only
+  if (!masker_.runs_from_flash()) return;
+  if (cfg_.use_thresholds || masker_.always_thresholds()) return;  // top-k masks only
   LayerState& s = layers_[il];
   ColumnCache& cache = s.up_cache;
   if (cache.capacity() == 0) return;
   const HParams& hp = model_.hparams();
   const size_t E = hp.n_embd;
-  if (cfg_.method != Method::kDense) {
+  if (masker_.shape() != MlpShape::kAllColumns) {
     // The mask the layer would choose if its attention added nothing: the same norm, then the
     // real mask's choice (scores, DIP-CA's rescoring against the cache as it is now, top-k).
     pf_x_.resize(E);
@@ -221,7 +212,7 @@ void SparseMlp::forward(uint32_t il, const float* x_in, float* out, uint32_t pos
   const std::vector<int32_t>* up_mask = &all_up_;
   const uint8_t* up_hits = nullptr;
 
-  if (cfg_.method == Method::kGlu || cfg_.method == Method::kCats) {
+  if (!masker_.masks_inputs() && masker_.shape() != MlpShape::kAllColumns) {
     // Gate (and for GLU up) dense from the row-major weights.
     const Weight& gw = L.fused_gate_up() ? L.ffn_up : L.ffn_gate;
     encode_acts(gw.type, x_.data(), E, 1, E, enc_);
@@ -231,7 +222,7 @@ void SparseMlp::forward(uint32_t il, const float* x_in, float* out, uint32_t pos
     const Weight& uw = L.ffn_up;
     const uint8_t* up_rows = L.fused_gate_up() ? uw.row(F) : uw.data;
     const size_t urb = row_bytes(uw.type, E);
-    if (cfg_.method == Method::kGlu) {
+    if (masker_.shape() == MlpShape::kDenseGateUp) {
       matmul(uw.type, up_rows, E, F, enc_, gu_.data() + F, F, &pool);
       bytes += F * urb;
       swiglu_simd(gu_.data(), gu_.data() + F, h_.data(), F);
@@ -273,7 +264,7 @@ void SparseMlp::forward(uint32_t il, const float* x_in, float* out, uint32_t pos
     up_mask = &up_idx_;
     up_hits = up_hits_.data();
   }
-  if (cfg_.method != Method::kCats) {
+  if (masker_.shape() != MlpShape::kDenseGate) {  // (cats has its down inputs already)
     for (size_t i = 0; i < down_idx_.size(); ++i) xs_[i] = h_[size_t(down_idx_[i])];
   }
   multiply(il, false, down_idx_, xs_.data(), out, pool);

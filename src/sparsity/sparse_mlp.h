@@ -14,6 +14,7 @@
 #include "ops/matvec.h"
 #include "sparsity/calibration.h"
 #include "sparsity/config.h"
+#include "sparsity/masker.h"
 #include "sparsity/trace.h"
 
 namespace dip {
@@ -53,7 +54,9 @@ class SparseMlp : public MlpHook {
             FlashColumns* flash = nullptr);
   ~SparseMlp() override;
 
-  bool active() const override { return cfg_.method != Method::kDense || flash_ != nullptr; }
+  bool active() const override {
+    return masker_.shape() != MlpShape::kAllColumns || flash_ != nullptr;
+  }
   FlashColumns* flash() const { return flash_; }
   const SparsityConfig& config() const { return cfg_; }
   // out = MLP(x) for one token of layer `layer` at sequence position `pos` (x and out may alias).
@@ -102,6 +105,7 @@ class SparseMlp : public MlpHook {
 
   const Model& model_;
   SparsityConfig cfg_;
+  const Masker& masker_;  // cfg_.method's
   const Thresholds* thr_;
   FlashColumns* flash_;
   std::vector<LayerState> layers_;
