@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -117,7 +118,10 @@ void add_generate(CLI::App& app) {
       sampler.accept(next);
       const std::string piece = token_to_piece(vocab, next, false);
       std::fwrite(piece.data(), 1, piece.size(), stdout);
-      std::fflush(stdout);
+      if (std::fflush(stdout) != 0 && errno == EPIPE) {  // the reader has gone: a normal end
+        ++n_gen;
+        break;
+      }
       if (n_gen + 1 == *n_predict) {
         ++n_gen;
         break;

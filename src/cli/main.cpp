@@ -1,5 +1,4 @@
 // dip: run SwiGLU LLMs from GGUF files; see README.md.
-#include <unistd.h>
 
 #include <csignal>
 #include <cstdio>
@@ -7,15 +6,12 @@
 #include "cli/commands.h"
 #include "util/error.h"
 
-namespace {
-// A reader that closed our output (`dip info | head`) has all it wants: end quietly with success
-// instead of dying of SIGPIPE, which a script under `set -o pipefail` takes for a failure.
-// Temporary output files of an unfinished write are left as temporaries, never as the target.
-extern "C" void on_sigpipe(int) { _exit(0); }
-}  // namespace
-
 int main(int argc, char** argv) {
-  std::signal(SIGPIPE, on_sigpipe);
+  // A reader that closed our output (`dip info | head`) has all it wants: writes to it fail
+  // quietly (EPIPE) instead of killing the process with SIGPIPE, which a script under
+  // `set -o pipefail` takes for a failure; the work (a conversion, say) still finishes, and
+  // generation stops at the next token.
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{
       "dip: LLM inference with dynamic input pruning for devices whose DRAM cannot hold the model"};
   app.require_subcommand(1);

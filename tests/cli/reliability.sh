@@ -29,6 +29,11 @@ printf 'The quick brown fox jumps over the lazy dog. %.0s' $(seq 200) > "$WORK/t
 ( set -o pipefail; "$DIP" info "$M" | head -1 >/dev/null ) && echo "ok: closed pipe" || bad "dip info | head -1 fails under pipefail"
 ( set -o pipefail; "$DIP" generate -m "$M" -p hi -n 2000 --ignore-eos -c 256 2>/dev/null | head -c 1 >/dev/null ) \
   || bad "generate | head -c 1 fails under pipefail"
+# A closed pipe on a conversion's progress output does not stop the conversion (nor report a
+# success it did not make): the file is written and loads.
+( set -o pipefail; "$DIP" convert "$M" "$WORK/piped.gguf" --type q8_0 2>&1 | head -c 1 >/dev/null ) \
+  || bad "convert with a closed output pipe fails"
+"$DIP" info "$WORK/piped.gguf" >/dev/null 2>&1 || bad "convert with a closed output pipe left no loadable file"
 
 # An output that is one of the run's inputs: an error before any work; the input unchanged.
 expect_fail "is one of this run's inputs" "$DIP" convert "$M" "$M" --type q8_0
