@@ -1,4 +1,4 @@
-// The hardware simulator: the paper's memory-traffic model (../shared/docs/method.md, "The
+// The hardware simulator: the paper's memory-traffic model (docs/method.md, "The
 // hardware model") of a device with DRAM and flash, run over a mask trace recorded by the engine
 // (--trace) or synthesized. Only memory traffic is timed, as in the paper.
 #pragma once

@@ -1,4 +1,4 @@
-// What a run prunes: the method (../shared/docs/method.md names each), its keep fractions
+// What a run prunes: the method (docs/method.md names each), its keep fractions
 // per layer, DIP-CA's parameters and the modelled column cache.
 #pragma once
 #include <cstdint>
