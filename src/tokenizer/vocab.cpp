@@ -157,7 +157,7 @@ Vocab load_vocab(const GgufFile& g) {
 
   // Tokens that start or end a sequence must exist: an id past the vocabulary is a broken file,
   // not a reason to generate without BOS or to never stop. Padding and separator ids, which
-  // generation does not use, are dropped when out of range (as llama.cpp does).
+  // generation does not use, are dropped when out of range.
   auto special = [&](const char* key, int32_t& id, bool required) {
     if (auto x = g.get_uint(key)) {
       if (*x < n) {
