@@ -154,8 +154,19 @@ TEST(SparseMlp, FullDensityGivesDenseLogits) {
   s.set_mlp_hook(&mlp);
   s.eval(toks, true, sparse);
   ASSERT_EQ(dense.size(), sparse.size());
-  for (size_t i = 0; i < dense.size(); ++i)
-    ASSERT_NEAR(sparse[i], dense[i], 1e-3 * (1 + std::fabs(dense[i])));
+  // Per position, the relative L2 distance of the logits (as the differential tests measure):
+  // the two paths sum in different orders, and a 1e-7 difference now and then tips one of the
+  // attention's F16 roundings into a 1e-3 change of a single logit; a wrong or missing column
+  // moves the whole vector.
+  const size_t V = m->hparams().n_vocab;
+  for (size_t p = 0; p < dense.size() / V; ++p) {
+    double diff = 0, norm = 0;
+    for (size_t i = p * V; i < (p + 1) * V; ++i) {
+      diff += (double(sparse[i]) - dense[i]) * (double(sparse[i]) - dense[i]);
+      norm += double(dense[i]) * dense[i];
+    }
+    ASSERT_LT(std::sqrt(diff / norm), 1e-3) << "position " << p;
+  }
   EXPECT_NEAR(mlp.stats().density(), 1.0, 1e-12);
 }
 
