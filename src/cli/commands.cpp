@@ -12,9 +12,9 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "cli/common.h"
-#include "cli/flash_opts.h"
-#include "cli/sparsity_opts.h"
+#include "api/model_files.h"
+#include "api/run.h"
+#include "cli/flags.h"
 #include "convert/convert.h"
 #include "convert/synth_model.h"
 #include "eval/perplexity.h"
@@ -27,6 +27,7 @@
 #include "tokenizer/unicode.h"
 #include "util/error.h"
 #include "util/output_file.h"
+#include "util/progress.h"
 
 namespace dip::cli {
 
@@ -61,8 +62,9 @@ void add_generate(CLI::App& app) {
   auto n_predict = std::make_shared<int>(128);
   auto ignore_eos = std::make_shared<bool>(false);
   auto json = std::make_shared<bool>(false);
-  auto so = std::make_shared<SparsityOpts>();
-  auto fo = std::make_shared<FlashOpts>();
+  auto batch = std::make_shared<uint32_t>(0);
+  auto so = std::make_shared<SparsityOptions>();
+  auto fo = std::make_shared<FlashOptions>();
   add_model_opts(c, *o, true);
   add_sparsity_opts(c, *so, true);
   add_flash_opts(c, *fo);
@@ -77,6 +79,9 @@ void add_generate(CLI::App& app) {
   c->add_option("--repeat-last-n", sp->repeat_last_n, "tokens the penalty looks back");
   c->add_option("-s,--seed", sp->seed, "random seed");
   c->add_flag("--ignore-eos", *ignore_eos, "keep generating after end-of-generation tokens");
+  c->add_option("-b,--batch-size", *batch,
+                "tokens per internal batch of the prompt (default 512, 32 with --flash)")
+      ->check(CLI::Range(1, 1 << 16));
   c->callback([=] {
     validate(*sp);
     if (!so->trace.empty()) {
@@ -84,96 +89,35 @@ void add_generate(CLI::App& app) {
                         {resolve_model(o->model), fo->image, so->thresholds, so->keep_file});
     }
     auto model = Model::load(resolve_model(o->model));
-    const uint64_t overhead_rss = current_rss();  // before any weight is touched
-    const Vocab& vocab = model->vocab();
-    const std::vector<int32_t> toks = tokenize(vocab, *prompt, true, true);
+    const std::vector<int32_t> toks = tokenize(model->vocab(), *prompt, true, true);
     if (toks.empty()) fail("the prompt is empty after tokenization");
     const uint32_t n_ctx = pick_ctx(*model, o->ctx, toks.size() + size_t(*n_predict));
-    auto flash = make_flash_run(*model, *fo, n_ctx, 1, o->threads, overhead_rss);
-    Session s(*model, n_ctx, o->threads);
-    if (flash) s.set_max_batch(kFlashMaxBatch);
-    Sparsity sparsity = make_sparsity(*model, *so, flash ? flash->columns.get() : nullptr);
-    if (sparsity.mlp) {
-      s.set_mlp_hook(sparsity.mlp.get());
-      sparsity.mlp->release_row_major_weights();
-    }
-    Sampler sampler(*sp);
-    for (int32_t t : toks) sampler.accept(t);
+    Runner run(*model, {o->threads, *batch, *so, *fo}, n_ctx, 1);
     std::fputs(prompt->c_str(), stdout);
     std::fflush(stdout);
-    std::vector<float> logits;
-    auto t0 = Clock::now();
-    s.eval(toks, false, logits);
-    const double t_prompt = seconds_since(t0);
-    if (flash) {  // the report covers generation: the prompt has warmed the caches
-      sparsity.mlp->reset_stats();
-      flash->columns->reset_stats();
-    }
-    t0 = Clock::now();
-    int n_gen = 0;
-    const size_t V = model->hparams().n_vocab;
-    for (; n_gen < *n_predict; ++n_gen) {
-      const int32_t next = sampler.sample(logits.data(), V);
-      if (!*ignore_eos && vocab.is_eog(next)) break;
-      sampler.accept(next);
-      const std::string piece = token_to_piece(vocab, next, false);
-      std::fwrite(piece.data(), 1, piece.size(), stdout);
-      if (std::fflush(stdout) != 0 && errno == EPIPE) {  // the reader has gone: a normal end
-        ++n_gen;
-        break;
-      }
-      if (n_gen + 1 == *n_predict) {
-        ++n_gen;
-        break;
-      }
-      const int32_t one[1] = {next};
-      s.eval(one, false, logits);
-    }
-    const double t_gen = seconds_since(t0);
+    const GenerateResult r =
+        run.generate(toks, {*sp, *n_predict, *ignore_eos}, [](int32_t, const std::string& piece) {
+          std::fwrite(piece.data(), 1, piece.size(), stdout);
+          return !(std::fflush(stdout) != 0 && errno == EPIPE);  // the reader has gone: an end
+        });
     std::fputs("\n", stdout);
+    const nlohmann::json& j = r.report;
+    const int n_gen = int(r.tokens.size());
     std::fprintf(stderr,
                  "\nprompt: %zu tokens in %.3f s (%.2f tokens/s) | generation: %d tokens in %.3f s "
                  "(%.2f tokens/s) | threads %d\n",
-                 toks.size(), t_prompt, double(toks.size()) / t_prompt, n_gen, t_gen,
-                 n_gen > 1 ? double(n_gen - 1) / t_gen : 0.0, o->threads);
-    // MLP bytes per token: all three matrices dense, or what the pruned run read.
-    uint64_t bytes_per_token = model->bytes_per_token();
-    if (sparsity.mlp) {
-      const MlpStats& st = sparsity.mlp->stats();
-      const double tokens = double(st.evals) / model->hparams().n_layer;
-      const double mlp_bytes = tokens > 0 ? double(st.bytes) / tokens : 0.0;
-      bytes_per_token =
-          bytes_per_token - sparsity.mlp->dense_bytes_per_token() + uint64_t(mlp_bytes);
-      if (!flash) {
-        std::fprintf(stderr,
-                     "%s: MLP density %.3f, MLP bytes/token %.1f MB of %.1f MB dense, modelled "
-                     "cache hit rate %.3f\n",
-                     method_name(sparsity.cfg.method), st.density(), mlp_bytes / 1e6,
-                     double(sparsity.mlp->dense_bytes_per_token()) / 1e6, st.hit_rate());
-      }
-      sparsity.mlp->finish_trace();
+                 toks.size(), r.prompt_s, double(toks.size()) / r.prompt_s, n_gen, r.gen_s,
+                 n_gen > 1 ? double(n_gen - 1) / r.gen_s : 0.0, run.threads());
+    if (run.mlp() && !run.flash()) {
+      std::fprintf(stderr,
+                   "%s: MLP density %.3f, MLP bytes/token %.1f MB of %.1f MB dense, modelled "
+                   "cache hit rate %.3f\n",
+                   method_name(run.sparsity_config().method), j["mlp_density"].get<double>(),
+                   j["mlp_bytes_per_token"].get<double>() / 1e6,
+                   j["dense_mlp_bytes_per_token"].get<double>() / 1e6, j["hit_rate"].get<double>());
     }
-    if (flash)
-      print_flash_report(
-          flash_report(*flash, *sparsity.mlp, size_t(std::max(0, n_gen - 1)), t_gen));
-    if (*json) {
-      // gen_steps: one-token evaluations (the first generated token comes from the prompt).
-      nlohmann::json j = {{"prompt_tokens", toks.size()},
-                          {"prompt_s", t_prompt},
-                          {"gen_tokens", n_gen},
-                          {"gen_steps", std::max(0, n_gen - 1)},
-                          {"gen_s", t_gen},
-                          {"threads", o->threads},
-                          {"bytes_per_token", bytes_per_token},
-                          {"method", method_name(sparsity.cfg.method)}};
-      if (sparsity.mlp) {
-        j["mlp_density"] = sparsity.mlp->stats().density();
-        j["hit_rate"] = sparsity.mlp->stats().hit_rate();
-      }
-      if (flash)
-        j["flash"] = flash_report(*flash, *sparsity.mlp, size_t(std::max(0, n_gen - 1)), t_gen);
-      std::printf("%s\n", j.dump().c_str());
-    }
+    if (run.flash()) print_flash_report(j["flash"]);
+    if (*json) std::printf("%s\n", j.dump().c_str());
   });
 }
 
@@ -181,11 +125,12 @@ void add_perplexity(CLI::App& app) {
   auto* c = app.add_subcommand("perplexity",
                                "perplexity of a text file (llama.cpp protocol), dense or pruned");
   auto o = std::make_shared<ModelOpts>();
-  auto so = std::make_shared<SparsityOpts>();
+  auto so = std::make_shared<SparsityOptions>();
   auto file = std::make_shared<std::string>();
   auto ctx = std::make_shared<uint32_t>(512);
   auto chunks = std::make_shared<size_t>(0);
   auto json = std::make_shared<bool>(false);
+  auto batch = std::make_shared<uint32_t>(0);
   c->add_option("-m,--model", o->model, "GGUF model file");
   c->add_option("-t,--threads", o->threads, "threads")->check(CLI::Range(1, 1024));
   c->add_option("-f,--file", *file, "text file (UTF-8)")->required();
@@ -194,8 +139,11 @@ void add_perplexity(CLI::App& app) {
   c->add_option("--chunks", *chunks, "evaluate at most this many windows (0: all)");
   c->add_flag("--json", *json, "print one JSON object as the last line");
   add_sparsity_opts(c, *so, true);
-  auto fo = std::make_shared<FlashOpts>();
+  auto fo = std::make_shared<FlashOptions>();
   add_flash_opts(c, *fo);
+  c->add_option("-b,--batch-size", *batch,
+                "tokens per internal batch (default 512, 32 with --flash)")
+      ->check(CLI::Range(1, 1 << 16));
   c->callback([=] {
     const std::string text = read_text_file(*file);
     if (!is_valid_utf8(text)) fail("{}: not valid UTF-8 text", *file);
@@ -205,78 +153,29 @@ void add_perplexity(CLI::App& app) {
     }
     auto model = Model::load(resolve_model(o->model));
     const std::vector<int32_t> toks = tokenize(model->vocab(), text, true, false);
-    const uint64_t overhead_rss =
-        current_rss();  // before any weight is touched (the text and its tokens in it)
-    auto flash = make_flash_run(*model, *fo, *ctx, *ctx, o->threads, overhead_rss);
-    Sparsity sparsity = make_sparsity(*model, *so, flash ? flash->columns.get() : nullptr);
-    Session s(*model, *ctx, o->threads);
-    if (flash) s.set_max_batch(kFlashMaxBatch);
-    if (*chunks == 1) {
-      fail("--chunks 1: perplexity needs at least 2 windows of {} tokens (the text has {} tokens)",
-           *ctx, toks.size());
-    }
+    check_score_windows(toks.size(), *ctx, *chunks);
+    Runner run(*model, {o->threads, *batch, *so, *fo}, *ctx, *ctx);
     const size_t n_win = *chunks ? std::min(*chunks, toks.size() / *ctx) : toks.size() / *ctx;
     std::fprintf(stderr, "perplexity: %zu tokens, %zu windows of %u, MLP %s\n", toks.size(), n_win,
-                 *ctx, method_name(sparsity.cfg.method));
-    auto progress = [&](size_t done, size_t total, double ppl) {
+                 *ctx, method_name(run.sparsity_config().method));
+    const ScoreResult sr = run.score(toks, *chunks, [&](size_t done, size_t total, double ppl) {
       print_progress("perplexity", done, total, fmt::format("ppl {:.4f}", ppl));
-    };
-    nlohmann::json j;
-    PerplexityResult r;
-    if (!sparsity.mlp || flash) {
-      // Flash runs: no dense reference (it would read the whole MLP outside the budget).
-      if (sparsity.mlp) s.set_mlp_hook(sparsity.mlp.get());
-      std::vector<int32_t> used(toks.begin(),
-                                toks.begin() + std::min(toks.size(), n_win * size_t(*ctx)));
-      r = perplexity(s, *chunks ? used : toks, *ctx, progress);
-      end_progress();
-      if (flash) {
-        sparsity.mlp->finish_trace();
-        j = {{"method", method_name(sparsity.cfg.method)},
-             {"flash", flash_report(*flash, *sparsity.mlp, r.chunks * *ctx, r.seconds)}};
-        print_flash_report(j["flash"]);
-      }
-    } else {
-      DenseReference ref;
-      const SparseEvalResult e =
-          evaluate_sparse(s, *sparsity.mlp, toks, *ctx, *chunks, ref, progress);
-      end_progress();
-      sparsity.mlp->finish_trace();
-      r = e.ppl;
+    });
+    end_progress();
+    const PerplexityResult& r = sr.ppl;
+    if (sr.against_dense) {
+      const SparseEvalResult& e = sr.vs_dense;
       std::fprintf(stderr,
                    "dense PPL %.4f | KL to dense %.5f nats/token | top-1 agreement %.4f | MLP "
-                   "density %.3f | "
-                   "modelled cache hit rate %.3f (up/gate %.3f, down %.3f)\n",
+                   "density %.3f | modelled cache hit rate %.3f (up/gate %.3f, down %.3f)\n",
                    e.dense_ppl, e.kl, e.top1, e.stats.density(), e.stats.hit_rate(),
                    e.stats.up_hit_rate(), e.stats.down_hit_rate());
-      j = {{"method", method_name(sparsity.cfg.method)},
-           {"mlp_density", e.stats.density()},
-           {"dense_ppl", e.dense_ppl},
-           {"kl", e.kl},
-           {"top1", e.top1},
-           {"hit_rate", e.stats.hit_rate()},
-           {"up_hit_rate", e.stats.up_hit_rate()},
-           {"down_hit_rate", e.stats.down_hit_rate()},
-           {"gamma", sparsity.cfg.gamma},
-           {"cache_fraction", sparsity.cfg.cache_fraction}};
     }
+    if (run.flash()) print_flash_report(sr.report["flash"]);
     std::printf("PPL = %.4f +/- %.5f\n", r.ppl, r.ppl_err);
     std::fprintf(stderr, "%zu tokens scored (%zu bytes): %.4f bits per byte, %.1f s\n", r.scored,
                  r.bytes, r.bpb, r.seconds);
-    if (*json) {
-      j.update({{"ppl", r.ppl},
-                {"ppl_err", r.ppl_err},
-                {"nll", r.nll},
-                {"tokens", r.tokens},
-                {"scored", r.scored},
-                {"bytes", r.bytes},
-                {"bpb", r.bpb},
-                {"chunks", r.chunks},
-                {"ctx", *ctx},
-                {"seconds", r.seconds},
-                {"tokens_per_second", double(r.chunks * *ctx) / r.seconds}});
-      std::printf("%s\n", j.dump().c_str());
-    }
+    if (*json) std::printf("%s\n", sr.report.dump().c_str());
   });
 }
 
@@ -433,17 +332,10 @@ void add_convert(CLI::App& app) {
       std::fprintf(stderr, "wrote %s\n", out->c_str());
       return;
     }
-    const bool tty = isatty(2);
     convert_to_gguf(*m, *out, t, [&](size_t done, size_t total, const std::string& name) {
-      const int width = 30, filled = int(width * done / total);
-      if (tty) {
-        std::fprintf(stderr, "\r[%s%s] %zu/%zu %-40s", std::string(filled, '#').c_str(),
-                     std::string(width - filled, '.').c_str(), done, total, name.c_str());
-      } else if (done == total || done % 20 == 0) {
-        std::fprintf(stderr, "[%zu/%zu] %s\n", done, total, name.c_str());
-      }
+      print_progress("convert", done, total, name);
     });
-    if (tty) std::fputs("\n", stderr);
+    end_progress();
     std::fprintf(stderr, "wrote %s\n", out->c_str());
   });
 }

@@ -10,12 +10,12 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "api/flash_sweep.h"
+#include "api/model_files.h"
+#include "api/sim_sweep.h"
+#include "api/sweep.h"
 #include "cli/commands.h"
-#include "cli/common.h"
-#include "cli/flash_opts.h"
-#include "cli/flash_sweep.h"
-#include "cli/sim_sweep.h"
-#include "cli/sparsity_opts.h"
+#include "cli/flags.h"
 #include "eval/sparse_eval.h"
 #include "io/mapped_file.h"
 #include "model/forward.h"
@@ -23,12 +23,55 @@
 #include "sparsity/masker.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
+#include "util/clock.h"
 #include "util/error.h"
+#include "util/number_list.h"
 #include "util/output_file.h"
+#include "util/progress.h"
 
 namespace dip::cli {
 
 namespace {
+
+// The headline table of a simulated sweep: per flash speed, method and accuracy budget, the gain
+// at equal memory and the memory saved at dense streaming's throughput.
+void print_sim_table(const nlohmann::json& j) {
+  if (!j["projection"].is_null()) {
+    const auto& p = j["projection"];
+    std::printf(
+        "SHAPE-ONLY PROJECTION onto %s: synthetic masks (%u tokens, skew %g), accuracy from %s\n",
+        p["shape"].get<std::string>().c_str(), p["synthetic_tokens"].get<uint32_t>(),
+        p["skew"].get<double>(), p["accuracy_from"].get<std::string>().c_str());
+  }
+  std::printf(
+      "device %s (DRAM %.0f GB/s), %.0f-bit weights, policy %s; dense PPL %.4f over %zu scored "
+      "tokens\n",
+      j["device"]["name"].get<std::string>().c_str(), j["device"]["dram_bw"].get<double>() / 1e9,
+      j["bits"].get<double>(), j["policy"].get<std::string>().c_str(), j["dense_ppl"].get<double>(),
+      j["scored"].get<size_t>());
+  std::printf("%-9s %-8s %-7s %-10s %-10s %-10s %-26s %-14s\n", "flash", "method",
+              "ppl<=", "DRAM MB", "dense t/s", "t/s", "gain at equal DRAM",
+              "DRAM saved at dense t/s");
+  for (const auto& c : j["comparisons"]) {
+    const double equal_tps_dram = c["equal_tps_dram_bytes"].get<double>();
+    const std::string saved =
+        equal_tps_dram == 0
+            ? "not reached"
+            : fmt::format("{}{:.0f}%", c["reduction_is_lower_bound"].get<bool>() ? ">= " : "",
+                          100.0 * c["memory_reduction"].get<double>());
+    const double method_tps = c["method_tps"].get<double>();
+    std::printf("%-9s %-8s %-7s %-10.1f %-10.2f %-10.2f %-26s %-14s\n",
+                fmt::format("{:.2f}GB/s", c["flash_bw"].get<double>() / 1e9).c_str(),
+                c["method"].get<std::string>().c_str(),
+                fmt::format("{}%", c["max_ppl_increase_pct"].get<double>()).c_str(),
+                c["dram_bytes"].get<double>() / 1e6, c["dense_tps"].get<double>(), method_tps,
+                method_tps > 0 ? fmt::format("{:.2f}x ({})", c["gain"].get<double>(),
+                                             c["best"].get<std::string>())
+                                     .c_str()
+                               : "none within",
+                saved.c_str());
+  }
+}
 
 std::vector<int32_t> text_tokens(const Model& m, const std::string& file) {
   const std::string text = read_text_file(file);
@@ -72,7 +115,7 @@ void add_sweep(CLI::App& app) {
   auto* c = app.add_subcommand(
       "sweep", "accuracy of pruning methods x MLP densities (x DIP-CA gamma) over a text");
   auto o = std::make_shared<ModelOpts>();
-  auto so = std::make_shared<SparsityOpts>();
+  auto so = std::make_shared<SparsityOptions>();
   auto file = std::make_shared<std::string>();
   auto out = std::make_shared<std::string>("sweep");
   auto methods = std::make_shared<std::string>("dip,dip-ca,glu,cats,teal");
@@ -90,13 +133,13 @@ void add_sweep(CLI::App& app) {
   c->add_option("-c,--ctx-size", *ctx, "window size in tokens")->check(CLI::Range(4, 1 << 20));
   c->add_option("--chunks", *chunks, "evaluate at most this many windows (0: all)");
   add_sparsity_opts(c, *so, false);
-  auto fo = std::make_shared<FlashOpts>();
+  auto fo = std::make_shared<FlashOptions>();
   auto budgets = std::make_shared<std::string>();
   add_flash_opts(c, *fo);
   c->add_option(
       "--budgets", *budgets,
       "with --flash: comma-separated budgets, MLP cache shares (25%,50%) or DRAM sizes (300MiB)");
-  auto sim = std::make_shared<SimSweepOpts>();
+  auto sim = std::make_shared<SimSweepOptions>();
   add_sim_sweep_opts(c, *sim);
   c->callback([=] {
     check_output_files(*out,
@@ -112,49 +155,12 @@ void add_sweep(CLI::App& app) {
     if (!fo->enabled() && !budget_list.empty()) fail("--budgets needs --flash IMAGE");
     if (!fo->budget.empty() || !fo->mlp_cache.empty())
       fail("sweep takes its budgets from --budgets");
-    std::vector<Method> ms;
-    {
-      std::stringstream ss(*methods);
-      std::string m;
-      while (std::getline(ss, m, ',')) ms.push_back(parse_method(m));
-    }
-    const std::vector<double> ds = parse_number_list(*densities, "--densities"),
-                              gs = parse_number_list(*gammas, "--gammas");
-    for (double d : ds) {
-      if (!(d > 0 && d <= 1)) fail("--densities: {} is outside (0, 1]", d);
-    }
-    for (double g : gs) {
-      if (!(g >= 0 && g <= 1)) fail("--gammas: {} is outside [0, 1]", g);
-    }
     std::unique_ptr<Thresholds> thr;
     if (!so->thresholds.empty())
       thr = std::make_unique<Thresholds>(load_thresholds(so->thresholds, *model));
-    // Every point of the sweep, checked before any runs.
-    using Point = SweepPoint;
-    std::vector<Point> points;
-    std::vector<std::string> skipped;
-    for (Method m : ms) {
-      const Masker& masker = masker_for(m);
-      if (masker.always_thresholds() && !thr) {
-        fail("{} needs calibrated thresholds: give --thresholds FILE (from `dip calibrate`)",
-             masker.name());
-      }
-      for (double d : ds) {
-        if (masker.shape() == MlpShape::kAllColumns) continue;
-        if (d < masker.min_density()) {
-          skipped.push_back(fmt::format("{} at {}", masker.name(), d));
-          continue;
-        }
-        if (masker.cache_aware()) {
-          for (double g : gs) points.push_back({m, d, g});
-        } else {
-          points.push_back({m, d, 1.0});
-        }
-      }
-    }
-    for (const auto& s : skipped)
-      std::fprintf(stderr, "sweep: skipping %s (below the method's minimum MLP density)\n",
-                   s.c_str());
+    const SweepPlan plan =
+        plan_sweep(split_commas(*methods), parse_number_list(*densities, "--densities"),
+                   parse_number_list(*gammas, "--gammas"), thr != nullptr);
     for (const char* f : {"--sim-device", "--sim-dram", "--sim-flash-bw", "--sim-bits",
                           "--sim-policy", "--sim-budgets", "--keep-traces", "--sim-shape",
                           "--sim-tokens", "--sim-accuracy", "--sim-skew"}) {
@@ -165,82 +171,19 @@ void add_sweep(CLI::App& app) {
         fail(
             "sweep: --simulate models the device; --flash runs the MLP on this machine's flash; "
             "give one");
-      run_sim_sweep(*model, toks, points, *sim, *so, thr.get(), *ctx, *chunks, o->threads, *out);
-      return;
-    }
-    if (fo->enabled()) {
-      run_flash_sweep(*model, toks, points, budget_list, *fo, *so, *ctx, *chunks, o->threads,
+      for (const auto& s : plan.skipped)
+        print_note(fmt::format("sweep: skipping {} (below the method's minimum MLP density)", s));
+      print_sim_table(run_sim_sweep(*model, toks, plan.points, *sim, *so, thr.get(), *ctx, *chunks,
+                                    o->threads, *out));
+    } else if (fo->enabled()) {
+      for (const auto& s : plan.skipped)
+        print_note(fmt::format("sweep: skipping {} (below the method's minimum MLP density)", s));
+      run_flash_sweep(*model, toks, plan.points, budget_list, *fo, *so, *ctx, *chunks, o->threads,
                       overhead_rss, *out);
-      return;
+    } else {
+      run_accuracy_sweep(*model, toks, plan, *so, thr.get(), *ctx, *chunks, o->threads, *file,
+                         *out);
     }
-    std::filesystem::create_directories(*out);
-    Session s(*model, *ctx, o->threads);
-    DenseReference ref;
-    nlohmann::json rows = nlohmann::json::array();
-    std::ofstream csv(*out + "/sweep.csv");
-    if (!csv) fail("{}/sweep.csv: cannot write", *out);
-    csv << "method,target_density,gamma,cache_fraction,mlp_density,ppl,ppl_err,dense_ppl,ppl_"
-           "increase_pct,kl,top1,"
-           "hit_rate,up_hit_rate,down_hit_rate,seconds\n";
-    const auto t_all = Clock::now();
-    for (size_t i = 0; i < points.size(); ++i) {
-      const Point& p = points[i];
-      SparsityOpts po = *so;
-      po.gamma = p.gamma;
-      SparsityConfig cfg = make_config(*model, po, p.method, p.density);
-      SparseMlp mlp(*model, cfg, thr.get());
-      const std::string label = fmt::format(
-          "[{}/{}] {} density {}{}", i + 1, points.size(), method_name(p.method), p.density,
-          masker_for(p.method).cache_aware() ? fmt::format(" gamma {}", p.gamma) : "");
-      const SparseEvalResult e = evaluate_sparse(
-          s, mlp, toks, *ctx, *chunks, ref, [&](size_t done, size_t total, double ppl) {
-            print_progress(label.c_str(), done, total, fmt::format("ppl {:.4f}", ppl));
-          });
-      end_progress();
-      const double inc = 100.0 * (e.ppl.ppl / e.dense_ppl - 1.0);
-      std::fprintf(
-          stderr,
-          "%s: PPL %.4f (dense %.4f, %+.2f%%), KL %.5f, top-1 %.4f, density %.3f, hit rate %.3f\n",
-          label.c_str(), e.ppl.ppl, e.dense_ppl, inc, e.kl, e.top1, e.stats.density(),
-          e.stats.hit_rate());
-      csv << fmt::format(
-          "{},{},{},{},{:.5f},{:.5f},{:.5f},{:.5f},{:.4f},{:.6f},{:.5f},{:.5f},{:.5f},{:.5f},{:.2f}"
-          "\n",
-          method_name(p.method), p.density, p.gamma, cfg.cache_fraction, e.stats.density(),
-          e.ppl.ppl, e.ppl.ppl_err, e.dense_ppl, inc, e.kl, e.top1, e.stats.hit_rate(),
-          e.stats.up_hit_rate(), e.stats.down_hit_rate(), e.ppl.seconds);
-      csv.flush();
-      rows.push_back({{"method", method_name(p.method)},
-                      {"target_density", p.density},
-                      {"gamma", p.gamma},
-                      {"cache_fraction", cfg.cache_fraction},
-                      {"cache_policy", cache_policy_name(cfg.policy)},
-                      {"mlp_density", e.stats.density()},
-                      {"ppl", e.ppl.ppl},
-                      {"ppl_err", e.ppl.ppl_err},
-                      {"dense_ppl", e.dense_ppl},
-                      {"ppl_increase_pct", inc},
-                      {"kl", e.kl},
-                      {"top1", e.top1},
-                      {"hit_rate", e.stats.hit_rate()},
-                      {"up_hit_rate", e.stats.up_hit_rate()},
-                      {"down_hit_rate", e.stats.down_hit_rate()},
-                      {"seconds", e.ppl.seconds}});
-    }
-    nlohmann::json j = {{"model", model->path()},
-                        {"text", *file},
-                        {"ctx", *ctx},
-                        {"chunks", ref.chunks},
-                        {"scored", ref.scored},
-                        {"dense_ppl", ref.ppl()},
-                        {"threshold_mode", so->threshold_mode},
-                        {"thresholds", so->thresholds},
-                        {"skipped", skipped},
-                        {"rows", rows},
-                        {"seconds", seconds_since(t_all)}};
-    write_file_atomically(*out + "/sweep.json", j.dump(1) + "\n");
-    std::fprintf(stderr, "sweep: %zu points in %.1f s; wrote %s/sweep.csv and sweep.json\n",
-                 points.size(), seconds_since(t_all), out->c_str());
   });
 }
 

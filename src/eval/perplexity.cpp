@@ -10,10 +10,10 @@
 
 namespace dip {
 
-void check_perplexity_input(const std::vector<int32_t>& tokens, uint32_t n_ctx) {
+void check_perplexity_input(size_t n_tokens, uint32_t n_ctx) {
   if (n_ctx < 4) fail("--ctx must be at least 4 (got {})", n_ctx);
-  if (tokens.size() < 2 * size_t(n_ctx)) {
-    fail("the text has {} tokens; perplexity needs at least 2 * ctx = {}", tokens.size(),
+  if (n_tokens < 2 * size_t(n_ctx)) {
+    fail("the text has {} tokens; perplexity needs at least 2 * ctx = {}", n_tokens,
          2 * size_t(n_ctx));
   }
 }
@@ -22,7 +22,7 @@ PerplexityResult perplexity(Session& s, const std::vector<int32_t>& tokens, uint
                             const std::function<void(size_t, size_t, double)>& progress) {
   const Vocab& vocab = s.model().vocab();
   const size_t V = s.model().hparams().n_vocab;
-  check_perplexity_input(tokens, n_ctx);
+  check_perplexity_input(tokens.size(), n_ctx);
   PerplexityResult r;
   r.tokens = tokens.size();
   r.chunks = tokens.size() / n_ctx;

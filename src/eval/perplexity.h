@@ -22,7 +22,7 @@ struct PerplexityResult {
 };
 
 // The protocol's preconditions: n_ctx >= 4 and at least two windows of text (clear errors).
-void check_perplexity_input(const std::vector<int32_t>& tokens, uint32_t n_ctx);
+void check_perplexity_input(size_t n_tokens, uint32_t n_ctx);
 
 // tokens: the text tokenized with the model's special tokens. Calls progress(done, total).
 PerplexityResult perplexity(Session& s, const std::vector<int32_t>& tokens, uint32_t n_ctx,

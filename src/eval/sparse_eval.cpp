@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "model/forward.h"
+#include "ops/elementwise.h"
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
 
@@ -35,7 +36,7 @@ SparseEvalResult evaluate_sparse(Session& s, SparseMlp& mlp, const std::vector<i
                                  const std::function<void(size_t, size_t, double)>& progress) {
   const Vocab& vocab = s.model().vocab();
   const size_t V = s.model().hparams().n_vocab;
-  check_perplexity_input(tokens, n_ctx);
+  check_perplexity_input(tokens.size(), n_ctx);
   size_t chunks = tokens.size() / n_ctx;
   if (max_chunks) chunks = std::min(chunks, max_chunks);
   const size_t first = n_ctx / 2, per_chunk = n_ctx - 1 - first;
@@ -68,7 +69,7 @@ SparseEvalResult evaluate_sparse(Session& s, SparseMlp& mlp, const std::vector<i
         const size_t p = c * per_chunk + (j - first);
         float* d = &ref.logprobs[p * V];
         ref.argmax[p] = log_softmax(&logits[j * V], V, d);
-        ref.nll -= d[size_t(window[j + 1])];
+        ref.nll -= log_softmax_at(&logits[j * V], V, size_t(window[j + 1]));
         ref.scored++;
       }
     }
@@ -79,7 +80,8 @@ SparseEvalResult evaluate_sparse(Session& s, SparseMlp& mlp, const std::vector<i
     for (size_t j = first; j + 1 < n_ctx; ++j) {
       const size_t p = c * per_chunk + (j - first);
       const int32_t best = log_softmax(&logits[j * V], V, lp.data());
-      const double l = lp[size_t(window[j + 1])];
+      // The same sum as perplexity()'s (in doubles), so equal logits give equal perplexities.
+      const double l = log_softmax_at(&logits[j * V], V, size_t(window[j + 1]));
       nll -= l;
       nll2 += l * l;
       const float* d = &ref.logprobs[p * V];

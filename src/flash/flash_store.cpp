@@ -1,6 +1,7 @@
 #include "flash/flash_store.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include <thread>
 
 #include "util/error.h"
+#include "util/progress.h"
 
 namespace dip {
 
@@ -71,9 +73,9 @@ FlashStore::FlashStore(const std::string& path, const FlashStoreOptions& opts)
       ::close(fd_);
       fail("{}: io_uring is not available here: {}", path, std::strerror(-r));
     } else {
-      std::fprintf(stderr,
-                   "dip: io_uring is not available (%s); reading the flash image with preadv\n",
-                   std::strerror(-r));
+      print_note(
+          fmt::format("dip: io_uring is not available ({}); reading the flash image with preadv",
+                      std::strerror(-r)));
     }
   }
 }

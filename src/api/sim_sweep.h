@@ -5,24 +5,22 @@
 // so its points run once per DRAM size, against a modelled cache of exactly the columns the
 // simulator gives that size. Writes simulate.csv and simulate.json (accuracy, simulated rows, and
 // the comparisons against dense streaming of sim/sweep_summary.h) for tools/plot_sim.py. With
-// --sim-shape, a shape-only projection (SimSweepOpts::shape).
+// --sim-shape, a shape-only projection (SimSweepOptions::shape).
 #pragma once
-#include <CLI/CLI.hpp>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include "cli/flash_sweep.h"
-#include "cli/sparsity_opts.h"
+#include "api/sparsity_setup.h"
+#include "api/sweep.h"
 
 namespace dip {
+
 class Model;
 struct Thresholds;
-}  // namespace dip
 
-namespace dip::cli {
-
-struct SimSweepOpts {
+struct SimSweepOptions {
   bool enabled = false;
   std::string device = "a18";
   std::string dram_sizes =
@@ -40,11 +38,11 @@ struct SimSweepOpts {
   double skew = 1.0;
   std::string accuracy;  // a simulate.json of this model to take the points' accuracy from
 };
-void add_sim_sweep_opts(CLI::App* c, SimSweepOpts& o);
 
-void run_sim_sweep(const Model& m, const std::vector<int32_t>& toks,
-                   const std::vector<SweepPoint>& points, const SimSweepOpts& sim,
-                   const SparsityOpts& so, const Thresholds* thr, uint32_t ctx, size_t chunks,
-                   int threads, const std::string& out);
+// Returns simulate.json's content (its "comparisons" are the headline table).
+nlohmann::json run_sim_sweep(const Model& m, const std::vector<int32_t>& toks,
+                             const std::vector<SweepPoint>& points, const SimSweepOptions& sim,
+                             const SparsityOptions& so, const Thresholds* thr, uint32_t ctx,
+                             size_t chunks, int threads, const std::string& out);
 
-}  // namespace dip::cli
+}  // namespace dip

@@ -1,4 +1,4 @@
-#include "cli/sim_sweep.h"
+#include "api/sim_sweep.h"
 
 #include <fmt/format.h>
 
@@ -10,7 +10,6 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "cli/common.h"
 #include "eval/sparse_eval.h"
 #include "flash/flash_store.h"
 #include "model/forward.h"
@@ -20,39 +19,13 @@
 #include "sparsity/masker.h"
 #include "sparsity/sparse_mlp.h"
 #include "sparsity/trace.h"
+#include "util/clock.h"
 #include "util/error.h"
+#include "util/number_list.h"
 #include "util/output_file.h"
+#include "util/progress.h"
 
-namespace dip::cli {
-
-void add_sim_sweep_opts(CLI::App* c, SimSweepOpts& o) {
-  c->add_flag(
-      "--simulate", o.enabled,
-      "also simulate every point on a device (DRAM sizes x flash speeds): simulate.csv/json");
-  c->add_option("--sim-device", o.device,
-                "device preset for --simulate (as `dip simulate --device`)");
-  c->add_option(
-      "--sim-dram", o.dram_sizes,
-      "DRAM sizes: N% = the static part + N% of the MLP, or sizes (300MiB, 4GB), comma-separated");
-  c->add_option("--sim-flash-bw", o.flash_bws,
-                "flash speeds, comma-separated (e.g. 0.5GB/s,1GB/s; default: the device's)");
-  c->add_option("--sim-bits", o.bits, "bits per weight in the simulated device (16, 8, 4)");
-  c->add_option("--sim-policy", o.policy,
-                "simulated eviction policy: lru, lfu (also DIP-CA's modelled cache), none, belady");
-  c->add_option("--sim-budgets", o.budgets,
-                "perplexity increases (%) the comparisons against dense streaming allow");
-  c->add_flag("--keep-traces", o.keep_traces, "keep each point's mask trace under OUT/traces");
-  c->add_option("--sim-shape", o.shape,
-                "shape-only projection onto a preset shape (phi-3-medium, llama-3-8b, ...): "
-                "synthetic masks, this model's accuracy");
-  c->add_option("--sim-tokens", o.tokens, "projection: synthetic tokens per point")
-      ->check(CLI::Range(2u, 1u << 20));
-  c->add_option("--sim-accuracy", o.accuracy,
-                "projection: take each point's accuracy from this model's earlier simulate.json "
-                "instead of running it");
-  c->add_option("--sim-skew", o.skew,
-                "projection: sigma of the log-normal column popularity of the synthetic masks");
-}
+namespace dip {
 
 namespace {
 
@@ -109,10 +82,10 @@ struct AccuracySource {
 
 }  // namespace
 
-void run_sim_sweep(const Model& m, const std::vector<int32_t>& toks,
-                   const std::vector<SweepPoint>& points, const SimSweepOpts& sim,
-                   const SparsityOpts& so, const Thresholds* thr, uint32_t ctx, size_t chunks,
-                   int threads, const std::string& out) {
+nlohmann::json run_sim_sweep(const Model& m, const std::vector<int32_t>& toks,
+                             const std::vector<SweepPoint>& points, const SimSweepOptions& sim,
+                             const SparsityOptions& so, const Thresholds* thr, uint32_t ctx,
+                             size_t chunks, int threads, const std::string& out) {
   const bool projecting = !sim.shape.empty();
   SimConfig base;
   base.shape = projecting ? shape_preset(sim.shape) : shape_of(m);
@@ -161,17 +134,17 @@ void run_sim_sweep(const Model& m, const std::vector<int32_t>& toks,
     if (masker.shape() == MlpShape::kAllColumns) continue;
     // Synthetic masks model per-token top-k of the inputs (dip, dip-ca).
     if (projecting && !(masker.masks_inputs() && !masker.always_thresholds())) {
-      std::fprintf(stderr,
-                   "sweep --simulate --sim-shape: skipping %s at %g (synthetic masks model dip and "
-                   "dip-ca only)\n",
-                   method_name(p.method), p.density);
+      print_note(fmt::format(
+          "sweep --simulate --sim-shape: skipping {} at {} (synthetic masks model dip and dip-ca "
+          "only)",
+          method_name(p.method), p.density));
       continue;
     }
     if (masker.shape() == MlpShape::kDenseGate) {
-      std::fprintf(stderr,
-                   "sweep --simulate: skipping %s at %g (it reads up rows, not the column layout "
-                   "the simulator models)\n",
-                   masker.name(), p.density);
+      print_note(fmt::format(
+          "sweep --simulate: skipping {} at {} (it reads up rows, not the column layout the "
+          "simulator models)",
+          masker.name(), p.density));
       continue;
     }
     if (masker.cache_aware() && !online) {
@@ -211,11 +184,12 @@ void run_sim_sweep(const Model& m, const std::vector<int32_t>& toks,
   DenseReference ref;
   std::vector<SimPoint> sim_points;
   nlohmann::json acc_rows = nlohmann::json::array(), sim_rows = nlohmann::json::array();
-  std::ofstream csv(out + "/simulate.csv");
-  if (!csv) fail("{}/simulate.csv: cannot write", out);
-  csv << "method,target_density,gamma,label,mlp_density,ppl,ppl_increase_pct,kl,top1,dram_bytes,"
-         "mlp_cache_share,flash_bw,"
-         "tokens_per_s,ttft_s,flash_bytes_per_token,hit_rate\n";
+  // The CSV is rewritten whole (temporary file, then rename) after every point: a sweep that is
+  // stopped leaves the rows it finished, never a half-written file.
+  std::string csv =
+      "method,target_density,gamma,label,mlp_density,ppl,ppl_increase_pct,kl,top1,dram_bytes,"
+      "mlp_cache_share,flash_bw,"
+      "tokens_per_s,ttft_s,flash_bytes_per_token,hit_rate\n";
   const auto t_all = Clock::now();
   double sim_seconds = 0;
   uint64_t events = 0;
@@ -237,7 +211,7 @@ void run_sim_sweep(const Model& m, const std::vector<int32_t>& toks,
         const SimResult r = time_replay(c, fps[k], rp);
         sim_points.push_back({method, label, inc, drams[k], bw, r.tokens_per_s});
         const double share = fps[k].cache_bytes / fps[k].mlp;
-        csv << fmt::format(
+        csv += fmt::format(
             "{},{},{},{},{:.5f},{:.5f},{:.4f},{:.6f},{:.5f},{:.0f},{:.4f},{:.0f},{:.4f},{:.5f},{:."
             "0f},{:.5f}\n",
             method, p.density, p.gamma, label, mlp_density, ppl, inc, kl, top1, drams[k], share, bw,
@@ -265,14 +239,14 @@ void run_sim_sweep(const Model& m, const std::vector<int32_t>& toks,
                             {"down_columns", fps[k].down_columns}});
       }
     }
-    csv.flush();
+    write_file_atomically(out + "/simulate.csv", csv);
     sim_seconds += seconds_since(t0);
   };
 
   for (size_t i = 0; i < runs.size(); ++i) {
     Run& run = runs[i];
     const SweepPoint& p = run.point;
-    SparsityOpts po = so;
+    SparsityOptions po = so;
     po.gamma = p.gamma;
     SparsityConfig cfg = make_config(m, po, p.method, p.density);
     cfg.policy = base.policy == SimPolicy::kLfu ? CachePolicy::kLfu : CachePolicy::kLru;
@@ -307,8 +281,8 @@ void run_sim_sweep(const Model& m, const std::vector<int32_t>& toks,
       e = {r.ppl.ppl, r.ppl.ppl_err, r.dense_ppl, r.kl, r.top1, r.stats.density(), r.ppl.seconds};
     }
     const double inc = 100.0 * (e.ppl / e.dense_ppl - 1.0);
-    std::fprintf(stderr, "%s: PPL %.4f (%+.2f%%), KL %.5f, top-1 %.4f, density %.3f\n",
-                 progress.c_str(), e.ppl, inc, e.kl, e.top1, e.density);
+    print_note(fmt::format("{}: PPL {:.4f} ({:+.2f}%), KL {:.5f}, top-1 {:.4f}, density {:.3f}",
+                           progress, e.ppl, inc, e.kl, e.top1, e.density));
     acc_rows.push_back({{"method", method_name(p.method)},
                         {"target_density", p.density},
                         {"gamma", p.gamma},
@@ -418,41 +392,12 @@ void run_sim_sweep(const Model& m, const std::vector<int32_t>& toks,
       {"simulator_events", events}};
   write_file_atomically(out + "/simulate.json", j.dump(1) + "\n");
 
-  // The headline table: per flash speed, method and budget, the gain at equal memory and the
-  // memory reduction at equal throughput at each DRAM size.
-  if (projecting) {
-    std::printf(
-        "SHAPE-ONLY PROJECTION onto %s: synthetic masks (%u tokens, skew %g), accuracy from %s\n",
-        base.shape.name.c_str(), sim.tokens, sim.skew,
-        from ? sim.accuracy.c_str() : m.path().c_str());
-  }
-  std::printf(
-      "device %s (DRAM %.0f GB/s), %.0f-bit weights, policy %s; dense PPL %.4f over %zu scored "
-      "tokens\n",
-      base.device.name.c_str(), base.device.dram_bw / 1e9, base.bits, sim_policy_name(base.policy),
-      dense_ppl, ref_scored);
-  std::printf("%-9s %-8s %-7s %-10s %-10s %-10s %-26s %-14s\n", "flash", "method",
-              "ppl<=", "DRAM MB", "dense t/s", "t/s", "gain at equal DRAM",
-              "DRAM saved at dense t/s");
-  for (const Comparison& c : cmp) {
-    const std::string saved =
-        c.equal_tps_dram == 0 ? "not reached"
-                              : fmt::format("{}{:.0f}%", c.reduction_is_lower_bound ? ">= " : "",
-                                            100.0 * c.memory_reduction);
-    std::printf("%-9s %-8s %-7s %-10.1f %-10.2f %-10.2f %-26s %-14s\n",
-                fmt::format("{:.2f}GB/s", c.flash_bw / 1e9).c_str(), c.method.c_str(),
-                fmt::format("{}%", c.max_ppl_increase_pct).c_str(), c.dram_size / 1e6, c.dense_tps,
-                c.method_tps,
-                c.method_tps > 0 ? fmt::format("{:.2f}x ({})", c.gain, c.best_label).c_str()
-                                 : "none within",
-                saved.c_str());
-  }
-  std::fprintf(stderr,
-               "sweep --simulate: %zu points (%zu engine runs), %zu simulated rows in %.1f s "
-               "(simulator %.1f s, %.1f M column "
-               "accesses/s); wrote %s/simulate.csv and simulate.json\n",
-               runs.size(), from ? size_t(0) : runs.size(), sim_rows.size(), secs, sim_seconds,
-               double(events) / std::max(1e-9, sim_seconds) / 1e6, out.c_str());
+  print_note(fmt::format(
+      "sweep --simulate: {} points ({} engine runs), {} simulated rows in {:.1f} s (simulator "
+      "{:.1f} s, {:.1f} M column accesses/s); wrote {}/simulate.csv and simulate.json",
+      runs.size(), from ? size_t(0) : runs.size(), sim_rows.size(), secs, sim_seconds,
+      double(events) / std::max(1e-9, sim_seconds) / 1e6, out));
+  return j;
 }
 
-}  // namespace dip::cli
+}  // namespace dip

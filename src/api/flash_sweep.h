@@ -8,21 +8,17 @@
 #include <string>
 #include <vector>
 
-#include "cli/flash_opts.h"
-#include "cli/sparsity_opts.h"
+#include "api/flash_setup.h"
+#include "api/sparsity_setup.h"
+#include "api/sweep.h"
 
-namespace dip::cli {
-
-struct SweepPoint {
-  Method method;
-  double density, gamma;
-};
+namespace dip {
 
 // budgets: "25%" entries are MLP cache shares (as --mlp-cache), others DRAM budgets (as
 // --dram-budget).
 void run_flash_sweep(const Model& m, const std::vector<int32_t>& toks,
                      const std::vector<SweepPoint>& points, const std::vector<std::string>& budgets,
-                     const FlashOpts& fo, const SparsityOpts& so, uint32_t ctx, size_t chunks,
+                     const FlashOptions& fo, const SparsityOptions& so, uint32_t ctx, size_t chunks,
                      int threads, uint64_t overhead_rss, const std::string& out);
 
-}  // namespace dip::cli
+}  // namespace dip

@@ -1,4 +1,4 @@
-#include "cli/flash_sweep.h"
+#include "api/flash_sweep.h"
 
 #include <fmt/format.h>
 
@@ -7,16 +7,17 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "cli/common.h"
 #include "eval/perplexity.h"
 #include "model/forward.h"
 #include "model/model.h"
 #include "sparsity/masker.h"
 #include "sparsity/sparse_mlp.h"
+#include "util/clock.h"
 #include "util/error.h"
 #include "util/output_file.h"
+#include "util/progress.h"
 
-namespace dip::cli {
+namespace dip {
 
 namespace {
 // Resets this process's peak RSS (VmHWM) so each point reports its own.
@@ -28,7 +29,7 @@ void reset_peak_rss() {
 
 void run_flash_sweep(const Model& m, const std::vector<int32_t>& toks,
                      const std::vector<SweepPoint>& points, const std::vector<std::string>& budgets,
-                     const FlashOpts& fo, const SparsityOpts& so, uint32_t ctx, size_t chunks,
+                     const FlashOptions& fo, const SparsityOptions& so, uint32_t ctx, size_t chunks,
                      int threads, uint64_t overhead_rss, const std::string& out) {
   for (const SweepPoint& p : points) {
     if (!masker_for(p.method).runs_from_flash()) {  // checked before any run
@@ -42,18 +43,19 @@ void run_flash_sweep(const Model& m, const std::vector<int32_t>& toks,
     if (masker_for(p.method).shape() != MlpShape::kAllColumns) all.push_back(p);
   }
   std::filesystem::create_directories(out);
-  std::ofstream csv(out + "/flash_sweep.csv");
-  if (!csv) fail("{}/flash_sweep.csv: cannot write", out);
-  csv << "budget,method,target_density,gamma,mlp_density,ppl,ppl_increase_pct,tokens_per_second,"
-         "flash_mib_per_token,"
-         "requests_per_token,hit_rate,up_hit_rate,down_hit_rate,cache_fraction,budget_mib,peak_rss_"
-         "mib,within_budget,"
-         "flash_wait_ms,mlp_compute_ms,other_ms\n";
+  // Rewritten whole after every run (temporary file, then rename): a stopped sweep leaves the
+  // rows it finished, never a half-written file.
+  std::string csv =
+      "budget,method,target_density,gamma,mlp_density,ppl,ppl_increase_pct,tokens_per_second,"
+      "flash_mib_per_token,"
+      "requests_per_token,hit_rate,up_hit_rate,down_hit_rate,cache_fraction,budget_mib,peak_rss_"
+      "mib,within_budget,"
+      "flash_wait_ms,mlp_compute_ms,other_ms\n";
   nlohmann::json rows = nlohmann::json::array();
   const auto t_all = Clock::now();
   size_t done = 0;
   for (const std::string& b : budgets) {
-    FlashOpts f = fo;
+    FlashOptions f = fo;
     f.budget.clear();
     f.mlp_cache.clear();
     (b.ends_with("%") ? f.mlp_cache : f.budget) = b;
@@ -62,7 +64,7 @@ void run_flash_sweep(const Model& m, const std::vector<int32_t>& toks,
       ++done;
       reset_peak_rss();
       auto run = make_flash_run(m, f, ctx, ctx, threads, overhead_rss);
-      SparsityOpts po = so;
+      SparsityOptions po = so;
       po.gamma = p.gamma;
       po.trace.clear();
       const Masker& masker = masker_for(p.method);
@@ -100,7 +102,7 @@ void run_flash_sweep(const Model& m, const std::vector<int32_t>& toks,
                             {"ppl_increase_pct", inc},
                             {"flash", rep}};
       rows.push_back(row);
-      csv << fmt::format(
+      csv += fmt::format(
           "{},{},{},{},{:.4f},{:.5f},{:.3f},{:.3f},{:.3f},{:.1f},{:.4f},{:.4f},{:.4f},{:.4f},{:.1f}"
           ",{:.1f},{},{:.3f},{:.3f},{:.3f}\n",
           b, method_name(p.method), p.density, p.gamma, mlp.stats().density(), r.ppl, inc,
@@ -112,14 +114,14 @@ void run_flash_sweep(const Model& m, const std::vector<int32_t>& toks,
           rep["peak_rss"].get<double>() / 1048576.0, rep["within_budget"].get<bool>() ? 1 : 0,
           per * rep["flash_wait_s"].get<double>(), per * rep["mlp_compute_s"].get<double>(),
           per * rep["other_s"].get<double>());
-      csv.flush();
-      std::fprintf(stderr,
-                   "%s: PPL %.4f (%+.2f%% vs dense streaming), %.2f tokens/s, %.2f MiB/token from "
-                   "flash, hit rate %.3f, peak RSS %.1f MiB of %.1f + %.1f\n",
-                   label.c_str(), r.ppl, inc, rep["tokens_per_second"].get<double>(),
-                   rep["flash_bytes_per_token"].get<double>() / 1048576.0,
-                   rep["hit_rate"].get<double>(), rep["peak_rss"].get<double>() / 1048576.0,
-                   rep["budget"].get<double>() / 1048576.0, double(overhead_rss) / 1048576.0);
+      write_file_atomically(out + "/flash_sweep.csv", csv);
+      print_note(fmt::format(
+          "{}: PPL {:.4f} ({:+.2f}% vs dense streaming), {:.2f} tokens/s, {:.2f} MiB/token from "
+          "flash, hit rate {:.3f}, peak RSS {:.1f} MiB of {:.1f} (process {:.1f})",
+          label, r.ppl, inc, rep["tokens_per_second"].get<double>(),
+          rep["flash_bytes_per_token"].get<double>() / 1048576.0, rep["hit_rate"].get<double>(),
+          rep["peak_rss"].get<double>() / 1048576.0, rep["budget"].get<double>() / 1048576.0,
+          double(overhead_rss) / 1048576.0));
     }
   }
   nlohmann::json j = {{"model", m.path()},
@@ -128,9 +130,10 @@ void run_flash_sweep(const Model& m, const std::vector<int32_t>& toks,
                       {"rows", rows},
                       {"seconds", seconds_since(t_all)}};
   write_file_atomically(out + "/flash_sweep.json", j.dump(1) + "\n");
-  std::fprintf(stderr,
-               "sweep: %zu flash runs in %.1f s; wrote %s/flash_sweep.csv and flash_sweep.json\n",
-               done, seconds_since(t_all), out.c_str());
+  print_note(
+      fmt::format("sweep: {} flash runs in {:.1f} s; wrote {}/flash_sweep.csv and "
+                  "flash_sweep.json",
+                  done, seconds_since(t_all), out));
 }
 
-}  // namespace dip::cli
+}  // namespace dip

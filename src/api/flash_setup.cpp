@@ -1,4 +1,4 @@
-#include "cli/flash_opts.h"
+#include "api/flash_setup.h"
 
 #include <cstdio>
 
@@ -6,40 +6,11 @@
 #include "sparsity/sparse_mlp.h"
 #include "util/error.h"
 
-namespace dip::cli {
+namespace dip {
 
-void add_flash_opts(CLI::App* c, FlashOpts& o) {
-  c->add_option("--flash", o.image,
-                "MLP weights from this flash image (`dip convert --flash`), read per token");
-  c->add_option("--dram-budget", o.budget,
-                "flash runs: DRAM for everything (weights, KV cache, buffers, column caches): "
-                "300MiB, 1.5GB or 50% of the model");
-  c->add_option("--mlp-cache", o.mlp_cache,
-                "flash runs, instead of --dram-budget: the resident part plus this share of the "
-                "MLP columns (e.g. 25%)");
-  c->add_option("--flash-bw", o.bandwidth,
-                "flash runs: emulate a flash of this read bandwidth (e.g. 1GB/s)");
-  c->add_option("--flash-latency", o.latency,
-                "flash runs: emulated latency per read request (e.g. 50us)");
-  c->add_option("--flash-io", o.io, "flash runs: auto, uring (io_uring) or pread");
-  c->add_option(
-      "--flash-gap", o.gap,
-      "flash runs: join two reads whose gap is at most this (e.g. 16KiB; 0: exact reads)");
-  c->add_option("--flash-qd", o.queue_depth, "flash runs: read requests in flight")
-      ->check(CLI::Range(1, 4096));
-  c->add_option("--flash-prefetch", o.prefetch,
-                "flash runs: on or off (default): predict the next layer's up+gate mask from the "
-                "residual stream and read it during that layer's attention");
-  c->add_flag("--flash-buffered", o.buffered,
-              "flash runs: read through the page cache instead of O_DIRECT (not a real flash run)");
-  c->add_flag("--flash-verify", o.verify,
-              "flash runs: check the whole image's CRCs before running");
-  c->add_flag("--no-verify", o.no_verify,
-              "flash runs: do not check each column read against its checksum (on by default)");
-}
-
-std::unique_ptr<FlashRun> make_flash_run(const Model& m, const FlashOpts& o, uint32_t n_ctx,
-                                         uint32_t n_logits, int n_threads, uint64_t overhead_rss) {
+std::unique_ptr<FlashRun> make_flash_run(const Model& m, const FlashOptions& o, uint32_t n_ctx,
+                                         uint32_t n_logits, int n_threads, uint64_t overhead_rss,
+                                         uint32_t max_batch) {
   if (!o.enabled()) {
     if (!o.budget.empty() || !o.mlp_cache.empty() || !o.bandwidth.empty() || !o.latency.empty() ||
         o.buffered || o.verify || o.no_verify || o.io != "auto" || o.gap != "0" ||
@@ -84,6 +55,7 @@ std::unique_ptr<FlashRun> make_flash_run(const Model& m, const FlashOpts& o, uin
   }
   auto run = std::make_unique<FlashRun>();
   run->overhead_rss = overhead_rss;
+  run->max_batch = max_batch ? max_batch : kFlashMaxBatch;
   run->image = std::make_unique<FlashImage>(o.image);
   run->image->check_matches(m);
   if (o.verify) run->image->verify_data(nullptr);
@@ -91,7 +63,7 @@ std::unique_ptr<FlashRun> make_flash_run(const Model& m, const FlashOpts& o, uin
     fail("--flash-gap {} is not a multiple of the image's {}-byte alignment", o.gap,
          run->image->header().align);
   }
-  run->plan = plan_dram(m, *run->image, spec, n_ctx, kFlashMaxBatch, n_logits, n_threads,
+  run->plan = plan_dram(m, *run->image, spec, n_ctx, run->max_batch, n_logits, n_threads,
                         so.max_gap, overhead_rss);
   run->columns = std::make_unique<FlashColumns>(*run->image, so, run->plan.cache_fraction);
   run->columns->set_prefetch_enabled(o.prefetch == "on");
@@ -147,33 +119,4 @@ nlohmann::json flash_report(const FlashRun& run, const SparseMlp& mlp, size_t to
   return r;
 }
 
-void print_flash_report(const nlohmann::json& r) {
-  auto mb = [&](const char* k) { return r[k].get<double>() / 1048576.0; };
-  std::fprintf(
-      stderr,
-      "flash run: %.2f tokens/s | per token: flash wait %.1f ms, MLP compute %.1f ms, "
-      "other %.1f ms\n"
-      "  flash: %.2f MiB/token in %.1f requests (%s), %.0f MB/s while reading | hit rate "
-      "%.3f (up+gate %.3f, down %.3f)\n"
-      "  DRAM: budget %.1f MiB = process %.1f (code, libraries, vocabulary, text) + weights %.1f + "
-      "KV %.1f + buffers %.1f + column caches %.1f (%.1f%% of columns) | peak RSS %.1f MiB %s\n",
-      r["tokens_per_second"].get<double>(),
-      1e3 * r["flash_wait_s"].get<double>() / std::max(1.0, r["tokens"].get<double>()),
-      1e3 * r["mlp_compute_s"].get<double>() / std::max(1.0, r["tokens"].get<double>()),
-      1e3 * r["other_s"].get<double>() / std::max(1.0, r["tokens"].get<double>()),
-      mb("flash_bytes_per_token"), r["flash_requests_per_token"].get<double>(),
-      r["io"].get<std::string>().c_str(), r["flash_read_bandwidth"].get<double>() / 1e6,
-      r["hit_rate"].get<double>(), r["up_hit_rate"].get<double>(), r["down_hit_rate"].get<double>(),
-      mb("budget"), mb("overhead_rss"), mb("resident_weights"), mb("kv_cache"), mb("buffers"),
-      mb("cache_bytes"), 100.0 * r["cache_fraction"].get<double>(), mb("peak_rss"),
-      r["within_budget"].get<bool>() ? "(within budget)" : "(OVER BUDGET)");
-  if (r["prefetch_bundles_per_token"].get<double>() > 0) {
-    std::fprintf(stderr,
-                 "  prefetch: %.1f up+gate bundles/token (%.2f MiB) read during the attention "
-                 "before their layer, %.1f%% of them used\n",
-                 r["prefetch_bundles_per_token"].get<double>(), mb("prefetch_bytes_per_token"),
-                 100.0 * r["prefetch_used"].get<double>());
-  }
-}
-
-}  // namespace dip::cli
+}  // namespace dip
