@@ -5,6 +5,11 @@
 #include "model/model.h"
 #include "sparsity/sparse_mlp.h"
 #include "util/error.h"
+#include "util/progress.h"
+#include "util/threadpool.h"
+#include "io/mapped_file.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/unicode.h"
 
 namespace dip {
 
@@ -117,6 +122,25 @@ nlohmann::json flash_report(const FlashRun& run, const SparseMlp& mlp, size_t to
       {"prefetch_used", ms.prefetched ? double(ms.prefetch_used) / double(ms.prefetched) : 0.0},
   };
   return r;
+}
+
+CoactivationLayout write_flash(const Model& m, const std::string& out, const FlashWriteOptions& o,
+                               const FlashProgress& progress) {
+  CoactivationLayout layout;
+  if (!o.layout_text.empty()) {
+    const std::string text = read_text_file(o.layout_text);
+    if (!is_valid_utf8(text)) fail("{}: not valid UTF-8 text", o.layout_text);
+    std::vector<int32_t> toks = tokenize(m.vocab(), text, true, false);
+    if (o.layout_tokens && toks.size() > o.layout_tokens) toks.resize(o.layout_tokens);
+    layout = coactivation_layout(m, toks, o.layout_ctx, o.layout_density,
+                                 o.threads > 0 ? o.threads : available_cores(),
+                                 [&](size_t done, size_t total) {
+                                   print_progress("layout", done, total, "");
+                                 });
+    end_progress();
+  }
+  write_flash_image(m, out, o.align, progress, o.layout_text.empty() ? nullptr : &layout.slots);
+  return layout;
 }
 
 }  // namespace dip

@@ -9,6 +9,7 @@
 #include "flash/dram_budget.h"
 #include "flash/flash_columns.h"
 #include "flash/flash_image.h"
+#include "sparsity/coactivation.h"
 
 namespace dip {
 class Model;
@@ -57,5 +58,20 @@ std::unique_ptr<FlashRun> make_flash_run(const Model& m, const FlashOptions& o, 
 // `seconds` are of the measured phase (the stats were reset at its start).
 nlohmann::json flash_report(const FlashRun& run, const SparseMlp& mlp, size_t tokens,
                             double seconds);
+
+// Writing a flash image (`dip convert MODEL OUT --flash`).
+struct FlashWriteOptions {
+  uint32_t align = 512;     // --flash-align: the device's direct-I/O block
+  std::string layout_text;  // --layout-from: learn a co-activation layout on this text
+  double layout_density = 0.5;   // --layout-density: DIP's MLP density for the layout's masks
+  size_t layout_tokens = 16384;  // --layout-tokens: at most this many tokens of the text
+  uint32_t layout_ctx = 512;
+  int threads = 0;  // 0: the cores this process may use
+};
+
+// Writes m's MLP as a flash image to out, in model order or, with a layout text, in the
+// co-activation layout learned from it (returned, with its adjacency on the text; else empty).
+CoactivationLayout write_flash(const Model& m, const std::string& out, const FlashWriteOptions& o,
+                               const FlashProgress& progress);
 
 }  // namespace dip

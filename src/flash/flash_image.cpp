@@ -54,24 +54,37 @@ uint32_t region_seed(uint32_t layer, bool up) {
   return crc(id, sizeof(id));
 }
 
-// Writes the columns of cm with the given stride at off and their checksums to sums; returns
-// the region's CRC32.
+// Writes the columns of cm with the given stride into the region at off, column c into slot
+// slot[c] (null: slot c), and their checksums (by column) to sums; returns the region's CRC32.
 uint32_t write_region(OutputFile& f, const ColumnMatrix& cm, uint64_t stride, uint64_t off,
-                      uint32_t layer, bool up, uint32_t* sums) {
+                      uint32_t layer, bool up, const uint32_t* slot, uint32_t* sums) {
+  std::vector<uint32_t> column_in(cm.n_cols);  // the column stored in each slot
+  for (size_t c = 0; c < cm.n_cols; ++c) column_in[slot ? slot[c] : c] = uint32_t(c);
   std::vector<uint8_t> buf;
   uint32_t c = region_seed(layer, up);
-  constexpr size_t kChunkCols = 256;
-  for (size_t c0 = 0; c0 < cm.n_cols; c0 += kChunkCols) {
-    const size_t nc = std::min(kChunkCols, cm.n_cols - c0);
-    buf.assign(nc * stride, 0);
-    for (size_t i = 0; i < nc; ++i) {
-      std::memcpy(&buf[i * stride], cm.col(c0 + i), cm.col_bytes);
-      sums[c0 + i] = column_checksum(cm.col(c0 + i), cm.col_bytes, layer, up, uint32_t(c0 + i));
+  constexpr size_t kChunkSlots = 256;
+  for (size_t s0 = 0; s0 < cm.n_cols; s0 += kChunkSlots) {
+    const size_t ns = std::min(kChunkSlots, cm.n_cols - s0);
+    buf.assign(ns * stride, 0);
+    for (size_t i = 0; i < ns; ++i) {
+      const uint32_t col = column_in[s0 + i];
+      std::memcpy(&buf[i * stride], cm.col(col), cm.col_bytes);
+      sums[col] = column_checksum(cm.col(col), cm.col_bytes, layer, up, col);
     }
     c = crc(buf.data(), buf.size(), c);
-    f.pwrite_all(buf.data(), buf.size(), off + c0 * stride);
+    f.pwrite_all(buf.data(), buf.size(), off + s0 * stride);
   }
   return c;
+}
+
+// True when v holds every value of [0, n) once.
+bool is_permutation_of(const uint32_t* v, size_t n) {
+  std::vector<uint8_t> seen(n, 0);
+  for (size_t i = 0; i < n; ++i) {
+    if (v[i] >= n || seen[v[i]]) return false;
+    seen[v[i]] = 1;
+  }
+  return true;
 }
 
 // The identity of the model file, or zeros when it is not one regular file (a folder).
@@ -136,7 +149,7 @@ uint64_t mlp_fingerprint(const Model& m) {
 }
 
 void write_flash_image(const Model& m, const std::string& path, uint32_t align,
-                       const FlashProgress& progress) {
+                       const FlashProgress& progress, const ColumnSlots* slots) {
   if (align < 512 || (align & (align - 1)) != 0 || align > (1u << 20)) {
     fail("flash image alignment {} is not a power of two in [512, 1 MiB]", align);
   }
@@ -167,8 +180,24 @@ void write_flash_image(const Model& m, const std::string& path, uint32_t align,
   h.down_col_stride = round_up(h.down_col_bytes, align);
   h.sums_offset = sizeof(FlashHeader) + hp.n_layer * sizeof(FlashLayerIndex);
   const size_t per_layer = size_t(hp.n_embd) + hp.n_ff;
-  std::vector<uint32_t> sums(hp.n_layer * per_layer);
-  h.data_offset = round_up(h.sums_offset + sums.size() * sizeof(uint32_t), kRegionAlign);
+  std::vector<uint32_t> sums(hp.n_layer * per_layer), slot_table(hp.n_layer * per_layer);
+  h.layout = uint32_t(slots ? slots->layout : FlashLayout::kModelOrder);
+  for (uint32_t l = 0; l < hp.n_layer; ++l) {
+    uint32_t* t = slot_table.data() + l * per_layer;
+    if (!slots) {
+      for (size_t c = 0; c < per_layer; ++c) t[c] = uint32_t(c < hp.n_embd ? c : c - hp.n_embd);
+      continue;
+    }
+    if (slots->up.size() != hp.n_layer || slots->down.size() != hp.n_layer ||
+        slots->up[l].size() != hp.n_embd || slots->down[l].size() != hp.n_ff ||
+        !is_permutation_of(slots->up[l].data(), hp.n_embd) ||
+        !is_permutation_of(slots->down[l].data(), hp.n_ff)) {
+      fail("{}: layer {}: the column layout is not a permutation of the model's columns", path, l);
+    }
+    std::copy(slots->up[l].begin(), slots->up[l].end(), t);
+    std::copy(slots->down[l].begin(), slots->down[l].end(), t + hp.n_embd);
+  }
+  h.data_offset = round_up(h.sums_offset + 2 * sums.size() * sizeof(uint32_t), kRegionAlign);
   model_identity(m, h.model_dev, h.model_ino, h.model_size, h.model_ctime_ns);
   h.model_fingerprint = mlp_fingerprint(m);
   std::vector<FlashLayerIndex> index(hp.n_layer);
@@ -197,10 +226,11 @@ void write_flash_image(const Model& m, const std::string& path, uint32_t align,
           fail("internal: layer {} column sizes differ from the header", l);
         }
         uint32_t* layer_sums = sums.data() + l * per_layer;
-        index[l].up_crc =
-            write_region(f, up_gate, h.up_col_stride, index[l].up_offset, l, true, layer_sums);
+        const uint32_t* layer_slots = slot_table.data() + l * per_layer;
+        index[l].up_crc = write_region(f, up_gate, h.up_col_stride, index[l].up_offset, l, true,
+                                       layer_slots, layer_sums);
         index[l].down_crc = write_region(f, down, h.down_col_stride, index[l].down_offset, l, false,
-                                         layer_sums + hp.n_embd);
+                                         layer_slots + hp.n_embd, layer_sums + hp.n_embd);
         const std::lock_guard<std::mutex> lock(mu);
         if (progress && !error) progress(++done, hp.n_layer);
       } catch (...) {
@@ -217,10 +247,13 @@ void write_flash_image(const Model& m, const std::string& path, uint32_t align,
   if (error) std::rethrow_exception(error);
   h.index_crc = crc(index.data(), index.size() * sizeof(FlashLayerIndex));
   h.sums_crc = crc(sums.data(), sums.size() * sizeof(uint32_t));
+  h.slots_crc = crc(slot_table.data(), slot_table.size() * sizeof(uint32_t));
   h.header_crc = header_crc(h);
   f.pwrite_all(&h, sizeof(h), 0);
   f.pwrite_all(index.data(), index.size() * sizeof(FlashLayerIndex), sizeof(h));
   f.pwrite_all(sums.data(), sums.size() * sizeof(uint32_t), h.sums_offset);
+  f.pwrite_all(slot_table.data(), slot_table.size() * sizeof(uint32_t),
+               h.sums_offset + sums.size() * sizeof(uint32_t));
   f.commit(int64_t(h.file_bytes));
 }
 
@@ -288,9 +321,11 @@ FlashImage::FlashImage(const std::string& path) : path_(path) {
   }
   const uint64_t index_end = sizeof(FlashHeader) + uint64_t(h_.n_layer) * sizeof(FlashLayerIndex);
   const uint64_t n_sums = uint64_t(h_.n_layer) * (uint64_t(h_.n_embd) + h_.n_ff);
-  if (h_.sums_offset != index_end || h_.data_offset < index_end + n_sums * sizeof(uint32_t) ||
+  if (h_.sums_offset != index_end || h_.data_offset < index_end + 2 * n_sums * sizeof(uint32_t) ||
       h_.data_offset > h_.file_bytes)
     fail("{}: bad checksum or data offset", path);
+  if (h_.layout > uint32_t(FlashLayout::kCoActivation))
+    fail("{}: unknown column layout {}", path, h_.layout);
   index_.resize(h_.n_layer);
   pread_all(f.fd, path, index_.data(), index_.size() * sizeof(FlashLayerIndex), sizeof(FlashHeader),
             "index");
@@ -302,6 +337,17 @@ FlashImage::FlashImage(const std::string& path) : path_(path) {
             "column checksums");
   if (crc(sums_.data(), sums_.size() * sizeof(uint32_t)) != h_.sums_crc) {
     fail("{}: corrupt flash image column checksums (CRC mismatch)", path);
+  }
+  slots_.resize(n_sums);
+  pread_all(f.fd, path, slots_.data(), slots_.size() * sizeof(uint32_t),
+            h_.sums_offset + n_sums * sizeof(uint32_t), "column slots");
+  if (crc(slots_.data(), slots_.size() * sizeof(uint32_t)) != h_.slots_crc) {
+    fail("{}: corrupt flash image column slots (CRC mismatch)", path);
+  }
+  for (uint32_t l = 0; l < h_.n_layer; ++l) {
+    const uint32_t* t = slots_.data() + size_t(l) * (h_.n_embd + h_.n_ff);
+    if (!is_permutation_of(t, h_.n_embd) || !is_permutation_of(t + h_.n_embd, h_.n_ff))
+      fail("{}: layer {}: the column slots are not a permutation", path, l);
   }
   const uint64_t up_region = uint64_t(h_.n_embd) * h_.up_col_stride,
                  down_region = uint64_t(h_.n_ff) * h_.down_col_stride;

@@ -1,4 +1,5 @@
-// libFuzzer target: the flash image reader (header, index, checksums, sizes, offsets, alignment).
+// libFuzzer target: the flash image reader (header, index, checksums, column slots, sizes,
+// offsets, alignment).
 // The input gets valid CRCs before it is read, so that mutations reach the checks behind them; the
 // image is read from a memory file through its /proc path, as the engine opens images.
 #include <sys/mman.h>
@@ -24,6 +25,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       const uint64_t sums_bytes = uint64_t(h.n_layer) * (uint64_t(h.n_embd) + h.n_ff) * 4;
       if (h.sums_offset <= b.size() && sums_bytes <= b.size() - h.sums_offset) {
         h.sums_crc = uint32_t(crc32(0, b.data() + h.sums_offset, uInt(sums_bytes)));
+        if (sums_bytes <= b.size() - h.sums_offset - sums_bytes) {  // the slots follow the sums
+          h.slots_crc =
+              uint32_t(crc32(0, b.data() + h.sums_offset + sums_bytes, uInt(sums_bytes)));
+        }
       }
     }
     h.header_crc = 0;

@@ -37,7 +37,9 @@ const texts = [
   "don't DON'T we'll WE'LL it's IT'S <|endoftext|> done",
 ];
 const pplText = path.join(work, "ppl.txt");
-fs.writeFileSync(pplText, fs.readFileSync(path.join(shared, "docs/method.md"), "utf8"));
+// About 7 000 characters of the default model's held-out text (part of the repository).
+const heldout = fs.readFileSync(path.join(here, "../../models/heldout-test.txt"), "utf8");
+fs.writeFileSync(pplText, heldout.slice(0, heldout.indexOf("\n", 7000) + 1));
 
 function relL2Probs(a, b) {
   const sm = (x) => {
