@@ -4,7 +4,12 @@
 // interleaved (every configuration once per round), medians over rounds.
 //
 //   node bench/flash_bench.mjs [--rounds 2] [--big-tokens 16] [--small-tokens 64] [--out DIR] [--only small|big]
-//                              [--caches 10,25,50,75] [--big-embd 2048|4096]
+//                              [--caches 10,25,50,75] [--big-embd 2048|4096] [--flashes disk,1GB/s]
+//                              [--layout TEXT]
+//
+// --layout TEXT also runs every configuration from an image in the co-activation layout learned
+// from TEXT (`dip convert --flash --layout-from TEXT`), in the same rounds, and prints requests
+// per token and tokens/s of both layouts side by side.
 //
 // --big-embd 4096 replaces the large model by one with Llama-3-8B's layer shape (d 4096, 8
 // layers, d_ff 14336, GQA 32/8, F16, 3.6 GB): its columns are 2.5x longer, so a pruned token's
@@ -43,7 +48,9 @@ const methods = [
   {key: "dip-ca-0.5", flags: ["--method", "dip-ca", "--mlp-density", "0.5", "--gamma", "0.5"]},
 ];
 const caches = (args.caches ?? "10,25,50,75").split(",").map(Number);
-const flashes = [{key: "disk", flags: []}, {key: "1GB/s", flags: ["--flash-bw", "1GB/s"]}];
+const flashes = [{key: "disk", flags: []}, {key: "1GB/s", flags: ["--flash-bw", "1GB/s"]}]
+  .filter((f) => (args.flashes ?? "disk,1GB/s").split(",").includes(f.key));
+const layouts = args.layout ? ["model", "coact"] : ["model"];
 
 function run(m, img, method, cache, fl) {
   const r = spawnSync(dip, ["generate", "-m", m.gguf, "-p", prompt, "-n", String(m.nGen), "--temp", "0", "--ignore-eos", "-c", "1024",
@@ -59,24 +66,24 @@ if (args.report) {  // print the tables of an earlier run
   models.splice(0, models.length, ...[...new Set(prev.results.map((r) => r.model))].map((name) => ({name})));
 }
 for (const m of args.report ? [] : models) {
-  const img = flashImage(m.gguf);
+  const imgs = {model: flashImage(m.gguf), coact: args.layout ? flashImage(m.gguf, path.resolve(args.layout)) : null};
   const configs = [];
-  for (const fl of flashes) for (const cache of caches) for (const method of methods) {
+  for (const layout of layouts) for (const fl of flashes) for (const cache of caches) for (const method of methods) {
     if (cache === 10 && !method.key.startsWith("dip-ca")) continue;  // the smallest budget: only to find equal throughput
-    configs.push({method, cache, fl});
+    configs.push({method, cache, fl, layout});
   }
   const samples = configs.map(() => []);
   for (let r = 0; r < rounds; r++) {
     configs.forEach((c, i) => {
       process.stderr.write(`\r${m.name}: round ${r + 1}/${rounds}, run ${i + 1}/${configs.length}   `);
-      samples[i].push(run(m, img, c.method, c.cache, c.fl));
+      samples[i].push(run(m, imgs[c.layout], c.method, c.cache, c.fl));
     });
   }
   process.stderr.write("\n");
   configs.forEach((c, i) => {
     const s = samples[i];
     const pick = (k) => median(s.map((x) => x[k]));
-    results.push({model: m.name, flash: c.fl.key, mlp_cache: c.cache, method: c.method.key,
+    results.push({model: m.name, layout: c.layout, flash: c.fl.key, mlp_cache: c.cache, method: c.method.key,
       tokens_per_second: pick("tokens_per_second"), flash_mib_per_token: pick("flash_bytes_per_token") / 2 ** 20,
       requests_per_token: pick("flash_requests_per_token"), hit_rate: pick("hit_rate"), budget_mib: s[0].budget / 2 ** 20,
       peak_rss_mib: Math.max(...s.map((x) => x.peak_rss)) / 2 ** 20, overhead_mib: s[0].overhead_rss / 2 ** 20,
@@ -94,8 +101,8 @@ for (const m of models) {
     console.log("| MLP cache | DRAM budget | " + methods.map((x) => x.key).join(" | ") + " | DIP-CA 0.7 / dense | DIP-CA 0.5 / dense |");
     console.log("|" + " --- |".repeat(methods.length + 4));
     for (const cache of caches) {
-      const get = (k) => results.find((r) => r.model === m.name && r.flash === fl.key && r.mlp_cache === cache && r.method === k);
-      const cells = methods.map((x) => { const r = get(x.key); return r ? `${f2(r.tokens_per_second)} (hit ${f2(r.hit_rate)}, ${f1(r.flash_mib_per_token)} MiB)` : "-"; });
+      const get = (k) => results.find((r) => r.model === m.name && (r.layout ?? "model") === "model" && r.flash === fl.key && r.mlp_cache === cache && r.method === k);
+      const cells = methods.map((x) => { const r = get(x.key); return r ? `${f2(r.tokens_per_second)} (hit ${f2(r.hit_rate)}, ${f1(r.flash_mib_per_token)} MiB, ${f1(r.requests_per_token)} req)` : "-"; });
       const d = get("dense");
       const ratio = (k) => (d && get(k) ? f2(get(k).tokens_per_second / d.tokens_per_second) + "x" : "-");
       const any = methods.map((x) => get(x.key)).find((r) => r);
@@ -104,12 +111,24 @@ for (const m of models) {
     // Equal throughput: the smallest DIP-CA budget that reaches dense streaming's tokens/s.
     for (const k of ["dip-ca-0.7", "dip-ca-0.5"]) {
       for (const cache of caches.filter((c) => c !== 10)) {
-        const d = results.find((r) => r.model === m.name && r.flash === fl.key && r.mlp_cache === cache && r.method === "dense");
-        const ok = results.filter((r) => r.model === m.name && r.flash === fl.key && r.method === k && r.tokens_per_second >= d.tokens_per_second)
+        const same = (r) => r.model === m.name && (r.layout ?? "model") === "model" && r.flash === fl.key;
+        const d = results.find((r) => same(r) && r.mlp_cache === cache && r.method === "dense");
+        const ok = results.filter((r) => same(r) && r.method === k && r.tokens_per_second >= d.tokens_per_second)
           .sort((a, b) => a.budget_mib - b.budget_mib)[0];
         console.log(`  ${k} reaches dense streaming's ${f2(d.tokens_per_second)} tokens/s (budget ${f1(d.budget_mib)} MiB) with ` +
           (ok ? `${f1(ok.budget_mib)} MiB = ${(100 * ok.budget_mib / d.budget_mib).toFixed(0)}% of its DRAM` : "none of the budgets tried"));
       }
+    }
+  }
+  if (results.some((r) => r.model === m.name && r.layout === "coact")) {
+    console.log(`\n${m.name}: model order against the co-activation layout (requests per token, tokens/s)`);
+    console.log("| flash | MLP cache | method | requests model order | requests layout | requests ratio | t/s model order | t/s layout | t/s ratio |");
+    console.log("|" + " --- |".repeat(9));
+    for (const r of results.filter((x) => x.model === m.name && x.layout === "model")) {
+      const c = results.find((x) => x.model === m.name && x.layout === "coact" && x.flash === r.flash && x.mlp_cache === r.mlp_cache && x.method === r.method);
+      if (!c) continue;
+      console.log(`| ${r.flash} | ${r.mlp_cache}% | ${r.method} | ${f1(r.requests_per_token)} | ${f1(c.requests_per_token)} | ` +
+        `${f2(r.requests_per_token / c.requests_per_token)}x | ${f2(r.tokens_per_second)} | ${f2(c.tokens_per_second)} | ${f2(c.tokens_per_second / r.tokens_per_second)}x |`);
     }
   }
   const over = results.filter((r) => r.model === m.name && !r.within_budget);

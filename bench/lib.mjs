@@ -64,14 +64,17 @@ export function largeFlashModel(nEmbd = 2048) {
 
 // The flash image of a GGUF file (in build/bench/flash), written by `dip convert --flash` when
 // missing or older than the model or than the dip binary (whose image format it must match).
-export function flashImage(gguf) {
+// The flash image of a GGUF file under build/bench/flash, written when missing or older than the
+// model or dip; with layoutText, in the co-activation layout learned from that text.
+export function flashImage(gguf, layoutText) {
   const dir = path.join(root, "build/bench/flash");
   fs.mkdirSync(dir, {recursive: true});
-  const f = path.join(dir, path.basename(gguf).replace(/\.gguf$/, ".dipflash"));
+  const f = path.join(dir, path.basename(gguf).replace(/\.gguf$/, layoutText ? ".coact.dipflash" : ".dipflash"));
   const stale = !fs.existsSync(f) || fs.statSync(f).mtimeMs < Math.max(fs.statSync(gguf).mtimeMs, fs.statSync(dip).mtimeMs);
   if (stale) {
     process.stderr.write(`converting ${gguf} to ${f} ...\n`);
-    execFileSync(dip, ["convert", gguf, f, "--flash"], {stdio: ["ignore", "ignore", "inherit"]});
+    execFileSync(dip, ["convert", gguf, f, "--flash", ...(layoutText ? ["--layout-from", layoutText] : [])],
+      {stdio: ["ignore", "ignore", "inherit"]});
   }
   return f;
 }

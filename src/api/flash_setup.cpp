@@ -2,14 +2,14 @@
 
 #include <cstdio>
 
+#include "io/mapped_file.h"
 #include "model/model.h"
 #include "sparsity/sparse_mlp.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/unicode.h"
 #include "util/error.h"
 #include "util/progress.h"
 #include "util/threadpool.h"
-#include "io/mapped_file.h"
-#include "tokenizer/tokenizer.h"
-#include "tokenizer/unicode.h"
 
 namespace dip {
 
@@ -132,11 +132,9 @@ CoactivationLayout write_flash(const Model& m, const std::string& out, const Fla
     if (!is_valid_utf8(text)) fail("{}: not valid UTF-8 text", o.layout_text);
     std::vector<int32_t> toks = tokenize(m.vocab(), text, true, false);
     if (o.layout_tokens && toks.size() > o.layout_tokens) toks.resize(o.layout_tokens);
-    layout = coactivation_layout(m, toks, o.layout_ctx, o.layout_density,
-                                 o.threads > 0 ? o.threads : available_cores(),
-                                 [&](size_t done, size_t total) {
-                                   print_progress("layout", done, total, "");
-                                 });
+    layout = coactivation_layout(
+        m, toks, o.layout_ctx, o.layout_density, o.threads > 0 ? o.threads : available_cores(),
+        [&](size_t done, size_t total) { print_progress("layout", done, total, ""); });
     end_progress();
   }
   write_flash_image(m, out, o.align, progress, o.layout_text.empty() ? nullptr : &layout.slots);

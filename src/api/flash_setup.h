@@ -61,8 +61,8 @@ nlohmann::json flash_report(const FlashRun& run, const SparseMlp& mlp, size_t to
 
 // Writing a flash image (`dip convert MODEL OUT --flash`).
 struct FlashWriteOptions {
-  uint32_t align = 512;     // --flash-align: the device's direct-I/O block
-  std::string layout_text;  // --layout-from: learn a co-activation layout on this text
+  uint32_t align = 512;          // --flash-align: the device's direct-I/O block
+  std::string layout_text;       // --layout-from: learn a co-activation layout on this text
   double layout_density = 0.5;   // --layout-density: DIP's MLP density for the layout's masks
   size_t layout_tokens = 16384;  // --layout-tokens: at most this many tokens of the text
   uint32_t layout_ctx = 512;

@@ -322,10 +322,9 @@ void add_convert(CLI::App& app) {
     auto m = Model::load(*in);
     if (*flash) {
       if (*to_hf) fail("--flash and --to-hf exclude each other");
-      const CoactivationLayout lay =
-          write_flash(*m, *out, *fw, [&](size_t done, size_t total) {
-            print_progress("flash image", done, total, fmt::format("layer {}", done));
-          });
+      const CoactivationLayout lay = write_flash(*m, *out, *fw, [&](size_t done, size_t total) {
+        print_progress("flash image", done, total, fmt::format("layer {}", done));
+      });
       end_progress();
       if (!lay.up_after.empty()) {
         auto mean = [](const std::vector<double>& v) {
@@ -333,11 +332,12 @@ void add_convert(CLI::App& app) {
           for (double x : v) s += x;
           return s / double(v.size());
         };
-        std::fprintf(stderr,
-                     "co-activation layout: a kept column's file neighbour is kept too for %.0f%% "
-                     "of up+gate bundles (model order %.0f%%) and %.0f%% of down columns (%.0f%%)\n",
-                     100 * mean(lay.up_after), 100 * mean(lay.up_before),
-                     100 * mean(lay.down_after), 100 * mean(lay.down_before));
+        std::fprintf(
+            stderr,
+            "co-activation layout: a kept column's file neighbour is kept too for %.0f%% "
+            "of up+gate bundles (model order %.0f%%) and %.0f%% of down columns (%.0f%%)\n",
+            100 * mean(lay.up_after), 100 * mean(lay.up_before), 100 * mean(lay.down_after),
+            100 * mean(lay.down_before));
       }
       const FlashImage img(*out);
       std::fprintf(stderr,

@@ -124,7 +124,6 @@ uint64_t mlp_fingerprint(const Model& m) {
   add(&hp.n_layer, sizeof(hp.n_layer));
   add(&hp.n_embd, sizeof(hp.n_embd));
   add(&hp.n_ff, sizeof(hp.n_ff));
-  const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
   for (const Layer& L : m.layers) {
     for (const Weight* w : {&L.ffn_gate, &L.ffn_up, &L.ffn_down}) {
       if (!w->data) continue;
@@ -135,11 +134,7 @@ uint64_t mlp_fingerprint(const Model& m) {
       for (size_t o = 0; o < w->bytes(); o += kPiece) {
         const size_t n = std::min(kPiece, w->bytes() - o);
         add(w->data + o, n);
-        if (m.gguf()) {  // a read-only file mapping: its pages can be let go and read again
-          const uintptr_t b = (uintptr_t(w->data + o) + page - 1) / page * page;
-          const uintptr_t e = uintptr_t(w->data + o + n) / page * page;
-          if (e > b) ::madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
-        }
+        if (m.gguf()) release_mapped_pages(w->data + o, n);  // read again if touched
       }
     }
   }

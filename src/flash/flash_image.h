@@ -15,12 +15,12 @@
 // The slots are the image's layout. In model order column c is in slot c; a co-activation
 // layout (flash/flash_layout.h) puts columns that are read together side by side, so that one
 // request fetches several. Columns keep their model indices everywhere else (masks, traces,
-// checksums, the order of sums): a layout changes which reads are made, never a result. Every checksum is bound to its place: a column's
-// is XXH3 of its bytes seeded with (layer, matrix, column), a region's CRC32 starts from its
-// (layer, matrix), so data moved to another layer or column fails as surely as damaged data.
-// model_fingerprint hashes every byte of the model's MLP weights (and their names, types and
-// shapes); the model file's identity (device, inode, size, change time) lets a run skip
-// rehashing the file the image was written from while it is unchanged.
+// checksums, the order of sums): a layout changes which reads are made, never a result. Every
+// checksum is bound to its place: a column's is XXH3 of its bytes seeded with (layer, matrix,
+// column), a region's CRC32 starts from its (layer, matrix), so data moved to another layer or
+// column fails as surely as damaged data. model_fingerprint hashes every byte of the model's MLP
+// weights (and their names, types and shapes); the model file's identity (device, inode, size,
+// change time) lets a run skip rehashing the file the image was written from while it is unchanged.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -46,8 +46,8 @@ struct FlashHeader {
   uint32_t version;
   uint32_t n_layer, n_embd, n_ff;
   uint32_t up_type, down_type;           // ggml type ids of the column data
-  uint32_t align;   // column stride granularity (bytes, a power of two >= 512)
-  uint32_t layout;  // FlashLayout
+  uint32_t align;                        // column stride granularity (bytes, a power of two >= 512)
+  uint32_t layout;                       // FlashLayout
   uint64_t up_col_bytes, up_col_stride;  // one up+gate bundle: [gate col; up col]
   uint64_t down_col_bytes, down_col_stride;  // one down column
   uint64_t data_offset, file_bytes;

@@ -43,4 +43,8 @@ void check_disjoint(std::vector<ByteRange> ranges, const std::string& path);
 
 int open_regular_file(const std::string& path, uint64_t* size = nullptr);
 
+// Lets go of the whole pages inside [p, p + n) of a read-only file mapping (MADV_DONTNEED):
+// they leave the process's resident set and are read from the file again if touched.
+void release_mapped_pages(const void* p, size_t n);
+
 }  // namespace dip

@@ -9,6 +9,7 @@
 #include <numeric>
 
 #include "flash/flash_columns.h"
+#include "io/mapped_file.h"
 #include "model/model.h"
 #include "ops/elementwise.h"
 #include "ops/elementwise_simd.h"
@@ -99,24 +100,15 @@ void SparseMlp::finish_trace() {
   if (trace_) trace_->close();
 }
 
-namespace {
-// MADV_DONTNEED on the whole pages inside [p, p + n) of a read-only file mapping.
-void drop_pages(const uint8_t* p, size_t n) {
-  const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
-  const uintptr_t b = (uintptr_t(p) + page - 1) / page * page, e = (uintptr_t(p) + n) / page * page;
-  if (e > b) madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
-}
-}  // namespace
-
 void SparseMlp::release_row_major_weights() const {
   if (!active() || !model_.gguf() || flash_)
     return;  // HF folders: safetensors mappings, left alone
   const bool up_cols = masker_.masks_inputs();
   for (const Layer& L : model_.layers) {
-    drop_pages(L.ffn_down.data, L.ffn_down.bytes());
+    release_mapped_pages(L.ffn_down.data, L.ffn_down.bytes());
     if (up_cols) {
-      drop_pages(L.ffn_up.data, L.ffn_up.bytes());
-      if (!L.fused_gate_up()) drop_pages(L.ffn_gate.data, L.ffn_gate.bytes());
+      release_mapped_pages(L.ffn_up.data, L.ffn_up.bytes());
+      if (!L.fused_gate_up()) release_mapped_pages(L.ffn_gate.data, L.ffn_gate.bytes());
     }
   }
 }

@@ -26,8 +26,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (h.sums_offset <= b.size() && sums_bytes <= b.size() - h.sums_offset) {
         h.sums_crc = uint32_t(crc32(0, b.data() + h.sums_offset, uInt(sums_bytes)));
         if (sums_bytes <= b.size() - h.sums_offset - sums_bytes) {  // the slots follow the sums
-          h.slots_crc =
-              uint32_t(crc32(0, b.data() + h.sums_offset + sums_bytes, uInt(sums_bytes)));
+          h.slots_crc = uint32_t(crc32(0, b.data() + h.sums_offset + sums_bytes, uInt(sums_bytes)));
         }
       }
     }
