@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 ./setup.sh --test
 # Every C++ file in the project's format (.clang-format); a file that is not fails the run.
-find src tests bench tools -name node_modules -prune -o \( -name '*.cpp' -o -name '*.h' -o -name '*.inc' \) -print0 | xargs -0 clang-format --dry-run --Werror
+find src tests bench tools examples -name node_modules -prune -o \( -name '*.cpp' -o -name '*.h' -o -name '*.inc' \) -print0 | xargs -0 clang-format --dry-run --Werror
 ctest --preset release -j2 --timeout 3000
 cmake --preset asan >/dev/null
 cmake --build --preset asan -j"$(nproc)"
