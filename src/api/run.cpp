@@ -83,6 +83,7 @@ GenerateResult Runner::generate(const std::vector<int32_t>& prompt, const Genera
               {"gen_steps", steps},
               {"gen_s", r.gen_s},
               {"threads", threads_},
+              {"seed", o.sampling.seed},
               {"bytes_per_token", bytes_per_token},
               {"method", method_name(sparsity_.cfg.method)}};
   if (mlp) {

@@ -68,32 +68,29 @@ void add_generate(CLI::App& app) {
   add_model_opts(c, *o, true);
   add_sparsity_opts(c, *so, true);
   add_flash_opts(c, *fo);
-  c->add_option("-p,--prompt", *prompt, "prompt")->required();
+  auto file = std::make_shared<std::string>();
+  c->add_option("-p,--prompt", *prompt, "prompt (- : read it from stdin, as when stdin is a pipe)");
+  c->add_option("-f,--file", *file, "read the prompt from this file");
   c->add_flag("--json", *json, "print one JSON object with the timings as the last line");
   c->add_option("-n,--n-predict", *n_predict, "tokens to generate")->check(CLI::Range(0, 1 << 20));
-  c->add_option("--temp", sp->temperature, "temperature (0 = greedy)");
-  c->add_option("--top-k", sp->top_k, "top-k (<= 0: off)");
-  c->add_option("--top-p", sp->top_p, "top-p (1: off)");
-  c->add_option("--min-p", sp->min_p, "min-p (0: off)");
-  c->add_option("--repeat-penalty", sp->repeat_penalty, "repetition penalty (1: off)");
-  c->add_option("--repeat-last-n", sp->repeat_last_n, "tokens the penalty looks back");
-  c->add_option("-s,--seed", sp->seed, "random seed");
+  add_sampling_opts(c, *sp);
   c->add_flag("--ignore-eos", *ignore_eos, "keep generating after end-of-generation tokens");
   c->add_option("-b,--batch-size", *batch,
                 "tokens per internal batch of the prompt (default 512, 32 with --flash)")
       ->check(CLI::Range(1, 1 << 16));
   c->callback([=] {
-    validate(*sp);
+    finish_sampling_opts(c, *sp);
+    const std::string text = read_prompt(*prompt, *file);
     if (!so->trace.empty()) {
       check_output_path(so->trace,
                         {resolve_model(o->model), fo->image, so->thresholds, so->keep_file});
     }
     auto model = Model::load(resolve_model(o->model));
-    const std::vector<int32_t> toks = tokenize(model->vocab(), *prompt, true, true);
+    const std::vector<int32_t> toks = tokenize(model->vocab(), text, true, true);
     if (toks.empty()) fail("the prompt is empty after tokenization");
     const uint32_t n_ctx = pick_ctx(*model, o->ctx, toks.size() + size_t(*n_predict));
     Runner run(*model, {o->threads, *batch, *so, *fo}, n_ctx, 1);
-    std::fputs(prompt->c_str(), stdout);
+    std::fputs(text.c_str(), stdout);
     std::fflush(stdout);
     const GenerateResult r =
         run.generate(toks, {*sp, *n_predict, *ignore_eos}, [](int32_t, const std::string& piece) {
@@ -105,9 +102,10 @@ void add_generate(CLI::App& app) {
     const int n_gen = int(r.tokens.size());
     std::fprintf(stderr,
                  "\nprompt: %zu tokens in %.3f s (%.2f tokens/s) | generation: %d tokens in %.3f s "
-                 "(%.2f tokens/s) | threads %d\n",
+                 "(%.2f tokens/s) | threads %d | seed %llu\n",
                  toks.size(), r.prompt_s, double(toks.size()) / r.prompt_s, n_gen, r.gen_s,
-                 n_gen > 1 ? double(n_gen - 1) / r.gen_s : 0.0, run.threads());
+                 n_gen > 1 ? double(n_gen - 1) / r.gen_s : 0.0, run.threads(),
+                 (unsigned long long)sp->seed);
     if (run.mlp() && !run.flash()) {
       std::fprintf(stderr,
                    "%s: MLP density %.3f, MLP bytes/token %.1f MB of %.1f MB dense, modelled "

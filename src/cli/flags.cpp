@@ -1,7 +1,15 @@
 #include "cli/flags.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
+#include <iostream>
+#include <iterator>
+#include <random>
+
+#include "io/mapped_file.h"
+#include "util/error.h"
 
 namespace dip::cli {
 
@@ -105,6 +113,37 @@ void add_sim_sweep_opts(CLI::App* c, SimSweepOptions& o) {
                 "instead of running it");
   c->add_option("--sim-skew", o.skew,
                 "projection: sigma of the log-normal column popularity of the synthetic masks");
+}
+
+void add_sampling_opts(CLI::App* c, SamplingParams& sp) {
+  c->add_option("--temp", sp.temperature, "temperature (0 = greedy)");
+  c->add_option("--top-k", sp.top_k, "top-k (<= 0: off)");
+  c->add_option("--top-p", sp.top_p, "top-p (1: off)");
+  c->add_option("--min-p", sp.min_p, "min-p (0: off)");
+  c->add_option("--repeat-penalty", sp.repeat_penalty, "repetition penalty (1: off)");
+  c->add_option("--repeat-last-n", sp.repeat_last_n, "tokens the penalty looks back");
+  c->add_option("-s,--seed", sp.seed, "random seed (default: a random one, printed)")
+      ->default_str("random");
+}
+
+void finish_sampling_opts(const CLI::App* c, SamplingParams& sp) {
+  if (c->count("--seed") == 0)
+    sp.seed = (uint64_t(std::random_device{}()) << 32) | std::random_device{}();
+  validate(sp);
+}
+
+std::string read_prompt(const std::string& prompt, const std::string& file) {
+  if (!prompt.empty() && !file.empty()) fail("give the prompt with -p or with -f, not both");
+  if (!file.empty()) return read_text_file(file);
+  if (prompt == "-" || (prompt.empty() && !isatty(0))) {
+    std::string text((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+    if (std::cin.bad()) fail("cannot read the prompt from stdin");
+    // A trailing newline ends what was typed or piped, it is not part of the prompt.
+    if (!text.empty() && text.back() == '\n') text.pop_back();
+    return text;
+  }
+  if (prompt.empty()) fail("no prompt: give -p TEXT, -f FILE, or pipe it on stdin");
+  return prompt;
 }
 
 void print_flash_report(const nlohmann::json& r) {

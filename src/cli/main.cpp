@@ -15,11 +15,15 @@ int main(int argc, char** argv) {
   CLI::App app{
       "dip: LLM inference with dynamic input pruning for devices whose DRAM cannot hold the model"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", "dip " DIP_VERSION);
+  // --help shows every option's default.
+  app.option_defaults()->always_capture_default();
   // One line per error, like every other error of dip's (CLI11 adds a "Run with --help" line).
   app.failure_message([](const CLI::App*, const CLI::Error& e) {
     return "error: " + std::string(e.what()) + "\n";
   });
   dip::cli::add_generate(app);
+  dip::cli::add_chat(app);
   dip::cli::add_perplexity(app);
   dip::cli::add_info(app);
   dip::cli::add_tokenize(app);

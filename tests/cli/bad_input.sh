@@ -78,7 +78,7 @@ expect_fail "must be positive" "$DIP" simulate --shape default --dram-bw 0
 expect_fail "cannot hold the static part" "$DIP" simulate --shape llama-3-8b --dram-size 1
 expect_fail "unknown model shape" "$DIP" simulate --shape gpt-9
 expect_fail "unknown eviction policy" "$DIP" simulate --shape default --policy mru
-"$DIP" generate -m "$M" -p "hi there" -n 3 --method dip --mlp-density 0.5 --trace "$WORK/m.trace" >/dev/null 2>&1
+"$DIP" generate -m "$M" -p "hi there" -n 3 --seed 3520188881 --method dip --mlp-density 0.5 --trace "$WORK/m.trace" >/dev/null 2>&1
 expect_fail "trace was recorded on a model of shape" "$DIP" simulate --shape default --trace "$WORK/m.trace"
 head -c 100 "$WORK/m.trace" > "$WORK/cut.trace"
 expect_fail "truncated" "$DIP" simulate -m "$M" --trace "$WORK/cut.trace"

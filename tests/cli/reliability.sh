@@ -2,12 +2,7 @@
 # A user's files and a user's machine: outputs never destroy inputs or leave half-written files,
 # a closed pipe is a normal end, inputs that are not regular files are refused at once, flags
 # that do nothing for the run are errors naming the flag, and the context only grows when asked.
-set -u
-DIP="$1"
-WORK="$2"
-rm -rf "$WORK" && mkdir -p "$WORK"
-fails=0
-bad() { echo "FAIL: $*"; fails=$((fails+1)); }
+source "$(dirname "$0")/common.sh" "$1" "$2"
 
 expect_fail() {  # expect_fail NEEDLE CMD...
   local needle="$1"; shift
@@ -133,5 +128,4 @@ for a in "${paths[@]}"; do
 done
 echo "ok: one mask, one result ($ref_ppl)"
 
-echo "$fails failure(s)"
-[ $fails -eq 0 ]
+finish
