@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 PKGS=(build-essential cmake pkg-config libhwy-dev libfmt-dev libcli11-dev nlohmann-json3-dev
-      libicu-dev liburing-dev libxxhash-dev zlib1g-dev libgtest-dev libbenchmark-dev python3-matplotlib)
+      libicu-dev liburing-dev libxxhash-dev zlib1g-dev libcpp-httplib-dev libgtest-dev libbenchmark-dev
+      python3-matplotlib)
 if [ "${1:-}" = "--test" ]; then
   PKGS+=(clang-format)
   command -v npm >/dev/null || PKGS+=(nodejs npm)

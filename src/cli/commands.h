@@ -6,6 +6,7 @@ namespace dip::cli {
 
 void add_generate(CLI::App& app);
 void add_chat(CLI::App& app);
+void add_serve(CLI::App& app);
 void add_perplexity(CLI::App& app);
 void add_info(CLI::App& app);
 void add_tokenize(CLI::App& app);

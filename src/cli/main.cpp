@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   });
   dip::cli::add_generate(app);
   dip::cli::add_chat(app);
+  dip::cli::add_serve(app);
   dip::cli::add_perplexity(app);
   dip::cli::add_info(app);
   dip::cli::add_tokenize(app);
