@@ -61,4 +61,21 @@ uint32_t pick_ctx(const Model& m, uint32_t want, size_t need) {
   return std::max<uint32_t>(std::min<uint32_t>(trained ? trained : 4096, 4096), uint32_t(need));
 }
 
+std::unique_ptr<ChatFormat> resolve_chat_format(const Model& m, const std::string& name,
+                                                std::string* why) {
+  if (name == "none") {
+    if (why) *why = "plain continuation (--chat-template none)";
+    return nullptr;
+  }
+  if (!name.empty()) return chat_format_by_name(name);
+  const std::string& t = m.vocab().chat_template;
+  auto f = detect_chat_format(t);
+  if (!f && why) {
+    *why = t.empty() ? "plain continuation (the model has no chat template)"
+                     : "plain continuation (the model's chat template is not one dip recognises: "
+                       "give --chat-template NAME)";
+  }
+  return f;
+}
+
 }  // namespace dip

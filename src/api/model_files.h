@@ -2,7 +2,10 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
+
+#include "tokenizer/chat_template.h"
 
 namespace dip {
 
@@ -18,5 +21,11 @@ std::string resolve_model(const std::string& path);
 // session); by default the model's trained context (at most 4096), refused when `need` exceeds
 // the trained context.
 uint32_t pick_ctx(const Model& m, uint32_t want, size_t need);
+
+// The chat format of a run: `name` (--chat-template) if given ("none": plain text), else the one
+// the model's template is recognised as. Null means plain continuation; *why then says so in a
+// line for the user (no template, or one that is not recognised).
+std::unique_ptr<ChatFormat> resolve_chat_format(const Model& m, const std::string& name,
+                                                std::string* why);
 
 }  // namespace dip

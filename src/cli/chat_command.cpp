@@ -57,6 +57,7 @@ void add_chat(CLI::App& app) {
   auto batch = std::make_shared<uint32_t>(0);
   auto quiet = std::make_shared<bool>(false);
   auto ignore_eos = std::make_shared<bool>(false);
+  auto template_name = std::make_shared<std::string>();
   add_model_opts(c, *o, true);
   add_sparsity_opts(c, *so, true);
   add_flash_opts(c, *fo);
@@ -68,6 +69,9 @@ void add_chat(CLI::App& app) {
       ->check(CLI::Range(1, 1 << 16));
   c->add_flag("-q,--quiet", *quiet, "no timings after each answer");
   c->add_flag("--ignore-eos", *ignore_eos, "answers end only at -n tokens (or Ctrl-C)");
+  c->add_option("--chat-template", *template_name,
+                "chat format: chatml, llama2, llama3, phi3, gemma, deepseek, ... or none "
+                "(default: the model's template, recognised)");
   c->callback([=] {
     finish_sampling_opts(c, *sp);
     auto model = Model::load(resolve_model(o->model));
@@ -75,14 +79,19 @@ void add_chat(CLI::App& app) {
     const uint32_t n_ctx = pick_ctx(*model, o->ctx, 1);
     Runner run(*model, {o->threads, *batch, *so, *fo}, n_ctx, 1);
     const bool tty = isatty(0);
+    std::string why;
+    const std::unique_ptr<ChatFormat> format = resolve_chat_format(*model, *template_name, &why);
     if (!*quiet) {
       std::fprintf(stderr,
-                   "dip chat: %s, context %u tokens, MLP %s, seed %llu; plain continuation (no "
-                   "chat template is applied); Ctrl-C stops an answer, Ctrl-D ends\n",
+                   "dip chat: %s, context %u tokens, MLP %s, seed %llu; %s; Ctrl-C stops an "
+                   "answer, Ctrl-D ends\n",
                    model->path().c_str(), n_ctx, method_name(run.sparsity_config().method),
-                   (unsigned long long)sp->seed);
+                   (unsigned long long)sp->seed,
+                   format ? fmt::format("chat template {}", format->name()).c_str() : why.c_str());
     }
     GenerateOptions g{*sp, *n_predict, *ignore_eos};
+    std::vector<ChatMessage> messages;
+    std::string in_context;        // the text whose tokens the KV cache holds (chat formats)
     std::vector<int32_t> pending;  // the last answer's final token: sampled, not yet evaluated
     std::string line;
     while (true) {
@@ -90,21 +99,47 @@ void add_chat(CLI::App& app) {
       if (!std::getline(std::cin, line)) break;
       if (line.empty()) continue;
       const bool fresh = run.session().n_past() == 0;
-      std::vector<int32_t> toks = pending;
-      for (int32_t t : tokenize(vocab, fresh ? line : "\n" + line, fresh, true)) toks.push_back(t);
+      std::vector<int32_t> toks;
+      std::string rendered;
+      if (format) {
+        // The whole conversation rendered; only what follows the text already in the cache is
+        // evaluated (when the format rewrites earlier turns, the conversation is evaluated anew).
+        messages.push_back({"user", line});
+        rendered = format->render(messages, true);
+        if (!fresh && rendered.compare(0, in_context.size(), in_context) == 0) {
+          toks = pending;
+          for (int32_t t : tokenize(vocab, rendered.substr(in_context.size()), false, true))
+            toks.push_back(t);
+        } else {
+          run.session().reset();
+          toks = tokenize(vocab, rendered, true, true);
+        }
+      } else {
+        toks = pending;
+        for (int32_t t : tokenize(vocab, fresh ? line : "\n" + line, fresh, true))
+          toks.push_back(t);
+      }
       if (size_t(run.session().n_past()) + toks.size() + size_t(*n_predict) > n_ctx) {
-        if (fresh) fail("the line needs more than the context of {} tokens (-c)", n_ctx);
         std::fprintf(
             stderr, "[the conversation fills the context of %u tokens: a new one starts]\n", n_ctx);
         run.session().reset();
-        pending.clear();
-        toks = tokenize(vocab, line, true, true);
+        if (format) {
+          messages.erase(messages.begin(), messages.end() - 1);  // the new line alone
+          rendered = format->render(messages, true);
+        } else {
+          rendered = line;
+        }
+        toks = tokenize(vocab, rendered, true, true);
+        if (toks.size() + size_t(*n_predict) > n_ctx)
+          fail("the line needs more than the context of {} tokens (-c)", n_ctx);
       }
-      std::fputs(fresh ? "" : "\n", stdout);
+      std::fputs(fresh || format ? "" : "\n", stdout);
       GenerateResult r;
+      std::string answer;
       {
         InterruptScope scope;
-        r = run.generate(toks, g, [](int32_t, const std::string& piece) {
+        r = run.generate(toks, g, [&](int32_t, const std::string& piece) {
+          answer += piece;
           std::fwrite(piece.data(), 1, piece.size(), stdout);
           const bool gone = std::fflush(stdout) != 0 && errno == EPIPE;
           return !gone && !g_interrupted;
@@ -114,6 +149,10 @@ void add_chat(CLI::App& app) {
       std::fflush(stdout);
       pending.clear();
       if (!r.tokens.empty()) pending.push_back(r.tokens.back());
+      if (format) {
+        messages.push_back({"assistant", answer});
+        in_context = rendered + answer;
+      }
       if (!*quiet) {
         const int n = int(r.tokens.size());
         std::string flash;

@@ -27,6 +27,9 @@ void add_serve(CLI::App& app) {
   c->add_option("--api-key", srv->api_key,
                 "require \"Authorization: Bearer KEY\" on every request");
   c->add_option("--max-body", srv->max_body, "largest request body in bytes");
+  c->add_option("--chat-template", srv->chat_template,
+                "chat format for /v1/chat/completions: chatml, llama2, llama3, phi3, gemma, "
+                "deepseek, ... or none (default: the model's template, recognised)");
   c->add_option("-b,--batch-size", *batch,
                 "tokens per internal batch (default 512, 32 with --flash)")
       ->check(CLI::Range(1, 1 << 16));

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "api/model_files.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
@@ -109,6 +110,8 @@ void serve(const Model& m, const RunOptions& run_opts, uint32_t n_ctx, const Ser
   const std::string model_id = std::filesystem::path(m.path()).stem().string();
   std::atomic<uint64_t> next_id{1};
   const Vocab& vocab = m.vocab();
+  std::string plain_why;
+  const std::unique_ptr<ChatFormat> format = resolve_chat_format(m, o.chat_template, &plain_why);
 
   httplib::Server svr;
   svr.new_task_queue = [&] { return new httplib::ThreadPool(size_t(o.http_threads)); };
@@ -176,7 +179,8 @@ void serve(const Model& m, const RunOptions& run_opts, uint32_t n_ctx, const Ser
       }
       std::erase(r.stop, std::string());
     }
-    r.prompt = tokenize(vocab, text, true, false);
+    // A chat rendered by its template holds the format's special tokens as text.
+    r.prompt = tokenize(vocab, text, true, chat && format);
     if (r.prompt.size() + size_t(max_tokens) > n_ctx)
       throw ApiError{400,
                      fmt::format("This model's context is {} tokens; the prompt has {} and "
@@ -236,14 +240,25 @@ void serve(const Model& m, const RunOptions& run_opts, uint32_t n_ctx, const Ser
         if (!body.contains("messages") || !body["messages"].is_array() || body["messages"].empty())
           throw ApiError{400, "'messages' must be a non-empty array", "invalid_request_error",
                          "missing", "messages"};
-        // No chat template: the messages' contents, one per line, continued as text.
+        std::vector<ChatMessage> messages;
         for (const auto& msg : body["messages"]) {
           if (!msg.is_object() || !msg.contains("content") || !msg["content"].is_string() ||
               !msg.contains("role") || !msg["role"].is_string())
             throw ApiError{400, "each message needs a 'role' and a string 'content'",
                            "invalid_request_error", "invalid_type", "messages"};
-          if (!text.empty()) text += '\n';
-          text += msg["content"].get<std::string>();
+          messages.push_back({msg["role"].get<std::string>(), msg["content"].get<std::string>()});
+          const std::string& role = messages.back().role;
+          if (role != "system" && role != "user" && role != "assistant")
+            throw ApiError{400, fmt::format("unknown message role '{}'", role),
+                           "invalid_request_error", "invalid_value", "messages"};
+        }
+        if (format) {
+          text = format->render(messages, true);
+        } else {  // no chat template: the contents, one per line, continued as text
+          for (const auto& msg : messages) {
+            if (!text.empty()) text += '\n';
+            text += msg.content;
+          }
         }
       } else {
         if (!body.contains("prompt") || !body["prompt"].is_string())
@@ -333,7 +348,9 @@ void serve(const Model& m, const RunOptions& run_opts, uint32_t n_ctx, const Ser
     try {
       check_key(req);
       const SparsityConfig& cfg = run.sparsity_config();
-      json dip = {{"method", method_name(cfg.method)}, {"context", n_ctx}};
+      json dip = {{"method", method_name(cfg.method)},
+                  {"context", n_ctx},
+                  {"chat_template", format ? json(format->name()) : json(nullptr)}};
       if (cfg.mlp_density > 0) dip["mlp_density"] = cfg.mlp_density;
       if (run.flash()) {
         dip["flash_image"] = run_opts.flash.image;

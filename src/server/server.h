@@ -19,6 +19,7 @@ struct ServerOptions {
   std::string api_key;        // when set, every request needs "Authorization: Bearer KEY"
   size_t max_body = 1 << 20;  // bytes
   int http_threads = 8;       // connections handled at once (generation itself is one at a time)
+  std::string chat_template;  // --chat-template: a format name, "none", or empty (the model's)
 };
 
 // Serves until the process is stopped. ready(port) is called once the socket listens.

@@ -214,6 +214,8 @@ Vocab parse_hf_tokenizer(const std::string& tokenizer_json, const std::string& c
     if (v.bos < 0) v.bos = id_of_text("<s>");
     if (v.eos < 0) v.eos = id_of_text("</s>");
   }
+  if (cfg.contains("chat_template") && cfg["chat_template"].is_string())
+    v.chat_template = cfg["chat_template"].get<std::string>();
   v.add_bos = cfg.contains("add_bos_token") && cfg["add_bos_token"].is_boolean()
                   ? cfg["add_bos_token"].get<bool>()
                   : (v.type == VocabType::kSpm || v.pre == PreType::kLlama3);

@@ -67,6 +67,7 @@ Vocab load_vocab(const GgufFile& g) {
   v.model_name = g.get_string("tokenizer.ggml.model").value_or("");
   if (v.model_name.empty()) fail("{}: no tokenizer (tokenizer.ggml.model is missing)", path);
   v.pre_name = g.get_string("tokenizer.ggml.pre").value_or("");
+  v.chat_template = g.get_string("tokenizer.chat_template").value_or("");
   if (v.model_name == "llama") {
     v.type = VocabType::kSpm;
     v.bos = 1;

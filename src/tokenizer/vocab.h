@@ -36,6 +36,8 @@ struct Vocab {
   PreType pre = PreType::kDefault;
   std::string model_name;  // tokenizer.ggml.model
   std::string pre_name;    // tokenizer.ggml.pre
+  std::string
+      chat_template;  // tokenizer.chat_template (GGUF) or chat_template (tokenizer_config.json)
   std::vector<TokenData> tokens;
   std::unordered_map<std::string, int32_t> token_to_id;
   std::unordered_map<std::string, int32_t> bpe_ranks;  // key: left + '\0' + right

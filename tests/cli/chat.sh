@@ -33,6 +33,18 @@ out=$(printf 'Once upon a time\nThe little cat\n' | "$DIP" chat -m "$M" -n 8 --t
 answer1=$(sed -n 1p <<<"$out")
 [ "Once upon a time$answer1" = "$first" ] && echo "ok: chat's first answer = generate" || { bad "chat's first answer"; echo "  chat: $answer1"; echo "  generate: $first"; }
 [ "$(grep -c . <<<"$out")" -ge 2 ] && echo "ok: chat answers the second line" || bad "chat did not answer the second line: $out"
+# With a chat template, the first answer is the greedy continuation of the rendered prompt; the
+# second turn evaluates only what follows the conversation already in the context.
+rendered=$'<|im_start|>user\nOnce upon a time<|im_end|>\n<|im_start|>assistant\n'
+first=$("$DIP" generate -m "$M" -p "$rendered" -n 8 --temp 0 --ignore-eos 2>/dev/null)
+out=$(printf 'Once upon a time\nThe little cat\n' | "$DIP" chat -m "$M" -n 8 --temp 0 --ignore-eos --chat-template chatml 2>"$WORK/tmpl.err")
+[ "$rendered$(sed -n 1p <<<"$out")" = "$first" ] && echo "ok: chat with a template = generate on the rendered prompt" || { bad "chat with a template"; cat "$WORK/tmpl.err"; }
+grep -q "chat template chatml" "$WORK/tmpl.err" && echo "ok: the template is named" || bad "the template is not named"
+second=$(grep -o 'prompt [0-9]* tokens' "$WORK/tmpl.err" | sed -n 2p | grep -o '[0-9]*')
+delta=$'<|im_end|>\n<|im_start|>user\nThe little cat<|im_end|>\n<|im_start|>assistant\n'
+want=$(( $("$DIP" tokenize -m "$M" -p "$delta" --no-bos --parse-special | wc -w) + 1 ))
+[ "$second" = "$want" ] && echo "ok: the second turn evaluates only its own tokens ($second)" || bad "second turn evaluated $second tokens, not $want"
+err=$(printf 'hi\n' | "$DIP" chat -m "$M" --chat-template jinja 2>&1 >/dev/null) && bad "unknown template accepted" || { grep -q "unknown chat template 'jinja'" <<<"$err" && echo "ok: unknown template named" || bad "unknown template: $err"; }
 # Stats after each answer unless -q.
 n=$(printf 'a b\nc d\n' | "$DIP" chat -m "$M" -n 4 --temp 0 2>&1 >/dev/null | grep -c '^\[prompt')
 [ "$n" -eq 2 ] && echo "ok: timings after each answer" || bad "timings after each answer: $n"
