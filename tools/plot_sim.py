@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Figures and a one-page Markdown report of a simulated sweep (`dip sweep --simulate`,
 simulate.json):
   sim_tps_dram    tokens/s against DRAM size, per method (its best point within each perplexity

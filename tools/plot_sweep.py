@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Plots of a `dip sweep` result (sweep.json): perplexity and KL to dense against MLP density,
 one curve per method (DIP-CA one per gamma), and DIP-CA's trade-off of hit rate against
 perplexity. Writes PNG and SVG next to each other.

@@ -229,16 +229,26 @@ void add_tokenize(CLI::App& app) {
   auto file = std::make_shared<std::string>();
   auto no_special = std::make_shared<bool>(false);
   auto parse_special = std::make_shared<bool>(false);
+  auto pieces = std::make_shared<bool>(false);
   c->add_option("-m,--model", *model, "GGUF model or vocabulary file");
   c->add_option("-p,--prompt", *prompt, "text");
   c->add_option("-f,--file", *file, "read the text from a file");
   c->add_flag("--no-bos,--no-special", *no_special, "do not add BOS/EOS");
   c->add_flag("--parse-special", *parse_special, "recognise control tokens written in the text");
+  c->add_flag("--pieces", *pieces, "print each token as id:'text', one per line");
   c->callback([=] {
     std::string text = *prompt;
     if (!file->empty()) text = read_text_file(*file);
     auto m = Model::load(resolve_model(*model), true);
     const auto ids = tokenize(m->vocab(), text, !*no_special, *parse_special);
+    if (*pieces) {
+      for (int32_t id : ids) {
+        const nlohmann::json piece = token_to_piece(m->vocab(), id, true);
+        std::printf("%d:%s\n", id,
+                    piece.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+      }
+      return;
+    }
     std::string line;
     for (size_t i = 0; i < ids.size(); ++i) line += fmt::format("{}{}", i ? " " : "", ids[i]);
     std::printf("%s\n", line.c_str());

@@ -2,6 +2,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <string>
 
 #include "cli/commands.h"
 #include "util/error.h"
@@ -34,6 +35,24 @@ int main(int argc, char** argv) {
   dip::cli::add_calibrate(app);
   dip::cli::add_sweep(app);
   dip::cli::add_simulate(app);
+  // llama.cpp's flags that have another form here: a one-line pointer instead of CLI11's
+  // reading of "-cnv" as three short flags.
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    const char* hint = a == "-cnv" || a == "--conversation" ? "use `dip chat` for a conversation"
+                       : a == "-ngl" || a == "--n-gpu-layers" || a == "--gpu-layers"
+                           ? "dip runs on the CPU: no GPU layers to set"
+                       : a == "-fa" || a == "--flash-attn" ? "dip's attention needs no flag"
+                       : a == "-i" || a == "--interactive"
+                           ? "use `dip chat` for an interactive session"
+                       : a == "--mlock" || a == "--no-mmap"
+                           ? "dip maps the model and budgets its memory itself (see --dram-budget)"
+                           : nullptr;
+    if (hint) {
+      std::fprintf(stderr, "error: %s is llama.cpp's flag: %s\n", a.c_str(), hint);
+      return 1;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

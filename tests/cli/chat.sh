@@ -8,6 +8,13 @@ M="$WORK/m.gguf"
 "$DIP" --version | grep -q '^dip [0-9]' && echo "ok: --version" || bad "--version"
 "$DIP" generate --help | grep -q -- '--temp FLOAT=0.8' && echo "ok: defaults in --help" || bad "--help hides the defaults"
 
+# llama.cpp's flags that have another form here: one line that says which.
+for f in -cnv -ngl; do
+  err=$("$DIP" generate -m "$M" -p hi $f 2>&1 >/dev/null) && bad "$f accepted" || { grep -q "is llama.cpp's flag" <<<"$err" && [ "$(wc -l <<<"$err")" -eq 1 ] && echo "ok: $f named" || bad "$f: $err"; }
+done
+# Token pieces.
+"$DIP" tokenize -m "$M" -p "hello world" --pieces | grep -q '^[0-9]*:"' && echo "ok: tokenize --pieces" || bad "tokenize --pieces"
+
 # The same prompt from -p, a pipe, -p - and -f gives the same greedy text.
 G=(generate -m "$M" -n 8 --temp 0)
 want=$("$DIP" "${G[@]}" -p "hello world" 2>/dev/null)

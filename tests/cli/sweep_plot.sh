@@ -18,7 +18,10 @@ rows=$(($(wc -l < "$WORK/sweep/sweep.csv") - 1))
 grep -q '"dense_ppl"' "$WORK/sweep/sweep.json" || { echo "FAIL: sweep.json lacks dense_ppl"; exit 1; }
 # Density 1.0 with DIP is the dense model: KL 0 to five decimals.
 awk -F, '$1=="dip" && $2==1 { if ($10+0 > 1e-5) { print "FAIL: dip at density 1 has KL " $10; exit 1 } }' "$WORK/sweep/sweep.csv"
-/usr/bin/python3 "$ROOT/tools/plot_sweep.py" "$WORK/sweep/sweep.json" "$WORK/plots"
+# Run as a program: the script names Debian's python3 (with python3-matplotlib), whatever python3
+# comes first on PATH (here one that fails).
+mkdir -p "$WORK/fakebin" && printf '#!/bin/sh\nexit 3\n' > "$WORK/fakebin/python3" && chmod +x "$WORK/fakebin/python3"
+PATH="$WORK/fakebin:$PATH" "$ROOT/tools/plot_sweep.py" "$WORK/sweep/sweep.json" "$WORK/plots"
 for f in sweep_ppl.png sweep_ppl.svg sweep_gamma.png sweep_gamma.svg; do
   [ -s "$WORK/plots/$f" ] || { echo "FAIL: $f not written"; exit 1; }
 done
