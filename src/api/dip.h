@@ -13,6 +13,7 @@
 // through util/progress.h's sink (stderr unless replaced). examples/ holds a complete program.
 #pragma once
 
+#include "api/conversation.h"     // Conversation: chat turns from one KV cache
 #include "api/flash_setup.h"      // FlashOptions, FlashRun, flash_report
 #include "api/flash_sweep.h"      // run_flash_sweep
 #include "api/model_files.h"      // resolve_model, pick_ctx

@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "api/conversation.h"
 #include "api/model_files.h"
 #include "api/run.h"
 #include "cli/commands.h"
@@ -75,7 +76,6 @@ void add_chat(CLI::App& app) {
   c->callback([=] {
     finish_sampling_opts(c, *sp);
     auto model = Model::load(resolve_model(o->model));
-    const Vocab& vocab = model->vocab();
     const uint32_t n_ctx = pick_ctx(*model, o->ctx, 1);
     Runner run(*model, {o->threads, *batch, *so, *fo}, n_ctx, 1);
     const bool tty = isatty(0);
@@ -90,56 +90,18 @@ void add_chat(CLI::App& app) {
                    format ? fmt::format("chat template {}", format->name()).c_str() : why.c_str());
     }
     GenerateOptions g{*sp, *n_predict, *ignore_eos};
-    std::vector<ChatMessage> messages;
-    std::string in_context;        // the text whose tokens the KV cache holds (chat formats)
-    std::vector<int32_t> pending;  // the last answer's final token: sampled, not yet evaluated
+    Conversation conv(run, format.get());
     std::string line;
     while (true) {
       if (tty) std::fputs("> ", stderr);
       if (!std::getline(std::cin, line)) break;
       if (line.empty()) continue;
-      const bool fresh = run.session().n_past() == 0;
-      std::vector<int32_t> toks;
-      std::string rendered;
-      if (format) {
-        // The whole conversation rendered; only what follows the text already in the cache is
-        // evaluated (when the format rewrites earlier turns, the conversation is evaluated anew).
-        messages.push_back({"user", line});
-        rendered = format->render(messages, true);
-        if (!fresh && rendered.compare(0, in_context.size(), in_context) == 0) {
-          toks = pending;
-          for (int32_t t : tokenize(vocab, rendered.substr(in_context.size()), false, true))
-            toks.push_back(t);
-        } else {
-          run.session().reset();
-          toks = tokenize(vocab, rendered, true, true);
-        }
-      } else {
-        toks = pending;
-        for (int32_t t : tokenize(vocab, fresh ? line : "\n" + line, fresh, true))
-          toks.push_back(t);
-      }
-      if (size_t(run.session().n_past()) + toks.size() + size_t(*n_predict) > n_ctx) {
-        std::fprintf(
-            stderr, "[the conversation fills the context of %u tokens: a new one starts]\n", n_ctx);
-        run.session().reset();
-        if (format) {
-          messages.erase(messages.begin(), messages.end() - 1);  // the new line alone
-          rendered = format->render(messages, true);
-        } else {
-          rendered = line;
-        }
-        toks = tokenize(vocab, rendered, true, true);
-        if (toks.size() + size_t(*n_predict) > n_ctx)
-          fail("the line needs more than the context of {} tokens (-c)", n_ctx);
-      }
-      std::fputs(fresh || format ? "" : "\n", stdout);
-      GenerateResult r;
-      std::string answer;
+      // Plain continuation: each line starts a new line of the text.
+      if (!format && run.session().n_past() > 0) std::fputs("\n", stdout);
+      Turn turn;
       {
         InterruptScope scope;
-        r = run.generate(toks, g, [&](int32_t, const std::string& piece) {
-          answer += piece;
+        turn = conv.reply(line, g, [](int32_t, const std::string& piece) {
           std::fwrite(piece.data(), 1, piece.size(), stdout);
           const bool gone = std::fflush(stdout) != 0 && errno == EPIPE;
           return !gone && !g_interrupted;
@@ -147,12 +109,10 @@ void add_chat(CLI::App& app) {
       }
       std::fputs("\n", stdout);
       std::fflush(stdout);
-      pending.clear();
-      if (!r.tokens.empty()) pending.push_back(r.tokens.back());
-      if (format) {
-        messages.push_back({"assistant", answer});
-        in_context = rendered + answer;
-      }
+      if (turn.restarted)
+        std::fprintf(
+            stderr, "[the conversation filled the context of %u tokens: it started anew]\n", n_ctx);
+      const GenerateResult& r = turn.result;
       if (!*quiet) {
         const int n = int(r.tokens.size());
         std::string flash;
@@ -162,10 +122,11 @@ void add_chat(CLI::App& app) {
                               f["flash_bytes_per_token"].get<double>() / 1048576.0,
                               f["hit_rate"].get<double>());
         }
-        std::fprintf(
-            stderr, "[prompt %zu tokens, %.2f tokens/s | answer %d tokens, %.2f tokens/s%s%s]\n",
-            toks.size(), double(toks.size()) / r.prompt_s, n, n > 1 ? double(n - 1) / r.gen_s : 0.0,
-            flash.c_str(), r.stopped_by_callback ? " | stopped" : "");
+        std::fprintf(stderr,
+                     "[prompt %zu tokens, %.2f tokens/s | answer %d tokens, %.2f tokens/s%s%s]\n",
+                     turn.evaluated, double(turn.evaluated) / r.prompt_s, n,
+                     n > 1 ? double(n - 1) / r.gen_s : 0.0, flash.c_str(),
+                     r.stopped_by_callback ? " | stopped" : "");
       }
     }
   });
