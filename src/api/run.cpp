@@ -34,7 +34,8 @@ GenerateResult Runner::generate(const std::vector<int32_t>& prompt, const Genera
   SparseMlp* mlp = sparsity_.mlp.get();
   if (mlp) {
     session_->set_mlp_hook(mlp);
-    mlp->release_row_major_weights();
+    if (!row_weights_released_) mlp->release_row_major_weights();  // not again every turn
+    row_weights_released_ = true;
   }
   const Vocab& vocab = model_.vocab();
   Sampler sampler(o.sampling);

@@ -89,6 +89,7 @@ class Runner {
   std::unique_ptr<FlashRun> flash_;
   Sparsity sparsity_;
   std::unique_ptr<Session> session_;
+  bool row_weights_released_ = false;  // the pruned MLP's row-major pages, let go once
 };
 
 }  // namespace dip

@@ -6,7 +6,6 @@
 #include <cstdlib>
 #include <iostream>
 #include <iterator>
-#include <random>
 
 #include "io/mapped_file.h"
 #include "util/error.h"
@@ -127,8 +126,7 @@ void add_sampling_opts(CLI::App* c, SamplingParams& sp) {
 }
 
 void finish_sampling_opts(const CLI::App* c, SamplingParams& sp) {
-  if (c->count("--seed") == 0)
-    sp.seed = (uint64_t(std::random_device{}()) << 32) | std::random_device{}();
+  if (c->count("--seed") == 0) sp.seed = random_seed();
   validate(sp);
 }
 

@@ -18,6 +18,11 @@ void validate(const SamplingParams& p) {
   if (p.repeat_last_n < 0) fail("--repeat-last-n must be >= 0 (got {})", p.repeat_last_n);
 }
 
+uint64_t random_seed() {
+  std::random_device rd;
+  return (uint64_t(rd()) << 32) | rd();
+}
+
 Sampler::Sampler(const SamplingParams& p) : p_(p), rng_(p.seed) { validate(p); }
 
 void Sampler::accept(int32_t token) {

@@ -18,6 +18,9 @@ struct SamplingParams {
   uint64_t seed = 0xD1D1D1D1ull;
 };
 
+// A seed drawn from the system's entropy (runs that give no --seed differ, as llama.cpp's).
+uint64_t random_seed();
+
 // Validates the parameters; fails with the flag name and the bad value.
 void validate(const SamplingParams& p);
 

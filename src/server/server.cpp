@@ -9,7 +9,6 @@
 #include <filesystem>
 #include <mutex>
 #include <nlohmann/json.hpp>
-#include <random>
 
 #include "api/model_files.h"
 #include "model/model.h"
@@ -70,14 +69,8 @@ std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_hand
 size_t complete_utf8_prefix(const std::string& s) {
   const size_t n = s.size();
   for (size_t back = 1; back <= 4 && back <= n; ++back) {
-    const unsigned char c = static_cast<unsigned char>(s[n - back]);
-    if ((c & 0xC0) == 0x80) continue;  // a continuation byte: look further back
-    const size_t len = c < 0x80         ? 1
-                       : (c >> 5) == 6  ? 2
-                       : (c >> 4) == 14 ? 3
-                       : (c >> 3) == 30 ? 4
-                                        : 1;
-    return len > back ? n - back : n;
+    if ((static_cast<unsigned char>(s[n - back]) & 0xC0) == 0x80) continue;  // continuation byte
+    return utf8_len(s[n - back]) > back ? n - back : n;
   }
   return n;
 }
@@ -155,7 +148,7 @@ void serve(const Model& m, const RunOptions& run_opts, uint32_t n_ctx, const Ser
                      "top_p"};
     sp.seed = body.contains("seed") && !body["seed"].is_null()
                   ? uint64_t(field<int64_t>(body, "seed", 0, "an integer"))
-                  : (uint64_t(std::random_device{}()) << 32) | std::random_device{}();
+                  : random_seed();
     const int64_t max_tokens = field<int64_t>(
         body, chat ? "max_completion_tokens" : "max_tokens",
         field<int64_t>(body, "max_tokens", chat ? 256 : 16, "an integer"), "an integer");
