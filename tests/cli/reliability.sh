@@ -102,6 +102,10 @@ cp "$WORK/f.gguf" "$WORK/f2.gguf"
 size=$(stat -c %s "$WORK/f2.gguf")
 dd if=/dev/zero of="$WORK/f2.gguf" bs=1 seek=$((size / 2)) count=$((size / 4)) conv=notrunc 2>/dev/null
 expect_fail "written from other MLP weights" "$DIP" "${FR[@]}" -m "$WORK/f2.gguf"
+# Layout flags: only with --flash; a density the layout can learn from.
+expect_fail "--layout-from needs --flash" "$DIP" convert "$WORK/f.gguf" "$WORK/l.gguf" --layout-from "$WORK/text.txt"
+expect_fail "--layout-density 1.5 must be in (0, 1)" "$DIP" convert "$WORK/f.gguf" "$WORK/l.dipflash" --flash --layout-from "$WORK/text.txt" --layout-density 1.5
+[ ! -e "$WORK/l.dipflash" ] && echo "ok: no image left by a refused layout" || bad "a refused layout left an image"
 cp "$WORK/f.dipflash" "$WORK/g.dipflash"
 half=$(( $(stat -c %s "$WORK/g.dipflash") / 2 ))
 head -c 65536 /dev/zero | tr '\0' '\377' | dd of="$WORK/g.dipflash" bs=1 seek=$half conv=notrunc 2>/dev/null
