@@ -18,10 +18,10 @@ inline std::string temp_path(const std::string& name) {
   return ::testing::TempDir() + "/dip_" + std::to_string(getpid()) + "_" + name;
 }
 
-// A 2-layer model: n_embd 64, 4 heads (2 kv), n_ff 96 unless given.
-inline std::unique_ptr<Model> synth_model(TensorType t, Arch a = Arch::kLlama, uint32_t n_embd = 64,
-                                          uint32_t n_ff = 96, uint32_t n_layer = 2,
-                                          const std::string& name = "synth.gguf") {
+// A 2-layer model file: n_embd 64, 4 heads (2 kv), n_ff 96 unless given.
+inline std::string synth_model_file(TensorType t, Arch a = Arch::kLlama, uint32_t n_embd = 64,
+                                    uint32_t n_ff = 96, uint32_t n_layer = 2,
+                                    const std::string& name = "synth.gguf") {
   SynthSpec s;
   s.arch = a;
   s.type = t;
@@ -34,7 +34,13 @@ inline std::unique_ptr<Model> synth_model(TensorType t, Arch a = Arch::kLlama, u
   s.seed = rng()();
   const std::string p = temp_path(name);
   write_synth_model(s, p);
-  return Model::load(p);
+  return p;
+}
+
+inline std::unique_ptr<Model> synth_model(TensorType t, Arch a = Arch::kLlama, uint32_t n_embd = 64,
+                                          uint32_t n_ff = 96, uint32_t n_layer = 2,
+                                          const std::string& name = "synth.gguf") {
+  return Model::load(synth_model_file(t, a, n_embd, n_ff, n_layer, name));
 }
 
 // fn must throw a dip::Error whose message contains `want`.

@@ -22,6 +22,12 @@ std::filesystem::path executable_dir() {
 }
 }  // namespace
 
+std::unique_ptr<Model> load_model(const std::string& path, const std::vector<LoraSpec>& adapters) {
+  auto m = Model::load(resolve_model(path));
+  for (const LoraSpec& a : adapters) m->add_lora(a);
+  return m;
+}
+
 std::string resolve_model(const std::string& path) {
   if (!path.empty()) return path;
   if (const char* env = std::getenv("DIP_MODEL"); env && *env) return env;

@@ -4,7 +4,9 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "model/lora.h"
 #include "tokenizer/chat_template.h"
 
 namespace dip {
@@ -15,6 +17,10 @@ class Model;
 // executable runs from (build/<preset>/dip), else share/dip/models/default.gguf of its install
 // prefix. A given path is returned as it is.
 std::string resolve_model(const std::string& path);
+
+// Loads the model at resolve_model(path) and applies the adapters in the order given.
+std::unique_ptr<Model> load_model(const std::string& path,
+                                  const std::vector<LoraSpec>& adapters = {});
 
 // The context of a run that needs `need` tokens. `want` (an explicit size, 0: none) is honoured
 // as given, with a warning beyond the trained context (too long a prompt is then an error of the

@@ -22,6 +22,7 @@ Runner::Runner(const Model& m, const RunOptions& o, uint32_t n_ctx, uint32_t n_l
   else if (flash_)
     session_->set_max_batch(flash_->max_batch);
   sparsity_ = make_sparsity(m, o.sparsity, flash_ ? flash_->columns.get() : nullptr);
+  reference_without_lora_ = o.sparsity.reference_without_lora;
 }
 
 Runner::~Runner() = default;
@@ -125,6 +126,7 @@ ScoreResult Runner::score(const std::vector<int32_t>& tokens, size_t max_windows
     }
   } else {
     DenseReference ref;
+    ref.without_lora = reference_without_lora_;
     r.against_dense = true;
     r.vs_dense = evaluate_sparse(*session_, *mlp, tokens, n_ctx_, max_windows, ref, progress);
     mlp->finish_trace();

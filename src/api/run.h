@@ -90,6 +90,7 @@ class Runner {
   Sparsity sparsity_;
   std::unique_ptr<Session> session_;
   bool row_weights_released_ = false;  // the pruned MLP's row-major pages, let go once
+  bool reference_without_lora_ = false;
 };
 
 }  // namespace dip

@@ -56,6 +56,7 @@ nlohmann::json run_accuracy_sweep(const Model& m, const std::vector<int32_t>& to
   std::filesystem::create_directories(out);
   Session s(m, ctx, threads);
   DenseReference ref;
+  ref.without_lora = so.reference_without_lora;
   nlohmann::json rows = nlohmann::json::array();
   // Rewritten whole after every point (temporary file, then rename): a stopped sweep leaves the
   // rows it finished, never a half-written file.

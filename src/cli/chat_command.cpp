@@ -75,7 +75,7 @@ void add_chat(CLI::App& app) {
                 "(default: the model's template, recognised)");
   c->callback([=] {
     finish_sampling_opts(c, *sp);
-    auto model = Model::load(resolve_model(o->model));
+    auto model = load_model(o->model, o->adapters());
     const uint32_t n_ctx = pick_ctx(*model, o->ctx, 1);
     Runner run(*model, {o->threads, *batch, *so, *fo}, n_ctx, 1);
     const bool tty = isatty(0);

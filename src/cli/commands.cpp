@@ -85,7 +85,7 @@ void add_generate(CLI::App& app) {
       check_output_path(so->trace,
                         {resolve_model(o->model), fo->image, so->thresholds, so->keep_file});
     }
-    auto model = Model::load(resolve_model(o->model));
+    auto model = load_model(o->model, o->adapters());
     const std::vector<int32_t> toks = tokenize(model->vocab(), text, true, true);
     if (toks.empty()) fail("the prompt is empty after tokenization");
     const uint32_t n_ctx = pick_ctx(*model, o->ctx, toks.size() + size_t(*n_predict));
@@ -131,6 +131,7 @@ void add_perplexity(CLI::App& app) {
   auto batch = std::make_shared<uint32_t>(0);
   c->add_option("-m,--model", o->model, "GGUF model file");
   c->add_option("-t,--threads", o->threads, "threads")->check(CLI::Range(1, 1024));
+  add_lora_opts(c, *o);
   c->add_option("-f,--file", *file, "text file (UTF-8)")->required();
   c->add_option("-c,--ctx,--ctx-size", *ctx, "window size in tokens")
       ->check(CLI::Range(4, 1 << 20));
@@ -149,7 +150,7 @@ void add_perplexity(CLI::App& app) {
       check_output_path(so->trace,
                         {resolve_model(o->model), fo->image, so->thresholds, so->keep_file, *file});
     }
-    auto model = Model::load(resolve_model(o->model));
+    auto model = load_model(o->model, o->adapters());
     const std::vector<int32_t> toks = tokenize(model->vocab(), text, true, false);
     check_score_windows(toks.size(), *ctx, *chunks);
     Runner run(*model, {o->threads, *batch, *so, *fo}, *ctx, *ctx);
@@ -268,7 +269,7 @@ void add_eval(CLI::App& app) {
   c->add_option("--greedy", *greedy, "greedy continuation length")->check(CLI::Range(0, 1 << 16));
   c->callback([=] {
     if (!dump->empty()) check_output_path(*dump, {resolve_model(o->model)});
-    auto model = Model::load(resolve_model(o->model));
+    auto model = load_model(o->model, o->adapters());
     const auto toks = parse_ids(*ids);
     Session s(*model, pick_ctx(*model, o->ctx, toks.size() + size_t(*greedy)), o->threads);
     std::vector<float> logits;
@@ -304,6 +305,7 @@ void add_convert(CLI::App& app) {
   auto shard_mib = std::make_shared<uint64_t>(16);
   auto flash = std::make_shared<bool>(false);
   auto fw = std::make_shared<FlashWriteOptions>();
+  auto lo = std::make_shared<ModelOpts>();
   c->add_option("input", *in, "GGUF file or Hugging Face model folder")->required();
   c->add_option("output", *out,
                 "output GGUF file (or folder with --to-hf, or flash image with --flash)")
@@ -321,13 +323,19 @@ void add_convert(CLI::App& app) {
                 "flash image: use at most this many tokens of the layout text (default 16384)");
   c->add_option("--type", *type, "f32, f16, bf16, q8_0, q4_0 (f32/f16/bf16 with --to-hf)");
   c->add_flag("--to-hf", *to_hf, "write a Hugging Face folder instead");
+  add_lora_opts(c, *lo);  // merged into the weights written
   c->add_option("--shard-mib", *shard_mib, "largest safetensors shard with --to-hf (MiB)")
       ->check(CLI::Range(1, 1 << 20));
   c->callback([=] {
     const TensorType t = parse_tensor_type(*type);
     check_output_path(*out, {*in, fw->layout_text}, *to_hf);
     if (!*flash && !fw->layout_text.empty()) fail("--layout-from needs --flash");
-    auto m = Model::load(*in);
+    if (*flash && (!lo->lora.empty() || !lo->lora_scaled.empty())) {
+      fail(
+          "--flash takes the model as it is: merge adapters into a GGUF file first (dip convert "
+          "--lora), then write its flash image");
+    }
+    auto m = load_model(*in, lo->adapters());
     if (*flash) {
       if (*to_hf) fail("--flash and --to-hf exclude each other");
       const CoactivationLayout lay = write_flash(*m, *out, *fw, [&](size_t done, size_t total) {

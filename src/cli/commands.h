@@ -13,6 +13,8 @@ void add_tokenize(CLI::App& app);
 void add_eval(CLI::App& app);
 void add_make_test_model(CLI::App& app);
 void add_convert(CLI::App& app);
+void add_convert_lora(CLI::App& app);
+void add_make_test_lora(CLI::App& app);
 void add_calibrate(CLI::App& app);
 void add_sweep(CLI::App& app);
 void add_simulate(CLI::App& app);

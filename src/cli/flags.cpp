@@ -19,6 +19,22 @@ void add_model_opts(CLI::App* c, ModelOpts& o, bool with_ctx) {
     c->add_option("-c,--ctx,--ctx-size", o.ctx, "context size (default: the model's, at most 4096)")
         ->check(CLI::Range(1u, 1u << 20));
   }
+  add_lora_opts(c, o);
+}
+
+void add_lora_opts(CLI::App* c, ModelOpts& o) {
+  c->add_option("--lora", o.lora,
+                "apply a LoRA adapter (llama.cpp GGUF adapter or PEFT folder; repeatable)");
+  c->add_option("--lora-scaled", o.lora_scaled,
+                "apply a LoRA adapter with its update scaled by SCALE (repeatable)")
+      ->type_name("FILE SCALE");
+}
+
+std::vector<LoraSpec> ModelOpts::adapters() const {
+  std::vector<LoraSpec> v;
+  for (const auto& f : lora) v.push_back({f, 1.0f});
+  for (const auto& [f, s] : lora_scaled) v.push_back({f, parse_lora_scale(f, s)});
+  return v;
 }
 
 void add_sparsity_opts(CLI::App* c, SparsityOptions& o, bool with_method) {
@@ -38,6 +54,8 @@ void add_sparsity_opts(CLI::App* c, SparsityOptions& o, bool with_method) {
     c->add_option("--keep-file", o.keep_file,
                   "per-layer keep fractions (JSON: {\"layers\": [{\"up\":u,\"down\":d}, ...]})");
     c->add_option("--trace", o.trace, "write the per-token masks (and cache hits) to this file");
+    c->add_flag("--kl-to-base", o.reference_without_lora,
+                "with --lora: compare the pruned run with the dense model without the adapters");
   }
   c->add_option("--thresholds", o.thresholds,
                 "calibrated thresholds (from `dip calibrate`): cats, teal, dip --threshold-mode");

@@ -8,6 +8,7 @@
 #include "api/flash_setup.h"
 #include "api/sim_sweep.h"
 #include "api/sparsity_setup.h"
+#include "model/lora.h"
 #include "sampling/sampler.h"
 #include "util/threadpool.h"
 
@@ -17,8 +18,14 @@ struct ModelOpts {
   std::string model;
   int threads = available_cores();
   uint32_t ctx = 0;
+  std::vector<std::string> lora;                                 // --lora FILE
+  std::vector<std::pair<std::string, std::string>> lora_scaled;  // --lora-scaled FILE SCALE
+  // The adapters in the order of the command line's lists (--lora first).
+  std::vector<LoraSpec> adapters() const;
 };
 void add_model_opts(CLI::App* c, ModelOpts& o, bool with_ctx);
+// --lora FILE and --lora-scaled FILE SCALE (both repeatable).
+void add_lora_opts(CLI::App* c, ModelOpts& o);
 // with_method false: sweep gives methods and densities its own way.
 void add_sparsity_opts(CLI::App* c, SparsityOptions& o, bool with_method);
 void add_flash_opts(CLI::App* c, FlashOptions& o);

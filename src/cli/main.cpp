@@ -32,6 +32,8 @@ int main(int argc, char** argv) {
   dip::cli::add_eval(app);
   dip::cli::add_make_test_model(app);
   dip::cli::add_convert(app);
+  dip::cli::add_convert_lora(app);
+  dip::cli::add_make_test_lora(app);
   dip::cli::add_calibrate(app);
   dip::cli::add_sweep(app);
   dip::cli::add_simulate(app);

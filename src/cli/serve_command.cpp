@@ -34,7 +34,7 @@ void add_serve(CLI::App& app) {
                 "tokens per internal batch (default 512, 32 with --flash)")
       ->check(CLI::Range(1, 1 << 16));
   c->callback([=] {
-    auto model = Model::load(resolve_model(o->model));
+    auto model = load_model(o->model, o->adapters());
     const uint32_t n_ctx = pick_ctx(*model, o->ctx, 1);
     serve(*model, {o->threads, *batch, *so, *fo}, n_ctx, *srv, [&](int port) {
       std::fprintf(stderr, "dip serve: %s on http://%s:%d (context %u tokens)\n",

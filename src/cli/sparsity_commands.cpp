@@ -91,13 +91,14 @@ void add_calibrate(CLI::App& app) {
   auto max_tokens = std::make_shared<size_t>(65536);
   c->add_option("-m,--model", o->model, "GGUF model file");
   c->add_option("-t,--threads", o->threads, "threads")->check(CLI::Range(1, 1024));
+  add_lora_opts(c, *o);
   c->add_option("-f,--file", *file, "calibration text (UTF-8)")->required();
   c->add_option("-o,--output", *out, "thresholds file to write (JSON)")->required();
   c->add_option("-c,--ctx-size", *ctx, "window size in tokens")->check(CLI::Range(16, 1 << 20));
   c->add_option("--max-tokens", *max_tokens, "use at most this many tokens of the text");
   c->callback([=] {
     check_output_path(*out, {resolve_model(o->model), *file});
-    auto model = Model::load(resolve_model(o->model));
+    auto model = load_model(o->model, o->adapters());
     std::vector<int32_t> toks = text_tokens(*model, *file);
     if (*max_tokens && toks.size() > *max_tokens) toks.resize(*max_tokens);
     const auto t0 = Clock::now();
@@ -125,6 +126,7 @@ void add_sweep(CLI::App& app) {
   auto chunks = std::make_shared<size_t>(0);
   c->add_option("-m,--model", o->model, "GGUF model file");
   c->add_option("-t,--threads", o->threads, "threads")->check(CLI::Range(1, 1024));
+  add_lora_opts(c, *o);
   c->add_option("-f,--file", *file, "text file (UTF-8)")->required();
   c->add_option("-o,--out", *out, "output folder (sweep.csv, sweep.json)");
   c->add_option("--methods", *methods, "comma-separated methods");
@@ -146,7 +148,7 @@ void add_sweep(CLI::App& app) {
                        {"sweep.csv", "sweep.json", "flash_sweep.csv", "flash_sweep.json",
                         "simulate.csv", "simulate.json"},
                        {resolve_model(o->model), *file, so->thresholds, fo->image});
-    auto model = Model::load(resolve_model(o->model));
+    auto model = load_model(o->model, o->adapters());
     const std::vector<int32_t> toks = text_tokens(*model, *file);
     const uint64_t overhead_rss = current_rss();
     const std::vector<std::string> budget_list = split_commas(*budgets);

@@ -6,6 +6,7 @@
 
 #include "io/gguf_writer.h"
 #include "model/model.h"
+#include "model/rope_rows.h"
 #include "ops/quant.h"
 #include "util/error.h"
 #include "util/output_file.h"
@@ -77,22 +78,23 @@ void write_tokenizer(GgufWriter& w, const Vocab& v) {
   if (v.type == VocabType::kSpm) w.set_bool("tokenizer.ggml.add_space_prefix", v.add_space_prefix);
 }
 
-// HF keeps each head's q/k rows as [first halves..., second halves...] (rotate-half RoPE);
-// llama.cpp's Llama GGUF interleaves them: new row 2i+s of a head = old row s*hd/2+i.
-void interleave_rope_rows(std::vector<float>& w, size_t cols, size_t rows, uint32_t head_dim) {
-  std::vector<float> out(w.size());
-  for (size_t h = 0; h < rows / head_dim; ++h) {
-    for (uint32_t i = 0; i < head_dim / 2; ++i) {
-      for (uint32_t s = 0; s < 2; ++s) {
-        const size_t dst = h * head_dim + 2 * i + s, src = h * head_dim + s * head_dim / 2 + i;
-        std::copy(&w[src * cols], &w[src * cols] + cols, &out[dst * cols]);
+}  // namespace
+
+void merge_lora(const Model& m, const std::string& name, std::vector<float>& w) {
+  const Weight* wt = m.find_weight(name);
+  if (!wt) return;
+  const size_t cols = wt->cols;
+  for (const LoraTensor* t : wt->lora) {
+    for (size_t o = 0; o < wt->rows; ++o) {
+      float* row = &w[o * cols];
+      for (size_t r = 0; r < t->rank; ++r) {
+        const float c = t->scale * t->b_f32[o * t->rank + r];
+        const float* a = &t->a_f32[r * cols];
+        for (size_t i = 0; i < cols; ++i) row[i] += c * a[i];
       }
     }
   }
-  w = std::move(out);
 }
-
-}  // namespace
 
 void dequantize_tensor(const GgufTensorInfo& t, std::vector<float>& out) {
   const size_t cols = t.dims[0], rows = t.n_elements / cols;
@@ -162,6 +164,7 @@ void convert_to_gguf(const Model& m, const std::string& out, TensorType type,
     w.add_tensor_deferred(t.name, tt, t.dims, rows * rb,
                           [&, &t = t, tt, cols, rows, qk, rb](uint8_t* dst) {
                             dequantize_tensor(t, f);
+                            merge_lora(m, t.name, f);
                             if (interleave && qk)
                               interleave_rope_rows(f, t.dims.size() == 1 ? 1 : cols,
                                                    t.dims.size() == 1 ? cols : rows, hp.head_dim);
@@ -256,17 +259,9 @@ void export_hf(const Model& m, const std::string& dir, TensorType dtype, uint64_
     }
     const size_t cols = t.dims[0], rows = t.n_elements / cols;
     dequantize_tensor(t, f);
+    merge_lora(m, t.name, f);
     const bool qk = t.name.ends_with(".attn_q.weight") || t.name.ends_with(".attn_k.weight");
-    if (deinterleave && qk) {  // inverse of interleave_rope_rows
-      std::vector<float> o(f.size());
-      const uint32_t hd = hp.head_dim;
-      for (size_t h = 0; h < rows / hd; ++h)
-        for (uint32_t i = 0; i < hd / 2; ++i)
-          for (uint32_t s = 0; s < 2; ++s)
-            std::copy(&f[(h * hd + 2 * i + s) * cols], &f[(h * hd + 2 * i + s) * cols] + cols,
-                      &o[(h * hd + s * hd / 2 + i) * cols]);
-      f = std::move(o);
-    }
+    if (deinterleave && qk) deinterleave_rope_rows(f, cols, rows, hp.head_dim);
     SafetensorsOut so;
     so.name = hf;
     so.dtype = dtype == TensorType::F32 ? "F32" : dtype == TensorType::F16 ? "F16" : "BF16";

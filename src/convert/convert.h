@@ -19,6 +19,11 @@ void write_hparams(GgufWriter& w, const HParams& hp);
 // All elements of a tensor as floats (row by row, any supported type).
 void dequantize_tensor(const GgufTensorInfo& t, std::vector<float>& out);
 
+// Adds the updates of the adapters the model was given for tensor `name` to its weights w
+// (rows x cols floats in the model's own row order): W + scale * B A.
+void merge_lora(const Model& m, const std::string& name, std::vector<float>& w);
+
+// Adapters given to the model (Model::add_lora) are merged into the weights written.
 // progress(done, total, tensor name) is called after each tensor.
 void convert_to_gguf(const Model& model, const std::string& out, TensorType type,
                      const std::function<void(size_t, size_t, const std::string&)>& progress);

@@ -64,7 +64,9 @@ SparseEvalResult evaluate_sparse(Session& s, SparseMlp& mlp, const std::vector<i
     if (!ref.filled) {
       s.set_mlp_hook(nullptr);
       s.reset();
+      s.set_lora_enabled(!ref.without_lora);
       s.eval(window, true, logits);
+      s.set_lora_enabled(true);
       for (size_t j = first; j + 1 < n_ctx; ++j) {
         const size_t p = c * per_chunk + (j - first);
         float* d = &ref.logprobs[p * V];

@@ -17,6 +17,7 @@ class Session;
 // configuration of a sweep.
 struct DenseReference {
   bool filled = false;
+  bool without_lora = false;  // computed with the session's adapters off
   size_t chunks = 0;
   std::vector<float> logprobs;  // [chunk][scored position][vocab]
   std::vector<int32_t> argmax;

@@ -52,7 +52,7 @@ DramPlan plan_dram(const Model& m, const FlashImage& img, const BudgetSpec& spec
   p.process = process_rss;
   p.budget =
       spec.fraction > 0 ? uint64_t(spec.fraction * double(m.total_weight_bytes())) : spec.bytes;
-  p.resident_weights = m.total_weight_bytes() - m.mlp_bytes();
+  p.resident_weights = m.total_weight_bytes() - m.mlp_bytes() + m.adapter_bytes();
   p.kv_cache = 2ull * hp.n_layer * n_ctx * hp.n_embd_k() * sizeof(uint16_t);
   const uint64_t E = hp.n_embd, Eq = hp.n_embd_q(), Ek = hp.n_embd_k(), F = hp.n_ff, B = max_batch;
   // Session activations (x, xn, q/k/v, attention output), their encodings, the pruned MLP's

@@ -26,7 +26,7 @@ BudgetSpec parse_budget(const std::string& s, const std::string& what = "DRAM bu
 struct DramPlan {
   uint64_t budget = 0;
   uint64_t process = 0;
-  uint64_t resident_weights = 0;  // every non-MLP weight
+  uint64_t resident_weights = 0;  // every non-MLP weight, and the adapters (all in DRAM)
   uint64_t kv_cache = 0;
   uint64_t buffers = 0;       // activations, logits, attention scratch
   uint64_t staging = 0;       // read buffers for columns the cache does not admit

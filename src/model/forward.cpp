@@ -35,6 +35,23 @@ void Session::project(const Weight& w, const float* x, size_t stride, size_t bat
     enc_batch_ = batch;
   }
   matmul(w.type, w.data, w.cols, w.rows, enc_, y, y_stride, &pool_);
+  if (lora_enabled_)
+    for (const LoraTensor* t : w.lora) add_lora(*t, x, stride, batch, y, y_stride);
+}
+
+void Session::add_lora(const LoraTensor& t, const float* x, size_t stride, size_t batch, float* y,
+                       size_t y_stride) {
+  // As llama.cpp: A x and B (A x) with activations encoded for A's and B's types, then
+  // y += scale * B A x.
+  const size_t R = t.rank, out = t.b.rows;
+  encode_acts(t.a.type, x, t.a.cols, batch, stride, lora_enc_);
+  lora_t_.resize(batch * R);
+  matmul(t.a.type, t.a.data, t.a.cols, R, lora_enc_, lora_t_.data(), R, &pool_);
+  encode_acts(t.b.type, lora_t_.data(), R, batch, R, lora_enc_);
+  lora_y_.resize(batch * out);
+  matmul(t.b.type, t.b.data, R, out, lora_enc_, lora_y_.data(), out, &pool_);
+  for (size_t b = 0; b < batch; ++b)
+    for (size_t r = 0; r < out; ++r) y[b * y_stride + r] += t.scale * lora_y_[b * out + r];
 }
 
 void Session::eval(std::span<const int32_t> tokens, bool all_logits, std::vector<float>& logits) {

@@ -39,6 +39,8 @@ class Session {
   // Replaces the MLP of every layer (null: the model's own dense MLP).
   void set_mlp_hook(MlpHook* mlp) { sparse_ = mlp; }
   void set_mlp_observer(MlpObserver obs) { observer_ = std::move(obs); }
+  // Off: the model's adapters are ignored (the base model's outputs, e.g. as a reference).
+  void set_lora_enabled(bool on) { lora_enabled_ = on; }
   // Tokens per internal batch (default 512); flash runs use small batches to bound buffers.
   void set_max_batch(uint32_t n) { max_batch_ = n > 0 ? n : 1; }
 
@@ -48,6 +50,9 @@ class Session {
   // encoding is reused when it was made from the same buffer for the same type.
   void project(const Weight& w, const float* x, size_t stride, size_t batch, float* y,
                size_t y_stride, bool new_input);
+  // y[b] += the adapter's update of x[b] (the weight's product is in y already).
+  void add_lora(const LoraTensor& t, const float* x, size_t stride, size_t batch, float* y,
+                size_t y_stride);
   void attention(uint32_t layer, size_t batch);
 
   void dense_mlp(uint32_t il, size_t batch);
@@ -59,6 +64,7 @@ class Session {
   uint32_t n_ctx_;
   uint32_t n_past_ = 0;
   uint32_t max_batch_ = 512;
+  bool lora_enabled_ = true;
   ThreadPool pool_;
 
   HugeBuffer k_buf_, v_buf_;  // [layer][pos][n_embd_k] fp16
@@ -66,7 +72,8 @@ class Session {
   uint16_t* v_cache() { return reinterpret_cast<uint16_t*>(v_buf_.data()); }
   std::vector<float> x_, xn_, q_, k_, v_, att_, gate_, up_, hbuf_;
   std::vector<float> rope_cos_, rope_sin_;
-  EncodedActs enc_;
+  EncodedActs enc_, lora_enc_;
+  std::vector<float> lora_t_, lora_y_;
   const float* enc_src_ = nullptr;
   size_t enc_batch_ = 0;
 };

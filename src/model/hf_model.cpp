@@ -150,6 +150,35 @@ HParams parse_hf_config(const std::string& text, const std::string& name, std::s
   return hp;
 }
 
+std::string gguf_tensor_name(const std::string& hf_name) {
+  static const std::vector<std::pair<std::regex, std::string>> kNames = [] {
+    std::vector<std::pair<std::regex, std::string>> v;
+    auto add = [&](const char* re, const char* out) { v.emplace_back(std::regex(re), out); };
+    add(R"(model\.embed_tokens\.weight)", "token_embd.weight");
+    add(R"(model\.norm\.weight)", "output_norm.weight");
+    add(R"(lm_head\.weight)", "output.weight");
+    add(R"(model\.layers\.(\d+)\.input_layernorm\.weight)", "blk.$1.attn_norm.weight");
+    add(R"(model\.layers\.(\d+)\.post_attention_layernorm\.weight)", "blk.$1.ffn_norm.weight");
+    add(R"(model\.layers\.(\d+)\.self_attn\.q_proj\.(weight|bias))", "blk.$1.attn_q.$2");
+    add(R"(model\.layers\.(\d+)\.self_attn\.k_proj\.(weight|bias))", "blk.$1.attn_k.$2");
+    add(R"(model\.layers\.(\d+)\.self_attn\.v_proj\.(weight|bias))", "blk.$1.attn_v.$2");
+    add(R"(model\.layers\.(\d+)\.self_attn\.o_proj\.weight)", "blk.$1.attn_output.weight");
+    add(R"(model\.layers\.(\d+)\.self_attn\.qkv_proj\.weight)", "blk.$1.attn_qkv.weight");
+    add(R"(model\.layers\.(\d+)\.self_attn\.q_norm\.weight)", "blk.$1.attn_q_norm.weight");
+    add(R"(model\.layers\.(\d+)\.self_attn\.k_norm\.weight)", "blk.$1.attn_k_norm.weight");
+    add(R"(model\.layers\.(\d+)\.mlp\.gate_proj\.weight)", "blk.$1.ffn_gate.weight");
+    add(R"(model\.layers\.(\d+)\.mlp\.up_proj\.weight)", "blk.$1.ffn_up.weight");
+    add(R"(model\.layers\.(\d+)\.mlp\.gate_up_proj\.weight)", "blk.$1.ffn_up.weight");
+    add(R"(model\.layers\.(\d+)\.mlp\.down_proj\.weight)", "blk.$1.ffn_down.weight");
+    return v;
+  }();
+  for (const auto& [re, out] : kNames) {
+    std::smatch sm;
+    if (std::regex_match(hf_name, sm, re)) return sm.format(out);
+  }
+  return {};
+}
+
 std::unique_ptr<HfModel> load_hf_model(const std::string& dir, bool vocab_only) {
   auto m = std::make_unique<HfModel>();
   m->dir = dir;
@@ -196,41 +225,12 @@ std::unique_ptr<HfModel> load_hf_model(const std::string& dir, bool vocab_only) 
     fail("{}: no model.safetensors and no model.safetensors.index.json", dir);
   }
 
-  // HF name -> GGUF name.
-  static const std::vector<std::pair<std::regex, std::string>> kNames = [] {
-    std::vector<std::pair<std::regex, std::string>> v;
-    auto add = [&](const char* re, const char* out) { v.emplace_back(std::regex(re), out); };
-    add(R"(model\.embed_tokens\.weight)", "token_embd.weight");
-    add(R"(model\.norm\.weight)", "output_norm.weight");
-    add(R"(lm_head\.weight)", "output.weight");
-    add(R"(model\.layers\.(\d+)\.input_layernorm\.weight)", "blk.$1.attn_norm.weight");
-    add(R"(model\.layers\.(\d+)\.post_attention_layernorm\.weight)", "blk.$1.ffn_norm.weight");
-    add(R"(model\.layers\.(\d+)\.self_attn\.q_proj\.(weight|bias))", "blk.$1.attn_q.$2");
-    add(R"(model\.layers\.(\d+)\.self_attn\.k_proj\.(weight|bias))", "blk.$1.attn_k.$2");
-    add(R"(model\.layers\.(\d+)\.self_attn\.v_proj\.(weight|bias))", "blk.$1.attn_v.$2");
-    add(R"(model\.layers\.(\d+)\.self_attn\.o_proj\.weight)", "blk.$1.attn_output.weight");
-    add(R"(model\.layers\.(\d+)\.self_attn\.qkv_proj\.weight)", "blk.$1.attn_qkv.weight");
-    add(R"(model\.layers\.(\d+)\.self_attn\.q_norm\.weight)", "blk.$1.attn_q_norm.weight");
-    add(R"(model\.layers\.(\d+)\.self_attn\.k_norm\.weight)", "blk.$1.attn_k_norm.weight");
-    add(R"(model\.layers\.(\d+)\.mlp\.gate_proj\.weight)", "blk.$1.ffn_gate.weight");
-    add(R"(model\.layers\.(\d+)\.mlp\.up_proj\.weight)", "blk.$1.ffn_up.weight");
-    add(R"(model\.layers\.(\d+)\.mlp\.gate_up_proj\.weight)", "blk.$1.ffn_up.weight");
-    add(R"(model\.layers\.(\d+)\.mlp\.down_proj\.weight)", "blk.$1.ffn_down.weight");
-    return v;
-  }();
   std::set<std::string> seen;
   for (const auto& f : files) {
     m->shards.push_back(std::make_unique<SafetensorsFile>(f));
     for (const auto& t : m->shards.back()->tensors()) {
       if (t.name.find("rotary_emb.inv_freq") != std::string::npos) continue;  // recomputed
-      std::string gname;
-      for (const auto& [re, out] : kNames) {
-        std::smatch sm;
-        if (std::regex_match(t.name, sm, re)) {
-          gname = sm.format(out);
-          break;
-        }
-      }
+      const std::string gname = gguf_tensor_name(t.name);
       if (gname.empty()) fail("{}: unexpected tensor '{}' for {}", f, t.name, m->architecture);
       if (!seen.insert(gname).second) fail("{}: tensor '{}' appears twice", dir, t.name);
       GgufTensorInfo ti;

@@ -28,6 +28,10 @@ struct HfModel {
 bool is_hf_model_dir(const std::string& path);
 std::unique_ptr<HfModel> load_hf_model(const std::string& dir, bool vocab_only = false);
 
+// The GGUF name of a Hugging Face tensor name ("model.layers.0.mlp.up_proj.weight" ->
+// "blk.0.ffn_up.weight"); empty when the name is not one the loader knows.
+std::string gguf_tensor_name(const std::string& hf_name);
+
 // Parses config.json text into hyper-parameters (name used in messages).
 HParams parse_hf_config(const std::string& text, const std::string& name, std::string& architecture,
                         std::vector<float>& rope_freqs);

@@ -197,4 +197,30 @@ uint64_t Model::bytes_per_token() const {
   return b + mlp_bytes();
 }
 
+Weight* Model::find_weight(const std::string& name) {
+  if (output.name == name && output.data != tok_embd.data) return &output;
+  for (Layer& L : layers) {
+    for (Weight* w : {&L.wq, &L.wk, &L.wv, &L.wqkv, &L.wo, &L.ffn_gate, &L.ffn_up, &L.ffn_down})
+      if (w->data && w->name == name) return w;
+  }
+  return nullptr;
+}
+
+const Weight* Model::find_weight(const std::string& name) const {
+  return const_cast<Model*>(this)->find_weight(name);
+}
+
+void Model::add_lora(const LoraSpec& spec) {
+  if (vocab_only_) fail("{}: adapters need the model's weights", spec.path);
+  auto a = LoraAdapter::load(spec, *this);
+  for (const LoraTensor& t : a->tensors()) find_weight(t.base)->lora.push_back(&t);
+  adapters_.push_back(std::move(a));
+}
+
+uint64_t Model::adapter_bytes() const {
+  uint64_t b = 0;
+  for (const auto& a : adapters_) b += a->bytes();
+  return b;
+}
+
 }  // namespace dip

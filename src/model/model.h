@@ -8,20 +8,12 @@
 #include "io/gguf.h"
 #include "model/hf_model.h"
 #include "model/hparams.h"
+#include "model/lora.h"
+#include "model/weight.h"
 #include "ops/tensor_types.h"
 #include "tokenizer/vocab.h"
 
 namespace dip {
-
-// A 2-D weight in ggml layout: `rows` outputs, each a contiguous row of `cols` inputs.
-struct Weight {
-  std::string name;
-  TensorType type = TensorType::F32;
-  const uint8_t* data = nullptr;
-  size_t rows = 0, cols = 0;
-  size_t bytes() const { return rows * row_bytes(type, cols); }
-  const uint8_t* row(size_t r) const { return data + r * row_bytes(type, cols); }
-};
 
 struct Layer {
   std::vector<float> attn_norm, ffn_norm;
@@ -55,6 +47,16 @@ class Model {
   std::vector<float> rope_freqs;  // Llama-3 frequency factors (empty when absent)
   std::vector<Layer> layers;
 
+  // Applies a low-rank adapter to every weight it names (adapters add up, in the order given);
+  // fails with the file and the tensor when it does not fit this model.
+  void add_lora(const LoraSpec& spec);
+  const std::vector<std::unique_ptr<LoraAdapter>>& adapters() const { return adapters_; }
+  // Bytes of all adapters' tensors (they stay in DRAM, also when the MLP is on flash).
+  uint64_t adapter_bytes() const;
+  // The projection weight of that GGUF name (token embeddings excluded), or null.
+  Weight* find_weight(const std::string& name);
+  const Weight* find_weight(const std::string& name) const;
+
   // Bytes of weights one generated token reads (all matrices + norms; one embedding row).
   uint64_t bytes_per_token() const;
   uint64_t mlp_bytes() const;
@@ -69,6 +71,7 @@ class Model {
   HParams hp_;
   Vocab vocab_;
   bool vocab_only_ = false;
+  std::vector<std::unique_ptr<LoraAdapter>> adapters_;
 };
 
 }  // namespace dip

@@ -191,6 +191,16 @@ void SparseMlp::multiply(uint32_t layer, bool up, const std::vector<int32_t>& id
   }
 }
 
+void SparseMlp::add_gate_up_lora(const Layer& L, const int32_t* idx, const float* xs, size_t n,
+                                 bool with_up) {
+  const size_t F = model_.hparams().n_ff;
+  // Fused (phi3): ffn_up's adapter spans both halves of gu_ = [gate; up].
+  const Weight& gate = L.fused_gate_up() ? L.ffn_up : L.ffn_gate;
+  for (const LoraTensor* t : gate.lora) lora_add(*t, idx, xs, n, gu_.data(), lora_tmp_);
+  if (with_up && !L.fused_gate_up())
+    for (const LoraTensor* t : L.ffn_up.lora) lora_add(*t, idx, xs, n, gu_.data() + F, lora_tmp_);
+}
+
 void SparseMlp::forward(uint32_t il, const float* x_in, float* out, uint32_t pos,
                         ThreadPool& pool) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -216,6 +226,7 @@ void SparseMlp::forward(uint32_t il, const float* x_in, float* out, uint32_t pos
     const size_t urb = row_bytes(uw.type, E);
     if (masker_.shape() == MlpShape::kDenseGateUp) {
       matmul(uw.type, up_rows, E, F, enc_, gu_.data() + F, F, &pool);
+      add_gate_up_lora(L, nullptr, x_.data(), E, true);
       bytes += F * urb;
       swiglu_simd(gu_.data(), gu_.data() + F, h_.data(), F);
       for (size_t j = 0; j < F; ++j) score_[j] = std::fabs(h_[j]);
@@ -224,6 +235,7 @@ void SparseMlp::forward(uint32_t il, const float* x_in, float* out, uint32_t pos
       density = (2.0 + double(down_idx_.size()) / double(F)) / 3.0;
     } else {
       // CATS: neurons by |silu(gate)|; their up rows and down columns only.
+      add_gate_up_lora(L, nullptr, x_.data(), E, false);
       swiglu_simd(gu_.data(), ones_.data(), h_.data(), F);  // silu(gate)
       for (size_t j = 0; j < F; ++j) score_[j] = std::fabs(h_[j]);
       select(il, false, score_.data(), F, keep.down, pos, down_idx_, down_hits_.data(),
@@ -233,9 +245,17 @@ void SparseMlp::forward(uint32_t il, const float* x_in, float* out, uint32_t pos
       pool.parallel_for(nk, 16, [&](size_t a, size_t b) {
         for (size_t i = a; i < b; ++i) {
           const size_t j = size_t(down_idx_[i]);
-          xs_[i] = h_[j] * dot_simd(uw.type, up_rows + j * urb, enc_.row(0), E);
+          xs_[i] = dot_simd(uw.type, up_rows + j * urb, enc_.row(0), E);
         }
       });
+      // The kept neurons' up adapters (fused: the up half's rows), then silu(gate) * up.
+      const size_t row0 = L.fused_gate_up() ? F : 0;
+      for (const LoraTensor* t : L.ffn_up.lora) {
+        lora_project_a(*t, x_.data(), lora_tmp_);
+        for (size_t i = 0; i < nk; ++i)
+          xs_[i] += lora_row(*t, lora_tmp_, row0 + size_t(down_idx_[i]));
+      }
+      for (size_t i = 0; i < nk; ++i) xs_[i] *= h_[size_t(down_idx_[i])];
       bytes += nk * urb;
       density = (1.0 + 2.0 * double(nk) / double(F)) / 3.0;
     }
@@ -246,6 +266,7 @@ void SparseMlp::forward(uint32_t il, const float* x_in, float* out, uint32_t pos
     select(il, true, score_.data(), E, keep.up, pos, up_idx_, up_hits_.data(), up_slots_.data());
     for (size_t i = 0; i < up_idx_.size(); ++i) xs_[i] = x_[size_t(up_idx_[i])];
     multiply(il, true, up_idx_, xs_.data(), gu_.data(), pool);
+    add_gate_up_lora(L, up_idx_.data(), xs_.data(), up_idx_.size(), true);
     bytes += up_idx_.size() * up_col_bytes_;
     swiglu_simd(gu_.data(), gu_.data() + F, h_.data(), F);
     for (size_t j = 0; j < F; ++j) score_[j] = std::fabs(h_[j]);
@@ -260,6 +281,8 @@ void SparseMlp::forward(uint32_t il, const float* x_in, float* out, uint32_t pos
     for (size_t i = 0; i < down_idx_.size(); ++i) xs_[i] = h_[size_t(down_idx_[i])];
   }
   multiply(il, false, down_idx_, xs_.data(), out, pool);
+  for (const LoraTensor* t : L.ffn_down.lora)
+    lora_add(*t, down_idx_.data(), xs_.data(), down_idx_.size(), out, lora_tmp_);
   bytes += down_idx_.size() * down_col_bytes_;
   stats_.evals++;
   stats_.density_sum += density;

@@ -20,6 +20,7 @@
 namespace dip {
 
 class Model;
+struct Layer;
 class ThreadPool;
 class FlashColumns;
 
@@ -103,6 +104,11 @@ class SparseMlp : public MlpHook {
   void multiply(uint32_t layer, bool up, const std::vector<int32_t>& idx, const float* xs, float* y,
                 ThreadPool& pool);
 
+  // gu_ += the gate (and with_up, up) adapters' updates of the n inputs xs = x[idx] (idx null:
+  // all inputs).
+  void add_gate_up_lora(const Layer& L, const int32_t* idx, const float* xs, size_t n,
+                        bool with_up);
+
   const Model& model_;
   SparsityConfig cfg_;
   const Masker& masker_;  // cfg_.method's
@@ -114,6 +120,7 @@ class SparseMlp : public MlpHook {
   uint64_t dense_bytes_ = 0;
   uint64_t up_col_bytes_ = 0, down_col_bytes_ = 0;  // one up+gate bundle, one down column
   // scratch
+  std::vector<float> lora_tmp_;
   std::vector<float> x_, score_, gu_, h_, xs_, sel_scratch_, ones_;
   std::vector<uint32_t> topk_scratch_;
   std::vector<int32_t> up_idx_, down_idx_, all_up_, all_down_;

@@ -2,7 +2,11 @@
 // For every architecture x tensor type x shape: token ids of test texts, next-token
 // distributions at every position, a 64-token greedy continuation, and perplexity.
 //
-// usage: node differential.mjs DIP_BINARY WORK_DIR [--quick] [--types f32,q8_0,...]
+// With --lora: LoRA adapters instead (random adapters from `dip make-test-lora` on synthetic
+// models of each architecture and on the default model; one and two adapters, scaled), the
+// same checks with the adapters applied on both sides.
+//
+// usage: node differential.mjs DIP_BINARY WORK_DIR [--quick] [--types f32,q8_0,...] [--lora]
 import fs from "node:fs";
 import path from "node:path";
 import {execFileSync} from "node:child_process";
@@ -11,6 +15,7 @@ import {fileURLToPath} from "node:url";
 const here = path.dirname(fileURLToPath(import.meta.url));
 const [dip, work] = process.argv.slice(2);
 const quick = process.argv.includes("--quick");
+const loraMode = process.argv.includes("--lora");
 // --types limits the run to some tensor types (for work on one kernel); CI runs them all.
 const typesArg = process.argv.indexOf("--types");
 if (typesArg > 0 && !process.argv[typesArg + 1]) {
@@ -84,13 +89,15 @@ function check(ok, what) {
 
 // Compares `dip` on `ourModel` (a GGUF file or Hugging Face folder) with llama.cpp on
 // `refModel` (the same GGUF, or the GGUF converted from the folder).
-function compare(name, type, ourModel, refModel) {
+// lora: adapters [{path, scale}] applied by both.
+function compare(name, type, ourModel, refModel, lora = []) {
   const model = ourModel;
+  const la = lora.flatMap((a) => (a.scale === 1 ? ["--lora", a.path] : ["--lora-scaled", a.path, String(a.scale)]));
   const ours = texts.map((t) => run(["tokenize", "-m", model, "-p", t]).trim().split(" ").filter((x) => x.length).map(Number));
   const prompt = ours[0];
   const logitsFile = path.join(work, name + ".ref.bin");
   const pathFile = path.join(work, name + ".refpath.bin");
-  const ref = oracle({model: refModel, texts, logits: {tokens: ours[1], out: logitsFile},
+  const ref = oracle({model: refModel, texts, lora: lora.length ? lora : undefined, logits: {tokens: ours[1], out: logitsFile},
                       greedy: {tokens: prompt, n: 64, logits_out: pathFile}, perplexity: {file: pplText, ctx: 128}});
   texts.forEach((t, i) => check(JSON.stringify(ref.tokenize[i]) === JSON.stringify(ours[i]),
     `${name}: tokens of ${JSON.stringify(t)}\n  llama.cpp ${JSON.stringify(ref.tokenize[i])}\n  dip       ${JSON.stringify(ours[i])}`));
@@ -98,7 +105,7 @@ function compare(name, type, ourModel, refModel) {
   const ourFile = path.join(work, name + ".dip.bin");
   let worst = 0, maxLogitDiff = 0, V = 0;
   for (const [toks, refFile] of [[ours[1], logitsFile], [prompt.concat(ref.greedy.slice(0, -1)), pathFile]]) {
-    V = JSON.parse(run(["eval", "-m", model, "--tokens", toks.join(","), "--dump-logits", ourFile])).n_vocab;
+    V = JSON.parse(run(["eval", "-m", model, ...la, "--tokens", toks.join(","), "--dump-logits", ourFile])).n_vocab;
     const a = new Float32Array(fs.readFileSync(refFile).buffer.slice(0));
     const b = new Float32Array(fs.readFileSync(ourFile).buffer.slice(0));
     check(a.length === b.length && a.length === toks.length * V, `${name}: logits sizes differ`);
@@ -113,9 +120,13 @@ function compare(name, type, ourModel, refModel) {
   // bit; what is left is a last-bit difference somewhere, amplified where a value sits on an
   // F16 or Q8_0 rounding boundary. This holds for llama.cpp's AVX-512 CPU build ('zen4'), which
   // the test setup pins (tools/pin_llama_cpu_variant.sh); other builds sum in other orders.
-  const tol = {f32: 1e-3, f16: 1e-3, bf16: 1e-3, q8_0: 1e-2, q4_0: 1e-2}[type];
+  // LoRA on the trained F16 default model: the adapter's own products agree bit for bit at small
+  // scales, but at full scale a last-bit difference in the MLP's adapted activations crosses F16
+  // rounding boundaries of the next layer's input (relative L2 up to about 2.5e-3, perplexity
+  // within 0.003%, greedy text identical); see docs/differential-results.md.
+  const tol = name.startsWith("lora-default") ? 5e-3 : {f32: 1e-3, f16: 1e-3, bf16: 1e-3, q8_0: 1e-2, q4_0: 1e-2}[type];
   check(worst < tol, `${name}: next-token distributions differ, worst relative L2 ${worst.toExponential(2)} >= ${tol}`);
-  const g = JSON.parse(run(["eval", "-m", model, "--tokens", prompt.join(","), "--greedy", "64"])).greedy;
+  const g = JSON.parse(run(["eval", "-m", model, ...la, "--tokens", prompt.join(","), "--greedy", "64"])).greedy;
   // The continuations must be identical, except after a step where llama.cpp's own top-2
   // logits are closer than the numerical noise measured between the two engines on this
   // model along the same path (twice the largest logit difference above, at least 1e-3):
@@ -124,7 +135,7 @@ function compare(name, type, ourModel, refModel) {
   const tieMargin = Math.max(1e-3, 2 * maxLogitDiff);
   const tie = firstDiff >= 0 && ref.greedy_margins[firstDiff] < tieMargin;
   check(firstDiff < 0 || tie, `${name}: greedy continuation differs at step ${firstDiff} (llama.cpp margin ${ref.greedy_margins?.[firstDiff]}, noise ${maxLogitDiff})`);
-  const pj = JSON.parse(run(["perplexity", "-m", model, "-f", pplText, "--ctx", "128", "--json"]).trim().split("\n").pop());
+  const pj = JSON.parse(run(["perplexity", "-m", model, ...la, "-f", pplText, "--ctx", "128", "--json"]).trim().split("\n").pop());
   const rel = Math.abs(pj.ppl - ref.perplexity.ppl) / ref.perplexity.ppl;
   const ptol = type === "f32" || type === "f16" ? 1e-3 : 1e-2;
   check(pj.tokens === ref.perplexity.tokens && rel < ptol,
@@ -135,7 +146,31 @@ function compare(name, type, ourModel, refModel) {
 }
 
 let caseNo = 0;
-for (const arch of archs) {
+if (loraMode) {
+  // Random adapters on every projection (F32 and F16 adapter tensors), on synthetic models of
+  // each architecture and on the default model.
+  const cases = process.env.LORA_CASES ? JSON.parse(process.env.LORA_CASES) : [...archs.map((arch, i) => ({arch, type: i % 2 ? "f16" : "f32"})), {arch: "default", type: "f16"}];
+  for (const [i, c] of cases.entries()) {
+    const name = `lora-${c.arch}-${c.type}`;
+    let model = path.join(here, "../../models/default.gguf");
+    if (c.arch !== "default") {
+      model = path.join(work, name + ".gguf");
+      run(["make-test-model", model, "--arch", c.arch, "--type", c.type, "--seed", String(50 + i), "--logit-scale", "1",
+           "--pre", pres[c.arch], ...shapes[0].args]);
+    }
+    const a1 = path.join(work, name + ".a1.gguf"), a2 = path.join(work, name + ".a2.gguf");
+    // The trained default model is perturbed less: its updates as large as a trained adapter's
+    // (perplexity 20 -> 28), not a random model's.
+    const bstd = c.arch === "default" ? "0.02" : "0.05";
+    run(["make-test-lora", a1, "-m", model, "--rank", "8", "--seed", String(i + 1), "--b-std", bstd, "--type", c.type]);
+    run(["make-test-lora", a2, "-m", model, "--rank", "4", "--seed", String(i + 100), "--b-std", bstd,
+         "--targets", "ffn_gate,ffn_up,ffn_down"]);
+    compare(name, c.type, model, model, [{path: a1, scale: 1}]);
+    compare(name + "-two-scaled", c.type, model, model, [{path: a1, scale: 0.5}, {path: a2, scale: 2}]);
+    for (const f of [a1, a2, ...(c.arch !== "default" ? [model] : [])]) fs.rmSync(f, {force: true});
+  }
+}
+for (const arch of loraMode ? [] : archs) {
   for (const type of types) {
     for (const [si, shape] of shapes.entries()) {
       const vlist = vocabs[arch];
@@ -154,7 +189,7 @@ for (const arch of archs) {
 // Hugging Face folders converted by `dip convert`: llama.cpp must load the GGUF (metadata,
 // tokenizer, tensor layout incl. Llama's q/k row order) and agree with dip on it. (That the
 // folder and the converted file give the same logits in dip is a unit test.)
-for (const arch of archs) {
+for (const arch of loraMode ? [] : archs) {
   for (const type of (quick ? ["f16"] : ["f32", "f16", "q8_0"]).filter(wanted)) {
     const src = path.join(work, `hf-src-${arch}.gguf`);
     // The folder name becomes general.name, on which llama.cpp keys Phi-3 rules that expect

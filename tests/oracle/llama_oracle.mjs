@@ -9,6 +9,7 @@
 //   perplexity: {file: "t.txt", ctx: 512, out: "nll.json"} // llama.cpp's perplexity protocol
 //   speed: {text: "...", n: 64, runs: 3}  // prompt and generation tokens/s (benchmarks)
 //   threads: 2,
+//   lora: [{path: "adapter.gguf", scale: 1}],  // LoRA adapters applied to every context
 //   ignore_memory_checks: false         // load models larger than RAM (mmap'd; benchmarks)
 // }
 // The response also carries max_rss_bytes: the process's peak resident memory (getrusage),
@@ -35,8 +36,9 @@ if (req.texts) {
 }
 
 async function newSequence(size) {
+  const lora = req.lora ? {adapters: req.lora.map((a) => ({filePath: a.path, scale: a.scale ?? 1}))} : undefined;
   const ctx = await model.createContext({contextSize: size, batchSize: size, threads, flashAttention: req.flash ?? false,
-    ignoreMemorySafetyChecks});
+    ignoreMemorySafetyChecks, lora});
   return {ctx, seq: ctx.getSequence()};
 }
 
