@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build needs and builds dip in Release (build/release/dip).
 #   ./setup.sh          install packages + build
-#   ./setup.sh --test   also install the test dependencies (GoogleTest, node-llama-cpp)
+#   ./setup.sh --test   also install the test dependencies (GoogleTest, node-llama-cpp, PyTorch)
+#   ./setup.sh --train  also install what the training tools need (Debian's PyTorch, OpenBLAS)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -11,6 +12,11 @@ PKGS=(build-essential cmake pkg-config libhwy-dev libfmt-dev libcli11-dev nlohma
 if [ "${1:-}" = "--test" ]; then
   PKGS+=(clang-format)
   command -v npm >/dev/null || PKGS+=(nodejs npm)
+fi
+# The training tools (tools/train): PyTorch with OpenBLAS (Debian's reference BLAS is ten times
+# slower); the tests check their masks and model against the engine's.
+if [ "${1:-}" = "--test" ] || [ "${1:-}" = "--train" ]; then
+  PKGS+=(python3-torch python3-numpy libopenblas0-pthread)
 fi
 
 tools/apt_install.sh "${PKGS[@]}"

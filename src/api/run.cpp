@@ -23,6 +23,8 @@ Runner::Runner(const Model& m, const RunOptions& o, uint32_t n_ctx, uint32_t n_l
     session_->set_max_batch(flash_->max_batch);
   sparsity_ = make_sparsity(m, o.sparsity, flash_ ? flash_->columns.get() : nullptr);
   reference_without_lora_ = o.sparsity.reference_without_lora;
+  if (reference_without_lora_ && m.adapters().empty())
+    fail("--kl-to-base compares against the model without its adapters: give --lora");
 }
 
 Runner::~Runner() = default;

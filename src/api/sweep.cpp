@@ -57,6 +57,8 @@ nlohmann::json run_accuracy_sweep(const Model& m, const std::vector<int32_t>& to
   Session s(m, ctx, threads);
   DenseReference ref;
   ref.without_lora = so.reference_without_lora;
+  if (ref.without_lora && m.adapters().empty())
+    fail("--kl-to-base compares against the model without its adapters: give --lora");
   nlohmann::json rows = nlohmann::json::array();
   // Rewritten whole after every point (temporary file, then rename): a stopped sweep leaves the
   // rows it finished, never a half-written file.

@@ -54,9 +54,9 @@ void add_sparsity_opts(CLI::App* c, SparsityOptions& o, bool with_method) {
     c->add_option("--keep-file", o.keep_file,
                   "per-layer keep fractions (JSON: {\"layers\": [{\"up\":u,\"down\":d}, ...]})");
     c->add_option("--trace", o.trace, "write the per-token masks (and cache hits) to this file");
-    c->add_flag("--kl-to-base", o.reference_without_lora,
-                "with --lora: compare the pruned run with the dense model without the adapters");
   }
+  c->add_flag("--kl-to-base", o.reference_without_lora,
+              "with --lora: compare the pruned run with the dense model without the adapters");
   c->add_option("--thresholds", o.thresholds,
                 "calibrated thresholds (from `dip calibrate`): cats, teal, dip --threshold-mode");
   c->add_flag("--threshold-mode", o.threshold_mode,

@@ -149,7 +149,9 @@ let caseNo = 0;
 if (loraMode) {
   // Random adapters on every projection (F32 and F16 adapter tensors), on synthetic models of
   // each architecture and on the default model.
-  const cases = process.env.LORA_CASES ? JSON.parse(process.env.LORA_CASES) : [...archs.map((arch, i) => ({arch, type: i % 2 ? "f16" : "f32"})), {arch: "default", type: "f16"}];
+  // --quick (sanitizer builds): two synthetic models.
+  let cases = [...archs.map((arch, i) => ({arch, type: i % 2 ? "f16" : "f32"})), {arch: "default", type: "f16"}];
+  if (quick) cases = cases.slice(0, 2);
   for (const [i, c] of cases.entries()) {
     const name = `lora-${c.arch}-${c.type}`;
     let model = path.join(here, "../../models/default.gguf");

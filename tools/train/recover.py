@@ -140,15 +140,19 @@ def main():
     val_x = valid[: n_val * args.seq].view(n_val, args.seq).to(dev)
     val_y = valid[1: n_val * args.seq + 1].view(n_val, args.seq).to(dev)
 
-    def evaluate():
+    def evaluate(spec="masked"):
         with torch.no_grad():
             tot = 0.0
             for i in range(0, n_val, args.batch):
-                logits = model(val_x[i:i + args.batch], spec_for(val_density))
+                if spec == "dense":
+                    logits = model(val_x[i:i + args.batch], None, use_lora=False)
+                else:
+                    logits = model(val_x[i:i + args.batch], spec_for(val_density))
                 tot += F.cross_entropy(logits.flatten(0, 1), val_y[i:i + args.batch].flatten(), reduction="sum").item()
             return tot / val_y.numel()
 
-    log = {"args": vars(args), "device": dev, "curve": []}
+    log = {"args": vars(args), "device": dev, "curve": [], "dense_valid_loss": evaluate("dense")}
+    print(f"dense validation loss {log['dense_valid_loss']:.4f} (no masks, no adapter)", flush=True)
     best, best_step, bad = evaluate(), 0, 0
     best_state = {k: v.detach().clone() for k, v in model.lora.state_dict().items()}
     log["curve"].append({"step": 0, "tokens": 0, "valid_loss": best, "seconds": time.time() - t0})

@@ -1,0 +1,79 @@
+#!/usr/bin/python3
+"""Accuracy recovery at a glance: perplexity (and KL to the original dense model) against MLP
+density, per pruning method, without adapters and with each recovery adapter, from `dip sweep`
+results (sweep.json, run with --kl-to-base when an adapter is applied). Writes
+recovery_ppl.png/.svg and recovery.csv, and prints the table as Markdown.
+
+    tools/plot_recovery.py OUT_DIR "none=docs/results/sweep.json" "dip-ca 0.5 adapter=DIR/sweep.json" ...
+"""
+import csv
+import json
+import os
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+COLORS = {"dip": "tab:blue", "dip-ca": "tab:red", "cats": "tab:green", "teal": "tab:purple", "glu": "tab:orange"}
+STYLES = ["--", "-", "-.", ":"]
+MARKERS = ["o", "s", "^", "D"]
+
+
+def main():
+    out_dir, specs = sys.argv[1], sys.argv[2:]
+    if not specs:
+        sys.exit(__doc__)
+    os.makedirs(out_dir, exist_ok=True)
+    runs = []
+    for s in specs:
+        label, path = s.split("=", 1)
+        runs.append((label, json.load(open(path))))
+    base_ppl = runs[0][1]["dense_ppl"]  # the original dense model (the first run has no adapter)
+    rows = []
+    for label, d in runs:
+        for r in d["rows"]:
+            if r["method"] == "dip-ca" and abs(r["gamma"] - 0.5) > 1e-9:
+                continue  # the gamma the adapters are trained for
+            rows.append({"adapter": label, "method": r["method"], "target_density": r["target_density"],
+                         "mlp_density": r["mlp_density"], "ppl": r["ppl"],
+                         "vs_dense_pct": 100 * (r["ppl"] / base_ppl - 1), "kl": r["kl"], "top1": r["top1"],
+                         "hit_rate": r["hit_rate"]})
+    with open(os.path.join(out_dir, "recovery.csv"), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
+        w.writeheader()
+        w.writerows(rows)
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for ai, (key, ylabel) in enumerate([("vs_dense_pct", "perplexity vs original dense (%)"),
+                                         ("kl", "KL to original dense (nats/token)")]):
+        ax = axes[ai]
+        for ri, (label, _) in enumerate(runs):
+            for method in COLORS:
+                pts = sorted((r["mlp_density"], r[key]) for r in rows
+                             if r["adapter"] == label and r["method"] == method and r["target_density"] < 1)
+                if not pts:
+                    continue
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], STYLES[ri % 4], marker=MARKERS[ri % 4],
+                        color=COLORS[method], label=f"{method}, {label}")
+        ax.set_xlabel("MLP density (share of MLP bytes read per token)")
+        ax.set_ylabel(ylabel)
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3, which="both")
+    axes[0].legend(fontsize=7)
+    fig.suptitle("Accuracy recovery: default model, held-out text")
+    for ext in ("png", "svg"):
+        fig.savefig(os.path.join(out_dir, f"recovery_ppl.{ext}"), dpi=130, bbox_inches="tight")
+
+    print("| adapter | method | MLP density | perplexity | vs dense | KL to dense | top-1 agreement |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        m = r["method"] + (", gamma 0.5" if r["method"] == "dip-ca" else "")
+        print(f"| {r['adapter']} | {m} | {r['mlp_density']:.3f} | {r['ppl']:.2f} | {r['vs_dense_pct']:+.1f}% | "
+              f"{r['kl']:.4f} | {r['top1']:.3f} |")
+    print(f"\nOriginal dense perplexity on these windows: {base_ppl:.2f}")
+
+
+if __name__ == "__main__":
+    main()
