@@ -5,6 +5,7 @@ results (sweep.json, run with --kl-to-base when an adapter is applied). Writes
 recovery_ppl.png/.svg and recovery.csv, and prints the table as Markdown.
 
     tools/plot_recovery.py OUT_DIR "none=docs/results/sweep.json" "dip-ca 0.5 adapter=DIR/sweep.json" ...
+    tools/plot_recovery.py --curves OUT_DIR "dip-ca 0.5=DIR/train_log.json" ...   # training curves
 """
 import csv
 import json
@@ -21,7 +22,32 @@ STYLES = ["--", "-", "-.", ":"]
 MARKERS = ["o", "s", "^", "D"]
 
 
+def curves(out_dir, specs):
+    """Validation loss (masked model with the adapter) against training tokens, per run, with the
+    dense model's validation loss where the log has it."""
+    os.makedirs(out_dir, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    dense = None
+    for i, s in enumerate(specs):
+        label, path = s.split("=", 1)
+        log = json.load(open(path))
+        pts = log["curve"]
+        ax.plot([p["tokens"] / 1e3 for p in pts], [p["valid_loss"] for p in pts], marker=MARKERS[i % 4],
+                label=f"{label} (best at step {log['best_step']}, {log['seconds'] / 60:.0f} min)")
+        dense = log.get("dense_valid_loss", dense)
+    if dense is not None:
+        ax.axhline(dense, color="gray", ls="--", label="dense model, no adapter")
+    ax.set_xlabel("training tokens (thousands)")
+    ax.set_ylabel("validation loss, masked (nats/token)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    for ext in ("png", "svg"):
+        fig.savefig(os.path.join(out_dir, f"recovery_curves.{ext}"), dpi=130, bbox_inches="tight")
+
+
 def main():
+    if sys.argv[1:2] == ["--curves"]:
+        return curves(sys.argv[2], sys.argv[3:])
     out_dir, specs = sys.argv[1], sys.argv[2:]
     if not specs:
         sys.exit(__doc__)
@@ -32,10 +58,13 @@ def main():
         runs.append((label, json.load(open(path))))
     base_ppl = runs[0][1]["dense_ppl"]  # the original dense model (the first run has no adapter)
     rows = []
+    adapted_methods = {r["method"] for _, d in runs[1:] for r in d["rows"]}
     for label, d in runs:
         for r in d["rows"]:
             if r["method"] == "dip-ca" and abs(r["gamma"] - 0.5) > 1e-9:
                 continue  # the gamma the adapters are trained for
+            if r["target_density"] >= 1 or r["method"] not in adapted_methods:
+                continue
             rows.append({"adapter": label, "method": r["method"], "target_density": r["target_density"],
                          "mlp_density": r["mlp_density"], "ppl": r["ppl"],
                          "vs_dense_pct": 100 * (r["ppl"] / base_ppl - 1), "kl": r["kl"], "top1": r["top1"],
