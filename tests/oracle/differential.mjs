@@ -149,7 +149,7 @@ let caseNo = 0;
 if (loraMode) {
   // Random adapters on every projection (F32 and F16 adapter tensors), on synthetic models of
   // each architecture and on the default model.
-  // --quick (sanitizer builds): two synthetic models.
+  // --quick: two synthetic models.
   let cases = [...archs.map((arch, i) => ({arch, type: i % 2 ? "f16" : "f32"})), {arch: "default", type: "f16"}];
   if (quick) cases = cases.slice(0, 2);
   for (const [i, c] of cases.entries()) {
