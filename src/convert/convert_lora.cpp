@@ -12,32 +12,44 @@
 
 namespace dip {
 
+namespace {
+
+// The metadata llama.cpp reads from an adapter file.
+void write_adapter_header(GgufWriter& w, const HParams& hp, const std::string& name, float alpha) {
+  w.set_string("general.architecture", hp.arch_name);
+  w.set_string("general.type", "adapter");
+  w.set_string("general.name", name);
+  w.set_u32("general.alignment", 32);
+  w.set_string("adapter.type", "lora");
+  w.set_f32("adapter.lora.alpha", alpha);
+}
+
+// rows x cols floats as a tensor of `type`.
+void add_float_tensor(GgufWriter& w, const std::string& name, TensorType type, const float* f,
+                      size_t cols, size_t rows) {
+  const size_t rb = row_bytes(type, cols);
+  std::vector<uint8_t> bytes(rows * rb);
+  for (size_t r = 0; r < rows; ++r) quantize_row(type, f + r * cols, bytes.data() + r * rb, cols);
+  w.add_tensor(name, type, {cols, rows}, bytes.data(), bytes.size());
+}
+
+}  // namespace
+
 void write_lora_gguf(const Model& base, const LoraAdapter& a, const std::string& out,
                      TensorType type) {
   if (type != TensorType::F32 && type != TensorType::F16 && type != TensorType::BF16)
     fail("convert-lora: --type must be f32, f16 or bf16");
   const HParams& hp = base.hparams();
   GgufWriter w;
-  w.set_string("general.architecture", hp.arch_name);
-  w.set_string("general.type", "adapter");
-  w.set_string("general.name", std::filesystem::path(a.path()).filename().string());
-  w.set_u32("general.alignment", 32);
-  w.set_string("adapter.type", "lora");
-  w.set_f32("adapter.lora.alpha", a.alpha());
+  write_adapter_header(w, hp, std::filesystem::path(a.path()).filename().string(), a.alpha());
   // A Hugging Face base keeps Llama's q/k rows in rotate-half order; the file wants GGUF order.
   const bool interleave = base.hf() && base.hf()->llama_qk_rotate_half;
   for (const LoraTensor& t : a.tensors()) {
     std::vector<float> b = t.b_f32;
     if (interleave && (t.base.ends_with(".attn_q.weight") || t.base.ends_with(".attn_k.weight")))
       interleave_rope_rows(b, t.rank, t.b.rows, hp.head_dim);
-    for (auto [f, suffix, cols, rows] : {std::tuple{&t.a_f32, ".lora_a", t.a.cols, size_t(t.rank)},
-                                         std::tuple{static_cast<const std::vector<float>*>(&b),
-                                                    ".lora_b", size_t(t.rank), t.b.rows}}) {
-      std::vector<uint8_t> bytes(rows * row_bytes(type, cols));
-      for (size_t r = 0; r < rows; ++r)
-        quantize_row(type, &(*f)[r * cols], bytes.data() + r * row_bytes(type, cols), cols);
-      w.add_tensor(t.base + suffix, type, {cols, rows}, bytes.data(), bytes.size());
-    }
+    add_float_tensor(w, t.base + ".lora_a", type, t.a_f32.data(), t.a.cols, t.rank);
+    add_float_tensor(w, t.base + ".lora_b", type, b.data(), t.rank, t.b.rows);
   }
   w.write(out);
 }
@@ -46,12 +58,7 @@ void write_synth_lora(const Model& base, const SynthLoraSpec& spec, const std::s
   if (spec.rank == 0) fail("make-test-lora: the rank must be positive");
   const HParams& hp = base.hparams();
   GgufWriter w;
-  w.set_string("general.architecture", hp.arch_name);
-  w.set_string("general.type", "adapter");
-  w.set_string("general.name", "random test adapter");
-  w.set_u32("general.alignment", 32);
-  w.set_string("adapter.type", "lora");
-  w.set_f32("adapter.lora.alpha", spec.alpha);
+  write_adapter_header(w, hp, "random test adapter", spec.alpha);
   std::mt19937_64 rng(spec.seed);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   size_t n = 0;
@@ -69,11 +76,7 @@ void write_synth_lora(const Model& base, const SynthLoraSpec& spec, const std::s
             std::tuple{".lora_b", R, wt->rows, spec.b_std}}) {
         std::vector<float> f(cols * rows);
         for (float& x : f) x = sd * normal(rng);
-        std::vector<uint8_t> bytes(rows * row_bytes(spec.type, cols));
-        for (size_t r = 0; r < rows; ++r)
-          quantize_row(spec.type, &f[r * cols], bytes.data() + r * row_bytes(spec.type, cols),
-                       cols);
-        w.add_tensor(wt->name + suffix, spec.type, {cols, rows}, bytes.data(), bytes.size());
+        add_float_tensor(w, wt->name + suffix, spec.type, f.data(), cols, rows);
       }
     }
   }

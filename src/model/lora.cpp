@@ -131,13 +131,10 @@ void LoraAdapter::load_gguf(const Model& base) {
       fail("{}: tensor '{}.{}' has no partner '{}.{}'", path_, b, p.first ? "lora_a" : "lora_b", b,
            p.first ? "lora_b" : "lora_a");
     }
-    if (hf_rope && is_qk(b)) {  // a Hugging Face base keeps q/k rows in rotate-half order
-      GgufTensorInfo bt = *p.second;
-      reorder_rows(bt, base.hparams().head_dim, false);
-      add(base, b, *p.first, bt);
-    } else {
-      add(base, b, *p.first, *p.second);
-    }
+    GgufTensorInfo bt = *p.second;
+    // A Hugging Face base keeps q/k rows in rotate-half order.
+    if (hf_rope && is_qk(b)) reorder_rows(bt, base.hparams().head_dim, false);
+    add(base, b, *p.first, bt);
   }
 }
 
@@ -271,24 +268,19 @@ void LoraAdapter::add(const Model& base, const std::string& name, const GgufTens
 
 void lora_add(const LoraTensor& t, const int32_t* idx, const float* xs, size_t n, float* y,
               std::vector<float>& tmp) {
-  const size_t R = t.rank, in = t.a.cols, out = t.b.rows;
-  tmp.assign(R, 0.0f);
-  for (size_t r = 0; r < R; ++r) {
-    const float* a = &t.a_f32[r * in];
-    float s = 0;
-    if (idx) {
+  if (idx) {
+    const size_t R = t.rank, in = t.a.cols;
+    tmp.assign(R, 0.0f);
+    for (size_t r = 0; r < R; ++r) {
+      const float* a = &t.a_f32[r * in];
+      float s = 0;
       for (size_t i = 0; i < n; ++i) s += a[size_t(idx[i])] * xs[i];
-    } else {
-      for (size_t i = 0; i < in; ++i) s += a[i] * xs[i];
+      tmp[r] = s;
     }
-    tmp[r] = s;
+  } else {
+    lora_project_a(t, xs, tmp);
   }
-  for (size_t j = 0; j < out; ++j) {
-    const float* b = &t.b_f32[j * R];
-    float s = 0;
-    for (size_t r = 0; r < R; ++r) s += b[r] * tmp[r];
-    y[j] += t.scale * s;
-  }
+  for (size_t j = 0; j < t.b.rows; ++j) y[j] += lora_row(t, tmp, j);
 }
 
 void lora_project_a(const LoraTensor& t, const float* x, std::vector<float>& tmp) {

@@ -43,19 +43,13 @@ PY
 grep -q "merge adapters into a GGUF file first" "$WORK/err.txt" || bad "--flash --lora: $(cat "$WORK/err.txt")"
 
 # Bad input: a one-line error naming the file, a non-zero exit.
-expect_error() {  # expect_error WANT dip-args...
-  local want="$1"; shift
-  if "$DIP" "$@" >"$WORK/out.txt" 2>"$WORK/err.txt"; then bad "accepted: $*"; return; fi
-  grep -qF -- "$want" "$WORK/err.txt" || bad "$*: expected '$want', got: $(cat "$WORK/err.txt")"
-  [ "$(wc -l < "$WORK/err.txt")" -le 2 ] || bad "$*: more than one line of error"
-}
-expect_error "adapter scale 'abc' is not a number" generate -m "$M" -p hi -n 1 --lora-scaled "$A" abc
-expect_error "not 'adapter'" generate -m "$M" -p hi -n 1 --lora "$M"
-expect_error "no such adapter" perplexity -m "$M" -f "$TEXT" --lora "$WORK/missing.gguf"
+expect_fail "adapter scale 'abc' is not a number" "$DIP" generate -m "$M" -p hi -n 1 --lora-scaled "$A" abc
+expect_fail "not 'adapter'" "$DIP" generate -m "$M" -p hi -n 1 --lora "$M"
+expect_fail "no such adapter" "$DIP" perplexity -m "$M" -f "$TEXT" --lora "$WORK/missing.gguf"
 "$DIP" make-test-model "$WORK/other.gguf" --n-embd 64 --n-ff 96 2>/dev/null
 "$DIP" make-test-lora "$WORK/other_a.gguf" -m "$WORK/other.gguf" 2>/dev/null
-expect_error "an adapter for another model" generate -m "$M" -p hi -n 1 --lora "$WORK/other_a.gguf"
-expect_error "give --lora" perplexity -m "$M" -f "$TEXT" --method dip --mlp-density 0.5 --kl-to-base
+expect_fail "an adapter for another model" "$DIP" generate -m "$M" -p hi -n 1 --lora "$WORK/other_a.gguf"
+expect_fail "give --lora" "$DIP" perplexity -m "$M" -f "$TEXT" --method dip --mlp-density 0.5 --kl-to-base
 head -c 3000 "$A" > "$WORK/trunc.gguf"
-expect_error "trunc.gguf" generate -m "$M" -p hi -n 1 --lora "$WORK/trunc.gguf"
+expect_fail "trunc.gguf" "$DIP" generate -m "$M" -p hi -n 1 --lora "$WORK/trunc.gguf"
 finish

@@ -4,15 +4,6 @@
 # that do nothing for the run are errors naming the flag, and the context only grows when asked.
 source "$(dirname "$0")/common.sh" "$1" "$2"
 
-expect_fail() {  # expect_fail NEEDLE CMD...
-  local needle="$1"; shift
-  local err rc
-  err=$(timeout 60 "$@" 2>&1 >/dev/null); rc=$?
-  if [ $rc -eq 0 ] || [ $rc -ge 124 ]; then bad "(exit $rc) $*"; return; fi
-  if ! grep -q -- "$needle" <<<"$err"; then bad "(message lacks '$needle') $*"; echo "  got: $err"; return; fi
-  [ "$(wc -l <<<"$err")" -eq 1 ] || { bad "(more than one line) $*"; echo "  got: $err"; return; }
-  echo "ok: $needle"
-}
 same_bytes() { cmp -s "$1" "$2" || bad "$1 changed"; }
 
 M="$WORK/m.gguf"

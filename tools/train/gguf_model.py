@@ -7,6 +7,7 @@ no Python GGUF package. q/k rows stay in GGUF's interleaved order, so RoPE rotat
 """
 import json
 import math
+import os
 import struct
 
 import numpy as np
@@ -201,7 +202,6 @@ class GgufLlama(torch.nn.Module):
     def save_peft(self, folder, base_name, extra=None):
         """The adapters as a PEFT folder: adapter_config.json + adapter_model.safetensors (F32),
         Hugging Face module names (the engine maps them to GGUF names)."""
-        import os
         os.makedirs(folder, exist_ok=True)
         tensors = {}
         for key, a in self.lora.items():
@@ -236,5 +236,4 @@ def write_safetensors(path, tensors):
         f.write(h)
         for b in blobs:
             f.write(b)
-    import os
     os.replace(tmp, path)

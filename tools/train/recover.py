@@ -18,7 +18,6 @@ the validation split. Runs on the CPU (Debian's python3-torch) or a GPU when one
 """
 import argparse
 import json
-import lzma
 import math
 import os
 import random
@@ -31,14 +30,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from corpus import read_docs  # noqa: E402
 from gguf_model import GgufLlama, MaskSpec  # noqa: E402
-
-
-def read_docs(corpus, split):
-    p = os.path.join(corpus, split + ".jsonl")
-    f = lzma.open(p + ".xz", "rt", encoding="utf-8") if os.path.exists(p + ".xz") else open(p, encoding="utf-8")
-    with f:
-        return [json.loads(line)["text"] for line in f]
 
 
 def tokenize(dip, model, docs):

@@ -8,21 +8,16 @@ usage: python3 train.py --corpus DIR_WITH_{train,valid}.jsonl[.xz] --out OUT_DIR
 Everything is seeded; the same data, seed and hyper-parameters give the same loss curve
 (within GPU nondeterminism).
 """
-import argparse, json, lzma, math, os, random, time
+import argparse, json, math, os, random, time
 
 import numpy as np
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM
 
+from corpus import read_docs
+
 EOT = "<|endoftext|>"
-
-
-def read_docs(corpus, split):
-    p = os.path.join(corpus, split + ".jsonl")
-    f = lzma.open(p + ".xz", "rt", encoding="utf-8") if os.path.exists(p + ".xz") else open(p, encoding="utf-8")
-    with f:
-        return [json.loads(line)["text"] for line in f]
 
 
 def main():
