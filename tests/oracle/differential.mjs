@@ -122,7 +122,7 @@ function compare(name, type, ourModel, refModel, lora = []) {
   // the test setup pins (tools/pin_llama_cpu_variant.sh); other builds sum in other orders.
   // LoRA on the trained F16 default model: the adapter's own products agree bit for bit at small
   // scales, but at full scale a last-bit difference in the MLP's adapted activations crosses F16
-  // rounding boundaries of the next layer's input (relative L2 up to about 2.5e-3, perplexity
+  // rounding boundaries of the next layer's input (relative L2 up to about 3e-3, perplexity
   // within 0.003%, greedy text identical); see docs/differential-results.md.
   const tol = name.startsWith("lora-default") ? 5e-3 : {f32: 1e-3, f16: 1e-3, bf16: 1e-3, q8_0: 1e-2, q4_0: 1e-2}[type];
   check(worst < tol, `${name}: next-token distributions differ, worst relative L2 ${worst.toExponential(2)} >= ${tol}`);
