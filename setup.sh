@@ -10,7 +10,7 @@ PKGS=(build-essential cmake pkg-config libhwy-dev libfmt-dev libcli11-dev nlohma
       libicu-dev liburing-dev libxxhash-dev zlib1g-dev libcpp-httplib-dev libgtest-dev libbenchmark-dev
       python3-matplotlib)
 if [ "${1:-}" = "--test" ]; then
-  PKGS+=(clang-format)
+  PKGS+=(clang-format tmux)
   command -v npm >/dev/null || PKGS+=(nodejs npm)
 fi
 # The training tools (tools/train): PyTorch with OpenBLAS (Debian's reference BLAS is ten times

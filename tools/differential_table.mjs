@@ -1,7 +1,13 @@
-// Turns differential.json (written by tests/oracle/differential.mjs) into a Markdown table.
-// usage: node tools/differential_table.mjs WORK_DIR/differential.json > docs/differential-results.md
+// Turns differential.json files (written by tests/oracle/differential.mjs, one per run or per
+// tensor type) into one Markdown table, rows in the order of the files given.
+// usage: node tools/differential_table.mjs WORK/f32/differential.json [WORK/f16/differential.json ...]
 import fs from "node:fs";
-const rows = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+const files = process.argv.slice(2);
+if (!files.length) {
+  console.error("usage: node tools/differential_table.mjs DIFFERENTIAL_JSON...");
+  process.exit(2);
+}
+const rows = files.flatMap((f) => JSON.parse(fs.readFileSync(f, "utf8")));
 const out = [];
 out.push("| model | worst rel. L2 of next-token probs | tolerance | PPL dip | PPL llama.cpp | PPL diff | greedy 64 |");
 out.push("| --- | --- | --- | --- | --- | --- | --- |");

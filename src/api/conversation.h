@@ -2,7 +2,8 @@
 // messages, rendered with the chat format (or appended as plain text without one), and only what
 // follows the text already in the cache is evaluated; when the format rewrites earlier turns the
 // conversation is evaluated anew, and when it would overflow the context it restarts from the
-// new line. What `dip chat` does, for any program.
+// new line. An answer ends at -n tokens or where the context does. What `dip chat` does, for any
+// program.
 #pragma once
 #include <cstddef>
 #include <memory>
@@ -11,14 +12,23 @@
 
 #include "api/run.h"
 #include "tokenizer/chat_template.h"
+#include "util/error.h"
 
 namespace dip {
 
+// A line that, with room for its answer, does not fit in the context even alone. The
+// conversation is then empty, and may go on with another line.
+class LineTooLong : public Error {
+ public:
+  using Error::Error;
+};
+
 struct Turn {
   GenerateResult result;
-  std::string answer;      // the generated text
-  size_t evaluated = 0;    // prompt tokens this turn evaluated
-  bool restarted = false;  // the context was full: the conversation started anew
+  std::string answer;            // the generated text
+  size_t evaluated = 0;          // prompt tokens this turn evaluated
+  bool restarted = false;        // the context was full: the conversation started anew
+  bool context_limited = false;  // the answer ended where the context does, before -n tokens
 };
 
 class Conversation {

@@ -99,19 +99,24 @@ void add_chat(CLI::App& app) {
       // Plain continuation: each line starts a new line of the text.
       if (!format && run.session().n_past() > 0) std::fputs("\n", stdout);
       Turn turn;
-      {
+      try {
         InterruptScope scope;
         turn = conv.reply(line, g, [](int32_t, const std::string& piece) {
           std::fwrite(piece.data(), 1, piece.size(), stdout);
           const bool gone = std::fflush(stdout) != 0 && errno == EPIPE;
           return !gone && !g_interrupted;
         });
+      } catch (const LineTooLong& e) {  // the session goes on with the next line
+        std::fprintf(stderr, "error: %s\n", e.what());
+        continue;
       }
       std::fputs("\n", stdout);
       std::fflush(stdout);
       if (turn.restarted)
         std::fprintf(
             stderr, "[the conversation filled the context of %u tokens: it started anew]\n", n_ctx);
+      if (turn.context_limited)
+        std::fprintf(stderr, "[the answer reached the end of the context of %u tokens]\n", n_ctx);
       const GenerateResult& r = turn.result;
       if (!*quiet) {
         const int n = int(r.tokens.size());

@@ -56,6 +56,16 @@ err=$(printf 'hi\n' | "$DIP" chat -m "$M" --chat-template jinja 2>&1 >/dev/null)
 n=$(printf 'a b\nc d\n' | "$DIP" chat -m "$M" -n 4 --temp 0 2>&1 >/dev/null | grep -c '^\[prompt')
 [ "$n" -eq 2 ] && echo "ok: timings after each answer" || bad "timings after each answer: $n"
 
+# A line too long for the context is an error, and the session goes on with the next line; an
+# -n larger than the context ends the answer where the context does, saying so.
+long=$(printf 'word %.0s' $(seq 60))
+out=$(printf '%s\nhello\n' "$long" | "$DIP" chat -m "$M" -c 32 -n 8 --temp 0 --ignore-eos 2>"$WORK/long.err"); rc=$?
+{ [ $rc -eq 0 ] && grep -q "need more than the context of 32 tokens" "$WORK/long.err" && [ "$(grep -c '^\[prompt' "$WORK/long.err")" -eq 1 ]; } \
+  && echo "ok: a line too long is an error, the next line is answered" || { bad "line too long (exit $rc)"; cat "$WORK/long.err"; }
+out=$(printf 'hello\n' | "$DIP" chat -m "$M" -c 64 -n 100000 --temp 0 --ignore-eos 2>"$WORK/nbig.err"); rc=$?
+{ [ $rc -eq 0 ] && grep -q "reached the end of the context of 64 tokens" "$WORK/nbig.err"; } \
+  && echo "ok: -n beyond the context ends the answer at the context's end" || { bad "-n beyond the context (exit $rc)"; cat "$WORK/nbig.err"; }
+
 # Ctrl-C (SIGINT) stops the answer being generated; the session goes on to the next line.
 trap "" PIPE
 mkfifo "$WORK/in"
