@@ -27,6 +27,14 @@ uint32_t file_type(TensorType t) {  // llama.cpp's LLAMA_FTYPE_*
       return 7;
     case TensorType::BF16:
       return 32;
+    case TensorType::Q4_K:  // every matrix in the one type: llama.cpp's *_K_S file types
+      return 14;
+    case TensorType::Q5_K:
+      return 16;
+    case TensorType::Q6_K:
+      return 18;
+    case TensorType::Q8_K:
+      break;
   }
   return 0;
 }

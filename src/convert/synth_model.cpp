@@ -26,7 +26,10 @@ TensorType parse_tensor_type(const std::string& s) {
   if (s == "bf16" || s == "BF16") return TensorType::BF16;
   if (s == "q8_0" || s == "Q8_0") return TensorType::Q8_0;
   if (s == "q4_0" || s == "Q4_0") return TensorType::Q4_0;
-  fail("unknown tensor type '{}' (f32, f16, bf16, q8_0, q4_0)", s);
+  if (s == "q4_k" || s == "Q4_K") return TensorType::Q4_K;
+  if (s == "q5_k" || s == "Q5_K") return TensorType::Q5_K;
+  if (s == "q6_k" || s == "Q6_K") return TensorType::Q6_K;
+  fail("unknown tensor type '{}' (f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k)", s);
 }
 
 Arch parse_arch(const std::string& s) {
@@ -161,15 +164,17 @@ BuiltinVocab train_builtin_vocab(const std::string& pre, uint32_t n_merges) {
 
 void write_synth_model(const SynthSpec& sp, const std::string& path,
                        const std::function<void(size_t, size_t, const std::string&)>& progress) {
-  const bool quant = sp.type == TensorType::Q8_0 || sp.type == TensorType::Q4_0;
+  const size_t block = block_elems(sp.type);
+  const bool quant = block > 1;
   if (sp.n_head == 0 || sp.n_head_kv == 0 || sp.n_head % sp.n_head_kv || sp.n_embd % sp.n_head) {
     fail(
         "synthetic model: heads ({}) must divide the embedding ({}) and be a multiple of kv heads "
         "({})",
         sp.n_head, sp.n_embd, sp.n_head_kv);
   }
-  if (quant && (sp.n_embd % 32 || sp.n_ff % 32))
-    fail("synthetic model: quantized types need dimensions that are multiples of 32");
+  if (quant && (sp.n_embd % block || sp.n_ff % block))
+    fail("synthetic model: {} needs dimensions that are multiples of {}",
+         ggml_type_name(uint32_t(sp.type)), block);
   GgufWriter w;
   const std::string arch = arch_display_name(sp.arch);
   HParams hp;

@@ -25,8 +25,10 @@ class Loader {
     if (t) {
       used_.insert(name);
       if (!is_supported_type(t->type_id)) {
-        fail("{}: tensor '{}' has type {} which is not supported (F32, F16, BF16, Q8_0, Q4_0 are)",
-             path_, name, ggml_type_name(t->type_id));
+        fail(
+            "{}: tensor '{}' has type {} which is not supported (F32, F16, BF16, Q8_0, Q4_0, Q4_K, "
+            "Q5_K, Q6_K are)",
+            path_, name, ggml_type_name(t->type_id));
       }
     }
     return t;

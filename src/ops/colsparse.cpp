@@ -200,6 +200,8 @@ HWY_INLINE void AccumulateCols(TensorType type, const uint8_t* const* col, const
     case TensorType::Q4_0:
       AccumulateQuantCols<NC, true>(x, col, y, o0 / 32, o1 / 32);
       break;
+    default:  // no column layout has K-quant blocks (make_column_matrix refuses them)
+      break;
   }
 }
 
@@ -249,6 +251,9 @@ HWY_EXPORT(ColSparse);
 
 ColumnMatrix make_column_matrix(TensorType src_type, const std::vector<const uint8_t*>& parts,
                                 size_t rows, size_t cols, TensorType col_type) {
+  if (is_k_quant(col_type) || col_type == TensorType::Q8_K)
+    fail("column layout: {} blocks run along the inputs and cannot form columns",
+         ggml_type_name(uint32_t(col_type)));
   ColumnMatrix m;
   m.type = col_type;
   m.n_cols = cols;

@@ -13,6 +13,7 @@
 #include "ops/elementwise_simd.h"
 #include "ops/kernel_tiling.h"
 #include "ops/quant.h"
+#include "ops/quant_k.h"
 #include "util/fp.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -157,6 +158,12 @@ float DotAny(TensorType wt, const void* w, const void* act, size_t n) {
       return DotQ<false>(w, static_cast<const BlockQ8_0*>(act), n / kQK8_0);
     case TensorType::Q4_0:
       return DotQ<true>(w, static_cast<const BlockQ8_0*>(act), n / kQK4_0);
+    case TensorType::Q4_K:
+    case TensorType::Q5_K:
+    case TensorType::Q6_K:
+      return dot_k(wt, w, static_cast<const BlockQ8K*>(act), n);
+    case TensorType::Q8_K:
+      break;
   }
   return 0.0f;
 }

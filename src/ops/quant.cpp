@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "ops/quant_k.h"
 #include "util/error.h"
 #include "util/fp.h"
 
@@ -42,6 +43,13 @@ void dequantize_row(TensorType t, const void* src, float* dst, size_t n) {
       }
       return;
     }
+    case TensorType::Q4_K:
+    case TensorType::Q5_K:
+    case TensorType::Q6_K:
+      dequantize_row_k(t, src, dst, n);
+      return;
+    case TensorType::Q8_K:
+      break;
   }
   fail("internal: dequantize of unsupported type {}", uint32_t(t));
 }
@@ -111,6 +119,14 @@ void quantize_row(TensorType t, const float* x, void* dst, size_t n) {
     case TensorType::Q4_0:
       quantize_row_q4_0(x, static_cast<BlockQ4_0*>(dst), n);
       return;
+    case TensorType::Q4_K:
+    case TensorType::Q5_K:
+    case TensorType::Q6_K:
+      quantize_row_k(t, x, dst, n);
+      return;
+    case TensorType::Q8_K:
+      quantize_row_q8_K(x, static_cast<BlockQ8K*>(dst), n);
+      return;
   }
   fail("internal: quantize to unsupported type {}", uint32_t(t));
 }
@@ -120,6 +136,10 @@ TensorType activation_type(TensorType weight) {
     case TensorType::Q8_0:
     case TensorType::Q4_0:
       return TensorType::Q8_0;
+    case TensorType::Q4_K:
+    case TensorType::Q5_K:
+    case TensorType::Q6_K:
+      return TensorType::Q8_K;
     default:
       return weight;
   }
@@ -205,6 +225,12 @@ float dot_ref(TensorType wt, const void* w, const void* act, size_t n) {
       }
       return float(s);
     }
+    case TensorType::Q4_K:
+    case TensorType::Q5_K:
+    case TensorType::Q6_K:
+      return dot_k(wt, w, static_cast<const BlockQ8K*>(act), n);
+    case TensorType::Q8_K:
+      break;
   }
   fail("internal: dot of unsupported type {}", uint32_t(wt));
 }

@@ -18,11 +18,12 @@ void quantize_row_q8_0(const float* x, BlockQ8_0* y, size_t n);
 // (not 1 / d as in the reference), rounding to nearest even. Bit-exact with llama.cpp on x86.
 void quantize_row_q8_0_act(const float* x, BlockQ8_0* y, size_t n);
 void quantize_row_q4_0(const float* x, BlockQ4_0* y, size_t n);
-// Encodes a row of floats as type t (F32 copy, F16/BF16 rounding, Q8_0/Q4_0 quantization).
+// Encodes a row of floats as type t (F32 copy, F16/BF16 rounding, Q8_0/Q4_0/K-quant
+// quantization; Q8_K as ggml quantizes activations).
 void quantize_row(TensorType t, const float* x, void* dst, size_t n);
 
 // Activation formats: what a weight of type t is multiplied with (ggml's vec_dot_type).
-//   F32 -> F32, F16 -> F16, BF16 -> BF16, Q8_0/Q4_0 -> Q8_0.
+//   F32 -> F32, F16 -> F16, BF16 -> BF16, Q8_0/Q4_0 -> Q8_0, Q4_K/Q5_K/Q6_K -> Q8_K.
 TensorType activation_type(TensorType weight);
 
 // Scalar reference dot products of one weight row with one encoded activation row.

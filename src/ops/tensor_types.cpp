@@ -25,7 +25,12 @@ bool is_supported_type(uint32_t id) {
     case TensorType::BF16:
     case TensorType::Q8_0:
     case TensorType::Q4_0:
+    case TensorType::Q4_K:
+    case TensorType::Q5_K:
+    case TensorType::Q6_K:
       return true;
+    case TensorType::Q8_K:
+      return false;
   }
   return false;
 }
@@ -36,6 +41,11 @@ size_t block_elems(TensorType t) {
       return kQK8_0;
     case TensorType::Q4_0:
       return kQK4_0;
+    case TensorType::Q4_K:
+    case TensorType::Q5_K:
+    case TensorType::Q6_K:
+    case TensorType::Q8_K:
+      return kQK_K;
     default:
       return 1;
   }
@@ -53,6 +63,14 @@ size_t block_bytes(TensorType t) {
       return sizeof(BlockQ8_0);
     case TensorType::Q4_0:
       return sizeof(BlockQ4_0);
+    case TensorType::Q4_K:
+      return sizeof(BlockQ4K);
+    case TensorType::Q5_K:
+      return sizeof(BlockQ5K);
+    case TensorType::Q6_K:
+      return sizeof(BlockQ6K);
+    case TensorType::Q8_K:
+      return sizeof(BlockQ8K);
   }
   fail("internal: block_bytes of unsupported type {}", uint32_t(t));
 }

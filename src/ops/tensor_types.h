@@ -11,8 +11,17 @@ enum class TensorType : uint32_t {
   F16 = 1,
   Q4_0 = 2,
   Q8_0 = 8,
+  Q4_K = 12,
+  Q5_K = 13,
+  Q6_K = 14,
+  Q8_K = 15,  // activations of K-quant products only, never a weight type
   BF16 = 30,
 };
+
+// The K-quant weight types (super-blocks of 256 along a row).
+inline bool is_k_quant(TensorType t) {
+  return t == TensorType::Q4_K || t == TensorType::Q5_K || t == TensorType::Q6_K;
+}
 
 // ggml's name for any type id ("Q4_K", "IQ2_XXS", ...), or "type<N>" for unknown ids.
 std::string ggml_type_name(uint32_t id);
@@ -38,5 +47,46 @@ struct BlockQ4_0 {
   uint8_t qs[kQK4_0 / 2];  // element j in low nibble of qs[j], element j+16 in the high nibble
 };
 static_assert(sizeof(BlockQ4_0) == 18);
+
+// K-quants: super-blocks of 256 elements along a row, ggml's layouts byte for byte.
+constexpr size_t kQK_K = 256;
+
+// 8 sub-blocks of 32: x = d * scale_j * q - dmin * min_j, q in [0, 15]; the 6-bit scales and
+// mins are packed into 12 bytes (get_scale_min_k4).
+struct BlockQ4K {
+  uint16_t d;     // fp16 scale of the scales
+  uint16_t dmin;  // fp16 scale of the mins
+  uint8_t scales[12];
+  uint8_t qs[kQK_K / 2];  // per 64 elements: 32 bytes, low nibbles the first 32, high the next
+};
+static_assert(sizeof(BlockQ4K) == 144);
+
+// As Q4_K with a fifth bit per element (qh), q in [0, 31].
+struct BlockQ5K {
+  uint16_t d;
+  uint16_t dmin;
+  uint8_t scales[12];
+  uint8_t qh[kQK_K / 8];
+  uint8_t qs[kQK_K / 2];
+};
+static_assert(sizeof(BlockQ5K) == 176);
+
+// 16 sub-blocks of 16: x = d * scale_j * (q - 32), q in [0, 63] split into 4 low bits (ql) and
+// 2 high bits (qh); scales are int8.
+struct BlockQ6K {
+  uint8_t ql[kQK_K / 2];
+  uint8_t qh[kQK_K / 4];
+  int8_t scales[kQK_K / 16];
+  uint16_t d;
+};
+static_assert(sizeof(BlockQ6K) == 210);
+
+// Activations for K-quant products: x = d * q, with the sums of each 16 q's.
+struct BlockQ8K {
+  float d;
+  int8_t qs[kQK_K];
+  int16_t bsums[kQK_K / 16];
+};
+static_assert(sizeof(BlockQ8K) == 292);
 
 }  // namespace dip

@@ -38,7 +38,7 @@ expect_fail "top-p" "$DIP" generate -m "$WORK/m.gguf" -p hi --top-p 1.5
 expect_fail "threads" "$DIP" generate -m "$WORK/m.gguf" -p hi -t 0
 expect_fail "n-predict" "$DIP" generate -m "$WORK/m.gguf" -p hi -n abc
 expect_fail "ctx" "$DIP" perplexity -m "$WORK/m.gguf" -f "$WORK/short.txt" --ctx 2
-expect_fail "unknown tensor type" "$DIP" make-test-model "$WORK/x.gguf" --type q5_k
+expect_fail "unknown tensor type" "$DIP" make-test-model "$WORK/x.gguf" --type q3_k
 expect_fail "bad token id" "$DIP" eval -m "$WORK/m.gguf" --tokens 1,x
 expect_fail "out of range" "$DIP" eval -m "$WORK/m.gguf" --tokens 1,999999
 mkdir -p "$WORK/hf" && printf '{"architectures": ["GPT2LMHeadModel"]}' > "$WORK/hf/config.json"
@@ -132,6 +132,13 @@ expect_fail "truncated" "$DIP" "${G[@]}" --flash "$WORK/cut.dipflash" --dram-bud
 cp "$WORK/m.dipflash" "$WORK/rot.dipflash" && printf '\xff' | dd of="$WORK/rot.dipflash" bs=1 seek=20000 conv=notrunc 2>/dev/null
 expect_fail "corrupt column data in layer" "$DIP" "${G[@]}" --flash "$WORK/rot.dipflash" --dram-budget 100MiB --flash-verify
 expect_fail "power of two" "$DIP" convert "$M" "$WORK/x.dipflash" --flash --flash-align 1000
+
+# K-quants: rows must be whole super-blocks of 256; pruned runs need a column layout, which
+# K-quant blocks cannot form: an error naming the tensor and what to do.
+expect_fail "multiples of 256" "$DIP" make-test-model "$WORK/k64.gguf" --type q4_k --n-embd 64 --n-head 2 --n-ff 128
+"$DIP" make-test-model "$WORK/k.gguf" --type q4_k --n-embd 256 --n-head 4 --n-ff 512 --n-layer 1 >/dev/null 2>&1
+expect_fail "blk.0.ffn_gate.weight is Q4_K" "$DIP" generate -m "$WORK/k.gguf" -p hi -n 2 --method dip --mlp-density 0.5
+"$DIP" generate -m "$WORK/k.gguf" -p hi -n 2 --temp 0 >/dev/null 2>&1 || { echo "FAIL: a Q4_K model does not run dense"; fails=$((fails+1)); }
 
 [ $fails -eq 0 ] && echo "all bad-input cases passed" || echo "$fails bad-input case(s) failed"
 exit $fails

@@ -29,22 +29,24 @@ answering() {
   done
   return 1
 }
-# Starts `dip chat ARGS...` as the only process of session $1's pane (as a shell would run it in
-# the foreground: Ctrl-C goes to dip alone), on a 250-column terminal; the pane stays after it ends.
+# Starts `dip chat ARGS...` in session $1 on a 250-column terminal, run by bash as a shell runs a
+# foreground command: Ctrl-C reaches dip and bash, which goes on when dip survives it (bash's
+# rule; other shells' differ). Its exit status goes to WORK/$1.rc.
 start_chat() {
   local name="$1"; shift
   local cmd
   printf -v cmd '%q ' "$DIP" chat -m "$M" "$@"
-  tm new-session -d -s "$name" -x 250 -y 50 "exec $cmd"
-  tm set-option -t "$name" remain-on-exit on >/dev/null
+  cmd="$cmd; echo \$? > $(printf %q "$WORK/$name.rc"); sleep 600"
+  tm new-session -d -s "$name" -x 250 -y 50 "exec bash -c $(printf %q "$cmd")"
 }
 # Waits (at most 30 s) for session $1's chat to end; prints its exit status.
 exit_status() {
   for _ in $(seq 300); do
-    [ "$(tm display -p -t "$1" '#{pane_dead}' 2>/dev/null)" = 1 ] && { tm display -p -t "$1" '#{pane_dead_status}'; return; }
+    [ -s "$WORK/$1.rc" ] && { cat "$WORK/$1.rc"; return; }
     sleep 0.1
   done
   echo "none (still running)"
+  screen "$1" | grep -v '^$' | tail -n 6 | sed 's/^/  | /' >&2
 }
 
 # Two turns: the first answer is generate's greedy continuation, each answer is followed by its

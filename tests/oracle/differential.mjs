@@ -61,7 +61,8 @@ function relL2Probs(a, b) {
 }
 
 const archs = ["llama", "qwen2", "qwen3", "phi3"];
-const types = ["f32", "f16", "bf16", "q8_0", "q4_0"];
+const types = ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k"];
+const kQuant = (type) => type.endsWith("_k");
 for (const t of onlyTypes ?? []) {
   if (!types.includes(t)) {
     console.error(`differential.mjs: unknown type '${t}' in --types (${types.join(", ")})`);
@@ -71,6 +72,11 @@ for (const t of onlyTypes ?? []) {
 const shapes = [
   {name: "gqa-untied", args: ["--n-embd", "128", "--n-head", "4", "--n-head-kv", "2", "--n-ff", "352", "--n-layer", "2"]},
   {name: "mha-tied", args: ["--n-embd", "64", "--n-head", "2", "--n-head-kv", "2", "--n-ff", "160", "--n-layer", "3", "--tied"]},
+];
+// K-quant super-blocks span 256 inputs: every matrix's rows must be whole super-blocks.
+const kShapes = [
+  {name: "gqa-untied", args: ["--n-embd", "256", "--n-head", "4", "--n-head-kv", "2", "--n-ff", "768", "--n-layer", "2"]},
+  {name: "mha-tied", args: ["--n-embd", "256", "--n-head", "4", "--n-head-kv", "4", "--n-ff", "512", "--n-layer", "2", "--tied"]},
 ];
 const vocabs = {
   llama: [null, path.join(shared, "tokenizer-tests/ggml-vocab-llama-spm.gguf")],
@@ -124,7 +130,11 @@ function compare(name, type, ourModel, refModel, lora = []) {
   // scales, but at full scale a last-bit difference in the MLP's adapted activations crosses F16
   // rounding boundaries of the next layer's input (relative L2 up to about 3e-3, perplexity
   // within 0.003%, greedy text identical); see docs/differential-results.md.
-  const tol = name.startsWith("lora-default") ? 5e-3 : {f32: 1e-3, f16: 1e-3, bf16: 1e-3, q8_0: 1e-2, q4_0: 1e-2}[type];
+  // K-quants: the products are ggml's integer sums with Q8_K activations, but the two engines
+  // do not agree bit for bit yet (next-token distributions within about 3e-2, logits within
+  // about 0.15 on these random models; perplexity within 0.05%, greedy text identical or a tie):
+  // the source of the difference is not found, see docs/differential-results.md.
+  const tol = name.startsWith("lora-default") ? 5e-3 : {f32: 1e-3, f16: 1e-3, bf16: 1e-3, q8_0: 1e-2, q4_0: 1e-2, q4_k: 5e-2, q5_k: 5e-2, q6_k: 5e-2}[type];
   check(worst < tol, `${name}: next-token distributions differ, worst relative L2 ${worst.toExponential(2)} >= ${tol}`);
   const g = JSON.parse(run(["eval", "-m", model, ...la, "--tokens", prompt.join(","), "--greedy", "64"])).greedy;
   // The continuations must be identical, except after a step where llama.cpp's own top-2
@@ -137,7 +147,7 @@ function compare(name, type, ourModel, refModel, lora = []) {
   check(firstDiff < 0 || tie, `${name}: greedy continuation differs at step ${firstDiff} (llama.cpp margin ${ref.greedy_margins?.[firstDiff]}, noise ${maxLogitDiff})`);
   const pj = JSON.parse(run(["perplexity", "-m", model, ...la, "-f", pplText, "--ctx", "128", "--json"]).trim().split("\n").pop());
   const rel = Math.abs(pj.ppl - ref.perplexity.ppl) / ref.perplexity.ppl;
-  const ptol = type === "f32" || type === "f16" ? 1e-3 : 1e-2;
+  const ptol = type === "f32" || type === "f16" || kQuant(type) ? 1e-3 : 1e-2;
   check(pj.tokens === ref.perplexity.tokens && rel < ptol,
     `${name}: perplexity ${pj.ppl} vs llama.cpp ${ref.perplexity.ppl} (rel ${rel.toExponential(2)}, tokens ${pj.tokens} vs ${ref.perplexity.tokens})`);
   report.push({name, worst_rel_l2: worst, tol, max_logit_diff: maxLogitDiff, greedy_first_diff: firstDiff, ppl_dip: pj.ppl, ppl_llama: ref.perplexity.ppl, ppl_rel: rel, greedy_equal: firstDiff < 0});
@@ -145,7 +155,7 @@ function compare(name, type, ourModel, refModel, lora = []) {
   for (const f of [logitsFile, ourFile, pathFile]) fs.rmSync(f, {force: true});
 }
 
-let caseNo = 0;
+let caseNo = 0, kCaseNo = 1000;  // K-quant cases count apart: the others keep their seeds
 if (loraMode) {
   // Random adapters on every projection (F32 and F16 adapter tensors), on synthetic models of
   // each architecture and on the default model.
@@ -174,15 +184,16 @@ if (loraMode) {
 }
 for (const arch of loraMode ? [] : archs) {
   for (const type of types) {
-    for (const [si, shape] of shapes.entries()) {
+    for (const [si, shape] of (kQuant(type) ? kShapes : shapes).entries()) {
       const vlist = vocabs[arch];
-      const vocab = vlist[(caseNo++) % vlist.length];
+      const no = kQuant(type) ? kCaseNo++ : caseNo++;
+      const vocab = vlist[no % vlist.length];
       if ((quick && !(type === "f32" || type === "q4_0")) || !wanted(type)) continue;
       const name = `${arch}-${type}-${shape.name}${vocab ? "-spm" : ""}`;
       const model = path.join(work, name + ".gguf");
       const extra = ["--logit-scale", "1", ...(vocab ? ["--vocab", vocab] : ["--pre", pres[arch]])];
       if (arch === "llama" && si === 0) extra.push("--rope-freqs");
-      run(["make-test-model", model, "--arch", arch, "--type", type, "--seed", String(caseNo), ...extra, ...shape.args]);
+      run(["make-test-model", model, "--arch", arch, "--type", type, "--seed", String(kQuant(type) ? no : caseNo), ...extra, ...shape.args]);
       compare(name, type, model, model);
       fs.rmSync(model, {force: true});
     }

@@ -1,0 +1,299 @@
+#include "ops/quant_k.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "util/error.h"
+#include "util/fp.h"
+
+namespace dip {
+namespace {
+
+// ggml's packing of 8 six-bit scales and 8 six-bit mins into 12 bytes.
+void scale_min_k4(int j, const uint8_t* q, uint8_t& sc, uint8_t& m) {
+  if (j < 4) {
+    sc = q[j] & 63;
+    m = q[j + 4] & 63;
+  } else {
+    sc = uint8_t((q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4));
+    m = uint8_t((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+  }
+}
+
+void pack_scale_min_k4(const uint8_t* sc, const uint8_t* m, uint8_t* q) {
+  std::memset(q, 0, 12);
+  for (int j = 0; j < 8; ++j) {
+    if (j < 4) {
+      q[j] = sc[j];
+      q[j + 4] = m[j];
+    } else {
+      q[j + 4] = uint8_t((sc[j] & 0x0f) | ((m[j] & 0x0f) << 4));
+      q[j - 4] |= uint8_t((sc[j] >> 4) << 6);
+      q[j] |= uint8_t((m[j] >> 4) << 6);
+    }
+  }
+}
+
+// The levels of a Q4_K/Q5_K super-block in element order (0..15 or 0..31), its 8 scales and mins.
+template <bool kQ5, class Block>
+void unpack_q45k(const Block& b, uint8_t* q, uint8_t* sc, uint8_t* m) {
+  for (int j = 0; j < 8; ++j) scale_min_k4(j, b.scales, sc[j], m[j]);
+  for (int c = 0; c < 4; ++c) {  // 64 elements per chunk: low nibbles, then high nibbles
+    const uint8_t* qs = b.qs + 32 * c;
+    for (int l = 0; l < 32; ++l) {
+      q[64 * c + l] = qs[l] & 0x0f;
+      q[64 * c + 32 + l] = qs[l] >> 4;
+    }
+    if constexpr (kQ5) {
+      for (int l = 0; l < 32; ++l) {
+        q[64 * c + l] |= uint8_t(((b.qh[l] >> (2 * c)) & 1) << 4);
+        q[64 * c + 32 + l] |= uint8_t(((b.qh[l] >> (2 * c + 1)) & 1) << 4);
+      }
+    }
+  }
+}
+
+// The signed levels (q - 32, in [-32, 31]) of a Q6_K super-block in element order.
+void unpack_q6k(const BlockQ6K& b, int8_t* q) {
+  for (int h = 0; h < 2; ++h) {  // halves of 128
+    const uint8_t* ql = b.ql + 64 * h;
+    const uint8_t* qh = b.qh + 32 * h;
+    int8_t* y = q + 128 * h;
+    for (int l = 0; l < 32; ++l) {
+      y[l] = int8_t(((ql[l] & 0x0f) | (((qh[l] >> 0) & 3) << 4)) - 32);
+      y[l + 32] = int8_t(((ql[l + 32] & 0x0f) | (((qh[l] >> 2) & 3) << 4)) - 32);
+      y[l + 64] = int8_t(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+      y[l + 96] = int8_t(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+    }
+  }
+}
+
+int nearest(float v) { return int(std::nearbyint(v)); }
+
+// Q4_K / Q5_K weights: levels 0..nmax with a per-sub-block scale and min (min <= 0 stored as -min).
+template <bool kQ5, class Block>
+void quantize_q45k(const float* x, Block& b) {
+  constexpr int nmax = kQ5 ? 31 : 15;
+  float scale[8], minv[8], max_scale = 0, max_min = 0;
+  for (int j = 0; j < 8; ++j) {
+    const float* s = x + 32 * j;
+    float lo = 0.0f, hi = s[0];
+    for (int l = 0; l < 32; ++l) {
+      lo = std::min(lo, s[l]);
+      hi = std::max(hi, s[l]);
+    }
+    scale[j] = (hi - lo) / nmax;
+    minv[j] = -lo;
+    max_scale = std::max(max_scale, scale[j]);
+    max_min = std::max(max_min, minv[j]);
+  }
+  uint8_t ls[8], lm[8];
+  const float inv_scale = max_scale > 0 ? 63.0f / max_scale : 0.0f;
+  const float inv_min = max_min > 0 ? 63.0f / max_min : 0.0f;
+  for (int j = 0; j < 8; ++j) {
+    // Scales rounded up: the sub-block's range then fits its levels (no clipping at the top).
+    ls[j] = uint8_t(std::min(63, int(std::ceil(inv_scale * scale[j]))));
+    lm[j] = uint8_t(std::min(63, nearest(inv_min * minv[j])));
+  }
+  pack_scale_min_k4(ls, lm, b.scales);
+  b.d = f32_to_fp16(max_scale / 63.0f);
+  b.dmin = f32_to_fp16(max_min / 63.0f);
+  const float d = fp16_to_f32(b.d), dmin = fp16_to_f32(b.dmin);
+  uint8_t q[kQK_K];
+  for (int j = 0; j < 8; ++j) {
+    uint8_t sc, m;
+    scale_min_k4(j, b.scales, sc, m);
+    const float dl = d * sc, ml = dmin * m;
+    for (int l = 0; l < 32; ++l) {
+      const int v = dl != 0.0f ? nearest((x[32 * j + l] + ml) / dl) : 0;
+      q[32 * j + l] = uint8_t(std::clamp(v, 0, nmax));
+    }
+  }
+  if constexpr (kQ5) std::memset(b.qh, 0, sizeof(b.qh));
+  for (int c = 0; c < 4; ++c) {
+    for (int l = 0; l < 32; ++l) {
+      const uint8_t lo = q[64 * c + l], hi = q[64 * c + 32 + l];
+      b.qs[32 * c + l] = uint8_t((lo & 0x0f) | ((hi & 0x0f) << 4));
+      if constexpr (kQ5) {
+        b.qh[l] |= uint8_t(((lo >> 4) << (2 * c)) | ((hi >> 4) << (2 * c + 1)));
+      }
+    }
+  }
+}
+
+// Q6_K weights: per 16 elements a signed scale that maps the element of largest magnitude to
+// -32; the scales as int8 against the super-block's largest (as ggml's -128 / max).
+void quantize_q6k(const float* x, BlockQ6K& b) {
+  float scale[16], max_scale = 0, amax_scale = 0;
+  for (int j = 0; j < 16; ++j) {
+    float amax = 0, max = 0;
+    for (int l = 0; l < 16; ++l) {
+      const float v = x[16 * j + l];
+      if (std::fabs(v) > amax) {
+        amax = std::fabs(v);
+        max = v;
+      }
+    }
+    scale[j] = -max / 32.0f;
+    if (std::fabs(scale[j]) > amax_scale) {
+      amax_scale = std::fabs(scale[j]);
+      max_scale = scale[j];
+    }
+  }
+  const float iscale = max_scale != 0.0f ? -128.0f / max_scale : 0.0f;
+  // Scales rounded away from zero: the sub-block's largest magnitude then stays within -32.
+  for (int j = 0; j < 16; ++j) {
+    const float v = iscale * scale[j];
+    b.scales[j] = int8_t(std::clamp(int(v < 0 ? std::floor(v) : std::ceil(v)), -128, 127));
+  }
+  b.d = f32_to_fp16(iscale != 0.0f ? 1.0f / iscale : 0.0f);
+  const float d = fp16_to_f32(b.d);
+  int8_t q[kQK_K];  // level + 32, in [0, 63]
+  for (int j = 0; j < 16; ++j) {
+    const float dl = d * b.scales[j];
+    for (int l = 0; l < 16; ++l) {
+      const int v = dl != 0.0f ? nearest(x[16 * j + l] / dl) : 0;
+      q[16 * j + l] = int8_t(std::clamp(v, -32, 31) + 32);
+    }
+  }
+  for (int h = 0; h < 2; ++h) {
+    uint8_t* ql = b.ql + 64 * h;
+    uint8_t* qh = b.qh + 32 * h;
+    const int8_t* L = q + 128 * h;
+    for (int l = 0; l < 32; ++l) {
+      ql[l] = uint8_t((L[l] & 0x0f) | ((L[l + 64] & 0x0f) << 4));
+      ql[l + 32] = uint8_t((L[l + 32] & 0x0f) | ((L[l + 96] & 0x0f) << 4));
+      qh[l] = uint8_t((L[l] >> 4) | ((L[l + 32] >> 4) << 2) | ((L[l + 64] >> 4) << 4) |
+                      ((L[l + 96] >> 4) << 6));
+    }
+  }
+}
+
+}  // namespace
+
+void dequantize_row_k(TensorType t, const void* src, float* dst, size_t n) {
+  const size_t nb = n / kQK_K;
+  for (size_t i = 0; i < nb; ++i, dst += kQK_K) {
+    if (t == TensorType::Q6_K) {
+      const BlockQ6K& b = static_cast<const BlockQ6K*>(src)[i];
+      int8_t q[kQK_K];
+      unpack_q6k(b, q);
+      const float d = fp16_to_f32(b.d);
+      for (size_t e = 0; e < kQK_K; ++e) dst[e] = d * b.scales[e / 16] * q[e];
+      continue;
+    }
+    uint8_t q[kQK_K], sc[8], m[8];
+    float d, dmin;
+    if (t == TensorType::Q4_K) {
+      const BlockQ4K& b = static_cast<const BlockQ4K*>(src)[i];
+      unpack_q45k<false>(b, q, sc, m);
+      d = fp16_to_f32(b.d);
+      dmin = fp16_to_f32(b.dmin);
+    } else if (t == TensorType::Q5_K) {
+      const BlockQ5K& b = static_cast<const BlockQ5K*>(src)[i];
+      unpack_q45k<true>(b, q, sc, m);
+      d = fp16_to_f32(b.d);
+      dmin = fp16_to_f32(b.dmin);
+    } else {
+      fail("internal: {} is not a K-quant weight type", ggml_type_name(uint32_t(t)));
+    }
+    for (int j = 0; j < 8; ++j) {
+      const float dl = d * sc[j], ml = dmin * m[j];  // ggml's order: d1 * q - m1
+      for (int l = 0; l < 32; ++l) dst[32 * j + l] = dl * q[32 * j + l] - ml;
+    }
+  }
+}
+
+void quantize_row_k(TensorType t, const float* x, void* dst, size_t n) {
+  const size_t nb = n / kQK_K;
+  for (size_t i = 0; i < nb; ++i, x += kQK_K) {
+    switch (t) {
+      case TensorType::Q4_K:
+        quantize_q45k<false>(x, static_cast<BlockQ4K*>(dst)[i]);
+        break;
+      case TensorType::Q5_K:
+        quantize_q45k<true>(x, static_cast<BlockQ5K*>(dst)[i]);
+        break;
+      case TensorType::Q6_K:
+        quantize_q6k(x, static_cast<BlockQ6K*>(dst)[i]);
+        break;
+      default:
+        fail("internal: {} is not a K-quant weight type", ggml_type_name(uint32_t(t)));
+    }
+  }
+}
+
+void quantize_row_q8_K(const float* x, BlockQ8K* y, size_t n) {
+  for (size_t i = 0; i < n / kQK_K; ++i, x += kQK_K) {
+    float amax = 0, max = 0;
+    for (size_t j = 0; j < kQK_K; ++j) {
+      if (std::fabs(x[j]) > amax) {
+        amax = std::fabs(x[j]);
+        max = x[j];
+      }
+    }
+    if (amax == 0.0f) {
+      y[i].d = 0;
+      std::memset(y[i].qs, 0, sizeof(y[i].qs));
+      std::memset(y[i].bsums, 0, sizeof(y[i].bsums));
+      continue;
+    }
+    const float iscale = -127.0f / max;
+    for (size_t j = 0; j < kQK_K; ++j) y[i].qs[j] = int8_t(std::min(127, nearest(iscale * x[j])));
+    for (size_t j = 0; j < kQK_K / 16; ++j) {
+      int s = 0;
+      for (size_t l = 0; l < 16; ++l) s += y[i].qs[16 * j + l];
+      y[i].bsums[j] = int16_t(s);
+    }
+    y[i].d = 1.0f / iscale;
+  }
+}
+
+float dot_k(TensorType t, const void* w, const BlockQ8K* act, size_t n) {
+  const size_t nb = n / kQK_K;
+  float sum = 0.0f;
+  for (size_t i = 0; i < nb; ++i) {
+    const BlockQ8K& a = act[i];
+    if (t == TensorType::Q6_K) {
+      const BlockQ6K& b = static_cast<const BlockQ6K*>(w)[i];
+      int8_t q[kQK_K];
+      unpack_q6k(b, q);
+      int32_t isum = 0;
+      for (int j = 0; j < 16; ++j) {
+        int32_t s = 0;
+        for (int l = 0; l < 16; ++l) s += int32_t(q[16 * j + l]) * a.qs[16 * j + l];
+        isum += b.scales[j] * s;
+      }
+      sum += fp16_to_f32(b.d) * a.d * float(isum);
+      continue;
+    }
+    uint8_t q[kQK_K], sc[8], m[8];
+    float d, dmin;
+    if (t == TensorType::Q4_K) {
+      const BlockQ4K& b = static_cast<const BlockQ4K*>(w)[i];
+      unpack_q45k<false>(b, q, sc, m);
+      d = fp16_to_f32(b.d);
+      dmin = fp16_to_f32(b.dmin);
+    } else if (t == TensorType::Q5_K) {
+      const BlockQ5K& b = static_cast<const BlockQ5K*>(w)[i];
+      unpack_q45k<true>(b, q, sc, m);
+      d = fp16_to_f32(b.d);
+      dmin = fp16_to_f32(b.dmin);
+    } else {
+      fail("internal: {} is not a K-quant weight type", ggml_type_name(uint32_t(t)));
+    }
+    int32_t isum = 0, msum = 0;
+    for (int j = 0; j < 8; ++j) {
+      int32_t s = 0;
+      for (int l = 0; l < 32; ++l) s += int32_t(q[32 * j + l]) * a.qs[32 * j + l];
+      isum += sc[j] * s;
+      msum += m[j] * (a.bsums[2 * j] + a.bsums[2 * j + 1]);
+    }
+    sum += d * a.d * float(isum) - dmin * a.d * float(msum);
+  }
+  return sum;
+}
+
+}  // namespace dip

@@ -1,0 +1,166 @@
+// K-quants (Q4_K, Q5_K, Q6_K): quantize/dequantize, the Q8_K activation format, the dot product
+// against an independent float computation, and the matmul through the engine's dispatch.
+#include "ops/quant_k.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "ops/matvec.h"
+#include "ops/quant.h"
+#include "test_random.h"
+#include "util/fp.h"
+#include "util/threadpool.h"
+
+namespace dip {
+namespace {
+
+constexpr TensorType kKTypes[] = {TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K};
+
+std::vector<float> dequantized(TensorType t, const std::vector<uint8_t>& q, size_t n) {
+  std::vector<float> y(n);
+  dequantize_row(t, q.data(), y.data(), n);
+  return y;
+}
+
+std::vector<uint8_t> quantized(TensorType t, const std::vector<float>& x) {
+  std::vector<uint8_t> q(row_bytes(t, x.size()));
+  quantize_row(t, x.data(), q.data(), x.size());
+  return q;
+}
+
+TEST(QuantK, DequantizeOfQuantizeIsClose) {
+  for (TensorType t : kKTypes) {
+    for (size_t n : {256u, 512u, 256u * 7}) {
+      const auto x = randn(n);
+      const auto y = dequantized(t, quantized(t, x), n);
+      double err = 0, pow = 0;
+      for (size_t b = 0; b < n; b += kQK_K) {
+        float amax = 0;
+        for (size_t i = b; i < b + kQK_K; ++i) amax = std::max(amax, std::fabs(x[i]));
+        // One quantization step of the widest sub-block, with room for the scale's rounding.
+        const float step = t == TensorType::Q4_K   ? 2 * amax / 15
+                           : t == TensorType::Q5_K ? 2 * amax / 31
+                                                   : amax / 31;
+        for (size_t i = b; i < b + kQK_K; ++i) {
+          ASSERT_LE(std::fabs(x[i] - y[i]), step) << ggml_type_name(uint32_t(t)) << " i=" << i;
+          err += (x[i] - y[i]) * (x[i] - y[i]);
+          pow += x[i] * x[i];
+        }
+      }
+      // The typical error is far below the bound: 4, 5 and 6 bits per weight.
+      const double rel = std::sqrt(err / pow);
+      const double want = t == TensorType::Q4_K ? 0.12 : t == TensorType::Q5_K ? 0.06 : 0.04;
+      EXPECT_LT(rel, want) << ggml_type_name(uint32_t(t));
+    }
+  }
+}
+
+TEST(QuantK, Q8KIsGgmlsActivationFormat) {
+  auto x = randn(512);
+  x[300] = -9.0f;  // the second block's largest magnitude is negative: its scale is positive
+  std::vector<BlockQ8K> q(2);
+  quantize_row_q8_K(x.data(), q.data(), 512);
+  for (size_t b = 0; b < 2; ++b) {
+    float amax = 0, max = 0;
+    for (size_t i = 0; i < 256; ++i) {
+      if (std::fabs(x[256 * b + i]) > amax) {
+        amax = std::fabs(x[256 * b + i]);
+        max = x[256 * b + i];
+      }
+    }
+    const float iscale = -127.0f / max;
+    EXPECT_EQ(q[b].d, 1.0f / iscale);
+    for (size_t i = 0; i < 256; ++i) {
+      EXPECT_EQ(q[b].qs[i], std::min(127, int(std::nearbyint(iscale * x[256 * b + i]))));
+    }
+    for (size_t j = 0; j < 16; ++j) {
+      int s = 0;
+      for (size_t i = 0; i < 16; ++i) s += q[b].qs[16 * j + i];
+      EXPECT_EQ(q[b].bsums[j], s);
+    }
+  }
+  EXPECT_GT(q[1].d, 0.0f);
+  std::vector<float> zeros(256, 0.0f);
+  quantize_row_q8_K(zeros.data(), q.data(), 256);
+  EXPECT_EQ(q[0].d, 0.0f);
+  for (int v : q[0].qs) EXPECT_EQ(v, 0);
+  for (int v : q[0].bsums) EXPECT_EQ(v, 0);
+}
+
+// The integer dot (sub-block scales, mins through the activation's sums) against the float dot
+// of the two dequantized rows.
+TEST(QuantK, DotMatchesDequantizedProduct) {
+  for (TensorType t : kKTypes) {
+    for (size_t n : {256u, 1024u, 256u * 11}) {
+      const auto w = randn(n), x = randn(n);
+      const auto wq = quantized(t, w);
+      std::vector<BlockQ8K> a(n / kQK_K);
+      quantize_row_q8_K(x.data(), a.data(), n);
+      const auto wd = dequantized(t, wq, n);
+      double want = 0, mag = 0;
+      for (size_t i = 0; i < n; ++i) {
+        const double xi = double(a[i / kQK_K].d) * a[i / kQK_K].qs[i % kQK_K];
+        want += double(wd[i]) * xi;
+        mag += std::fabs(double(wd[i]) * xi);
+      }
+      EXPECT_NEAR(dot_k(t, wq.data(), a.data(), n), want, 1e-5 * mag)
+          << ggml_type_name(uint32_t(t));
+      EXPECT_EQ(dot_ref(t, wq.data(), a.data(), n), dot_k(t, wq.data(), a.data(), n));
+    }
+  }
+}
+
+// Q4_K's layout byte by byte: scales j < 4 in the low 6 bits of bytes j (scale) and j + 4 (min),
+// j >= 4 split into the nibbles of byte j + 4 and the top bits of bytes j - 4 and j; 64 elements
+// per 32 bytes of qs, low nibbles first.
+TEST(QuantK, Q4KBlockLayoutMatchesGgml) {
+  BlockQ4K b{};
+  b.d = f32_to_fp16(1.0f);
+  b.dmin = f32_to_fp16(0.5f);
+  const uint8_t sc[8] = {1, 2, 3, 4, 21, 37, 50, 63}, mn[8] = {0, 5, 9, 13, 17, 33, 49, 62};
+  for (int j = 0; j < 4; ++j) {
+    b.scales[j] = uint8_t(sc[j] | ((sc[j + 4] >> 4) << 6));
+    b.scales[j + 4] = uint8_t(mn[j] | ((mn[j + 4] >> 4) << 6));
+    b.scales[j + 8] = uint8_t((sc[j + 4] & 0x0f) | ((mn[j + 4] & 0x0f) << 4));
+  }
+  for (int i = 0; i < 128; ++i) b.qs[i] = uint8_t((i % 16) | ((15 - i % 16) << 4));
+  float y[256];
+  dequantize_row(TensorType::Q4_K, &b, y, 256);
+  for (int c = 0; c < 4; ++c) {
+    for (int l = 0; l < 32; ++l) {
+      const int lo = l % 16, hi = 15 - l % 16;
+      EXPECT_EQ(y[64 * c + l], float(sc[2 * c]) * lo - 0.5f * mn[2 * c]) << c << " " << l;
+      EXPECT_EQ(y[64 * c + 32 + l], float(sc[2 * c + 1]) * hi - 0.5f * mn[2 * c + 1])
+          << c << " " << l;
+    }
+  }
+}
+
+TEST(QuantK, MatmulMatchesScalarReference) {
+  ThreadPool pool(3);
+  for (TensorType t : kKTypes) {
+    EXPECT_EQ(activation_type(t), TensorType::Q8_K);
+    for (size_t rows : {1u, 7u, 130u}) {
+      for (size_t batch : {1u, 4u, 9u}) {
+        const size_t n = 512;
+        const auto w = randn(n * rows), x = randn(n * batch);
+        const size_t rb = row_bytes(t, n);
+        std::vector<uint8_t> wq(rows * rb);
+        for (size_t r = 0; r < rows; ++r) quantize_row(t, &w[r * n], &wq[r * rb], n);
+        EncodedActs a;
+        encode_acts(t, x.data(), n, batch, n, a);
+        std::vector<float> y(batch * rows, NAN);
+        matmul(t, wq.data(), n, rows, a, y.data(), rows, &pool);
+        for (size_t b = 0; b < batch; ++b)
+          for (size_t r = 0; r < rows; ++r)
+            ASSERT_EQ(y[b * rows + r], dot_ref(t, &wq[r * rb], a.row(b), n))
+                << ggml_type_name(uint32_t(t));
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace dip
