@@ -3,6 +3,8 @@
 #include "ops/matvec.h"
 
 #include <algorithm>
+#include <cmath>
+#include <type_traits>
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "ops/matvec.cpp"
@@ -146,6 +148,86 @@ float DotQ(const void* wv, const BlockQ8_0* x, size_t nb) {
   return hn::GetLane(hn::SumOfLanes(df, acc));
 }
 
+// K-quants x Q8_K: the levels unpacked in vectors, multiplied by their sub-block's scale (int16:
+// at most 63 * 31 or 32 * 128), then by the activations into int32 lanes: one exact integer
+// sum per super-block, combined in floats with dot_k's explicit FMAs (bit-identical to it).
+template <TensorType kType>
+float DotK(const void* wv, const BlockQ8K* act, size_t nb) {
+  const hn::CappedTag<int16_t, 16> d16;
+  const hn::Repartition<int32_t, decltype(d16)> d32;
+  const hn::Rebind<int8_t, decltype(d16)> d8;
+  const hn::Rebind<uint8_t, decltype(d16)> du8;
+  const hn::Rebind<uint16_t, decltype(d16)> du16;
+  const size_t L = hn::Lanes(d16);  // 16 or 8: divides 16, so a vector never spans two scales
+  auto bytes = [&](const uint8_t* p) {
+    return hn::BitCast(d16, hn::PromoteTo(du16, hn::LoadU(du8, p)));
+  };
+  auto acts = [&](const int8_t* p) { return hn::PromoteTo(d16, hn::LoadU(d8, p)); };
+  const auto low4 = hn::Set(d16, 0x0f), low2 = hn::Set(d16, 3), one = hn::Set(d16, 1);
+  float sum = 0.0f;
+  for (size_t i = 0; i < nb; ++i) {
+    const BlockQ8K& a = act[i];
+    auto s0 = hn::Zero(d32), s1 = hn::Zero(d32);
+    auto mac = [&](hn::Vec<decltype(d16)> q, int scale, size_t e) {
+      s0 = hn::ReorderWidenMulAccumulate(d32, hn::Mul(q, hn::Set(d16, int16_t(scale))),
+                                         acts(a.qs + e), s0, s1);
+    };
+    if constexpr (kType == TensorType::Q6_K) {
+      const BlockQ6K& b = static_cast<const BlockQ6K*>(wv)[i];
+      const auto k32 = hn::Set(d16, 32);
+      for (size_t h = 0; h < 2; ++h) {
+        const uint8_t* ql = b.ql + 64 * h;
+        const uint8_t* qh = b.qh + 32 * h;
+        const int8_t* sc = b.scales + 8 * h;
+        for (size_t l = 0; l < 32; l += L) {
+          const auto qa = bytes(ql + l), qb = bytes(ql + 32 + l), hv = bytes(qh + l);
+          const size_t is = l / 16, e = 128 * h + l;
+          mac(hn::Sub(hn::Or(hn::And(qa, low4), hn::ShiftLeft<4>(hn::And(hv, low2))), k32), sc[is],
+              e);
+          mac(hn::Sub(
+                  hn::Or(hn::And(qb, low4), hn::ShiftLeft<4>(hn::And(hn::ShiftRight<2>(hv), low2))),
+                  k32),
+              sc[is + 2], e + 32);
+          mac(hn::Sub(hn::Or(hn::ShiftRight<4>(qa),
+                             hn::ShiftLeft<4>(hn::And(hn::ShiftRight<4>(hv), low2))),
+                      k32),
+              sc[is + 4], e + 64);
+          mac(hn::Sub(hn::Or(hn::ShiftRight<4>(qb), hn::ShiftLeft<4>(hn::ShiftRight<6>(hv))), k32),
+              sc[is + 6], e + 96);
+        }
+      }
+      const int32_t isum = hn::GetLane(hn::SumOfLanes(d32, hn::RearrangeToOddPlusEven(s0, s1)));
+      sum = std::fma(fp16_to_f32(b.d) * a.d, float(isum), sum);
+    } else {
+      using Block = std::conditional_t<kType == TensorType::Q5_K, BlockQ5K, BlockQ4K>;
+      const Block& b = static_cast<const Block*>(wv)[i];
+      uint8_t sc[8], m[8];
+      for (int j = 0; j < 8; ++j) scale_min_k4(j, b.scales, sc[j], m[j]);
+      for (size_t l = 0; l < 32; l += L) {
+        decltype(hn::Zero(d16)) hv;
+        if constexpr (kType == TensorType::Q5_K) hv = bytes(b.qh + l);
+        for (size_t c = 0; c < 4; ++c) {
+          const auto q = bytes(b.qs + 32 * c + l);
+          auto lo = hn::And(q, low4), hi = hn::ShiftRight<4>(q);
+          if constexpr (kType == TensorType::Q5_K) {
+            lo = hn::Or(lo, hn::ShiftLeft<4>(hn::And(hv, one)));
+            hi = hn::Or(hi, hn::ShiftLeft<4>(hn::And(hn::ShiftRight<1>(hv), one)));
+            hv = hn::ShiftRight<2>(hv);
+          }
+          mac(lo, sc[2 * c], 64 * c + l);
+          mac(hi, sc[2 * c + 1], 64 * c + 32 + l);
+        }
+      }
+      int32_t msum = 0;
+      for (int j = 0; j < 8; ++j) msum += m[j] * (a.bsums[2 * j] + a.bsums[2 * j + 1]);
+      const int32_t isum = hn::GetLane(hn::SumOfLanes(d32, hn::RearrangeToOddPlusEven(s0, s1)));
+      sum = std::fma(fp16_to_f32(b.d) * a.d, float(isum),
+                     std::fma(-(fp16_to_f32(b.dmin) * a.d), float(msum), sum));
+    }
+  }
+  return sum;
+}
+
 float DotAny(TensorType wt, const void* w, const void* act, size_t n) {
   switch (wt) {
     case TensorType::F32:
@@ -159,9 +241,11 @@ float DotAny(TensorType wt, const void* w, const void* act, size_t n) {
     case TensorType::Q4_0:
       return DotQ<true>(w, static_cast<const BlockQ8_0*>(act), n / kQK4_0);
     case TensorType::Q4_K:
+      return DotK<TensorType::Q4_K>(w, static_cast<const BlockQ8K*>(act), n / kQK_K);
     case TensorType::Q5_K:
+      return DotK<TensorType::Q5_K>(w, static_cast<const BlockQ8K*>(act), n / kQK_K);
     case TensorType::Q6_K:
-      return dot_k(wt, w, static_cast<const BlockQ8K*>(act), n);
+      return DotK<TensorType::Q6_K>(w, static_cast<const BlockQ8K*>(act), n / kQK_K);
     case TensorType::Q8_K:
       break;
   }

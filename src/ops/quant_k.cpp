@@ -11,17 +11,6 @@
 namespace dip {
 namespace {
 
-// ggml's packing of 8 six-bit scales and 8 six-bit mins into 12 bytes.
-void scale_min_k4(int j, const uint8_t* q, uint8_t& sc, uint8_t& m) {
-  if (j < 4) {
-    sc = q[j] & 63;
-    m = q[j + 4] & 63;
-  } else {
-    sc = uint8_t((q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4));
-    m = uint8_t((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-  }
-}
-
 void pack_scale_min_k4(const uint8_t* sc, const uint8_t* m, uint8_t* q) {
   std::memset(q, 0, 12);
   for (int j = 0; j < 8; ++j) {
@@ -266,7 +255,7 @@ float dot_k(TensorType t, const void* w, const BlockQ8K* act, size_t n) {
         for (int l = 0; l < 16; ++l) s += int32_t(q[16 * j + l]) * a.qs[16 * j + l];
         isum += b.scales[j] * s;
       }
-      sum += fp16_to_f32(b.d) * a.d * float(isum);
+      sum = std::fma(fp16_to_f32(b.d) * a.d, float(isum), sum);  // explicit: SIMD code equals it
       continue;
     }
     uint8_t q[kQK_K], sc[8], m[8];
@@ -291,7 +280,7 @@ float dot_k(TensorType t, const void* w, const BlockQ8K* act, size_t n) {
       isum += sc[j] * s;
       msum += m[j] * (a.bsums[2 * j] + a.bsums[2 * j + 1]);
     }
-    sum += d * a.d * float(isum) - dmin * a.d * float(msum);
+    sum = std::fma(d * a.d, float(isum), std::fma(-(dmin * a.d), float(msum), sum));
   }
   return sum;
 }

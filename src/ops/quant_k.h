@@ -3,6 +3,7 @@
 // super-block). Scalar code: the reference for any SIMD kernel and, for now, the kernel itself.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 
 #include "ops/tensor_types.h"
 
@@ -20,6 +21,17 @@ void quantize_row_k(TensorType t, const float* x, void* dst, size_t n);
 // Activations, exactly as ggml's quantize_row_q8_K: the scale from the element of largest
 // magnitude (signed, -127 / max), rounding to nearest even, sums of each 16.
 void quantize_row_q8_K(const float* x, BlockQ8K* y, size_t n);
+
+// Q4_K/Q5_K: scale and min j (0..7, 6 bits each) from the 12 packed bytes.
+inline void scale_min_k4(int j, const uint8_t* q, uint8_t& sc, uint8_t& m) {
+  if (j < 4) {
+    sc = q[j] & 63;
+    m = q[j + 4] & 63;
+  } else {
+    sc = uint8_t((q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4));
+    m = uint8_t((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+  }
+}
 
 // dot(W row of type t, activation row) over n elements.
 float dot_k(TensorType t, const void* w, const BlockQ8K* act, size_t n);
