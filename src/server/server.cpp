@@ -345,6 +345,11 @@ void serve(const Model& m, const RunOptions& run_opts, uint32_t n_ctx, const Ser
                   {"context", n_ctx},
                   {"chat_template", format ? json(format->name()) : json(nullptr)}};
       if (cfg.mlp_density > 0) dip["mlp_density"] = cfg.mlp_density;
+      json adapters = json::array();  // file names only: the server's paths stay private
+      for (const auto& a : m.adapters())
+        adapters.push_back({{"file", std::filesystem::path(a->path()).filename().string()},
+                            {"scale", a->user_scale()}});
+      dip["adapters"] = adapters;
       if (run.flash()) {
         dip["flash_image"] = run_opts.flash.image;
         dip["dram_budget_bytes"] = run.flash()->plan.budget;

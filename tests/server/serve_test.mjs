@@ -17,12 +17,16 @@ fs.mkdirSync(work, {recursive: true});
 const model = path.join(work, "m.gguf");
 execFileSync(dip, ["make-test-model", model, "--n-embd", "64", "--n-head", "2", "--n-head-kv", "2", "--n-ff", "96", "--n-ctx", "512"],
   {stdio: "ignore"});
+// The server runs with a LoRA adapter at half scale, and `dip generate` with the same.
+const adapter = path.join(work, "a.gguf");
+execFileSync(dip, ["make-test-lora", adapter, "-m", model, "--rank", "4", "--b-std", "0.05"], {stdio: "ignore"});
+const lora = ["--lora-scaled", adapter, "0.5"];
 
 let failures = 0;
 const check = (ok, what) => { console.log(`${ok ? "ok" : "FAIL"}: ${what}`); if (!ok) failures++; };
 
 const key = "sk-test-key";
-const server = spawn(dip, ["serve", "-m", model, "--port", "0", "--api-key", key, "--max-body", "65536"], {stdio: ["ignore", "ignore", "pipe"]});
+const server = spawn(dip, ["serve", "-m", model, ...lora, "--port", "0", "--api-key", key, "--max-body", "65536"], {stdio: ["ignore", "ignore", "pipe"]});
 const port = await new Promise((resolve, reject) => {
   let err = "";
   server.stderr.on("data", (d) => {
@@ -40,7 +44,7 @@ const post = (p, body, headers = {}) => fetch(base + p, {method: "POST", body, h
 try {
   // A completion is `dip generate`'s greedy continuation.
   const prompt = "hello world";
-  const generated = execFileSync(dip, ["generate", "-m", model, "-p", prompt, "-n", "8", "--temp", "0"], {encoding: "utf8", stdio: ["ignore", "pipe", "ignore"]});
+  const generated = execFileSync(dip, ["generate", "-m", model, ...lora, "-p", prompt, "-n", "8", "--temp", "0"], {encoding: "utf8", stdio: ["ignore", "pipe", "ignore"]});
   const c = await client.completions.create({model: "m", prompt, max_tokens: 8, temperature: 0});
   check(prompt + c.choices[0].text + "\n" === generated, `completion = dip generate (${JSON.stringify(c.choices[0].text)})`);
   check(c.usage.prompt_tokens > 0 && c.usage.completion_tokens <= 8, "usage counts");
@@ -94,6 +98,8 @@ try {
   await raw("oversized body", JSON.stringify({model: "m", prompt: "x".repeat(100000)}), 413);
   const models = await client.models.list();
   check(models.data.length === 1 && models.data[0].id === "m" && models.data[0].dip.method === "dense", "/v1/models names the model and its run");
+  check(JSON.stringify(models.data[0].dip.adapters) === JSON.stringify([{file: "a.gguf", scale: 0.5}]),
+    `/v1/models names the adapter and its scale: ${JSON.stringify(models.data[0].dip.adapters)}`);
   const h = await fetch(base + "/health");
   check(h.status === 200, "still serving after the bad requests");
 } catch (e) {
