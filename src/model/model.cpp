@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cstddef>
+#include <cstring>
 #include <map>
 #include <set>
 
@@ -44,6 +46,7 @@ class Loader {
       fail("{}: tensor '{}' has shape {} but the hyper-parameters need [{}, {}]", path_, name,
            shape(*t), cols, rows);
     }
+    if (is_k_quant(t->type())) check_k_scales(*t);
     Weight w;
     w.name = name;
     w.type = t->type();
@@ -51,6 +54,27 @@ class Loader {
     w.rows = rows;
     w.cols = cols;
     return w;
+  }
+
+  // K-quant super-blocks carry F16 scales (d, and dmin for Q4_K/Q5_K): a NaN or Inf one would
+  // turn every product it enters into NaN, so the file is refused naming the tensor and block.
+  // One read of the scales (reading the tensor's pages once, as the first token would).
+  void check_k_scales(const GgufTensorInfo& t) const {
+    const TensorType type = t.type();
+    const size_t bb = block_bytes(type), nb = t.n_bytes / bb;
+    // Offsets of the F16 scales inside a block.
+    const size_t d_off = type == TensorType::Q6_K ? offsetof(BlockQ6K, d) : offsetof(BlockQ4K, d);
+    const bool has_min = type != TensorType::Q6_K;
+    for (size_t i = 0; i < nb; ++i) {
+      const uint8_t* b = t.data + i * bb;
+      uint16_t d, dmin = 0;
+      std::memcpy(&d, b + d_off, 2);
+      if (has_min) std::memcpy(&dmin, b + offsetof(BlockQ4K, dmin), 2);
+      if ((d & 0x7c00) == 0x7c00 || (dmin & 0x7c00) == 0x7c00) {
+        fail("{}: tensor '{}' ({}): super-block {} has a NaN or infinite scale", path_, t.name,
+             ggml_type_name(uint32_t(type)), i);
+      }
+    }
   }
 
   std::vector<float> vec(const std::string& name, size_t n, bool required = true) {

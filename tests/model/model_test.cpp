@@ -1,11 +1,13 @@
 // Model loading: every architecture loads and runs; bad files give one clear error.
 #include "model/model.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <array>
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 
 #include "convert/synth_model.h"
@@ -29,6 +31,20 @@ std::string make(Arch a, TensorType t, const std::string& name, bool tied = fals
   s.n_head_kv = 2;
   s.n_ff = 96;
   s.tied = tied;
+  s.n_merges = 50;
+  const std::string p = tmp_path(name);
+  write_synth_model(s, p);
+  return p;
+}
+
+std::string make_k(Arch a, TensorType t, const std::string& name) {
+  SynthSpec s;
+  s.arch = a;
+  s.type = t;
+  s.n_embd = 256;  // K-quant rows are whole super-blocks of 256
+  s.n_head = 4;
+  s.n_head_kv = 2;
+  s.n_ff = 512;
   s.n_merges = 50;
   const std::string p = tmp_path(name);
   write_synth_model(s, p);
@@ -187,6 +203,52 @@ TEST(Model, BadModels) {
                         },
                         nullptr),
                     "tokenizer.ggml.tokens");
+}
+
+TEST(Model, KQuantModelsRun) {
+  for (TensorType t : {TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K}) {
+    auto m = Model::load(make_k(Arch::kQwen2, t, "k.gguf"));
+    Session s(*m, 64, 2);
+    std::vector<float> logits;
+    const int32_t toks[] = {1, 2, 3, 4, 5};
+    s.eval(toks, true, logits);
+    for (float v : logits) ASSERT_TRUE(std::isfinite(v));
+    Session s2(*m, 64, 1);
+    std::vector<float> l2;
+    for (int32_t tk : toks) s2.eval(std::span<const int32_t>(&tk, 1), false, l2);
+    const size_t V = m->hparams().n_vocab;
+    for (size_t i = 0; i < V; ++i)
+      ASSERT_EQ(l2[i], logits[4 * V + i]) << ggml_type_name(uint32_t(t));
+  }
+}
+
+// A NaN or Inf F16 scale in a K-quant super-block: refused at load, naming tensor and block.
+TEST(Model, KQuantNonFiniteScalesAreRefused) {
+  struct Case {
+    TensorType type;
+    const char* tensor;
+    size_t block, offset;
+    uint16_t bits;
+    const char* what;
+  };
+  const Case cases[] = {
+      {TensorType::Q4_K, "blk.0.ffn_down.weight", 3, offsetof(BlockQ4K, d), 0x7e00, "NaN d"},
+      {TensorType::Q5_K, "blk.1.ffn_up.weight", 0, offsetof(BlockQ5K, dmin), 0xfc00, "-Inf dmin"},
+      {TensorType::Q6_K, "blk.0.attn_q.weight", 5, offsetof(BlockQ6K, d), 0x7c00, "Inf d"},
+  };
+  for (const Case& c : cases) {
+    const std::string ok = make_k(Arch::kLlama, c.type, "kok.gguf");
+    const std::string bad =
+        mutate(ok, "kbad.gguf", nullptr, [&](GgufWriter& w, const GgufTensorInfo& t) {
+          if (t.name != c.tensor) return false;
+          std::vector<uint8_t> bytes(t.data, t.data + t.n_bytes);
+          std::memcpy(&bytes[c.block * block_bytes(c.type) + c.offset], &c.bits, 2);
+          w.add_tensor(t.name, t.type(), t.dims, bytes.data(), bytes.size());
+          return true;
+        });
+    expect_load_error(bad, fmt::format("'{}' ({}): super-block {} has a NaN or infinite scale",
+                                       c.tensor, ggml_type_name(uint32_t(c.type)), c.block));
+  }
 }
 
 TEST(Session, ContextOverflowAndBadTokens) {
