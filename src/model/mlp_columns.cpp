@@ -12,8 +12,8 @@ void require_column_type(const Model& m, uint32_t l, const char* tensor, TensorT
   if (is_k_quant(t)) {
     fail(
         "{}: blk.{}.{} is {}, which pruned and flash runs cannot lay out in columns (F32, F16, "
-        "BF16, "
-        "Q8_0 and Q4_0 can): run it dense, or convert the model with `dip convert --type q8_0`",
+        "BF16, Q8_0 and Q4_0 can): run it dense, or convert the model with `dip convert --type "
+        "q8_0`",
         m.path(), l, tensor, ggml_type_name(uint32_t(t)));
   }
 }

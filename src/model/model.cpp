@@ -62,14 +62,17 @@ class Loader {
   void check_k_scales(const GgufTensorInfo& t) const {
     const TensorType type = t.type();
     const size_t bb = block_bytes(type), nb = t.n_bytes / bb;
-    // Offsets of the F16 scales inside a block.
-    const size_t d_off = type == TensorType::Q6_K ? offsetof(BlockQ6K, d) : offsetof(BlockQ4K, d);
-    const bool has_min = type != TensorType::Q6_K;
+    // Offsets of the F16 scales inside a block (Q6_K has no dmin).
+    const bool q6 = type == TensorType::Q6_K, q5 = type == TensorType::Q5_K;
+    const size_t d_off = q6   ? offsetof(BlockQ6K, d)
+                         : q5 ? offsetof(BlockQ5K, d)
+                              : offsetof(BlockQ4K, d);
+    const size_t dmin_off = q5 ? offsetof(BlockQ5K, dmin) : offsetof(BlockQ4K, dmin);
     for (size_t i = 0; i < nb; ++i) {
       const uint8_t* b = t.data + i * bb;
       uint16_t d, dmin = 0;
       std::memcpy(&d, b + d_off, 2);
-      if (has_min) std::memcpy(&dmin, b + offsetof(BlockQ4K, dmin), 2);
+      if (!q6) std::memcpy(&dmin, b + dmin_off, 2);
       if ((d & 0x7c00) == 0x7c00 || (dmin & 0x7c00) == 0x7c00) {
         fail("{}: tensor '{}' ({}): super-block {} has a NaN or infinite scale", path_, t.name,
              ggml_type_name(uint32_t(type)), i);

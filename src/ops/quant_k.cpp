@@ -25,10 +25,19 @@ void pack_scale_min_k4(const uint8_t* sc, const uint8_t* m, uint8_t* q) {
   }
 }
 
-// The levels of a Q4_K/Q5_K super-block in element order (0..15 or 0..31), its 8 scales and mins.
+// A Q4_K/Q5_K super-block unpacked: the levels in element order (0..15 or 0..31), the 8 scales
+// and mins, and the two F16 factors as floats.
+struct UnpackedQ45K {
+  uint8_t q[kQK_K], sc[8], m[8];
+  float d, dmin;
+};
+
 template <bool kQ5, class Block>
-void unpack_q45k(const Block& b, uint8_t* q, uint8_t* sc, uint8_t* m) {
-  for (int j = 0; j < 8; ++j) scale_min_k4(j, b.scales, sc[j], m[j]);
+void unpack_q45k(const Block& b, UnpackedQ45K& u) {
+  uint8_t* q = u.q;
+  u.d = fp16_to_f32(b.d);
+  u.dmin = fp16_to_f32(b.dmin);
+  for (int j = 0; j < 8; ++j) scale_min_k4(j, b.scales, u.sc[j], u.m[j]);
   for (int c = 0; c < 4; ++c) {  // 64 elements per chunk: low nibbles, then high nibbles
     const uint8_t* qs = b.qs + 32 * c;
     for (int l = 0; l < 32; ++l) {
@@ -41,6 +50,17 @@ void unpack_q45k(const Block& b, uint8_t* q, uint8_t* sc, uint8_t* m) {
         q[64 * c + 32 + l] |= uint8_t(((b.qh[l] >> (2 * c + 1)) & 1) << 4);
       }
     }
+  }
+}
+
+// Super-block i of a Q4_K or Q5_K row.
+void unpack_q45k(TensorType t, const void* row, size_t i, UnpackedQ45K& u) {
+  if (t == TensorType::Q4_K) {
+    unpack_q45k<false>(static_cast<const BlockQ4K*>(row)[i], u);
+  } else if (t == TensorType::Q5_K) {
+    unpack_q45k<true>(static_cast<const BlockQ5K*>(row)[i], u);
+  } else {
+    fail("internal: {} is not a K-quant weight type", ggml_type_name(uint32_t(t)));
   }
 }
 
@@ -173,24 +193,11 @@ void dequantize_row_k(TensorType t, const void* src, float* dst, size_t n) {
       for (size_t e = 0; e < kQK_K; ++e) dst[e] = d * b.scales[e / 16] * q[e];
       continue;
     }
-    uint8_t q[kQK_K], sc[8], m[8];
-    float d, dmin;
-    if (t == TensorType::Q4_K) {
-      const BlockQ4K& b = static_cast<const BlockQ4K*>(src)[i];
-      unpack_q45k<false>(b, q, sc, m);
-      d = fp16_to_f32(b.d);
-      dmin = fp16_to_f32(b.dmin);
-    } else if (t == TensorType::Q5_K) {
-      const BlockQ5K& b = static_cast<const BlockQ5K*>(src)[i];
-      unpack_q45k<true>(b, q, sc, m);
-      d = fp16_to_f32(b.d);
-      dmin = fp16_to_f32(b.dmin);
-    } else {
-      fail("internal: {} is not a K-quant weight type", ggml_type_name(uint32_t(t)));
-    }
+    UnpackedQ45K u;
+    unpack_q45k(t, src, i, u);
     for (int j = 0; j < 8; ++j) {
-      const float dl = d * sc[j], ml = dmin * m[j];  // ggml's order: d1 * q - m1
-      for (int l = 0; l < 32; ++l) dst[32 * j + l] = dl * q[32 * j + l] - ml;
+      const float dl = u.d * u.sc[j], ml = u.dmin * u.m[j];  // ggml's order: d1 * q - m1
+      for (int l = 0; l < 32; ++l) dst[32 * j + l] = dl * u.q[32 * j + l] - ml;
     }
   }
 }
@@ -258,29 +265,16 @@ float dot_k(TensorType t, const void* w, const BlockQ8K* act, size_t n) {
       sum = std::fma(fp16_to_f32(b.d) * a.d, float(isum), sum);  // explicit: SIMD code equals it
       continue;
     }
-    uint8_t q[kQK_K], sc[8], m[8];
-    float d, dmin;
-    if (t == TensorType::Q4_K) {
-      const BlockQ4K& b = static_cast<const BlockQ4K*>(w)[i];
-      unpack_q45k<false>(b, q, sc, m);
-      d = fp16_to_f32(b.d);
-      dmin = fp16_to_f32(b.dmin);
-    } else if (t == TensorType::Q5_K) {
-      const BlockQ5K& b = static_cast<const BlockQ5K*>(w)[i];
-      unpack_q45k<true>(b, q, sc, m);
-      d = fp16_to_f32(b.d);
-      dmin = fp16_to_f32(b.dmin);
-    } else {
-      fail("internal: {} is not a K-quant weight type", ggml_type_name(uint32_t(t)));
-    }
+    UnpackedQ45K u;
+    unpack_q45k(t, w, i, u);
     int32_t isum = 0, msum = 0;
     for (int j = 0; j < 8; ++j) {
       int32_t s = 0;
-      for (int l = 0; l < 32; ++l) s += int32_t(q[32 * j + l]) * a.qs[32 * j + l];
-      isum += sc[j] * s;
-      msum += m[j] * (a.bsums[2 * j] + a.bsums[2 * j + 1]);
+      for (int l = 0; l < 32; ++l) s += int32_t(u.q[32 * j + l]) * a.qs[32 * j + l];
+      isum += u.sc[j] * s;
+      msum += u.m[j] * (a.bsums[2 * j] + a.bsums[2 * j + 1]);
     }
-    sum = std::fma(d * a.d, float(isum), std::fma(-(dmin * a.d), float(msum), sum));
+    sum = std::fma(u.d * a.d, float(isum), std::fma(-(u.dmin * a.d), float(msum), sum));
   }
   return sum;
 }

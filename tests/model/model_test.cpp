@@ -26,25 +26,12 @@ std::string make(Arch a, TensorType t, const std::string& name, bool tied = fals
   SynthSpec s;
   s.arch = a;
   s.type = t;
-  s.n_embd = 64;
+  const bool k = is_k_quant(t);  // K-quant rows are whole super-blocks of 256
+  s.n_embd = k ? 256 : 64;
   s.n_head = 4;
   s.n_head_kv = 2;
-  s.n_ff = 96;
+  s.n_ff = k ? 512 : 96;
   s.tied = tied;
-  s.n_merges = 50;
-  const std::string p = tmp_path(name);
-  write_synth_model(s, p);
-  return p;
-}
-
-std::string make_k(Arch a, TensorType t, const std::string& name) {
-  SynthSpec s;
-  s.arch = a;
-  s.type = t;
-  s.n_embd = 256;  // K-quant rows are whole super-blocks of 256
-  s.n_head = 4;
-  s.n_head_kv = 2;
-  s.n_ff = 512;
   s.n_merges = 50;
   const std::string p = tmp_path(name);
   write_synth_model(s, p);
@@ -207,7 +194,7 @@ TEST(Model, BadModels) {
 
 TEST(Model, KQuantModelsRun) {
   for (TensorType t : {TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K}) {
-    auto m = Model::load(make_k(Arch::kQwen2, t, "k.gguf"));
+    auto m = Model::load(make(Arch::kQwen2, t, "k.gguf"));
     Session s(*m, 64, 2);
     std::vector<float> logits;
     const int32_t toks[] = {1, 2, 3, 4, 5};
@@ -237,7 +224,7 @@ TEST(Model, KQuantNonFiniteScalesAreRefused) {
       {TensorType::Q6_K, "blk.0.attn_q.weight", 5, offsetof(BlockQ6K, d), 0x7c00, "Inf d"},
   };
   for (const Case& c : cases) {
-    const std::string ok = make_k(Arch::kLlama, c.type, "kok.gguf");
+    const std::string ok = make(Arch::kLlama, c.type, "kok.gguf");
     const std::string bad =
         mutate(ok, "kbad.gguf", nullptr, [&](GgufWriter& w, const GgufTensorInfo& t) {
           if (t.name != c.tensor) return false;
