@@ -2,7 +2,8 @@
 # Sets up (packages, build, node-llama-cpp) and runs every test: the format check, unit tests,
 # CLI bad-input cases and the differential tests against llama.cpp, first on the Release build, then the
 # whole suite again on an AddressSanitizer + UndefinedBehaviorSanitizer build (its
-# differential test on F32 and Q4_0 models only, to bound the time).
+# differential test on F32 and Q4_0 models only, to bound the time), then the aarch64 build
+# under qemu.
 set -euo pipefail
 cd "$(dirname "$0")"
 ./setup.sh --test
@@ -13,3 +14,7 @@ cmake --preset asan >/dev/null
 cmake --build --preset asan -j"$(nproc)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --preset asan -j2 --timeout 3000
+# The aarch64 cross build under qemu-user: unit and kernel tests with and without the
+# dot-product instructions, greedy text and perplexity against the x86 build.
+./setup.sh --arm64
+tests/arm/qemu_check.sh build/arm64 build/release/dip models build/arm64/qemu_check_work

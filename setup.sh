@@ -3,8 +3,10 @@
 #   ./setup.sh          install packages + build
 #   ./setup.sh --test   also install the test dependencies (GoogleTest, node-llama-cpp, PyTorch)
 #   ./setup.sh --train  also install what the training tools need (Debian's PyTorch, OpenBLAS)
+#   ./setup.sh --arm64  the aarch64 cross build instead (build/arm64, tests under qemu-aarch64)
 set -euo pipefail
 cd "$(dirname "$0")"
+[ "${1:-}" = "--arm64" ] && exec tools/setup_arm64.sh
 
 PKGS=(build-essential cmake pkg-config libhwy-dev libfmt-dev libcli11-dev nlohmann-json3-dev
       libicu-dev liburing-dev libxxhash-dev zlib1g-dev libcpp-httplib-dev libgtest-dev libbenchmark-dev

@@ -21,7 +21,8 @@
 
 namespace hn = hwy::HWY_NAMESPACE;
 
-static float sum_range(const float* p, size_t n) {
+// HWY_ATTR: on Arm the static target needs its target attributes on the function.
+static HWY_ATTR float sum_range(const float* p, size_t n) {
   const hn::ScalableTag<float> d;
   const size_t L = hn::Lanes(d);
   auto a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d), a3 = hn::Zero(d);

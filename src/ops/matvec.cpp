@@ -275,31 +275,39 @@ void Dot4F32(const float* w, size_t w_stride, const float* x, size_t n, float* o
 }
 
 // 4 weight rows x 4 activation rows: 8 loads feed 16 FMAs (the 4x1 kernel is load-bound).
+// Sixteen named accumulators, not an array: SVE's vector types are sizeless and cannot be
+// array elements.
 void Dot4x4F32(const float* w, size_t n, const float* x, float* y, size_t y_stride) {
   const hn::ScalableTag<float> d;
   const size_t L = hn::Lanes(d);
-  decltype(hn::Zero(d)) acc[4][4];
-  for (auto& row : acc)
-    for (auto& a : row) a = hn::Zero(d);
+  auto a00 = hn::Zero(d), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00,
+       a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00,
+       a33 = a00;
   size_t i = 0;
   for (; i + L <= n; i += L) {
     const auto x0 = hn::LoadU(d, x + i), x1 = hn::LoadU(d, x + n + i);
     const auto x2 = hn::LoadU(d, x + 2 * n + i), x3 = hn::LoadU(d, x + 3 * n + i);
-    for (int r = 0; r < 4; ++r) {
-      const auto wv = hn::LoadU(d, w + r * n + i);
-      acc[r][0] = hn::MulAdd(wv, x0, acc[r][0]);
-      acc[r][1] = hn::MulAdd(wv, x1, acc[r][1]);
-      acc[r][2] = hn::MulAdd(wv, x2, acc[r][2]);
-      acc[r][3] = hn::MulAdd(wv, x3, acc[r][3]);
-    }
+    const auto row = [&](const float* wr, auto& s0, auto& s1, auto& s2, auto& s3) {
+      const auto wv = hn::LoadU(d, wr + i);
+      s0 = hn::MulAdd(wv, x0, s0);
+      s1 = hn::MulAdd(wv, x1, s1);
+      s2 = hn::MulAdd(wv, x2, s2);
+      s3 = hn::MulAdd(wv, x3, s3);
+    };
+    row(w, a00, a01, a02, a03);
+    row(w + n, a10, a11, a12, a13);
+    row(w + 2 * n, a20, a21, a22, a23);
+    row(w + 3 * n, a30, a31, a32, a33);
   }
-  for (int r = 0; r < 4; ++r) {
-    for (int b = 0; b < 4; ++b) {
-      float s = hn::GetLane(hn::SumOfLanes(d, acc[r][b]));
-      for (size_t j = i; j < n; ++j) s += w[r * n + j] * x[b * n + j];
-      y[b * y_stride + r] = s;
-    }
-  }
+  const auto put = [&](int r, int b, const auto& acc) {
+    float s = hn::GetLane(hn::SumOfLanes(d, acc));
+    for (size_t j = i; j < n; ++j) s += w[r * n + j] * x[b * n + j];
+    y[b * y_stride + r] = s;
+  };
+  put(0, 0, a00), put(0, 1, a01), put(0, 2, a02), put(0, 3, a03);
+  put(1, 0, a10), put(1, 1, a11), put(1, 2, a12), put(1, 3, a13);
+  put(2, 0, a20), put(2, 1, a21), put(2, 2, a22), put(2, 3, a23);
+  put(3, 0, a30), put(3, 1, a31), put(3, 2, a32), put(3, 3, a33);
 }
 
 // Batched float path (F32/F16/BF16 weights, several activation rows): blocks of 64 weight
@@ -361,6 +369,7 @@ void MatmulRows(TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n, co
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
+#include "ops/qdot_arm.h"
 #include "ops/qdot_x86.h"
 #include "util/error.h"
 #include "util/threadpool.h"
@@ -426,6 +435,8 @@ void matmul(TensorType wt, const void* w, size_t n, size_t rows, const EncodedAc
   const bool half_vec = acts.rows == 1 && !acts.decoded.empty();
   const QdotIsa x86 =
       wt == TensorType::Q8_0 || wt == TensorType::Q4_0 ? qdot_x86_best() : QdotIsa::kNone;
+  const ArmQdot arm =
+      wt == TensorType::Q8_0 || wt == TensorType::Q4_0 ? qdot_arm_best() : ArmQdot::kNone;
   const bool bf16_x86 = bf16_kernel_reads_encoded(acts.type);
   // llama.cpp repacks Q4_0 matrices with a multiple of 8 rows and sums them in another order
   // (qdot_q4_0_rows_avx512.cpp); the same order here where it does, so results agree bit for bit.
@@ -439,6 +450,9 @@ void matmul(TensorType wt, const void* w, size_t n, size_t rows, const EncodedAc
                             acts.row_bytes, acts.rows, y, y_stride, r0, r1);
     } else if (x86 != QdotIsa::kNone) {
       qmatmul_x86(x86, wt, static_cast<const uint8_t*>(w), wrb, n, acts.data.data(), acts.row_bytes,
+                  acts.rows, y, y_stride, r0, r1);
+    } else if (arm != ArmQdot::kNone) {
+      qmatmul_arm(arm, wt, static_cast<const uint8_t*>(w), wrb, n, acts.data.data(), acts.row_bytes,
                   acts.rows, y, y_stride, r0, r1);
     } else if (half_vec) {
       fn_half(wt, static_cast<const uint8_t*>(w), wrb, n, acts.decoded.data(), y, r0, r1);

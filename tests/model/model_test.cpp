@@ -53,9 +53,11 @@ TEST(Model, EveryArchitectureAndTypeRuns) {
       Session s2(*m, 64, 1);
       std::vector<float> l2;
       for (int32_t tk : toks) s2.eval(std::span<const int32_t>(&tk, 1), false, l2);
+      const float tol = 1e-3f;
       const size_t V = m->hparams().n_vocab;
       for (size_t i = 0; i < V; ++i)
-        ASSERT_NEAR(l2[i], logits[4 * V + i], 1e-3f * (1 + std::fabs(l2[i])));
+        ASSERT_NEAR(l2[i], logits[4 * V + i], tol * (1 + std::fabs(l2[i])))
+            << m->hparams().arch_name << " " << ggml_type_name(uint32_t(t)) << " logit " << i;
     }
   }
 }

@@ -9,6 +9,7 @@
 #include "ops/elementwise.h"
 #include "ops/elementwise_simd.h"
 #include "ops/matvec.h"
+#include "ops/qdot_arm.h"
 #include "ops/qdot_x86.h"
 #include "ops/quant.h"
 #include "test_random.h"
@@ -150,6 +151,49 @@ TEST(Kernels, EveryX86QuantKernelMatchesScalarReference) {
             } else {
               ASSERT_EQ(0, std::memcmp(first.data(), y.data(), y.size() * sizeof(float)))
                   << qdot_isa_name(isa);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// Every Arm kernel this CPU runs (plain NEON everywhere on aarch64, sdot where hwcaps report it;
+// under qemu both run), called directly: against the scalar reference on fresh random inputs,
+// and bit-identical to each other (the integer sums are exact, the float order the same).
+TEST(Kernels, EveryArmQuantKernelMatchesScalarReference) {
+  std::vector<ArmQdot> isas;
+  for (ArmQdot isa : {ArmQdot::kNeon, ArmQdot::kDotprod}) {
+    if (qdot_arm_available(isa)) isas.push_back(isa);
+  }
+  if (isas.empty()) GTEST_SKIP() << "not an aarch64 build";
+#if defined(__aarch64__)
+  ASSERT_EQ(qdot_arm_best(), isas.back());
+#endif
+  for (TensorType t : {TensorType::Q8_0, TensorType::Q4_0}) {
+    for (size_t rows : {1u, 6u, 67u}) {
+      for (size_t batch : {1u, 5u, 37u}) {
+        for (size_t n : {32u, 160u, 256u}) {  // one block, an odd and an even number of blocks
+          auto [rb, wq, a] = random_product(t, rows, batch, n);
+          if (t == TensorType::Q8_0) reinterpret_cast<BlockQ8_0*>(wq.data())->qs[5] = -128;
+          std::vector<float> first;
+          for (ArmQdot isa : isas) {
+            std::vector<float> y(batch * rows, NAN);
+            qmatmul_arm(isa, t, wq.data(), rb, n, a.data.data(), a.row_bytes, batch, y.data(), rows,
+                        0, rows);
+            for (size_t b = 0; b < batch; ++b) {
+              for (size_t r = 0; r < rows; ++r) {
+                const float ref = dot_ref(t, &wq[r * rb], a.row(b), n);
+                ASSERT_NEAR(y[b * rows + r], ref, 1e-4 * (1 + std::fabs(ref)))
+                    << arm_qdot_name(isa) << " " << ggml_type_name(uint32_t(t));
+              }
+            }
+            if (first.empty()) {
+              first = y;
+            } else {
+              ASSERT_EQ(0, std::memcmp(first.data(), y.data(), y.size() * sizeof(float)))
+                  << arm_qdot_name(isa);
             }
           }
         }

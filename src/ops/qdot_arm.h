@@ -1,0 +1,30 @@
+// Hand-written Arm (aarch64) kernels for quantized weights (Q8_0, Q4_0) times Q8_0 activations:
+// one body (qdot_arm_kernels.inc) compiled twice, with the Armv8.2 dot-product instructions
+// (sdot) and with plain NEON widening multiplies for cores without them (Cortex-A53/A55 class
+// and older). Highway 1.0.3 (Debian 12) has no op for sdot. Callers ask qdot_arm_best() first;
+// where it says kNone (other architectures) the x86 or Highway kernels run.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "ops/tensor_types.h"
+
+namespace dip {
+
+enum class ArmQdot { kNone, kNeon, kDotprod };
+
+// Whether this build has the kernels for `isa` and the CPU runs them (hwcaps).
+bool qdot_arm_available(ArmQdot isa);
+// kDotprod where the CPU has it, else kNeon on aarch64, else kNone.
+ArmQdot qdot_arm_best();
+const char* arm_qdot_name(ArmQdot isa);
+
+// y[b * y_stride + r] = dot(W[r], act[b]) for rows r in [r0, r1) and b < n_act. W is Q8_0 or
+// Q4_0 (rows of n elements, wrow_bytes apart); activations are Q8_0 rows arow_bytes apart.
+// `isa` must be available. Per row, blocks alternate between two float accumulators of four
+// lanes and the lanes are added at the end, the order of ggml's Arm CPU backend.
+void qmatmul_arm(ArmQdot isa, TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n,
+                 const uint8_t* acts, size_t arow_bytes, size_t n_act, float* y, size_t y_stride,
+                 size_t r0, size_t r1);
+
+}  // namespace dip
