@@ -11,7 +11,8 @@ cd "$(dirname "$0")"
 find src tests bench tools examples -name node_modules -prune -o \( -name '*.cpp' -o -name '*.h' -o -name '*.inc' \) -print0 | xargs -0 clang-format --dry-run --Werror
 ctest --preset release -j2 --timeout 3000
 cmake --preset asan >/dev/null
-cmake --build --preset asan -j"$(nproc)"
+# The programs the tests run (the benchmarks only run in the Release build).
+cmake --build --preset asan -j"$(nproc)" --target dip dip_tests mask_replay sparse_bench dip_embed_example
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --preset asan -j2 --timeout 3000
 # The aarch64 cross build under qemu-user: unit and kernel tests with and without the

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The aarch64 build (cmake --preset arm64) under qemu-user, both Arm kernel variants:
 #   - every unit and kernel test on an emulated CPU with SVE and the dot-product instructions
-#     ("max"), and the kernel, column-sparse and flash MLP tests on a Cortex-A53 (Armv8.0: plain
-#     NEON, no sdot, no SVE);
+#     ("max"), and the kernel, model, column-sparse and flash MLP tests on a Cortex-A53 (Armv8.0:
+#     plain NEON, no sdot, no SVE);
 #   - greedy text of the default model (F16 and Q8_0) equal to the x86 build's on both CPUs,
 #     a flash run (preadv: qemu-user has no io_uring) of an image the x86 build wrote equal to
 #     the DRAM run, and dense perplexity within 0.1% of the x86 build's.
@@ -17,8 +17,8 @@ step "unit and kernel tests, -cpu max (SVE, dotprod)"
 qemu-aarch64 -cpu max "$arm/tests/dip_tests" --gtest_brief=1 > "$work/max.log" 2>&1 || { tail -40 "$work/max.log"; fail "dip_tests on -cpu max"; }
 tail -3 "$work/max.log"
 grep -q "Kernels.EveryArmQuantKernelMatchesScalarReference" "$work/max.log" && fail "the Arm kernel test was skipped or failed"
-step "kernel, column-sparse and flash MLP tests, -cpu cortex-a53 (NEON without dotprod)"
-qemu-aarch64 -cpu cortex-a53 "$arm/tests/dip_tests" --gtest_brief=1 --gtest_filter='Kernels.*:ColSparse*:SparseMlp*:FlashMlp*' > "$work/a53.log" 2>&1 || { tail -40 "$work/a53.log"; fail "dip_tests on cortex-a53"; }
+step "kernel, model, column-sparse and flash MLP tests, -cpu cortex-a53 (NEON without dotprod)"
+qemu-aarch64 -cpu cortex-a53 "$arm/tests/dip_tests" --gtest_brief=1 --gtest_filter='Kernels.*:Model.*:ColSparse*:SparseMlp*:FlashMlp*' > "$work/a53.log" 2>&1 || { tail -40 "$work/a53.log"; fail "dip_tests on cortex-a53"; }
 tail -3 "$work/a53.log"
 
 prompt="The history of the city"
