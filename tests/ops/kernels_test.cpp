@@ -3,7 +3,9 @@
 
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "ops/elementwise.h"
@@ -115,42 +117,42 @@ TEST(Kernels, MatmulMatchesScalarReference) {
   }
 }
 
-// Every x86 kernel this CPU runs (AVX2, AVX-512 VNNI), called directly, not only the one
-// matmul picks: against the scalar reference on fresh random inputs, and bit-identical to
-// each other (their integer sums are exact). Q8_0 weights include -128.
-TEST(Kernels, EveryX86QuantKernelMatchesScalarReference) {
-  std::vector<QdotIsa> isas;
-  for (QdotIsa isa : {QdotIsa::kAvx2, QdotIsa::kAvx512Vnni, QdotIsa::kAvx512}) {
-    if (qdot_x86_available(isa)) isas.push_back(isa);
-  }
-  if (isas.empty()) GTEST_SKIP() << "no x86 quantized kernels on this CPU";
+// One quantized kernel under test: its name, whether it must equal the others of the same
+// group bit for bit, and the call into it (rows [0, rows) of y, y_stride = rows).
+struct QuantKernel {
+  std::string name;
+  bool bit_identical;
+  std::function<void(TensorType, const uint8_t* w, size_t wrow_bytes, size_t n,
+                     const EncodedActs& acts, size_t batch, float* y, size_t rows)>
+      run;
+};
+
+// Each kernel on fresh random Q8_0 and Q4_0 products (Q8_0 weights include -128) against the
+// scalar reference; those marked bit_identical also equal each other exactly.
+void expect_quant_kernels_match_reference(const std::vector<QuantKernel>& kernels,
+                                          std::initializer_list<size_t> lengths) {
   for (TensorType t : {TensorType::Q8_0, TensorType::Q4_0}) {
     for (size_t rows : {1u, 6u, 67u}) {
       for (size_t batch : {1u, 5u, 37u}) {
-        for (size_t n : {160u, 256u}) {  // an odd and an even number of blocks
+        for (size_t n : lengths) {
           auto [rb, wq, a] = random_product(t, rows, batch, n);
           if (t == TensorType::Q8_0) reinterpret_cast<BlockQ8_0*>(wq.data())->qs[5] = -128;
           std::vector<float> first;
-          for (QdotIsa isa : isas) {
+          for (const QuantKernel& k : kernels) {
             std::vector<float> y(batch * rows, NAN);
-            qmatmul_x86(isa, t, wq.data(), rb, n, a.data.data(), a.row_bytes, batch, y.data(), rows,
-                        0, rows);
+            k.run(t, wq.data(), rb, n, a, batch, y.data(), rows);
             for (size_t b = 0; b < batch; ++b) {
               for (size_t r = 0; r < rows; ++r) {
                 const float ref = dot_ref(t, &wq[r * rb], a.row(b), n);
                 ASSERT_NEAR(y[b * rows + r], ref, 1e-4 * (1 + std::fabs(ref)))
-                    << qdot_isa_name(isa);
+                    << k.name << " " << ggml_type_name(uint32_t(t)) << " n " << n;
               }
             }
-            // The two 256-bit kernels sum in the same order: bit-identical. The 512-bit ones
-            // sum in other orders (for Q8_0 llama.cpp's, tested bit for bit below): the
-            // reference check above only.
-            if (isa == QdotIsa::kAvx512) continue;
+            if (!k.bit_identical) continue;
             if (first.empty()) {
               first = y;
             } else {
-              ASSERT_EQ(0, std::memcmp(first.data(), y.data(), y.size() * sizeof(float)))
-                  << qdot_isa_name(isa);
+              ASSERT_EQ(0, std::memcmp(first.data(), y.data(), y.size() * sizeof(float))) << k.name;
             }
           }
         }
@@ -159,47 +161,43 @@ TEST(Kernels, EveryX86QuantKernelMatchesScalarReference) {
   }
 }
 
+// Every x86 kernel this CPU runs (AVX2, AVX-512 VNNI), called directly, not only the one
+// matmul picks. The two 256-bit kernels sum in the same order: bit-identical. The 512-bit ones
+// sum in other orders (for Q8_0 llama.cpp's, tested bit for bit below): the reference check only.
+TEST(Kernels, EveryX86QuantKernelMatchesScalarReference) {
+  std::vector<QuantKernel> kernels;
+  for (QdotIsa isa : {QdotIsa::kAvx2, QdotIsa::kAvx512Vnni, QdotIsa::kAvx512}) {
+    if (!qdot_x86_available(isa)) continue;
+    kernels.push_back({qdot_isa_name(isa), isa != QdotIsa::kAvx512,
+                       [isa](TensorType t, const uint8_t* w, size_t rb, size_t n,
+                             const EncodedActs& a, size_t batch, float* y, size_t rows) {
+                         qmatmul_x86(isa, t, w, rb, n, a.data.data(), a.row_bytes, batch, y, rows,
+                                     0, rows);
+                       }});
+  }
+  if (kernels.empty()) GTEST_SKIP() << "no x86 quantized kernels on this CPU";
+  expect_quant_kernels_match_reference(kernels, {160u, 256u});  // odd and even block counts
+}
+
 // Every Arm kernel this CPU runs (plain NEON everywhere on aarch64, sdot where hwcaps report it;
-// under qemu both run), called directly: against the scalar reference on fresh random inputs,
-// and bit-identical to each other (the integer sums are exact, the float order the same).
+// under qemu both run), called directly: bit-identical to each other (the integer sums are
+// exact, the lanes and the float order the same).
 TEST(Kernels, EveryArmQuantKernelMatchesScalarReference) {
-  std::vector<ArmQdot> isas;
+  std::vector<QuantKernel> kernels;
   for (ArmQdot isa : {ArmQdot::kNeon, ArmQdot::kDotprod}) {
-    if (qdot_arm_available(isa)) isas.push_back(isa);
+    if (!qdot_arm_available(isa)) continue;
+    kernels.push_back({arm_qdot_name(isa), true,
+                       [isa](TensorType t, const uint8_t* w, size_t rb, size_t n,
+                             const EncodedActs& a, size_t batch, float* y, size_t rows) {
+                         qmatmul_arm(isa, t, w, rb, n, a.data.data(), a.row_bytes, batch, y, rows,
+                                     0, rows);
+                       }});
   }
-  if (isas.empty()) GTEST_SKIP() << "not an aarch64 build";
+  if (kernels.empty()) GTEST_SKIP() << "not an aarch64 build";
 #if defined(__aarch64__)
-  ASSERT_EQ(qdot_arm_best(), isas.back());
+  ASSERT_EQ(arm_qdot_name(qdot_arm_best()), kernels.back().name);
 #endif
-  for (TensorType t : {TensorType::Q8_0, TensorType::Q4_0}) {
-    for (size_t rows : {1u, 6u, 67u}) {
-      for (size_t batch : {1u, 5u, 37u}) {
-        for (size_t n : {32u, 160u, 256u}) {  // one block, an odd and an even number of blocks
-          auto [rb, wq, a] = random_product(t, rows, batch, n);
-          if (t == TensorType::Q8_0) reinterpret_cast<BlockQ8_0*>(wq.data())->qs[5] = -128;
-          std::vector<float> first;
-          for (ArmQdot isa : isas) {
-            std::vector<float> y(batch * rows, NAN);
-            qmatmul_arm(isa, t, wq.data(), rb, n, a.data.data(), a.row_bytes, batch, y.data(), rows,
-                        0, rows);
-            for (size_t b = 0; b < batch; ++b) {
-              for (size_t r = 0; r < rows; ++r) {
-                const float ref = dot_ref(t, &wq[r * rb], a.row(b), n);
-                ASSERT_NEAR(y[b * rows + r], ref, 1e-4 * (1 + std::fabs(ref)))
-                    << arm_qdot_name(isa) << " " << ggml_type_name(uint32_t(t));
-              }
-            }
-            if (first.empty()) {
-              first = y;
-            } else {
-              ASSERT_EQ(0, std::memcmp(first.data(), y.data(), y.size() * sizeof(float)))
-                  << arm_qdot_name(isa);
-            }
-          }
-        }
-      }
-    }
-  }
+  expect_quant_kernels_match_reference(kernels, {32u, 160u, 256u});  // 1, odd and even blocks
 }
 
 // The AVX-512 kernels keep llama.cpp's per-row float order (one row at a time for one
