@@ -16,6 +16,7 @@
 #include "api/run.h"
 #include "cli/flags.h"
 #include "convert/convert.h"
+#include "convert/quant_mix.h"
 #include "convert/synth_model.h"
 #include "eval/perplexity.h"
 #include "eval/sparse_eval.h"
@@ -322,13 +323,14 @@ void add_convert(CLI::App& app) {
   c->add_option("--layout-tokens", fw->layout_tokens,
                 "flash image: use at most this many tokens of the layout text (default 16384)");
   c->add_option("--type", *type,
-                "f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k (f32/f16/bf16 with --to-hf)");
+                "f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k, or llama.cpp's mixes q4_k_m, "
+                "q5_k_m (f32/f16/bf16 with --to-hf)");
   c->add_flag("--to-hf", *to_hf, "write a Hugging Face folder instead");
   add_lora_opts(c, *lo);  // merged into the weights written
   c->add_option("--shard-mib", *shard_mib, "largest safetensors shard with --to-hf (MiB)")
       ->check(CLI::Range(1, 1 << 20));
   c->callback([=] {
-    const TensorType t = parse_tensor_type(*type);
+    const QuantMix mix = parse_quant_mix(*type);
     check_output_path(*out, {*in, fw->layout_text}, *to_hf);
     if (!*flash && !fw->layout_text.empty()) fail("--layout-from needs --flash");
     if (*flash && (!lo->lora.empty() || !lo->lora_scaled.empty())) {
@@ -366,11 +368,12 @@ void add_convert(CLI::App& app) {
       return;
     }
     if (*to_hf) {
-      export_hf(*m, *out, t, *shard_mib << 20);
+      if (mix.medium) fail("--to-hf writes f32, f16 or bf16, not {}", mix.name);
+      export_hf(*m, *out, mix.base, *shard_mib << 20);
       std::fprintf(stderr, "wrote %s\n", out->c_str());
       return;
     }
-    convert_to_gguf(*m, *out, t, [&](size_t done, size_t total, const std::string& name) {
+    convert_to_gguf(*m, *out, mix, [&](size_t done, size_t total, const std::string& name) {
       print_progress("convert", done, total, name);
     });
     end_progress();

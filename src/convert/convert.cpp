@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "convert/quant_mix.h"
 #include "io/gguf_writer.h"
 #include "model/model.h"
 #include "model/rope_rows.h"
@@ -14,30 +15,6 @@
 namespace dip {
 
 namespace {
-
-uint32_t file_type(TensorType t) {  // llama.cpp's LLAMA_FTYPE_*
-  switch (t) {
-    case TensorType::F32:
-      return 0;
-    case TensorType::F16:
-      return 1;
-    case TensorType::Q4_0:
-      return 2;
-    case TensorType::Q8_0:
-      return 7;
-    case TensorType::BF16:
-      return 32;
-    case TensorType::Q4_K:  // every matrix in the one type: llama.cpp's *_K_S file types
-      return 14;
-    case TensorType::Q5_K:
-      return 16;
-    case TensorType::Q6_K:
-      return 18;
-    case TensorType::Q8_K:
-      break;
-  }
-  return 0;
-}
 
 int32_t gguf_token_type(uint32_t attr) {
   if (attr & kAttrByte) return 6;
@@ -134,7 +111,7 @@ void write_hparams(GgufWriter& w, const HParams& hp) {
   if (hp.n_swa) w.set_u32(a + ".attention.sliding_window", hp.n_swa);
 }
 
-void convert_to_gguf(const Model& m, const std::string& out, TensorType type,
+void convert_to_gguf(const Model& m, const std::string& out, const QuantMix& mix,
                      const std::function<void(size_t, size_t, const std::string&)>& progress) {
   const HParams& hp = m.hparams();
   GgufWriter w;
@@ -143,7 +120,7 @@ void convert_to_gguf(const Model& m, const std::string& out, TensorType type,
   std::string name = std::filesystem::path(m.path()).filename().string();
   if (m.gguf()) name = m.gguf()->get_string("general.name").value_or(name);
   w.set_string("general.name", name);
-  w.set_u32("general.file_type", file_type(type));
+  w.set_u32("general.file_type", mix.file_type);
   w.set_u32("general.alignment", 32);
   w.set_u32(hp.arch_name + ".vocab_size", hp.n_vocab);
   write_tokenizer(w, m.vocab());
@@ -156,15 +133,14 @@ void convert_to_gguf(const Model& m, const std::string& out, TensorType type,
   // Each tensor is converted when the file is written (one in memory at a time: models larger
   // than DRAM convert too).
   std::vector<float> f;
+  bool tied_output = true;
+  for (const auto& t : m.tensors()) tied_output = tied_output && t.name != "output.weight";
   for (const auto& t : m.tensors()) {
     if (!is_supported_type(t.type_id))
       fail("{}: tensor '{}' has unsupported type {}", m.path(), t.name, ggml_type_name(t.type_id));
     const size_t cols = t.dims[0], rows = t.n_elements / cols;
-    TensorType tt = type;
-    if (t.dims.size() == 1 || t.name == "rope_freqs.weight")
-      tt = TensorType::F32;  // norms, biases: F32
-    if (block_elems(tt) > 1 && cols % block_elems(tt) != 0)
-      tt = TensorType::F16;  // rows that do not fill blocks
+    const TensorType tt =
+        tensor_type_for(mix, t.name, t.dims.size(), cols, hp.n_layer, tied_output);
     const bool qk = t.name.size() > 13 &&
                     (t.name.ends_with(".attn_q.weight") || t.name.ends_with(".attn_k.weight") ||
                      t.name.ends_with(".attn_q.bias") || t.name.ends_with(".attn_k.bias"));
@@ -247,6 +223,8 @@ void export_hf(const Model& m, const std::string& dir, TensorType dtype, uint64_
   std::vector<std::vector<SafetensorsOut>> shards(1);
   uint64_t cur = 0;
   std::vector<float> f;
+  bool tied_output = true;
+  for (const auto& t : m.tensors()) tied_output = tied_output && t.name != "output.weight";
   for (const auto& t : m.tensors()) {
     std::string hf;
     if (t.name.rfind("blk.", 0) == 0) {

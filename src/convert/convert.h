@@ -11,6 +11,7 @@ namespace dip {
 
 class Model;
 class GgufWriter;
+struct QuantMix;
 struct GgufTensorInfo;
 struct HParams;
 
@@ -23,9 +24,10 @@ void dequantize_tensor(const GgufTensorInfo& t, std::vector<float>& out);
 // (rows x cols floats in the model's own row order): W + scale * B A.
 void merge_lora(const Model& m, const std::string& name, std::vector<float>& w);
 
-// Adapters given to the model (Model::add_lora) are merged into the weights written.
+// Each tensor in the type `mix` chooses for it (quant_mix.h). Adapters given to the model
+// (Model::add_lora) are merged into the weights written.
 // progress(done, total, tensor name) is called after each tensor.
-void convert_to_gguf(const Model& model, const std::string& out, TensorType type,
+void convert_to_gguf(const Model& model, const std::string& out, const QuantMix& mix,
                      const std::function<void(size_t, size_t, const std::string&)>& progress);
 
 }  // namespace dip

@@ -44,6 +44,7 @@ expect_fail "out of range" "$DIP" eval -m "$WORK/m.gguf" --tokens 1,999999
 mkdir -p "$WORK/hf" && printf '{"architectures": ["GPT2LMHeadModel"]}' > "$WORK/hf/config.json"
 expect_fail "unsupported architecture 'GPT2LMHeadModel'" "$DIP" info "$WORK/hf"
 expect_fail "unknown tensor type" "$DIP" convert "$WORK/m.gguf" "$WORK/out.gguf" --type q3_k
+expect_fail "not q4_k_m" "$DIP" convert "$WORK/m.gguf" "$WORK/hf-out" --to-hf --type q4_k_m
 expect_fail "cannot open" "$DIP" convert "$WORK/none.gguf" "$WORK/out.gguf"
 expect_fail "context is full" "$DIP" generate -m "$WORK/m.gguf" -p "a b c d e f g h" -c 4 -n 1
 

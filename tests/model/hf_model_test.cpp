@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "convert/convert.h"
+#include "convert/quant_mix.h"
 #include "convert/synth_model.h"
 #include "io/safetensors.h"
 #include "model/forward.h"
@@ -68,7 +69,7 @@ TEST(HfModel, RoundTripsThroughEveryArchitecture) {
     const auto toks = tokenize(m1->vocab(), kTexts[0], true, false);
     const auto l1 = logits_of(*m1, toks);
     expect_close(logits_of(*mh, toks), l1, 1e-3f);
-    convert_to_gguf(*mh, g2, TensorType::F32, nullptr);
+    convert_to_gguf(*mh, g2, parse_quant_mix("f32"), nullptr);
     auto m2 = Model::load(g2);
     expect_close(logits_of(*m2, toks), l1, 1e-5f);
     // Weights survive GGUF -> HF -> GGUF bit for bit (F32).
@@ -96,7 +97,7 @@ TEST(Convert, QuantizedTypesStayCloseToF32) {
   const auto ref = logits_of(*m, toks);
   for (const char* ty : {"f16", "bf16", "q8_0", "q4_0"}) {
     const std::string out = tmp(std::string(ty) + ".gguf");
-    convert_to_gguf(*m, out, parse_tensor_type(ty), nullptr);
+    convert_to_gguf(*m, out, parse_quant_mix(ty), nullptr);
     auto q = Model::load(out);
     EXPECT_EQ(q->tok_embd.type, parse_tensor_type(ty));
     EXPECT_EQ(q->layers[0].attn_norm.size(), 64u);

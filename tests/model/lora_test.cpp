@@ -10,6 +10,7 @@
 
 #include "convert/convert.h"
 #include "convert/convert_lora.h"
+#include "convert/quant_mix.h"
 #include "io/gguf_writer.h"
 #include "io/safetensors.h"
 #include "model/forward.h"
@@ -79,7 +80,7 @@ TEST(Lora, AppliedEqualsMerged) {
     const auto adapted = logits_of(*base);
     EXPECT_GT(max_rel_diff(adapted, plain), 1e-2) << "the adapter must change the logits";
     const std::string merged = temp_path("lora_merged.gguf");
-    convert_to_gguf(*base, merged, TensorType::F32, {});
+    convert_to_gguf(*base, merged, parse_quant_mix("f32"), {});
     auto mm = Model::load(merged);
     EXPECT_LT(max_rel_diff(logits_of(*mm), adapted), 1e-3) << "arch " << int(a);
   }
@@ -92,7 +93,7 @@ TEST(Lora, PrunedEqualsMergedPruned) {
   auto base = Model::load(synth_path(TensorType::F32, Arch::kLlama, "lora_sp.gguf"));
   base->add_lora({random_adapter(*base, "lora_sp_ad.gguf"), 1.0f});
   const std::string merged = temp_path("lora_sp_merged.gguf");
-  convert_to_gguf(*base, merged, TensorType::F32, {});
+  convert_to_gguf(*base, merged, parse_quant_mix("f32"), {});
   auto mm = Model::load(merged);
   for (Method method : {Method::kDip, Method::kDipCa, Method::kGlu}) {
     const SparsityConfig cfg = dip_config(method, 0.7, base->hparams().n_layer);

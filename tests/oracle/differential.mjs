@@ -200,6 +200,32 @@ for (const arch of loraMode ? [] : archs) {
     }
   }
 }
+// llama.cpp's mixed K-quant recipes written by `dip convert --type q4_k_m|q5_k_m` from an F32
+// model of 4 layers: Q6_K for the output and for attn_v and ffn_down of layers 2 and 3
+// (llama.cpp's use_more_bits), the base type elsewhere, norms F32; llama.cpp must run the file
+// and agree with dip on it as on a one-type file.
+for (const type of loraMode || quick ? [] : ["q4_k", "q5_k"].filter(wanted)) {
+  const mix = type + "_m", base = type.toUpperCase();
+  const src = path.join(work, `mix-src-${mix}.gguf`), conv = path.join(work, `llama-${mix}.gguf`);
+  run(["make-test-model", src, "--arch", "llama", "--seed", "91", "--logit-scale", "1", "--pre", "llama-bpe",
+       "--n-embd", "256", "--n-head", "4", "--n-head-kv", "2", "--n-ff", "768", "--n-layer", "4"]);
+  run(["convert", src, conv, "--type", mix]);
+  const types = Object.fromEntries(run(["info", conv]).split("\n").map((l) => l.trim().split(/\s+/))
+    .filter((w) => w.length >= 2 && w[0].endsWith(".weight")).map((w) => [w[0], w[1]]));
+  const more = new Set([2, 3]);
+  const want = (name) => {
+    const m = name.match(/^blk\.(\d+)\.(\w+)\.weight$/);
+    if (name === "output.weight") return "Q6_K";
+    if (name.endsWith("_norm.weight")) return "F32";
+    if (m && (m[2] === "attn_v" || m[2] === "ffn_down") && more.has(Number(m[1]))) return "Q6_K";
+    return base;
+  };
+  const wrong = Object.entries(types).filter(([n, t]) => t !== want(n));
+  check(Object.keys(types).length === 2 + 1 + 4 * 9 && wrong.length === 0,
+    `${mix}: tensor types not llama.cpp's recipe: ${JSON.stringify(wrong)}`);
+  compare(`llama-${mix}`, type, conv, conv);
+  for (const f of [src, conv]) fs.rmSync(f, {force: true});
+}
 // Hugging Face folders converted by `dip convert`: llama.cpp must load the GGUF (metadata,
 // tokenizer, tensor layout incl. Llama's q/k row order) and agree with dip on it. (That the
 // folder and the converted file give the same logits in dip is a unit test.)
