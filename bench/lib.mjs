@@ -38,8 +38,15 @@ export const median = (xs) => {
 
 // A Llama-shaped GGUF with random weights (the default model's vocabulary), written once.
 // fast: `--fast-weights` (near-normal weights drawn several times faster; models of tens of GB).
+// Mixed recipes (q4_k_m, q5_k_m) are `dip convert`ed from the F16 model of the same shape.
 export function testModel(dir, type, {nEmbd, nLayer, nFf, nHead, nHeadKv, fast = false}) {
   const f = path.join(dir, `llama-${nEmbd}x${nLayer}-ff${nFf}-h${nHead}-kv${nHeadKv}-${type}${fast ? "-fastw" : ""}.gguf`);
+  if (!fs.existsSync(f) && type.endsWith("_k_m")) {
+    const src = testModel(dir, "f16", {nEmbd, nLayer, nFf, nHead, nHeadKv, fast});
+    process.stderr.write(`writing ${f} ...\n`);
+    execFileSync(dip, ["convert", src, f + ".tmp", "--type", type], {stdio: ["ignore", "ignore", "inherit"]});
+    fs.renameSync(f + ".tmp", f);
+  }
   if (!fs.existsSync(f)) {
     fs.mkdirSync(dir, {recursive: true});
     process.stderr.write(`writing ${f} ...\n`);
