@@ -22,7 +22,8 @@ const char* arm_qdot_name(ArmQdot isa);
 // y[b * y_stride + r] = dot(W[r], act[b]) for rows r in [r0, r1) and b < n_act. W is Q8_0 or
 // Q4_0 (rows of n elements, wrow_bytes apart); activations are Q8_0 rows arow_bytes apart.
 // `isa` must be available. Per row, blocks alternate between two float accumulators of four
-// lanes and the lanes are added at the end, the order of ggml's Arm CPU backend.
+// lanes and the lanes are added at the end, as ggml's Arm CPU backend sums pairs of blocks (it
+// adds an odd last block after the lanes, here it joins the first accumulator).
 void qmatmul_arm(ArmQdot isa, TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n,
                  const uint8_t* acts, size_t arow_bytes, size_t n_act, float* y, size_t y_stride,
                  size_t r0, size_t r1);
