@@ -165,8 +165,8 @@ class GgufLlama(torch.nn.Module):
         B, T = tokens.shape
         w = self.w
         x = w["token_embd_weight"][tokens]
-        pos = torch.arange(T)
-        causal = torch.ones(T, T, dtype=torch.bool).tril()
+        pos = torch.arange(T, device=tokens.device)
+        causal = torch.ones(T, T, dtype=torch.bool, device=tokens.device).tril()
         H, Hk, D = self.n_head, self.n_head_kv, self.head_dim
         masked = spec is not None and spec.method != "dense"
         if masked:
@@ -185,12 +185,12 @@ class GgufLlama(torch.nn.Module):
             h = self.rms(x, f"blk_{l}_ffn_norm_weight")
             if masked:
                 ca = spec.method == "dip-ca"
-                cache = dipmask.LruCache(B, self.n_embd, int(math.floor(spec.cache * self.n_embd))) if ca else None
+                cache = dipmask.LruCache(B, self.n_embd, int(math.floor(spec.cache * self.n_embd)), h.device) if ca else None
                 m_up = dipmask.sequential_masks(h.detach().abs(), k_up, cache, spec.gamma)
                 h = h * m_up
             a = F.silu(self.proj(h, l, "ffn_gate", use_lora)) * self.proj(h, l, "ffn_up", use_lora)
             if masked:
-                cache = dipmask.LruCache(B, self.n_ff, int(math.floor(spec.cache * self.n_ff))) if ca else None
+                cache = dipmask.LruCache(B, self.n_ff, int(math.floor(spec.cache * self.n_ff)), tokens.device) if ca else None
                 m_down = dipmask.sequential_masks(a.detach().abs(), k_down, cache, spec.gamma)
                 a = a * m_down
                 if record is not None:
