@@ -2,7 +2,7 @@
 # Sets up (packages, build, node-llama-cpp) and runs every test: the format check, unit tests,
 # CLI bad-input cases and the differential tests against llama.cpp, first on the Release build, then the
 # whole suite again on an AddressSanitizer + UndefinedBehaviorSanitizer build (its
-# differential test on F32 and Q4_0 models only, to bound the time), then the aarch64 build
+# differential tests on F32 and Q4_0 models only, to bound the time), then the aarch64 build
 # under qemu.
 set -euo pipefail
 cd "$(dirname "$0")"
