@@ -218,6 +218,36 @@ class GgufLlama(torch.nn.Module):
         with open(os.path.join(folder, "adapter_config.json"), "w") as f:
             json.dump(cfg, f, indent=1)
 
+    def load_peft(self, folder):
+        """Starts from a PEFT folder written by save_peft (continued training); the rank must match."""
+        tensors = read_safetensors(os.path.join(folder, "adapter_model.safetensors"))
+        for key, a in self.lora.items():
+            l, t = key.split("_", 1)
+            mod = f"base_model.model.model.layers.{l}.{self.HF[t]}"
+            for name, p in (("lora_A", a.A), ("lora_B", a.B)):
+                src = tensors[f"{mod}.{name}.weight"]
+                if src.shape != p.shape:
+                    raise ValueError(f"{folder}: {mod}.{name} has shape {tuple(src.shape)}, expected {tuple(p.shape)}")
+                with torch.no_grad():
+                    p.copy_(src)
+
+
+def read_safetensors(path):
+    """F32 tensors of a safetensors file, by name."""
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for name, h in header.items():
+        if name == "__metadata__":
+            continue
+        if h["dtype"] != "F32":
+            raise ValueError(f"{path}: {name} is {h['dtype']}, only F32 is read")
+        a, b = h["data_offsets"]
+        out[name] = torch.frombuffer(bytearray(data[a:b]), dtype=torch.float32).reshape(h["shape"])
+    return out
+
 
 def write_safetensors(path, tensors):
     """safetensors: 8-byte header length, JSON header (dtype, shape, offsets), raw little-endian

@@ -74,6 +74,7 @@ def main():
     ap.add_argument("--gamma", type=float, default=0.5, help="DIP-CA: uncached columns' score factor")
     ap.add_argument("--cache", type=float, default=0.5, help="DIP-CA: modelled cache, fraction of columns")
     ap.add_argument("--rank", type=int, default=16)
+    ap.add_argument("--init", help="PEFT folder to continue training from (same rank)")
     ap.add_argument("--alpha", type=float, default=32)
     ap.add_argument("--loss", default="kd", choices=["ce", "kd", "mix"])
     ap.add_argument("--lr", type=float, default=2e-3)
@@ -115,6 +116,8 @@ def main():
     for k, v in model.w.items():
         model.w[k] = v.to(dev)
     model.inv_freq = model.inv_freq.to(dev)
+    if args.init:
+        model.load_peft(args.init)
     model.lora.to(dev)
     params = list(model.lora.parameters())
     print(f"model: {model.n_layer} layers, adapters rank {args.rank} on gate/up/down: "
@@ -149,7 +152,7 @@ def main():
     best, best_step, bad = evaluate(), 0, 0
     best_state = {k: v.detach().clone() for k, v in model.lora.state_dict().items()}
     log["curve"].append({"step": 0, "tokens": 0, "valid_loss": best, "seconds": time.time() - t0})
-    print(f"step 0: validation loss {best:.4f} (masked, density {val_density}, no adapter)", flush=True)
+    print(f"step 0: validation loss {best:.4f} (masked, density {val_density}, {'starting' if args.init else 'no'} adapter)", flush=True)
     n_seq = (len(train) - 1) // args.seq
     step, run_loss = 0, []
     while step < args.steps:
