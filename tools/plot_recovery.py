@@ -18,8 +18,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 COLORS = {"dip": "tab:blue", "dip-ca": "tab:red", "cats": "tab:green", "teal": "tab:purple", "glu": "tab:orange"}
-STYLES = ["--", "-", "-.", ":"]
-MARKERS = ["o", "s", "^", "D"]
+STYLES = ["--", "-", "-.", ":", (0, (1, 1))]
+MARKERS = ["o", "s", "^", "D", "x"]
 
 
 def curves(out_dir, specs):
@@ -32,7 +32,7 @@ def curves(out_dir, specs):
         label, path = s.split("=", 1)
         log = json.load(open(path))
         pts = log["curve"]
-        ax.plot([p["tokens"] / 1e3 for p in pts], [p["valid_loss"] for p in pts], marker=MARKERS[i % 4],
+        ax.plot([p["tokens"] / 1e3 for p in pts], [p["valid_loss"] for p in pts], marker=MARKERS[i % len(MARKERS)],
                 label=f"{label} (best at step {log['best_step']}, {log['seconds'] / 60:.0f} min)")
         dense = log.get("dense_valid_loss", dense)
     if dense is not None:
@@ -60,12 +60,18 @@ def main():
     rows = []
     adapted_methods = {r["method"] for _, d in runs[1:] for r in d["rows"]}
     for label, d in runs:
+        dense_done = False
         for r in d["rows"]:
             if r["method"] == "dip-ca" and abs(r["gamma"] - 0.5) > 1e-9:
                 continue  # the gamma the adapters are trained for
-            if r["target_density"] >= 1 or r["method"] not in adapted_methods:
+            method = r["method"]
+            if r["target_density"] >= 1:  # the dense model with the adapter (the control's point)
+                if dense_done or label == runs[0][0]:
+                    continue
+                method, dense_done = "dense", True
+            elif method not in adapted_methods:
                 continue
-            rows.append({"adapter": label, "method": r["method"], "target_density": r["target_density"],
+            rows.append({"adapter": label, "method": method, "target_density": r["target_density"],
                          "mlp_density": r["mlp_density"], "ppl": r["ppl"],
                          "vs_dense_pct": 100 * (r["ppl"] / base_ppl - 1), "kl": r["kl"], "top1": r["top1"],
                          "hit_rate": r["hit_rate"]})
@@ -84,11 +90,15 @@ def main():
                              if r["adapter"] == label and r["method"] == method and r["target_density"] < 1)
                 if not pts:
                     continue
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], STYLES[ri % 4], marker=MARKERS[ri % 4],
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], ls=STYLES[ri % len(STYLES)], marker=MARKERS[ri % len(MARKERS)],
                         color=COLORS[method], label=f"{method}, {label}")
         ax.set_xlabel("MLP density (share of MLP bytes read per token)")
         ax.set_ylabel(ylabel)
-        ax.set_yscale("log")
+        if key == "kl":
+            ax.set_yscale("log")
+        else:  # perplexity changes go below zero with an adapter
+            ax.set_yscale("symlog", linthresh=1.0)
+            ax.axhline(0, color="gray", lw=0.8)
         ax.grid(alpha=0.3, which="both")
     axes[0].legend(fontsize=7)
     fig.suptitle("Accuracy recovery: default model, held-out text")
@@ -99,6 +109,8 @@ def main():
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         m = r["method"] + (", gamma 0.5" if r["method"] == "dip-ca" else "")
+        if r["method"] == "dense":
+            m = "dense (no masks)"
         print(f"| {r['adapter']} | {m} | {r['mlp_density']:.3f} | {r['ppl']:.2f} | {r['vs_dense_pct']:+.1f}% | "
               f"{r['kl']:.4f} | {r['top1']:.3f} |")
     print(f"\nOriginal dense perplexity on these windows: {base_ppl:.2f}")
