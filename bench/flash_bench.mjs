@@ -5,7 +5,7 @@
 //
 //   node bench/flash_bench.mjs [--rounds 2] [--big-tokens 16] [--small-tokens 64] [--out DIR] [--only small|big]
 //                              [--caches 10,25,50,75] [--big-embd 2048|4096] [--flashes disk,1GB/s]
-//                              [--layout TEXT]
+//                              [--layout TEXT] [--mask-blocks 4,8] [--methods dense,dip-ca-0.7,...]
 //
 // --layout TEXT also runs every configuration from an image in the co-activation layout learned
 // from TEXT (`dip convert --flash --layout-from TEXT`), in the same rounds, and prints requests
@@ -14,6 +14,10 @@
 // --big-embd 4096 replaces the large model by one with Llama-3-8B's layer shape (d 4096, 8
 // layers, d_ff 14336, GQA 32/8, F16, 3.6 GB): its columns are 2.5x longer, so a pruned token's
 // misses are fewer, larger reads.
+//
+// --mask-blocks B,... adds DIP-CA 0.7 and 0.5 with `--mask-block B` (columns kept in groups of B
+// adjacent ones: fewer, larger reads) and prints the cut in requests per token. --methods keeps
+// only the named configurations (dense, dip-0.7, dip-ca-0.7, dip-0.5, dip-ca-0.5, dip-ca-0.7-bB, ...).
 //
 // Budgets are given as --mlp-cache X%: the resident part (attention, embeddings, a KV cache of
 // 1024 tokens, buffers) plus X% of the MLP column bytes; the table shows the total DRAM that makes.
@@ -40,13 +44,16 @@ if (args.only !== "small") {
 }
 // DIP-CA at gamma 0.5: on the default model's held-out text (docs/results/sweep.csv, 50% cache)
 // density 0.7 costs +1.0% perplexity (DIP alone +0.7%), density 0.5 +9.0% (DIP +6.2%).
+const dipCa = (d) => ["--method", "dip-ca", "--mlp-density", d, "--gamma", "0.5"];
+const blocks = args["mask-blocks"] ? String(args["mask-blocks"]).split(",").map(Number) : [];
 const methods = [
   {key: "dense", flags: ["--method", "dense"]},
   {key: "dip-0.7", flags: ["--method", "dip", "--mlp-density", "0.7"]},
-  {key: "dip-ca-0.7", flags: ["--method", "dip-ca", "--mlp-density", "0.7", "--gamma", "0.5"]},
+  {key: "dip-ca-0.7", flags: dipCa("0.7")},
   {key: "dip-0.5", flags: ["--method", "dip", "--mlp-density", "0.5"]},
-  {key: "dip-ca-0.5", flags: ["--method", "dip-ca", "--mlp-density", "0.5", "--gamma", "0.5"]},
-];
+  {key: "dip-ca-0.5", flags: dipCa("0.5")},
+  ...blocks.flatMap((b) => ["0.7", "0.5"].map((d) => ({key: `dip-ca-${d}-b${b}`, flags: [...dipCa(d), "--mask-block", String(b)]}))),
+].filter((x) => !args.methods || String(args.methods).split(",").includes(x.key));
 const caches = (args.caches ?? "10,25,50,75").split(",").map(Number);
 const flashes = [{key: "disk", flags: []}, {key: "1GB/s", flags: ["--flash-bw", "1GB/s"]}]
   .filter((f) => (args.flashes ?? "disk,1GB/s").split(",").includes(f.key));
@@ -98,26 +105,42 @@ console.log(`Flash-resident MLP, ${cpuName()}, 2 threads, medians of ${rounds} i
 for (const m of models) {
   for (const fl of flashes) {
     console.log(`\n${m.name}, flash: ${fl.key === "disk" ? "this disk (O_DIRECT, io_uring)" : "emulated 1 GB/s"}`);
-    console.log("| MLP cache | DRAM budget | " + methods.map((x) => x.key).join(" | ") + " | DIP-CA 0.7 / dense | DIP-CA 0.5 / dense |");
-    console.log("|" + " --- |".repeat(methods.length + 4));
+    const rated = methods.filter((x) => x.key.startsWith("dip-ca"));
+    console.log("| MLP cache | DRAM budget | " + methods.map((x) => x.key).join(" | ") + " | " + rated.map((x) => `${x.key} / dense`).join(" | ") + " |");
+    console.log("|" + " --- |".repeat(methods.length + rated.length + 2));
     for (const cache of caches) {
       const get = (k) => results.find((r) => r.model === m.name && (r.layout ?? "model") === "model" && r.flash === fl.key && r.mlp_cache === cache && r.method === k);
       const cells = methods.map((x) => { const r = get(x.key); return r ? `${f2(r.tokens_per_second)} (hit ${f2(r.hit_rate)}, ${f1(r.flash_mib_per_token)} MiB, ${f1(r.requests_per_token)} req)` : "-"; });
       const d = get("dense");
       const ratio = (k) => (d && get(k) ? f2(get(k).tokens_per_second / d.tokens_per_second) + "x" : "-");
       const any = methods.map((x) => get(x.key)).find((r) => r);
-      console.log(`| ${cache}% | ${f1(any.budget_mib)} MiB | ${cells.join(" | ")} | ${ratio("dip-ca-0.7")} | ${ratio("dip-ca-0.5")} |`);
+      console.log(`| ${cache}% | ${f1(any.budget_mib)} MiB | ${cells.join(" | ")} | ${rated.map((x) => ratio(x.key)).join(" | ")} |`);
     }
     // Equal throughput: the smallest DIP-CA budget that reaches dense streaming's tokens/s.
-    for (const k of ["dip-ca-0.7", "dip-ca-0.5"]) {
+    for (const k of rated.map((x) => x.key)) {
       for (const cache of caches.filter((c) => c !== 10)) {
         const same = (r) => r.model === m.name && (r.layout ?? "model") === "model" && r.flash === fl.key;
         const d = results.find((r) => same(r) && r.mlp_cache === cache && r.method === "dense");
+        if (!d) continue;
         const ok = results.filter((r) => same(r) && r.method === k && r.tokens_per_second >= d.tokens_per_second)
           .sort((a, b) => a.budget_mib - b.budget_mib)[0];
         console.log(`  ${k} reaches dense streaming's ${f2(d.tokens_per_second)} tokens/s (budget ${f1(d.budget_mib)} MiB) with ` +
           (ok ? `${f1(ok.budget_mib)} MiB = ${(100 * ok.budget_mib / d.budget_mib).toFixed(0)}% of its DRAM` : "none of the budgets tried"));
       }
+    }
+  }
+  // Requests per token with the columns chosen in blocks, against single columns (same density).
+  const blocked = results.filter((r) => r.model === m.name && /-b[0-9]+$/.test(r.method));
+  if (blocked.length) {
+    console.log(`\n${m.name}: --mask-block against single columns (requests per token, tokens/s)`);
+    console.log("| flash | MLP cache | method | requests | requests, blocks | cut | t/s | t/s, blocks | t/s ratio |");
+    console.log("|" + " --- |".repeat(9));
+    for (const b of blocked) {
+      const base = b.method.replace(/-b[0-9]+$/, "");
+      const r = results.find((x) => x.model === m.name && x.layout === b.layout && x.flash === b.flash && x.mlp_cache === b.mlp_cache && x.method === base);
+      if (!r) continue;
+      console.log(`| ${b.flash} | ${b.mlp_cache}% | ${b.method} | ${f1(r.requests_per_token)} | ${f1(b.requests_per_token)} | ` +
+        `${f2(r.requests_per_token / b.requests_per_token)}x | ${f2(r.tokens_per_second)} | ${f2(b.tokens_per_second)} | ${f2(b.tokens_per_second / r.tokens_per_second)}x |`);
     }
   }
   if (results.some((r) => r.model === m.name && r.layout === "coact")) {

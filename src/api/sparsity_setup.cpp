@@ -20,6 +20,20 @@ SparsityConfig make_config(const Model& m, const SparsityOptions& o, Method meth
   cfg.warmup = o.warmup;
   cfg.alpha_blend = o.alpha_blend;
   cfg.cache_fraction = o.cache_fraction;
+  if (!o.mask_block.empty()) {
+    // N, or UP,DOWN: the block sizes of the up+gate and the down masks.
+    const auto parse = [&](const std::string& s) -> uint32_t {
+      char* end = nullptr;
+      const long v = std::strtol(s.c_str(), &end, 10);
+      if (s.empty() || *end != 0 || v < 1 || v > 4096)
+        fail("--mask-block must be in [1, 4096], as N or UP,DOWN (got '{}')", o.mask_block);
+      return uint32_t(v);
+    };
+    const size_t comma = o.mask_block.find(',');
+    cfg.mask_block_up = parse(o.mask_block.substr(0, comma));
+    cfg.mask_block_down =
+        comma == std::string::npos ? cfg.mask_block_up : parse(o.mask_block.substr(comma + 1));
+  }
   cfg.policy = parse_cache_policy(o.policy);
   cfg.thresholds_file = o.thresholds;
   const Masker& masker = masker_for(method);
@@ -45,11 +59,10 @@ namespace {
 void check_flags_fit_method(const SparsityOptions& o, Method method, bool flash) {
   const Masker& masker = masker_for(method);
   if (masker.shape() == MlpShape::kAllColumns) {
-    const std::pair<const char*, bool> density_flags[] = {{"--mlp-density", o.mlp_density >= 0},
-                                                          {"--up-keep", o.up_keep != 0},
-                                                          {"--down-keep", o.down_keep != 0},
-                                                          {"--keep-file", !o.keep_file.empty()},
-                                                          {"--threshold-mode", o.threshold_mode}};
+    const std::pair<const char*, bool> density_flags[] = {
+        {"--mlp-density", o.mlp_density >= 0},  {"--up-keep", o.up_keep != 0},
+        {"--down-keep", o.down_keep != 0},      {"--keep-file", !o.keep_file.empty()},
+        {"--threshold-mode", o.threshold_mode}, {"--mask-block", !o.mask_block.empty()}};
     for (const auto& [flag, given] : density_flags) {
       if (given) {
         fail("{} has no effect with --method dense: choose a pruning method (dip, dip-ca, ...)",

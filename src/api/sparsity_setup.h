@@ -26,6 +26,7 @@ struct SparsityOptions {
   uint32_t fixed_top_n = 0;           // --fixed-top-n (dip-ca)
   bool warmup = false, alpha_blend = false;  // --warmup, --alpha-blend (dip-ca)
   double cache_fraction = 0.5;               // --cache-fraction of the modelled cache
+  std::string mask_block;                    // --mask-block N or UP,DOWN; empty: not given
   // --kl-to-base: KL and top-1 of a pruned run against the model without its adapters (how
   // recovery adapters are judged), not against the dense model with them.
   bool reference_without_lora = false;

@@ -68,6 +68,9 @@ void add_sparsity_opts(CLI::App* c, SparsityOptions& o, bool with_method) {
                 "dip-ca: the n largest scores are never down-weighted");
   c->add_flag("--warmup", o.warmup, "dip-ca: gamma_t = 1 - (1-gamma)(1 - gamma^(t/4))");
   c->add_flag("--alpha-blend", o.alpha_blend, "dip-ca: s' = gamma*s + (1-gamma)*[cached]");
+  c->add_option("--mask-block", o.mask_block,
+                "top-k masks: keep columns in groups of N adjacent ones (fewer, larger flash "
+                "reads); UP,DOWN: separately for the up+gate and the down masks (default 1)");
   c->add_option("--cache-fraction", o.cache_fraction,
                 "modelled column cache per matrix, fraction of its columns, in [0, 1]");
   c->add_option("--cache-policy", o.policy, "modelled cache eviction: lru, lfu");

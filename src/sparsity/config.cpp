@@ -85,6 +85,11 @@ void validate(const SparsityConfig& cfg) {
   if (!(cfg.cache_fraction >= 0.0 && cfg.cache_fraction <= 1.0)) {
     fail("--cache-fraction must be in [0, 1] (got {})", cfg.cache_fraction);
   }
+  for (uint32_t b : {cfg.mask_block_up, cfg.mask_block_down}) {
+    if (b < 1 || b > 4096) fail("--mask-block must be in [1, 4096] (got {})", b);
+  }
+  if ((cfg.mask_block_up > 1 || cfg.mask_block_down > 1) && cfg.use_thresholds)
+    fail("--mask-block groups per-token top-k masks: it does not apply to threshold masks");
 }
 
 }  // namespace dip

@@ -39,6 +39,10 @@ struct SparsityConfig {
   // when not negative: a simulated sweep sizes the modelled cache exactly as the simulator's
   // footprint does.
   int64_t up_cache_columns = -1, down_cache_columns = -1;
+  // Top-k over groups of this many adjacent columns (mean score) instead of single columns, for
+  // the up+gate (input) and the down (neuron) masks: a pruned token's misses become runs that
+  // one flash request reads (select_topk_blocks). 1: single columns.
+  uint32_t mask_block_up = 1, mask_block_down = 1;
   std::string trace_file;  // empty: no trace
 };
 

@@ -73,6 +73,29 @@ void select_topk(const float* score, size_t n, size_t k, std::vector<int32_t>& o
   out.resize(k);
 }
 
+void select_topk_blocks(const float* score, size_t n, size_t k, uint32_t block,
+                        std::vector<int32_t>& out, std::vector<float>& block_score,
+                        std::vector<int32_t>& block_idx, std::vector<uint32_t>& scratch) {
+  if (block <= 1) return select_topk(score, n, k, out, scratch);
+  out.clear();
+  if (k == 0 || n == 0) return;
+  const size_t n_blocks = (n + block - 1) / block;
+  block_score.resize(n_blocks);
+  for (size_t b = 0; b < n_blocks; ++b) {
+    const size_t lo = b * block, hi = std::min(n, lo + block);
+    float sum = 0;
+    for (size_t i = lo; i < hi; ++i) sum += score[i];
+    block_score[b] = sum / float(hi - lo);
+  }
+  // Nearest whole number of blocks, so that the kept share stays the asked one on average.
+  const size_t kb = std::clamp<size_t>((k + block / 2) / block, 1, n_blocks);
+  select_topk(block_score.data(), n_blocks, kb, block_idx, scratch);
+  for (int32_t b : block_idx) {
+    const size_t lo = size_t(b) * block, hi = std::min(n, lo + block);
+    for (size_t i = lo; i < hi; ++i) out.push_back(int32_t(i));
+  }
+}
+
 void select_threshold(const float* score, size_t n, float threshold, std::vector<int32_t>& out) {
   out.clear();
   for (size_t i = 0; i < n; ++i) {

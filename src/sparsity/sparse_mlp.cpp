@@ -130,7 +130,9 @@ void SparseMlp::choose_mask(uint32_t layer, bool up, float* score, size_t n, dou
   if (cfg_.use_thresholds || masker_.always_thresholds()) {
     select_threshold(score, n, thr_->at(layer, masker_.threshold_signal(up), keep), idx);
   } else {
-    select_topk(score, n, keep_count(keep, n), idx, topk_scratch_);
+    select_topk_blocks(score, n, keep_count(keep, n),
+                       up ? cfg_.mask_block_up : cfg_.mask_block_down, idx, block_score_,
+                       block_idx_, topk_scratch_);
   }
 }
 

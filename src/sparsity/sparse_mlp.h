@@ -123,6 +123,8 @@ class SparseMlp : public MlpHook {
   std::vector<float> lora_tmp_;
   std::vector<float> x_, score_, gu_, h_, xs_, sel_scratch_, ones_;
   std::vector<uint32_t> topk_scratch_;
+  std::vector<float> block_score_;
+  std::vector<int32_t> block_idx_;
   std::vector<int32_t> up_idx_, down_idx_, all_up_, all_down_;
   std::vector<uint8_t> up_hits_, down_hits_;
   std::vector<int32_t> up_slots_, down_slots_;

@@ -123,6 +123,59 @@ TEST(Select, TopKIsTheKLargestInAscendingOrder) {
   EXPECT_EQ(keep_count(0.5, 101), 51u);
 }
 
+TEST(Select, BlockTopKKeepsWholeRunsOfTheBestMeanScore) {
+  std::vector<int32_t> got, block_idx;
+  std::vector<float> block_score;
+  std::vector<uint32_t> scratch;
+  for (size_t n : {1u, 7u, 100u, 1536u, 5632u}) {
+    for (uint32_t block : {1u, 2u, 3u, 8u, 64u}) {
+      for (size_t k : {size_t(1), n / 3, n / 2 + 1, n}) {
+        auto s = randn(n);
+        for (auto& v : s) v = std::fabs(v);
+        select_topk_blocks(s.data(), n, k, block, got, block_score, block_idx, scratch);
+        // Reference: sort the blocks by mean score (ties to the lower block), take the best.
+        const size_t nb = (n + block - 1) / block;
+        std::vector<double> mean(nb, 0.0);
+        for (size_t b = 0; b < nb; ++b) {
+          const size_t lo = b * block, hi = std::min(n, lo + block);
+          float sum = 0;
+          for (size_t i = lo; i < hi; ++i) sum += s[i];
+          mean[b] = sum / float(hi - lo);
+        }
+        std::vector<size_t> order(nb);
+        std::iota(order.begin(), order.end(), size_t(0));
+        std::stable_sort(order.begin(), order.end(),
+                         [&](size_t a, size_t b) { return mean[a] > mean[b]; });
+        const size_t kb = k == 0       ? 0
+                          : block == 1 ? k
+                                       : std::clamp<size_t>((k + block / 2) / block, 1, nb);
+        std::vector<int32_t> want;
+        for (size_t j = 0; j < kb; ++j)
+          for (size_t i = order[j] * block; i < std::min(n, (order[j] + 1) * block); ++i)
+            want.push_back(int32_t(i));
+        std::sort(want.begin(), want.end());
+        ASSERT_EQ(got, want) << "n " << n << " block " << block << " k " << k;
+      }
+    }
+  }
+  // Two blocks of 4 out of 16 columns: the runs [4, 8) and [12, 16), whatever single columns
+  // elsewhere score.
+  std::vector<float> s(16, 0.1f);
+  s[0] = 5.0f;
+  for (int i : {4, 5, 6, 7, 12, 13, 14, 15}) s[size_t(i)] = 1.0f;
+  select_topk_blocks(s.data(), 16, 8, 4, got, block_score, block_idx, scratch);
+  EXPECT_EQ(got, (std::vector<int32_t>{0, 1, 2, 3, 4, 5, 6, 7}));  // mean of [0,4) is 1.325
+  s[0] = 1.0f;
+  select_topk_blocks(s.data(), 16, 8, 4, got, block_score, block_idx, scratch);
+  EXPECT_EQ(got, (std::vector<int32_t>{4, 5, 6, 7, 12, 13, 14, 15}));
+  SparsityConfig c;
+  c.mask_block_down = 0;
+  EXPECT_THROW(validate(c), Error);
+  c.mask_block_down = 4;
+  c.use_thresholds = true;
+  EXPECT_THROW(validate(c), Error);
+}
+
 TEST(Select, CacheAwareRescoring) {
   std::vector<float> scratch;
   float s[] = {1.0f, 4.0f, 2.0f, 3.0f};
