@@ -75,8 +75,10 @@ void select_topk(const float* score, size_t n, size_t k, std::vector<int32_t>& o
 
 void select_topk_blocks(const float* score, size_t n, size_t k, uint32_t block,
                         std::vector<int32_t>& out, std::vector<float>& block_score,
-                        std::vector<int32_t>& block_idx, std::vector<uint32_t>& scratch) {
+                        std::vector<int32_t>& block_idx, std::vector<uint32_t>& scratch,
+                        const uint32_t* order) {
   if (block <= 1) return select_topk(score, n, k, out, scratch);
+  const auto col = [order](size_t i) { return order ? size_t(order[i]) : i; };
   out.clear();
   if (k == 0 || n == 0) return;
   const size_t n_blocks = (n + block - 1) / block;
@@ -84,7 +86,7 @@ void select_topk_blocks(const float* score, size_t n, size_t k, uint32_t block,
   for (size_t b = 0; b < n_blocks; ++b) {
     const size_t lo = b * block, hi = std::min(n, lo + block);
     float sum = 0;
-    for (size_t i = lo; i < hi; ++i) sum += score[i];
+    for (size_t i = lo; i < hi; ++i) sum += score[col(i)];
     block_score[b] = sum / float(hi - lo);
   }
   // Nearest whole number of blocks, so that the kept share stays the asked one on average.
@@ -92,8 +94,9 @@ void select_topk_blocks(const float* score, size_t n, size_t k, uint32_t block,
   select_topk(block_score.data(), n_blocks, kb, block_idx, scratch);
   for (int32_t b : block_idx) {
     const size_t lo = size_t(b) * block, hi = std::min(n, lo + block);
-    for (size_t i = lo; i < hi; ++i) out.push_back(int32_t(i));
+    for (size_t i = lo; i < hi; ++i) out.push_back(int32_t(col(i)));
   }
+  if (order) std::sort(out.begin(), out.end());
 }
 
 void select_threshold(const float* score, size_t n, float threshold, std::vector<int32_t>& out) {

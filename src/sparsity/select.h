@@ -16,9 +16,12 @@ void select_topk(const float* score, size_t n, size_t k, std::vector<int32_t>& o
 // columns with the largest mean score (the last block may be shorter; ties towards lower
 // blocks). A kept block is a run of adjacent columns in the weights, so its misses are one
 // read instead of `block`. block = 1 is select_topk. `block_score` and `block_idx` are scratch.
+// `order` (null: model order) lists the columns in the order they are stored (a flash image's
+// layout): blocks are then runs of that order.
 void select_topk_blocks(const float* score, size_t n, size_t k, uint32_t block,
                         std::vector<int32_t>& out, std::vector<float>& block_score,
-                        std::vector<int32_t>& block_idx, std::vector<uint32_t>& scratch);
+                        std::vector<int32_t>& block_idx, std::vector<uint32_t>& scratch,
+                        const uint32_t* order = nullptr);
 
 // The indices whose score is >= threshold, ascending.
 void select_threshold(const float* score, size_t n, float threshold, std::vector<int32_t>& out);

@@ -39,6 +39,16 @@ SparseMlp::SparseMlp(const Model& m, const SparsityConfig& cfg, const Thresholds
           "teal",
           masker_.name());
     }
+    const FlashImage& img = flash_->image();
+    const bool blocks = cfg_.mask_block_up > 1 || cfg_.mask_block_down > 1;
+    for (uint32_t l = 0; l < hp.n_layer && blocks && img.layout() != FlashLayout::kModelOrder;
+         ++l) {
+      LayerState& s = layers_[l];
+      s.file_order_up.resize(E);
+      s.file_order_down.resize(F);
+      for (uint32_t c = 0; c < E; ++c) s.file_order_up[img.slot(l, true, c)] = c;
+      for (uint32_t c = 0; c < F; ++c) s.file_order_down[img.slot(l, false, c)] = c;
+    }
     for (auto& s : layers_) {
       s.prefetched.assign(E, 0);
       s.up_cache = ColumnCache(E, flash_->capacity(true), cfg_.policy);
@@ -119,6 +129,12 @@ uint64_t SparseMlp::column_bytes() const {
   return b;
 }
 
+const uint32_t* SparseMlp::file_order(uint32_t layer, bool up) const {
+  const std::vector<uint32_t>& o =
+      up ? layers_[layer].file_order_up : layers_[layer].file_order_down;
+  return o.empty() ? nullptr : o.data();
+}
+
 void SparseMlp::choose_mask(uint32_t layer, bool up, float* score, size_t n, double keep,
                             uint32_t pos, std::vector<int32_t>& idx) {
   const ColumnCache& cache = up ? layers_[layer].up_cache : layers_[layer].down_cache;
@@ -132,7 +148,7 @@ void SparseMlp::choose_mask(uint32_t layer, bool up, float* score, size_t n, dou
   } else {
     select_topk_blocks(score, n, keep_count(keep, n),
                        up ? cfg_.mask_block_up : cfg_.mask_block_down, idx, block_score_,
-                       block_idx_, topk_scratch_);
+                       block_idx_, topk_scratch_, file_order(layer, up));
   }
 }
 

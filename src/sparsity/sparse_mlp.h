@@ -93,10 +93,14 @@ class SparseMlp : public MlpHook {
     ColumnCache up_cache, down_cache;
     std::vector<uint8_t> prefetched;  // flash: 1 for the bundles of the last prefetch (pf_list)
     std::vector<int32_t> pf_list;
+    // flash runs with --mask-block on an image in a co-activation layout: the columns in the
+    // order the image stores them (blocks are runs of the file); empty: model order.
+    std::vector<uint32_t> file_order_up, file_order_down;
   };
   // The method's mask over `score` (rescored in place for DIP-CA against the cache as it is).
   void choose_mask(uint32_t layer, bool up, float* score, size_t n, double keep, uint32_t pos,
                    std::vector<int32_t>& idx);
+  const uint32_t* file_order(uint32_t layer, bool up) const;
   // choose_mask, then the cache access (hits, slots, the counts).
   void select(uint32_t layer, bool up, float* score, size_t n, double keep, uint32_t pos,
               std::vector<int32_t>& idx, uint8_t* hits, int32_t* slots);

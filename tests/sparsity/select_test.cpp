@@ -158,6 +158,25 @@ TEST(Select, BlockTopKKeepsWholeRunsOfTheBestMeanScore) {
       }
     }
   }
+  // In a stored order (a flash layout), blocks are runs of that order: the same choice as on the
+  // scores laid out in that order, mapped back to the columns.
+  for (uint32_t block : {2u, 4u, 7u}) {
+    const size_t n = 1000, k = 300;
+    auto s = randn(n);
+    for (auto& v : s) v = std::fabs(v);
+    std::vector<uint32_t> order(n);
+    std::iota(order.begin(), order.end(), 0u);
+    std::shuffle(order.begin(), order.end(), rng());
+    std::vector<float> stored(n);
+    for (size_t i = 0; i < n; ++i) stored[i] = s[order[i]];
+    std::vector<int32_t> in_stored;
+    select_topk_blocks(stored.data(), n, k, block, in_stored, block_score, block_idx, scratch);
+    std::vector<int32_t> want;
+    for (int32_t i : in_stored) want.push_back(int32_t(order[size_t(i)]));
+    std::sort(want.begin(), want.end());
+    select_topk_blocks(s.data(), n, k, block, got, block_score, block_idx, scratch, order.data());
+    ASSERT_EQ(got, want) << "block " << block;
+  }
   // Two blocks of 4 out of 16 columns: the runs [4, 8) and [12, 16), whatever single columns
   // elsewhere score.
   std::vector<float> s(16, 0.1f);
