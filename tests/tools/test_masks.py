@@ -3,6 +3,8 @@
 1. DIP and DIP-CA masks (tools/train/dipmask.py) equal the engine's choice (mask_replay, built
    from src/sparsity and src/cache) on the same random scores, token by token, cache included.
 2. The training tool's forward pass of a GGUF model gives the engine's logits (dip eval).
+3. Adapters written by save_peft load back exactly (recover.py --init); bad ones are one-line
+   errors naming the file.
    usage: test_masks.py MASK_REPLAY DIP MODEL WORKDIR
 """
 import os
@@ -14,7 +16,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools", "train"))
 import dipmask  # noqa: E402
-from gguf_model import GgufLlama  # noqa: E402
+from gguf_model import GgufLlama, write_safetensors  # noqa: E402
 
 replay, dip, model, work = sys.argv[1:5]
 os.makedirs(work, exist_ok=True)
@@ -62,4 +64,37 @@ with torch.no_grad():
 rel = ((ours - eng).abs().max() / eng.abs().max()).item()
 agree = (ours.argmax(-1) == eng.argmax(-1)).float().mean().item()
 check(rel < 2e-2 and agree == 1.0, f"dense logits vs dip eval: max relative difference {rel:.2e}, top-1 agreement {agree * 100:.0f}%")
+
+# Continued training: an adapter saved and loaded back is the same; bad adapters fail clearly.
+a = GgufLlama(model, rank=4, alpha=8)
+with torch.no_grad():
+    for p in a.lora.parameters():
+        p.copy_(torch.randn(p.shape, generator=g))
+folder = os.path.join(work, "peft")
+a.save_peft(folder, "m.gguf")
+b = GgufLlama(model, rank=4, alpha=8)
+b.load_peft(folder)
+check(all(torch.equal(x, y) for x, y in zip(a.lora.parameters(), b.lora.parameters())),
+      "adapter saved and loaded back bit-exact")
+
+
+def fails_with(needle, folder, rank=4):
+    try:
+        GgufLlama(model, rank=rank, alpha=8).load_peft(folder)
+    except SystemExit as e:
+        msg = str(e.code)
+        return needle in msg and "\n" not in msg
+    return False
+
+
+st = os.path.join(folder, "adapter_model.safetensors")
+good = open(st, "rb").read()
+check(fails_with("has shape", folder, rank=8), "another rank: error naming the tensor's shape")
+check(fails_with("cannot read", os.path.join(work, "no-such-folder")), "missing adapter: error naming the file")
+open(st, "wb").write(good[: len(good) // 2])
+check(fails_with("does not fit in the file", folder), "truncated adapter: error")
+write_safetensors(st, {"base_model.model.model.layers.0.mlp.up_proj.lora_A.weight": torch.zeros(4, 8)})
+check(fails_with("is missing", folder), "adapter without a tensor: error naming it")
+open(st, "wb").write(b"not a safetensors file")
+check(fails_with("not a safetensors file", folder), "garbage: error")
 sys.exit(1 if failures else 0)

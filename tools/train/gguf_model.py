@@ -219,32 +219,47 @@ class GgufLlama(torch.nn.Module):
             json.dump(cfg, f, indent=1)
 
     def load_peft(self, folder):
-        """Starts from a PEFT folder written by save_peft (continued training); the rank must match."""
-        tensors = read_safetensors(os.path.join(folder, "adapter_model.safetensors"))
+        """Starts from a PEFT folder written by save_peft (continued training); the rank must match.
+        A missing, truncated or mismatched adapter is a one-line error naming the file."""
+        path = os.path.join(folder, "adapter_model.safetensors")
+        tensors = read_safetensors(path)
         for key, a in self.lora.items():
             l, t = key.split("_", 1)
             mod = f"base_model.model.model.layers.{l}.{self.HF[t]}"
-            for name, p in (("lora_A", a.A), ("lora_B", a.B)):
-                src = tensors[f"{mod}.{name}.weight"]
+            for part, p in (("lora_A", a.A), ("lora_B", a.B)):
+                name = f"{mod}.{part}.weight"
+                if name not in tensors:
+                    raise SystemExit(f"{path}: tensor {name} is missing")
+                src = tensors[name]
                 if src.shape != p.shape:
-                    raise ValueError(f"{folder}: {mod}.{name} has shape {tuple(src.shape)}, expected {tuple(p.shape)}")
+                    raise SystemExit(f"{path}: {name} has shape {tuple(src.shape)}, expected {tuple(p.shape)} "
+                                     f"(rank {self.rank})")
                 with torch.no_grad():
                     p.copy_(src)
 
 
 def read_safetensors(path):
-    """F32 tensors of a safetensors file, by name."""
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
+    """F32 tensors of a safetensors file, by name; anything else is a one-line error naming it."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise SystemExit(f"{path}: cannot read: {e.strerror}")
+    n = struct.unpack("<Q", raw[:8])[0] if len(raw) >= 8 else 0
+    try:
+        header = json.loads(raw[8:8 + n])
+    except (ValueError, UnicodeDecodeError):
+        raise SystemExit(f"{path}: not a safetensors file (no valid header)")
+    data = raw[8 + n:]
     out = {}
     for name, h in header.items():
         if name == "__metadata__":
             continue
         if h["dtype"] != "F32":
-            raise ValueError(f"{path}: {name} is {h['dtype']}, only F32 is read")
+            raise SystemExit(f"{path}: {name} is {h['dtype']}, only F32 is read")
         a, b = h["data_offsets"]
+        if not 0 <= a <= b <= len(data) or b - a != 4 * math.prod(h["shape"]):
+            raise SystemExit(f"{path}: {name} does not fit in the file (truncated?)")
         out[name] = torch.frombuffer(bytearray(data[a:b]), dtype=torch.float32).reshape(h["shape"])
     return out
 
