@@ -7,6 +7,7 @@
 #include "model/model.h"
 #include "sparsity/masker.h"
 #include "util/error.h"
+#include "util/number_list.h"
 
 namespace dip {
 
@@ -22,17 +23,13 @@ SparsityConfig make_config(const Model& m, const SparsityOptions& o, Method meth
   cfg.cache_fraction = o.cache_fraction;
   if (!o.mask_block.empty()) {
     // N, or UP,DOWN: the block sizes of the up+gate and the down masks.
-    const auto parse = [&](const std::string& s) -> uint32_t {
-      char* end = nullptr;
-      const long v = std::strtol(s.c_str(), &end, 10);
-      if (s.empty() || *end != 0 || v < 1 || v > 4096)
+    const std::vector<double> b = parse_number_list(o.mask_block, "--mask-block N or UP,DOWN");
+    for (double v : b) {
+      if (b.size() > 2 || !(v >= 1 && v <= 4096) || v != std::floor(v))
         fail("--mask-block must be in [1, 4096], as N or UP,DOWN (got '{}')", o.mask_block);
-      return uint32_t(v);
-    };
-    const size_t comma = o.mask_block.find(',');
-    cfg.mask_block_up = parse(o.mask_block.substr(0, comma));
-    cfg.mask_block_down =
-        comma == std::string::npos ? cfg.mask_block_up : parse(o.mask_block.substr(comma + 1));
+    }
+    cfg.mask_block_up = uint32_t(b.front());
+    cfg.mask_block_down = uint32_t(b.back());
   }
   cfg.policy = parse_cache_policy(o.policy);
   cfg.thresholds_file = o.thresholds;

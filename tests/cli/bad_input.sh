@@ -57,7 +57,9 @@ expect_fail "must be in (0, 1]" "$DIP" generate -m "$M" -p hi -n 2 --method dip 
 expect_fail "--gamma must be in" "$DIP" generate -m "$M" -p hi -n 2 --method dip-ca --mlp-density 0.5 --gamma 1.5
 expect_fail "--gamma must be in" "$DIP" generate -m "$M" -p hi -n 2 --method dip-ca --mlp-density 0.5 --gamma -0.2
 expect_fail "--mask-block must be in" "$DIP" generate -m "$M" -p hi -n 2 --method dip --mlp-density 0.5 --mask-block 0
-expect_fail "as N or UP,DOWN" "$DIP" generate -m "$M" -p hi -n 2 --method dip --mlp-density 0.5 --mask-block 4,x
+expect_fail "--mask-block N or UP,DOWN: 'x' is not a number" "$DIP" generate -m "$M" -p hi -n 2 --method dip --mlp-density 0.5 --mask-block 4,x
+expect_fail "as N or UP,DOWN (got '1,2,3')" "$DIP" generate -m "$M" -p hi -n 2 --method dip --mlp-density 0.5 --mask-block 1,2,3
+expect_fail "as N or UP,DOWN (got '2.5')" "$DIP" generate -m "$M" -p hi -n 2 --method dip --mlp-density 0.5 --mask-block 2.5
 expect_fail "has no effect with --method dense" "$DIP" generate -m "$M" -p hi -n 2 --mask-block 4
 expect_fail "does not apply to threshold masks" "$DIP" generate -m "$M" -p hi -n 2 --method dip --mlp-density 0.5 --threshold-mode --thresholds "$WORK/th.json" --mask-block 4
 expect_fail "cache-fraction" "$DIP" generate -m "$M" -p hi -n 2 --method dip-ca --mlp-density 0.5 --cache-fraction 2
