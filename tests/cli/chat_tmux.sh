@@ -5,7 +5,10 @@
 source "$(dirname "$0")/common.sh" "$1" "$2"
 command -v tmux >/dev/null || { echo "tmux is not installed (setup.sh --test installs it)"; exit 1; }
 M="$WORK/m.gguf"
-"$DIP" make-test-model "$M" --n-embd 64 --n-head 2 --n-head-kv 2 --n-ff 96 --n-ctx 4096 2>/dev/null || { echo "cannot make model"; exit 1; }
+# A long context (64 Ki tokens): the endless answers below must not reach its end before the Ctrl-C
+# that is sent once they have begun, however slow or busy the machine (a 4096-token context fills
+# in 2 s at this model's speed, and a later answer starts with the earlier ones in it).
+"$DIP" make-test-model "$M" --n-embd 64 --n-head 2 --n-head-kv 2 --n-ff 96 --n-ctx 65536 2>/dev/null || { echo "cannot make model"; exit 1; }
 
 # A tmux server of this test's own (socket in WORK), ended whatever happens.
 export TMUX_TMPDIR="$WORK"
@@ -18,7 +21,8 @@ wait_for() {
     [ "$(screen "$1" | grep -c -- "$2")" -ge "$3" ] && return 0
     sleep 0.1
   done
-  echo "  screen of $1:"; screen "$1" | tail -n 20 | sed 's/^/  | /'
+  # The last non-blank lines, cut to 200 columns: an endless answer is one long joined line.
+  echo "  screen of $1:"; screen "$1" | grep -v '^$' | tail -n 20 | cut -c1-200 | sed 's/^/  | /'
   return 1
 }
 # Waits (at most 30 s) until the answer to session $1's line number $2 has begun: text after it.
