@@ -46,17 +46,18 @@ const pplText = path.join(work, "ppl.txt");
 const heldout = fs.readFileSync(path.join(here, "../../models/heldout-test.txt"), "utf8");
 fs.writeFileSync(pplText, heldout.slice(0, heldout.indexOf("\n", 7000) + 1));
 
+// Relative L2 distance of the two softmax distributions of logit vectors a and b (typed arrays),
+// computed in place: these vectors are a vocabulary long at every position of every case.
 function relL2Probs(a, b) {
-  const sm = (x) => {
-    let mx = -Infinity;
-    for (const v of x) mx = Math.max(mx, v);
-    const e = x.map((v) => Math.exp(v - mx));
-    const s = e.reduce((p, q) => p + q, 0);
-    return e.map((v) => v / s);
-  };
-  const pa = sm(a), pb = sm(b);
+  let ma = -Infinity, mb = -Infinity;
+  for (let i = 0; i < a.length; i++) { ma = Math.max(ma, a[i]); mb = Math.max(mb, b[i]); }
+  let sa = 0, sb = 0;
+  for (let i = 0; i < a.length; i++) { sa += Math.exp(a[i] - ma); sb += Math.exp(b[i] - mb); }
   let num = 0, den = 0;
-  for (let i = 0; i < pa.length; i++) { num += (pa[i] - pb[i]) ** 2; den += pa[i] ** 2; }
+  for (let i = 0; i < a.length; i++) {
+    const pa = Math.exp(a[i] - ma) / sa, pb = Math.exp(b[i] - mb) / sb;
+    num += (pa - pb) ** 2; den += pa ** 2;
+  }
   return Math.sqrt(num / den);
 }
 
@@ -117,7 +118,7 @@ function compare(name, type, ourModel, refModel, lora = []) {
     check(a.length === b.length && a.length === toks.length * V, `${name}: logits sizes differ`);
     for (let i = 0; i < a.length; i++) maxLogitDiff = Math.max(maxLogitDiff, Math.abs(a[i] - b[i]));
     for (let p = 0; p < toks.length; p++) {
-      worst = Math.max(worst, relL2Probs(Array.from(a.subarray(p * V, (p + 1) * V)), Array.from(b.subarray(p * V, (p + 1) * V))));
+      worst = Math.max(worst, relL2Probs(a.subarray(p * V, (p + 1) * V), b.subarray(p * V, (p + 1) * V)));
     }
   }
   // The issue's tolerances. dip follows llama.cpp's CPU arithmetic operation by operation

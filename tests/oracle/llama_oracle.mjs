@@ -63,7 +63,10 @@ if (req.greedy) {
   const gen = [];
   const margins = [];
   for (let i = 0; i < req.greedy.n; i++) {
-    const items = input.map((t, k) => (k === input.length - 1 ? [t, {generateNext: {logits: true}}] : t));
+    // The two largest logits only (the whole vocabulary as a JavaScript Map is the slow part).
+    // Of two exactly equal largest logits the lower token id is taken, as dip does (with more
+    // than two, llama.cpp's sort picks; the differential test counts any exact tie as a tie).
+    const items = input.map((t, k) => (k === input.length - 1 ? [t, {generateNext: {logits: {filter: {includeTop: 2}}}}] : t));
     const outs = await seq.controlledEvaluate(items);
     const logits = outs[input.length - 1].next.logits;
     let best = -1, bestV = -Infinity, second = -Infinity;
@@ -105,8 +108,11 @@ if (req.perplexity) {
     if (addBos) win[0] = bos;
     await seq.clearHistory();
     // Only what log-softmax needs: the target's logit, the max logit and sum(exp(logit - max)).
+    // The max logit is the greedy choice's ("includeSelected" at temperature 0): "includeTop"
+    // would sort the whole vocabulary at every position.
     const items = win.map((t, j) => (j >= first && j + 1 < nCtx
-      ? [t, {generateNext: {logits: {filter: {tokens: [win[j + 1]], includeTop: 1}}, totalLogitWeight: true}}] : t));
+      ? [t, {generateNext: {logits: {filter: {tokens: [win[j + 1]], includeSelected: true}}, totalLogitWeight: true,
+             options: {temperature: 0}}}] : t));
     const outs = await seq.controlledEvaluate(items);
     for (let j = first; j + 1 < nCtx; j++) {
       const next = outs[j].next;
