@@ -5,9 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <random>
 #include <vector>
 
 #include "ops/matvec.h"
+#include "ops/qdot_x86.h"
 #include "ops/quant.h"
 #include "test_random.h"
 #include "util/fp.h"
@@ -158,6 +161,54 @@ TEST(QuantK, MatmulMatchesScalarReference) {
             ASSERT_EQ(y[b * rows + r], dot_ref(t, &wq[r * rb], a.row(b), n))
                 << ggml_type_name(uint32_t(t));
       }
+    }
+  }
+}
+
+// The AVX-512 kernels on raw random blocks (every bit pattern of levels, packed scales, mins and
+// fifth/sixth bits; activations over the whole int8 range, -128 included) against dot_k, bit
+// for bit, for 1 to 6 activation rows (the kernel's passes of four and a remainder).
+TEST(QuantK, Avx512KernelIsBitIdenticalToScalarOnRandomBlocks) {
+  if (!qdot_x86_available(QdotIsa::kAvx512)) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
+  std::uniform_int_distribution<int> byte(0, 255);
+  std::uniform_real_distribution<float> scale(-2.0f, 2.0f);
+  for (TensorType t : kKTypes) {
+    const size_t n = 768, rows = 5, rb = row_bytes(t, n);
+    std::vector<uint8_t> wq(rows * rb);
+    for (auto& v : wq) v = uint8_t(byte(rng()));
+    // Finite F16 scales: d (and dmin) of each super-block.
+    const size_t bb = rb / (n / kQK_K);
+    for (size_t r = 0; r < rows; ++r) {
+      for (size_t i = 0; i < n / kQK_K; ++i) {
+        uint8_t* blk = &wq[r * rb + i * bb];
+        const uint16_t d = f32_to_fp16(scale(rng())), dmin = f32_to_fp16(scale(rng()));
+        if (t == TensorType::Q6_K) {
+          std::memcpy(blk + bb - 2, &d, 2);
+        } else {
+          std::memcpy(blk, &d, 2);
+          std::memcpy(blk + 2, &dmin, 2);
+        }
+      }
+    }
+    for (size_t batch = 1; batch <= 6; ++batch) {
+      std::vector<BlockQ8K> acts(batch * (n / kQK_K));
+      for (auto& a : acts) {
+        a.d = scale(rng());
+        for (int j = 0; j < 16; ++j) {
+          int sum = 0;
+          for (int l = 0; l < 16; ++l) sum += a.qs[16 * j + l] = int8_t(byte(rng()) - 128);
+          a.bsums[j] = int16_t(sum);
+        }
+      }
+      std::vector<float> y(batch * rows, NAN);
+      const size_t arb = sizeof(BlockQ8K) * (n / kQK_K);
+      kmatmul_x86(t, wq.data(), rb, n, reinterpret_cast<const uint8_t*>(acts.data()), arb, batch,
+                  y.data(), rows, 0, rows);
+      for (size_t b = 0; b < batch; ++b)
+        for (size_t r = 0; r < rows; ++r)
+          ASSERT_EQ(y[b * rows + r], dot_k(t, &wq[r * rb], &acts[b * (n / kQK_K)], n))
+              << ggml_type_name(uint32_t(t)) << " row " << r << " of " << rows << ", activation "
+              << b << " of " << batch;
     }
   }
 }

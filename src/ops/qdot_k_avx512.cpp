@@ -1,0 +1,225 @@
+// K-quant weights (Q4_K, Q5_K, Q6_K) x Q8_K activations on AVX-512 VNNI: the levels unpacked to
+// unsigned bytes in 512-bit registers, vpdpbusd against the activations, each int32 lane
+// multiplied by its sub-block's scale. Every sum is an exact integer (the mins' and Q6_K's
+// -32 offsets come from the activations' 16-element sums), and the float combination per
+// super-block is dot_k's own FMA chain: results are bit-identical to the scalar reference.
+//
+// Register layout of a Q4_K/Q5_K super-block (256 elements, 8 sub-blocks of 32): the low nibbles
+// of qs[0..63] are sub-blocks 0 and 2 (32 bytes each), their high nibbles sub-blocks 1 and 3;
+// qs[64..127] the same for 4..7. The activations are put in the same order with one 128-bit lane
+// shuffle per register. Q6_K (16 sub-blocks of 16): ql[0..63]'s low nibbles are elements 0..63,
+// its high nibbles 64..127, each completed by two bits of qh; the activations need no shuffle.
+//
+// A weight super-block is unpacked once and used for up to four activation rows (batches).
+#if defined(__x86_64__) && defined(DIP_HAVE_X86_QDOT)
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "ops/tensor_types.h"
+#include "util/fp.h"
+
+namespace dip {
+namespace {
+
+constexpr size_t kActsPerPass = 4;
+
+// One super-block's weights, ready for any number of activation rows.
+struct UnpackedK {
+  __m512i q[4];       // unsigned levels, the layout above
+  __m512i scale[4];   // per int32 lane of q[k]'s products: its sub-block's scale
+  __m128i mins16;     // Q4_K/Q5_K: the eight mins as int16; Q6_K: scales 0..7 as int16
+  __m128i mins16_hi;  // Q6_K: scales 8..15 as int16
+  float d, dmin;
+};
+
+// The eight 6-bit scales (bytes 0..7) and mins (bytes 8..15) of a Q4_K/Q5_K super-block, as
+// scale_min_k4 unpacks them, with 32-bit word operations.
+inline __m128i scales_and_mins(const uint8_t* packed) {
+  uint32_t u[4];
+  std::memcpy(u, packed, 12);
+  constexpr uint32_t kLow6 = 0x3f3f3f3f, kLow4 = 0x0f0f0f0f, kLow2 = 0x03030303;
+  u[3] = ((u[2] >> 4) & kLow4) | (((u[1] >> 6) & kLow2) << 4);
+  const uint32_t mins_lo = u[1] & kLow6;
+  u[1] = (u[2] & kLow4) | (((u[0] >> 6) & kLow2) << 4);
+  u[2] = mins_lo;
+  u[0] &= kLow6;
+  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(u));
+}
+
+// Lane k of the result: lane idx[k] of v.
+inline __m512i pick(const __m512i& v, int a, int b) {
+  return _mm512_permutexvar_epi32(_mm512_setr_epi32(a, a, a, a, a, a, a, a, b, b, b, b, b, b, b, b),
+                                  v);
+}
+
+template <bool kQ5, class Block>
+void unpack_q45(const Block& b, UnpackedK& u) {
+  const __m128i sm = scales_and_mins(b.scales);
+  const __m512i sm32 = _mm512_cvtepu8_epi32(sm);
+  u.scale[0] = pick(sm32, 0, 2);
+  u.scale[1] = pick(sm32, 1, 3);
+  u.scale[2] = pick(sm32, 4, 6);
+  u.scale[3] = pick(sm32, 5, 7);
+  u.mins16 = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));
+  u.d = fp16_to_f32(b.d);
+  u.dmin = fp16_to_f32(b.dmin);
+  const __m512i low4 = _mm512_set1_epi8(0x0f);
+  for (int h = 0; h < 2; ++h) {
+    const __m512i qs = _mm512_loadu_si512(b.qs + 64 * h);
+    u.q[2 * h] = _mm512_and_si512(qs, low4);
+    u.q[2 * h + 1] = _mm512_and_si512(_mm512_srli_epi16(qs, 4), low4);
+  }
+  if constexpr (kQ5) {
+    // Fifth bits: bit 2c of qh[l] for the low nibbles of chunk c (element 64c + l), bit 2c + 1
+    // for its high nibbles. Register k's halves are chunks 2h and 2h + 1.
+    const __m512i qh =
+        _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh)));
+    const __m512i one = _mm512_set1_epi8(1);
+    for (int k = 0; k < 4; ++k) {
+      const int h = k / 2, hi = k % 2;
+      const long long lo_shift = 4 * h + hi, hi_shift = 4 * h + 2 + hi;
+      const __m512i counts = _mm512_setr_epi64(lo_shift, lo_shift, lo_shift, lo_shift, hi_shift,
+                                               hi_shift, hi_shift, hi_shift);
+      const __m512i bit = _mm512_and_si512(_mm512_srlv_epi64(qh, counts), one);
+      u.q[k] = _mm512_or_si512(u.q[k], _mm512_slli_epi16(bit, 4));
+    }
+  }
+}
+
+void unpack_q6(const BlockQ6K& b, UnpackedK& u) {
+  const __m512i sc32 =
+      _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
+  for (int k = 0; k < 4; ++k) {
+    const int s = 4 * k;
+    u.scale[k] =
+        _mm512_permutexvar_epi32(_mm512_setr_epi32(s, s, s, s, s + 1, s + 1, s + 1, s + 1, s + 2,
+                                                   s + 2, s + 2, s + 2, s + 3, s + 3, s + 3, s + 3),
+                                 sc32);
+  }
+  const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
+  u.mins16 = _mm_cvtepi8_epi16(sc8);
+  u.mins16_hi = _mm_cvtepi8_epi16(_mm_srli_si128(sc8, 8));
+  u.d = fp16_to_f32(b.d);
+  const __m512i low4 = _mm512_set1_epi8(0x0f), low2 = _mm512_set1_epi8(0x03);
+  for (int h = 0; h < 2; ++h) {
+    const __m512i ql = _mm512_loadu_si512(b.ql + 64 * h);
+    const __m512i qh =
+        _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh + 32 * h)));
+    // Elements 0..63 of the half: bits 0-1 of qh (first 32), bits 2-3 (next 32); 64..127: bits
+    // 4-5 and 6-7.
+    for (int part = 0; part < 2; ++part) {
+      const long long s0 = 4 * part, s1 = 4 * part + 2;
+      const __m512i counts = _mm512_setr_epi64(s0, s0, s0, s0, s1, s1, s1, s1);
+      const __m512i high =
+          _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi64(qh, counts), low2), 4);
+      const __m512i low =
+          part == 0 ? _mm512_and_si512(ql, low4) : _mm512_and_si512(_mm512_srli_epi16(ql, 4), low4);
+      u.q[2 * h + part] = _mm512_or_si512(low, high);
+    }
+  }
+}
+
+// Exact sum of the 16 int32 lanes.
+inline int32_t hsum(__m512i v) {
+  __m256i s = _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
+  __m128i t = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+  t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4e));
+  t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xb1));
+  return _mm_cvtsi128_si32(t);
+}
+
+inline int32_t hsum(__m128i t) {
+  t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4e));
+  t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xb1));
+  return _mm_cvtsi128_si32(t);
+}
+
+// sum(scale_j * sum(q a over sub-block j)) for the four registers against activations a[k].
+inline int32_t scaled_sum(const UnpackedK& u, const __m512i* a) {
+  __m512i acc = _mm512_setzero_si512();
+  for (int k = 0; k < 4; ++k) {
+    const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u.q[k], a[k]);
+    acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(p, u.scale[k]));
+  }
+  return hsum(acc);
+}
+
+template <TensorType kType>
+float accumulate(const UnpackedK& u, const BlockQ8K& a, float sum) {
+  const __m512i* q8 = reinterpret_cast<const __m512i*>(a.qs);
+  __m512i av[4];
+  const __m128i bs_lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsums));
+  const __m128i bs_hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsums + 8));
+  if constexpr (kType == TensorType::Q6_K) {
+    for (int k = 0; k < 4; ++k) av[k] = _mm512_loadu_si512(q8 + k);
+    // The levels are stored + 32: subtract 32 * sum_j scale_j * (sum of sub-block j's a).
+    const int32_t offset =
+        hsum(_mm_add_epi32(_mm_madd_epi16(u.mins16, bs_lo), _mm_madd_epi16(u.mins16_hi, bs_hi)));
+    const int32_t isum = scaled_sum(u, av) - 32 * offset;
+    return std::fma(u.d * a.d, float(isum), sum);
+  } else {
+    const __m512i a0 = _mm512_loadu_si512(q8), a1 = _mm512_loadu_si512(q8 + 1);
+    const __m512i a2 = _mm512_loadu_si512(q8 + 2), a3 = _mm512_loadu_si512(q8 + 3);
+    av[0] = _mm512_shuffle_i64x2(a0, a1, 0x44);  // elements 0..31, 64..95
+    av[1] = _mm512_shuffle_i64x2(a0, a1, 0xee);  // 32..63, 96..127
+    av[2] = _mm512_shuffle_i64x2(a2, a3, 0x44);
+    av[3] = _mm512_shuffle_i64x2(a2, a3, 0xee);
+    const int32_t isum = scaled_sum(u, av);
+    // Sums of each 32 activations (two 16-sums), times the sub-block's min.
+    const int32_t msum = hsum(_mm_madd_epi16(u.mins16, _mm_hadd_epi16(bs_lo, bs_hi)));
+    return std::fma(u.d * a.d, float(isum), std::fma(-(u.dmin * a.d), float(msum), sum));
+  }
+}
+
+template <TensorType kType>
+void rows(const uint8_t* w, size_t wrow_bytes, size_t n, const uint8_t* acts, size_t arow_bytes,
+          size_t n_act, float* y, size_t y_stride, size_t r0, size_t r1) {
+  const size_t nb = n / kQK_K;
+  UnpackedK u;
+  for (size_t r = r0; r < r1; ++r) {
+    const uint8_t* wr = w + r * wrow_bytes;
+    for (size_t b0 = 0; b0 < n_act; b0 += kActsPerPass) {
+      const size_t na = std::min(kActsPerPass, n_act - b0);
+      float sum[kActsPerPass] = {};
+      for (size_t i = 0; i < nb; ++i) {
+        if constexpr (kType == TensorType::Q6_K) {
+          unpack_q6(reinterpret_cast<const BlockQ6K*>(wr)[i], u);
+        } else if constexpr (kType == TensorType::Q5_K) {
+          unpack_q45<true>(reinterpret_cast<const BlockQ5K*>(wr)[i], u);
+        } else {
+          unpack_q45<false>(reinterpret_cast<const BlockQ4K*>(wr)[i], u);
+        }
+        for (size_t k = 0; k < na; ++k) {
+          const BlockQ8K& a = reinterpret_cast<const BlockQ8K*>(acts + (b0 + k) * arow_bytes)[i];
+          sum[k] = accumulate<kType>(u, a, sum[k]);
+        }
+      }
+      for (size_t k = 0; k < na; ++k) y[(b0 + k) * y_stride + r] = sum[k];
+    }
+  }
+}
+
+}  // namespace
+
+void kmatmul_avx512(TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n,
+                    const uint8_t* acts, size_t arow_bytes, size_t n_act, float* y, size_t y_stride,
+                    size_t r0, size_t r1) {
+  switch (wt) {
+    case TensorType::Q4_K:
+      return rows<TensorType::Q4_K>(w, wrow_bytes, n, acts, arow_bytes, n_act, y, y_stride, r0, r1);
+    case TensorType::Q5_K:
+      return rows<TensorType::Q5_K>(w, wrow_bytes, n, acts, arow_bytes, n_act, y, y_stride, r0, r1);
+    case TensorType::Q6_K:
+      return rows<TensorType::Q6_K>(w, wrow_bytes, n, acts, arow_bytes, n_act, y, y_stride, r0, r1);
+    default:
+      return;
+  }
+}
+
+}  // namespace dip
+#endif
