@@ -19,9 +19,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
+#include "ops/kernel_tiling.h"
 #include "ops/tensor_types.h"
-#include "util/fp.h"
 
 namespace dip {
 namespace {
@@ -66,8 +67,8 @@ void unpack_q45(const Block& b, UnpackedK& u) {
   u.scale[2] = pick(sm32, 4, 6);
   u.scale[3] = pick(sm32, 5, 7);
   u.mins16 = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));
-  u.d = fp16_to_f32(b.d);
-  u.dmin = fp16_to_f32(b.dmin);
+  u.d = _cvtsh_ss(b.d);
+  u.dmin = _cvtsh_ss(b.dmin);
   const __m512i low4 = _mm512_set1_epi8(0x0f);
   for (int h = 0; h < 2; ++h) {
     const __m512i qs = _mm512_loadu_si512(b.qs + 64 * h);
@@ -104,7 +105,7 @@ void unpack_q6(const BlockQ6K& b, UnpackedK& u) {
   const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
   u.mins16 = _mm_cvtepi8_epi16(sc8);
   u.mins16_hi = _mm_cvtepi8_epi16(_mm_srli_si128(sc8, 8));
-  u.d = fp16_to_f32(b.d);
+  u.d = _cvtsh_ss(b.d);
   const __m512i low4 = _mm512_set1_epi8(0x0f), low2 = _mm512_set1_epi8(0x03);
   for (int h = 0; h < 2; ++h) {
     const __m512i ql = _mm512_loadu_si512(b.ql + 64 * h);
@@ -177,6 +178,10 @@ float accumulate(const UnpackedK& u, const BlockQ8K& a, float sum) {
 }
 
 template <TensorType kType>
+using Block = std::conditional_t<kType == TensorType::Q6_K, BlockQ6K,
+                                 std::conditional_t<kType == TensorType::Q5_K, BlockQ5K, BlockQ4K>>;
+
+template <TensorType kType>
 void rows(const uint8_t* w, size_t wrow_bytes, size_t n, const uint8_t* acts, size_t arow_bytes,
           size_t n_act, float* y, size_t y_stride, size_t r0, size_t r1) {
   const size_t nb = n / kQK_K;
@@ -187,6 +192,11 @@ void rows(const uint8_t* w, size_t wrow_bytes, size_t n, const uint8_t* acts, si
       const size_t na = std::min(kActsPerPass, n_act - b0);
       float sum[kActsPerPass] = {};
       for (size_t i = 0; i < nb; ++i) {
+        // The weights stream once: every 64-byte line of the super-block kWeightPrefetchBytes
+        // ahead.
+        const uint8_t* next = wr + i * sizeof(Block<kType>) + kWeightPrefetchBytes;
+        for (size_t line = 0; line < sizeof(Block<kType>); line += 64)
+          _mm_prefetch(reinterpret_cast<const char*>(next + line), _MM_HINT_T0);
         if constexpr (kType == TensorType::Q6_K) {
           unpack_q6(reinterpret_cast<const BlockQ6K*>(wr)[i], u);
         } else if constexpr (kType == TensorType::Q5_K) {
