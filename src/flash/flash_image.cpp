@@ -153,7 +153,8 @@ void write_flash_image(const Model& m, const std::string& path, uint32_t align,
   const Layer& L0 = m.layers[0];
   for (uint32_t l = 0; l < hp.n_layer; ++l) {
     const Layer& L = m.layers[l];
-    if (L.ffn_up.type != L0.ffn_up.type || L.ffn_down.type != L0.ffn_down.type) {
+    if (column_type(L.ffn_up.type) != column_type(L0.ffn_up.type) ||
+        column_type(L.ffn_down.type) != column_type(L0.ffn_down.type)) {
       fail(
           "{}: layer {} has MLP weight types other than layer 0's; a flash image needs one type "
           "per matrix kind",
@@ -166,12 +167,13 @@ void write_flash_image(const Model& m, const std::string& path, uint32_t align,
   h.n_layer = hp.n_layer;
   h.n_embd = hp.n_embd;
   h.n_ff = hp.n_ff;
-  h.up_type = uint32_t(L0.ffn_up.type);
-  h.down_type = uint32_t(L0.ffn_down.type);
+  const TensorType up_type = column_type(L0.ffn_up.type), down_type = column_type(L0.ffn_down.type);
+  h.up_type = uint32_t(up_type);
+  h.down_type = uint32_t(down_type);
   h.align = align;
-  h.up_col_bytes = row_bytes(L0.ffn_up.type, 2 * size_t(hp.n_ff));
+  h.up_col_bytes = row_bytes(up_type, 2 * size_t(hp.n_ff));
   h.up_col_stride = round_up(h.up_col_bytes, align);
-  h.down_col_bytes = row_bytes(L0.ffn_down.type, hp.n_embd);
+  h.down_col_bytes = row_bytes(down_type, hp.n_embd);
   h.down_col_stride = round_up(h.down_col_bytes, align);
   h.sums_offset = sizeof(FlashHeader) + hp.n_layer * sizeof(FlashLayerIndex);
   const size_t per_layer = size_t(hp.n_embd) + hp.n_ff;

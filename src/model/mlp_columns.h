@@ -4,11 +4,19 @@
 #pragma once
 #include <cstdint>
 
+#include "ops/tensor_types.h"
+
 #include "ops/colsparse.h"
 
 namespace dip {
 
 class Model;
+
+// The type a matrix of `weight_type` has in the column layout: its own, except K-quants, whose
+// super-blocks run along the inputs and cannot be cut into columns: they are requantized along
+// the columns from their decoded values, Q4_K and Q5_K to Q4_0 (the same 4.5 bits per weight),
+// Q6_K to Q8_0. docs/engine.md gives the perplexity this costs.
+TensorType column_type(TensorType weight_type);
 
 ColumnMatrix up_gate_column_matrix(const Model& m, uint32_t layer);
 ColumnMatrix down_column_matrix(const Model& m, uint32_t layer);

@@ -281,23 +281,25 @@ ColumnMatrix make_column_matrix(TensorType src_type, const std::vector<const uin
     }
     return m;
   }
-  // Otherwise through floats, one band of kTile columns at a time: each row's kTile inputs
-  // are decoded (whole blocks: kTile is a multiple of every block size) and scattered into the
-  // band's columns, kTile rows per tile so every column is written in runs, then each column
-  // is quantized along its length. No decoded copy of the whole matrix (gigabytes for large
-  // models: its page faults cost more than the conversion).
+  // Otherwise through floats, one band of `band_cols` columns at a time: each row's band of
+  // inputs is decoded (whole blocks: 64 inputs, or a K-quant super-block of 256) and scattered
+  // into the band's columns, kTile rows per tile so every column is written in runs, then each
+  // column is quantized along its length. No decoded copy of the whole matrix (gigabytes for
+  // large models: its page faults cost more than the conversion).
   static_assert(kTile % 32 == 0);
-  std::vector<float> band(kTile * m.col_len), tmp(kTile * kTile);
-  for (size_t c0 = 0; c0 < cols; c0 += kTile) {
-    const size_t nc = std::min(kTile, cols - c0);
+  const size_t band_cols = std::max(kTile, block_elems(src_type));
+  std::vector<float> band(band_cols * m.col_len), tmp(kTile * band_cols);
+  for (size_t c0 = 0; c0 < cols; c0 += band_cols) {
+    const size_t nc = std::min(band_cols, cols - c0);
     if (nc % block_elems(src_type) != 0)
-      fail("column layout: {} inputs are not whole blocks", cols);
+      fail("column layout: {} inputs are not whole {} blocks", cols,
+           ggml_type_name(uint32_t(src_type)));
     const size_t src_off = row_bytes(src_type, c0);
     for (size_t r0 = 0; r0 < m.col_len; r0 += kTile) {
       const size_t r1 = std::min(m.col_len, r0 + kTile);
       for (size_t r = r0; r < r1; ++r) {
         const uint8_t* src = parts[r / rows] + (r % rows) * src_rb + src_off;
-        float* dst = &tmp[(r - r0) * kTile];
+        float* dst = &tmp[(r - r0) * band_cols];
         if (src_type == TensorType::F16 || src_type == TensorType::BF16) {
           decode_half_row(src_type == TensorType::BF16, reinterpret_cast<const uint16_t*>(src), dst,
                           nc);
@@ -307,7 +309,7 @@ ColumnMatrix make_column_matrix(TensorType src_type, const std::vector<const uin
       }
       for (size_t c = 0; c < nc; ++c) {
         float* col = &band[c * m.col_len];
-        for (size_t r = r0; r < r1; ++r) col[r] = tmp[(r - r0) * kTile + c];
+        for (size_t r = r0; r < r1; ++r) col[r] = tmp[(r - r0) * band_cols + c];
       }
     }
     for (size_t c = 0; c < nc; ++c)

@@ -67,8 +67,8 @@ SparseMlp::SparseMlp(const Model& m, const SparsityConfig& cfg, const Thresholds
     s.up_cache = ColumnCache(E, modelled_capacity(cfg_.up_cache_columns, E), cfg_.policy);
     s.down_cache = ColumnCache(F, modelled_capacity(cfg_.down_cache_columns, F), cfg_.policy);
   }
-  up_col_bytes_ = row_bytes(m.layers[0].ffn_up.type, 2 * F);
-  down_col_bytes_ = row_bytes(m.layers[0].ffn_down.type, E);
+  up_col_bytes_ = row_bytes(column_type(m.layers[0].ffn_up.type), 2 * F);
+  down_col_bytes_ = row_bytes(column_type(m.layers[0].ffn_down.type), E);
   for (const Layer& L : m.layers) {
     dense_bytes_ +=
         L.ffn_up.bytes() + L.ffn_down.bytes() + (L.fused_gate_up() ? 0 : L.ffn_gate.bytes());
