@@ -4,9 +4,8 @@
 #pragma once
 #include <cstdint>
 
-#include "ops/tensor_types.h"
-
 #include "ops/colsparse.h"
+#include "ops/tensor_types.h"
 
 namespace dip {
 

@@ -23,12 +23,11 @@ const char* arm_qdot_name(ArmQdot isa) {
 }
 
 #if defined(__aarch64__) && defined(DIP_HAVE_ARM_QDOT)
-void qmatmul_arm_dotprod(TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n,
-                         const uint8_t* acts, size_t arow_bytes, size_t n_act, float* y,
-                         size_t y_stride, size_t r0, size_t r1);
-void qmatmul_arm_neon(TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n,
-                      const uint8_t* acts, size_t arow_bytes, size_t n_act, float* y,
-                      size_t y_stride, size_t r0, size_t r1);
+// (type, w, wrow_bytes, n, acts, arow_bytes, n_act, y, y_stride, r0, r1), as qmatmul_arm.
+using ArmKernelFn = void(TensorType, const uint8_t*, size_t, size_t, const uint8_t*, size_t, size_t,
+                         float*, size_t, size_t, size_t);
+// The two compilations of qdot_arm_kernels.inc.
+ArmKernelFn qmatmul_arm_dotprod, qmatmul_arm_neon, kmatmul_arm_dotprod, kmatmul_arm_neon;
 
 bool qdot_arm_available(ArmQdot isa) {
   static const bool dotprod = (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
@@ -39,24 +38,41 @@ ArmQdot qdot_arm_best() {
   return qdot_arm_available(ArmQdot::kDotprod) ? ArmQdot::kDotprod : ArmQdot::kNeon;
 }
 
-void qmatmul_arm(ArmQdot isa, TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n,
-                 const uint8_t* acts, size_t arow_bytes, size_t n_act, float* y, size_t y_stride,
-                 size_t r0, size_t r1) {
-  if (isa == ArmQdot::kNone || !qdot_arm_available(isa) ||
-      (wt != TensorType::Q8_0 && wt != TensorType::Q4_0)) {
+namespace {
+using ArmKernel = ArmKernelFn*;
+
+// The variant of `isa` (sdot or plain NEON) for the weight types `serves` accepts.
+ArmKernel arm_kernel(ArmQdot isa, TensorType wt, bool serves, ArmKernel dotprod, ArmKernel neon) {
+  if (isa == ArmQdot::kNone || !qdot_arm_available(isa) || !serves) {
     fail("internal: Arm kernel {} for {} not available", arm_qdot_name(isa),
          ggml_type_name(uint32_t(wt)));
   }
-  if (isa == ArmQdot::kDotprod) {
-    qmatmul_arm_dotprod(wt, w, wrow_bytes, n, acts, arow_bytes, n_act, y, y_stride, r0, r1);
-  } else {
-    qmatmul_arm_neon(wt, w, wrow_bytes, n, acts, arow_bytes, n_act, y, y_stride, r0, r1);
-  }
+  return isa == ArmQdot::kDotprod ? dotprod : neon;
+}
+}  // namespace
+
+void qmatmul_arm(ArmQdot isa, TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n,
+                 const uint8_t* acts, size_t arow_bytes, size_t n_act, float* y, size_t y_stride,
+                 size_t r0, size_t r1) {
+  const bool serves = wt == TensorType::Q8_0 || wt == TensorType::Q4_0;
+  arm_kernel(isa, wt, serves, qmatmul_arm_dotprod, qmatmul_arm_neon)(
+      wt, w, wrow_bytes, n, acts, arow_bytes, n_act, y, y_stride, r0, r1);
+}
+
+void kmatmul_arm(ArmQdot isa, TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n,
+                 const uint8_t* acts, size_t arow_bytes, size_t n_act, float* y, size_t y_stride,
+                 size_t r0, size_t r1) {
+  arm_kernel(isa, wt, is_k_quant(wt), kmatmul_arm_dotprod, kmatmul_arm_neon)(
+      wt, w, wrow_bytes, n, acts, arow_bytes, n_act, y, y_stride, r0, r1);
 }
 #else
 bool qdot_arm_available(ArmQdot isa) { return isa == ArmQdot::kNone; }
 ArmQdot qdot_arm_best() { return ArmQdot::kNone; }
 void qmatmul_arm(ArmQdot isa, TensorType, const uint8_t*, size_t, size_t, const uint8_t*, size_t,
+                 size_t, float*, size_t, size_t, size_t) {
+  fail("internal: Arm kernel {} not in this build", arm_qdot_name(isa));
+}
+void kmatmul_arm(ArmQdot isa, TensorType, const uint8_t*, size_t, size_t, const uint8_t*, size_t,
                  size_t, float*, size_t, size_t, size_t) {
   fail("internal: Arm kernel {} not in this build", arm_qdot_name(isa));
 }

@@ -1,4 +1,5 @@
-// Hand-written Arm (aarch64) kernels for quantized weights (Q8_0, Q4_0) times Q8_0 activations:
+// Hand-written Arm (aarch64) kernels for quantized weights (Q8_0, Q4_0) times Q8_0 activations,
+// and K-quants times Q8_K:
 // one body (qdot_arm_kernels.inc) compiled twice, with the Armv8.2 dot-product instructions
 // (sdot) and with plain NEON widening multiplies for cores without them (Cortex-A53/A55 class
 // and older). Highway 1.0.3 (Debian 12) has no op for sdot. Callers ask qdot_arm_best() first;
@@ -25,6 +26,12 @@ const char* arm_qdot_name(ArmQdot isa);
 // lanes and the lanes are added at the end, as ggml's Arm CPU backend sums pairs of blocks (it
 // adds an odd last block after the lanes, here it joins the first accumulator).
 void qmatmul_arm(ArmQdot isa, TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n,
+                 const uint8_t* acts, size_t arow_bytes, size_t n_act, float* y, size_t y_stride,
+                 size_t r0, size_t r1);
+
+// K-quant weights (Q4_K, Q5_K, Q6_K) times Q8_K activations, same contract; bit-identical to
+// dot_k (exact integer sums per super-block, its FMA chain), in both variants.
+void kmatmul_arm(ArmQdot isa, TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n,
                  const uint8_t* acts, size_t arow_bytes, size_t n_act, float* y, size_t y_stride,
                  size_t r0, size_t r1);
 

@@ -3,5 +3,6 @@
 #if defined(__aarch64__) && defined(DIP_HAVE_ARM_QDOT)
 #define DIP_ARM_DOTPROD 1
 #define DIP_ARM_KERNEL qmatmul_arm_dotprod
+#define DIP_ARM_KERNEL_K kmatmul_arm_dotprod
 #include "ops/qdot_arm_kernels.inc"
 #endif

@@ -3,7 +3,8 @@
 #   - every unit and kernel test on an emulated CPU with SVE and the dot-product instructions
 #     ("max"), and the kernel, model, column-sparse and flash MLP tests on a Cortex-A53 (Armv8.0:
 #     plain NEON, no sdot, no SVE);
-#   - greedy text of the default model (F16 and Q8_0) equal to the x86 build's on both CPUs,
+#   - greedy text of the default model (F16, Q8_0, and Q4_K_M converted by the x86 build: the
+#     K-quant kernels) equal to the x86 build's on both CPUs,
 #     a flash run (preadv: qemu-user has no io_uring) of an image the x86 build wrote equal to
 #     the DRAM run, and dense perplexity within 0.1% of the x86 build's.
 #   tests/arm/qemu_check.sh ARM_BUILD_DIR X86_DIP MODELS_DIR WORK_DIR
@@ -16,17 +17,21 @@ step() { echo "== $*"; }
 step "unit and kernel tests, -cpu max (SVE, dotprod)"
 qemu-aarch64 -cpu max "$arm/tests/dip_tests" --gtest_brief=1 > "$work/max.log" 2>&1 || { tail -40 "$work/max.log"; fail "dip_tests on -cpu max"; }
 tail -3 "$work/max.log"
-grep -q "Kernels.EveryArmQuantKernelMatchesScalarReference" "$work/max.log" && fail "the Arm kernel test was skipped or failed"
+for t in Kernels.EveryArmQuantKernelMatchesScalarReference QuantK.ArmKernelsAreBitIdenticalToScalarOnRandomBlocks; do
+  grep -q "$t" "$work/max.log" && fail "the Arm kernel test $t was skipped or failed"
+done
 step "kernel, model, column-sparse and flash MLP tests, -cpu cortex-a53 (NEON without dotprod)"
-qemu-aarch64 -cpu cortex-a53 "$arm/tests/dip_tests" --gtest_brief=1 --gtest_filter='Kernels.*:Model.*:ColSparse*:SparseMlp*:FlashMlp*' > "$work/a53.log" 2>&1 || { tail -40 "$work/a53.log"; fail "dip_tests on cortex-a53"; }
+qemu-aarch64 -cpu cortex-a53 "$arm/tests/dip_tests" --gtest_brief=1 --gtest_filter='Kernels.*:QuantK.*:Model.*:ColSparse*:SparseMlp*:FlashMlp*' > "$work/a53.log" 2>&1 || { tail -40 "$work/a53.log"; fail "dip_tests on cortex-a53"; }
 tail -3 "$work/a53.log"
 
 prompt="The history of the city"
-for model in default.gguf default-q8_0.gguf; do
-  "$x86" generate -m "$models/$model" -p "$prompt" -n 24 --temp 0 -t 2 > "$work/x86-$model.txt" 2>/dev/null
+"$x86" convert "$models/default.gguf" "$work/default-q4_k_m.gguf" --type q4_k_m > /dev/null 2>&1 || fail "convert --type q4_k_m"
+for model in default.gguf default-q8_0.gguf default-q4_k_m.gguf; do
+  dir="$models"; [ "$model" = default-q4_k_m.gguf ] && dir="$work"
+  "$x86" generate -m "$dir/$model" -p "$prompt" -n 24 --temp 0 -t 2 > "$work/x86-$model.txt" 2>/dev/null
   for cpu in max cortex-a53; do
     step "greedy text, $model, -cpu $cpu"
-    qemu-aarch64 -cpu "$cpu" "$arm/dip" generate -m "$models/$model" -p "$prompt" -n 24 --temp 0 -t 2 \
+    qemu-aarch64 -cpu "$cpu" "$arm/dip" generate -m "$dir/$model" -p "$prompt" -n 24 --temp 0 -t 2 \
       > "$work/arm.txt" 2>"$work/arm.err" || { cat "$work/arm.err"; fail "generate on $cpu"; }
     cmp -s "$work/x86-$model.txt" "$work/arm.txt" || { diff "$work/x86-$model.txt" "$work/arm.txt"; fail "$model on $cpu: text differs from x86"; }
     cat "$work/arm.txt"; echo

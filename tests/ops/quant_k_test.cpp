@@ -6,10 +6,12 @@
 
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <random>
 #include <vector>
 
 #include "ops/matvec.h"
+#include "ops/qdot_arm.h"
 #include "ops/qdot_x86.h"
 #include "ops/quant.h"
 #include "test_random.h"
@@ -165,21 +167,25 @@ TEST(QuantK, MatmulMatchesScalarReference) {
   }
 }
 
-// The AVX-512 kernels on raw random blocks (every bit pattern of levels, packed scales, mins and
-// fifth/sixth bits; activations over the whole int8 range, -128 included) against dot_k, bit
-// for bit, for 1 to 6 activation rows (the kernel's passes of four and a remainder).
-TEST(QuantK, Avx512KernelIsBitIdenticalToScalarOnRandomBlocks) {
-  if (!qdot_x86_available(QdotIsa::kAvx512)) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
+// A K-quant kernel with qmatmul's contract: (type, w, wrow_bytes, n, acts, arow_bytes, n_act, y,
+// y_stride, r0, r1).
+using KKernel = std::function<void(TensorType, const uint8_t*, size_t, size_t, const uint8_t*,
+                                   size_t, size_t, float*, size_t, size_t, size_t)>;
+
+// `kernel` on raw random blocks (every bit pattern of levels, packed scales, mins and fifth/sixth
+// bits; activations over the whole int8 range, -128 included) against dot_k, bit for bit, for 1
+// to 6 activation rows (passes of four and a remainder).
+void expect_k_kernel_bit_identical(const char* name, const KKernel& kernel) {
   std::uniform_int_distribution<int> byte(0, 255);
   std::uniform_real_distribution<float> scale(-2.0f, 2.0f);
   for (TensorType t : kKTypes) {
-    const size_t n = 768, rows = 5, rb = row_bytes(t, n);
+    const size_t n = 768, rows = 5, rb = row_bytes(t, n), nb = n / kQK_K;
     std::vector<uint8_t> wq(rows * rb);
     for (auto& v : wq) v = uint8_t(byte(rng()));
     // Finite F16 scales: d (and dmin) of each super-block.
-    const size_t bb = rb / (n / kQK_K);
+    const size_t bb = rb / nb;
     for (size_t r = 0; r < rows; ++r) {
-      for (size_t i = 0; i < n / kQK_K; ++i) {
+      for (size_t i = 0; i < nb; ++i) {
         uint8_t* blk = &wq[r * rb + i * bb];
         const uint16_t d = f32_to_fp16(scale(rng())), dmin = f32_to_fp16(scale(rng()));
         if (t == TensorType::Q6_K) {
@@ -191,7 +197,7 @@ TEST(QuantK, Avx512KernelIsBitIdenticalToScalarOnRandomBlocks) {
       }
     }
     for (size_t batch = 1; batch <= 6; ++batch) {
-      std::vector<BlockQ8K> acts(batch * (n / kQK_K));
+      std::vector<BlockQ8K> acts(batch * nb);
       for (auto& a : acts) {
         a.d = scale(rng());
         for (int j = 0; j < 16; ++j) {
@@ -201,16 +207,35 @@ TEST(QuantK, Avx512KernelIsBitIdenticalToScalarOnRandomBlocks) {
         }
       }
       std::vector<float> y(batch * rows, NAN);
-      const size_t arb = sizeof(BlockQ8K) * (n / kQK_K);
-      kmatmul_x86(t, wq.data(), rb, n, reinterpret_cast<const uint8_t*>(acts.data()), arb, batch,
-                  y.data(), rows, 0, rows);
+      kernel(t, wq.data(), rb, n, reinterpret_cast<const uint8_t*>(acts.data()),
+             sizeof(BlockQ8K) * nb, batch, y.data(), rows, 0, rows);
       for (size_t b = 0; b < batch; ++b)
         for (size_t r = 0; r < rows; ++r)
-          ASSERT_EQ(y[b * rows + r], dot_k(t, &wq[r * rb], &acts[b * (n / kQK_K)], n))
-              << ggml_type_name(uint32_t(t)) << " row " << r << " of " << rows << ", activation "
-              << b << " of " << batch;
+          ASSERT_EQ(y[b * rows + r], dot_k(t, &wq[r * rb], &acts[b * nb], n))
+              << name << ", " << ggml_type_name(uint32_t(t)) << " row " << r << " of " << rows
+              << ", activation " << b << " of " << batch;
     }
   }
+}
+
+TEST(QuantK, Avx512KernelIsBitIdenticalToScalarOnRandomBlocks) {
+  if (!qdot_x86_available(QdotIsa::kAvx512)) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
+  expect_k_kernel_bit_identical("avx512", kmatmul_x86);
+}
+
+// Both Arm variants (under qemu both run; plain NEON alone on an Armv8.0 CPU).
+TEST(QuantK, ArmKernelsAreBitIdenticalToScalarOnRandomBlocks) {
+  bool ran = false;
+  for (ArmQdot isa : {ArmQdot::kNeon, ArmQdot::kDotprod}) {
+    if (qdot_arm_best() == ArmQdot::kNone || !qdot_arm_available(isa)) continue;
+    ran = true;
+    expect_k_kernel_bit_identical(
+        arm_qdot_name(isa),
+        [isa](TensorType t, const uint8_t* w, size_t rb, size_t n, const uint8_t* a, size_t arb,
+              size_t na, float* y, size_t ys, size_t r0,
+              size_t r1) { kmatmul_arm(isa, t, w, rb, n, a, arb, na, y, ys, r0, r1); });
+  }
+  if (!ran) GTEST_SKIP() << "not an aarch64 build";
 }
 
 }  // namespace
