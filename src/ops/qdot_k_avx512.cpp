@@ -29,6 +29,10 @@ namespace {
 
 constexpr size_t kActsPerPass = 4;
 
+// The helpers below must inline into the row loop (their vectors stay in registers there); GCC
+// does not inline them by itself once the loop is instantiated for several activation counts.
+#define DIP_INLINE inline __attribute__((always_inline))
+
 // One super-block's weights, ready for any number of activation rows.
 struct UnpackedK {
   __m512i q[4];       // unsigned levels, the layout above
@@ -40,7 +44,7 @@ struct UnpackedK {
 
 // The eight 6-bit scales (bytes 0..7) and mins (bytes 8..15) of a Q4_K/Q5_K super-block, as
 // scale_min_k4 unpacks them, with 32-bit word operations.
-inline __m128i scales_and_mins(const uint8_t* packed) {
+DIP_INLINE __m128i scales_and_mins(const uint8_t* packed) {
   uint32_t u[4];
   std::memcpy(u, packed, 12);
   constexpr uint32_t kLow6 = 0x3f3f3f3f, kLow4 = 0x0f0f0f0f, kLow2 = 0x03030303;
@@ -53,13 +57,13 @@ inline __m128i scales_and_mins(const uint8_t* packed) {
 }
 
 // Lane k of the result: lane idx[k] of v.
-inline __m512i pick(const __m512i& v, int a, int b) {
+DIP_INLINE __m512i pick(const __m512i& v, int a, int b) {
   return _mm512_permutexvar_epi32(_mm512_setr_epi32(a, a, a, a, a, a, a, a, b, b, b, b, b, b, b, b),
                                   v);
 }
 
 template <bool kQ5, class Block>
-void unpack_q45(const Block& b, UnpackedK& u) {
+DIP_INLINE void unpack_q45(const Block& b, UnpackedK& u) {
   const __m128i sm = scales_and_mins(b.scales);
   const __m512i sm32 = _mm512_cvtepu8_epi32(sm);
   u.scale[0] = pick(sm32, 0, 2);
@@ -92,7 +96,7 @@ void unpack_q45(const Block& b, UnpackedK& u) {
   }
 }
 
-void unpack_q6(const BlockQ6K& b, UnpackedK& u) {
+DIP_INLINE void unpack_q6(const BlockQ6K& b, UnpackedK& u) {
   const __m512i sc32 =
       _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
   for (int k = 0; k < 4; ++k) {
@@ -126,7 +130,7 @@ void unpack_q6(const BlockQ6K& b, UnpackedK& u) {
 }
 
 // Exact sum of the 16 int32 lanes.
-inline int32_t hsum(__m512i v) {
+DIP_INLINE int32_t hsum(__m512i v) {
   __m256i s = _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
   __m128i t = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
   t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4e));
@@ -134,14 +138,14 @@ inline int32_t hsum(__m512i v) {
   return _mm_cvtsi128_si32(t);
 }
 
-inline int32_t hsum(__m128i t) {
+DIP_INLINE int32_t hsum(__m128i t) {
   t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4e));
   t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xb1));
   return _mm_cvtsi128_si32(t);
 }
 
 // sum(scale_j * sum(q a over sub-block j)) for the four registers against activations a[k].
-inline int32_t scaled_sum(const UnpackedK& u, const __m512i* a) {
+DIP_INLINE int32_t scaled_sum(const UnpackedK& u, const __m512i* a) {
   __m512i acc = _mm512_setzero_si512();
   for (int k = 0; k < 4; ++k) {
     const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u.q[k], a[k]);
@@ -151,7 +155,7 @@ inline int32_t scaled_sum(const UnpackedK& u, const __m512i* a) {
 }
 
 template <TensorType kType>
-float accumulate(const UnpackedK& u, const BlockQ8K& a, float sum) {
+DIP_INLINE float accumulate(const UnpackedK& u, const BlockQ8K& a, float sum) {
   const __m512i* q8 = reinterpret_cast<const __m512i*>(a.qs);
   __m512i av[4];
   const __m128i bs_lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsums));
@@ -181,35 +185,55 @@ template <TensorType kType>
 using Block = std::conditional_t<kType == TensorType::Q6_K, BlockQ6K,
                                  std::conditional_t<kType == TensorType::Q5_K, BlockQ5K, BlockQ4K>>;
 
+// One weight row against kActs activation rows (a compile-time count, so the running sums stay
+// in registers). out[k * y_stride] = the dot product with activation row k.
+template <TensorType kType, size_t kActs>
+void row_pass(const uint8_t* wr, size_t nb, const uint8_t* acts, size_t arow_bytes, float* out,
+              size_t y_stride) {
+  UnpackedK u;
+  float sum[kActs] = {};
+  for (size_t i = 0; i < nb; ++i) {
+    // The weights stream once: every 64-byte line of the super-block kWeightPrefetchBytes ahead.
+    const uint8_t* next = wr + i * sizeof(Block<kType>) + kWeightPrefetchBytes;
+    for (size_t line = 0; line < sizeof(Block<kType>); line += 64)
+      _mm_prefetch(reinterpret_cast<const char*>(next + line), _MM_HINT_T0);
+    if constexpr (kType == TensorType::Q6_K) {
+      unpack_q6(reinterpret_cast<const BlockQ6K*>(wr)[i], u);
+    } else if constexpr (kType == TensorType::Q5_K) {
+      unpack_q45<true>(reinterpret_cast<const BlockQ5K*>(wr)[i], u);
+    } else {
+      unpack_q45<false>(reinterpret_cast<const BlockQ4K*>(wr)[i], u);
+    }
+    for (size_t k = 0; k < kActs; ++k) {
+      const BlockQ8K& a = reinterpret_cast<const BlockQ8K*>(acts + k * arow_bytes)[i];
+      sum[k] = accumulate<kType>(u, a, sum[k]);
+    }
+  }
+  for (size_t k = 0; k < kActs; ++k) out[k * y_stride] = sum[k];
+}
+
 template <TensorType kType>
 void rows(const uint8_t* w, size_t wrow_bytes, size_t n, const uint8_t* acts, size_t arow_bytes,
           size_t n_act, float* y, size_t y_stride, size_t r0, size_t r1) {
   const size_t nb = n / kQK_K;
-  UnpackedK u;
   for (size_t r = r0; r < r1; ++r) {
     const uint8_t* wr = w + r * wrow_bytes;
     for (size_t b0 = 0; b0 < n_act; b0 += kActsPerPass) {
-      const size_t na = std::min(kActsPerPass, n_act - b0);
-      float sum[kActsPerPass] = {};
-      for (size_t i = 0; i < nb; ++i) {
-        // The weights stream once: every 64-byte line of the super-block kWeightPrefetchBytes
-        // ahead.
-        const uint8_t* next = wr + i * sizeof(Block<kType>) + kWeightPrefetchBytes;
-        for (size_t line = 0; line < sizeof(Block<kType>); line += 64)
-          _mm_prefetch(reinterpret_cast<const char*>(next + line), _MM_HINT_T0);
-        if constexpr (kType == TensorType::Q6_K) {
-          unpack_q6(reinterpret_cast<const BlockQ6K*>(wr)[i], u);
-        } else if constexpr (kType == TensorType::Q5_K) {
-          unpack_q45<true>(reinterpret_cast<const BlockQ5K*>(wr)[i], u);
-        } else {
-          unpack_q45<false>(reinterpret_cast<const BlockQ4K*>(wr)[i], u);
-        }
-        for (size_t k = 0; k < na; ++k) {
-          const BlockQ8K& a = reinterpret_cast<const BlockQ8K*>(acts + (b0 + k) * arow_bytes)[i];
-          sum[k] = accumulate<kType>(u, a, sum[k]);
-        }
+      const uint8_t* a = acts + b0 * arow_bytes;
+      float* out = y + b0 * y_stride + r;
+      switch (std::min(kActsPerPass, n_act - b0)) {
+        case 4:
+          row_pass<kType, 4>(wr, nb, a, arow_bytes, out, y_stride);
+          break;
+        case 3:
+          row_pass<kType, 3>(wr, nb, a, arow_bytes, out, y_stride);
+          break;
+        case 2:
+          row_pass<kType, 2>(wr, nb, a, arow_bytes, out, y_stride);
+          break;
+        default:
+          row_pass<kType, 1>(wr, nb, a, arow_bytes, out, y_stride);
       }
-      for (size_t k = 0; k < na; ++k) y[(b0 + k) * y_stride + r] = sum[k];
     }
   }
 }
