@@ -4,11 +4,11 @@
 // -32 offsets come from the activations' 16-element sums), and the float combination per
 // super-block is dot_k's own FMA chain: results are bit-identical to the scalar reference.
 //
-// Register layout of a Q4_K/Q5_K super-block (256 elements, 8 sub-blocks of 32): the low nibbles
-// of qs[0..63] are sub-blocks 0 and 2 (32 bytes each), their high nibbles sub-blocks 1 and 3;
-// qs[64..127] the same for 4..7. The activations are put in the same order with one 128-bit lane
-// shuffle per register. Q6_K (16 sub-blocks of 16): ql[0..63]'s low nibbles are elements 0..63,
-// its high nibbles 64..127, each completed by two bits of qh; the activations need no shuffle.
+// Registers hold the levels in element order, 64 per register, so the activations are loaded as
+// they are (the weights' unpacking is shared by several activation rows, theirs is not). Q4_K /
+// Q5_K (8 sub-blocks of 32): register k is the low nibbles of qs[32k..32k+31] (sub-block 2k), then
+// their high nibbles (2k + 1). Q6_K (16 sub-blocks of 16): ql[0..63]'s low nibbles are elements
+// 0..63, its high nibbles 64..127, each completed by two bits of qh.
 //
 // A weight super-block is unpacked once and used for up to four activation rows (batches).
 #if defined(__x86_64__) && defined(DIP_HAVE_X86_QDOT)
@@ -66,28 +66,24 @@ template <bool kQ5, class Block>
 DIP_INLINE void unpack_q45(const Block& b, UnpackedK& u) {
   const __m128i sm = scales_and_mins(b.scales);
   const __m512i sm32 = _mm512_cvtepu8_epi32(sm);
-  u.scale[0] = pick(sm32, 0, 2);
-  u.scale[1] = pick(sm32, 1, 3);
-  u.scale[2] = pick(sm32, 4, 6);
-  u.scale[3] = pick(sm32, 5, 7);
+  for (int k = 0; k < 4; ++k) u.scale[k] = pick(sm32, 2 * k, 2 * k + 1);
   u.mins16 = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));
   u.d = _cvtsh_ss(b.d);
   u.dmin = _cvtsh_ss(b.dmin);
-  const __m512i low4 = _mm512_set1_epi8(0x0f);
-  for (int h = 0; h < 2; ++h) {
-    const __m512i qs = _mm512_loadu_si512(b.qs + 64 * h);
-    u.q[2 * h] = _mm512_and_si512(qs, low4);
-    u.q[2 * h + 1] = _mm512_and_si512(_mm512_srli_epi16(qs, 4), low4);
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  for (int k = 0; k < 4; ++k) {  // chunk k: elements 64k..64k+63, in element order
+    const __m256i qs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs + 32 * k));
+    u.q[k] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(qs, low4)),
+                                _mm256_and_si256(_mm256_srli_epi16(qs, 4), low4), 1);
   }
   if constexpr (kQ5) {
-    // Fifth bits: bit 2c of qh[l] for the low nibbles of chunk c (element 64c + l), bit 2c + 1
-    // for its high nibbles. Register k's halves are chunks 2h and 2h + 1.
+    // Fifth bits: bit 2k of qh[l] for the low nibbles of chunk k (element 64k + l), bit 2k + 1
+    // for its high nibbles (element 64k + 32 + l): register k's two halves.
     const __m512i qh =
         _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh)));
     const __m512i one = _mm512_set1_epi8(1);
     for (int k = 0; k < 4; ++k) {
-      const int h = k / 2, hi = k % 2;
-      const long long lo_shift = 4 * h + hi, hi_shift = 4 * h + 2 + hi;
+      const long long lo_shift = 2 * k, hi_shift = 2 * k + 1;
       const __m512i counts = _mm512_setr_epi64(lo_shift, lo_shift, lo_shift, lo_shift, hi_shift,
                                                hi_shift, hi_shift, hi_shift);
       const __m512i bit = _mm512_and_si512(_mm512_srlv_epi64(qh, counts), one);
@@ -160,20 +156,14 @@ DIP_INLINE float accumulate(const UnpackedK& u, const BlockQ8K& a, float sum) {
   __m512i av[4];
   const __m128i bs_lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsums));
   const __m128i bs_hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsums + 8));
+  for (int k = 0; k < 4; ++k) av[k] = _mm512_loadu_si512(q8 + k);  // elements 64k..64k+63
   if constexpr (kType == TensorType::Q6_K) {
-    for (int k = 0; k < 4; ++k) av[k] = _mm512_loadu_si512(q8 + k);
     // The levels are stored + 32: subtract 32 * sum_j scale_j * (sum of sub-block j's a).
     const int32_t offset =
         hsum(_mm_add_epi32(_mm_madd_epi16(u.mins16, bs_lo), _mm_madd_epi16(u.mins16_hi, bs_hi)));
     const int32_t isum = scaled_sum(u, av) - 32 * offset;
     return std::fma(u.d * a.d, float(isum), sum);
   } else {
-    const __m512i a0 = _mm512_loadu_si512(q8), a1 = _mm512_loadu_si512(q8 + 1);
-    const __m512i a2 = _mm512_loadu_si512(q8 + 2), a3 = _mm512_loadu_si512(q8 + 3);
-    av[0] = _mm512_shuffle_i64x2(a0, a1, 0x44);  // elements 0..31, 64..95
-    av[1] = _mm512_shuffle_i64x2(a0, a1, 0xee);  // 32..63, 96..127
-    av[2] = _mm512_shuffle_i64x2(a2, a3, 0x44);
-    av[3] = _mm512_shuffle_i64x2(a2, a3, 0xee);
     const int32_t isum = scaled_sum(u, av);
     // Sums of each 32 activations (two 16-sums), times the sub-block's min.
     const int32_t msum = hsum(_mm_madd_epi16(u.mins16, _mm_hadd_epi16(bs_lo, bs_hi)));
