@@ -202,6 +202,19 @@ void row_pass(const uint8_t* wr, size_t nb, const uint8_t* acts, size_t arow_byt
   for (size_t k = 0; k < kActs; ++k) out[k * y_stride] = sum[k];
 }
 
+// row_pass for a run-time count na <= kMax of activation rows.
+template <TensorType kType, size_t kMax>
+void row_pass_n(size_t na, const uint8_t* wr, size_t nb, const uint8_t* acts, size_t arow_bytes,
+                float* out, size_t y_stride) {
+  if constexpr (kMax == 1) {
+    row_pass<kType, 1>(wr, nb, acts, arow_bytes, out, y_stride);
+  } else if (na == kMax) {
+    row_pass<kType, kMax>(wr, nb, acts, arow_bytes, out, y_stride);
+  } else {
+    row_pass_n<kType, kMax - 1>(na, wr, nb, acts, arow_bytes, out, y_stride);
+  }
+}
+
 template <TensorType kType>
 void rows(const uint8_t* w, size_t wrow_bytes, size_t n, const uint8_t* acts, size_t arow_bytes,
           size_t n_act, float* y, size_t y_stride, size_t r0, size_t r1) {
@@ -211,19 +224,8 @@ void rows(const uint8_t* w, size_t wrow_bytes, size_t n, const uint8_t* acts, si
     for (size_t b0 = 0; b0 < n_act; b0 += kActsPerPass) {
       const uint8_t* a = acts + b0 * arow_bytes;
       float* out = y + b0 * y_stride + r;
-      switch (std::min(kActsPerPass, n_act - b0)) {
-        case 4:
-          row_pass<kType, 4>(wr, nb, a, arow_bytes, out, y_stride);
-          break;
-        case 3:
-          row_pass<kType, 3>(wr, nb, a, arow_bytes, out, y_stride);
-          break;
-        case 2:
-          row_pass<kType, 2>(wr, nb, a, arow_bytes, out, y_stride);
-          break;
-        default:
-          row_pass<kType, 1>(wr, nb, a, arow_bytes, out, y_stride);
-      }
+      row_pass_n<kType, kActsPerPass>(std::min(kActsPerPass, n_act - b0), wr, nb, a, arow_bytes,
+                                      out, y_stride);
     }
   }
 }
