@@ -56,7 +56,7 @@ DIP_INLINE __m128i scales_and_mins(const uint8_t* packed) {
   return _mm_loadu_si128(reinterpret_cast<const __m128i*>(u));
 }
 
-// Lane k of the result: lane idx[k] of v.
+// Lanes 0..7 of the result: lane a of v; lanes 8..15: lane b.
 DIP_INLINE __m512i pick(const __m512i& v, int a, int b) {
   return _mm512_permutexvar_epi32(_mm512_setr_epi32(a, a, a, a, a, a, a, a, b, b, b, b, b, b, b, b),
                                   v);
@@ -187,12 +187,11 @@ void row_pass(const uint8_t* wr, size_t nb, const uint8_t* acts, size_t arow_byt
     const uint8_t* next = wr + i * sizeof(Block<kType>) + kWeightPrefetchBytes;
     for (size_t line = 0; line < sizeof(Block<kType>); line += 64)
       _mm_prefetch(reinterpret_cast<const char*>(next + line), _MM_HINT_T0);
+    const Block<kType>& b = reinterpret_cast<const Block<kType>*>(wr)[i];
     if constexpr (kType == TensorType::Q6_K) {
-      unpack_q6(reinterpret_cast<const BlockQ6K*>(wr)[i], u);
-    } else if constexpr (kType == TensorType::Q5_K) {
-      unpack_q45<true>(reinterpret_cast<const BlockQ5K*>(wr)[i], u);
+      unpack_q6(b, u);
     } else {
-      unpack_q45<false>(reinterpret_cast<const BlockQ4K*>(wr)[i], u);
+      unpack_q45<kType == TensorType::Q5_K>(b, u);
     }
     for (size_t k = 0; k < kActs; ++k) {
       const BlockQ8K& a = reinterpret_cast<const BlockQ8K*>(acts + k * arow_bytes)[i];

@@ -67,11 +67,6 @@ SparseMlp::SparseMlp(const Model& m, const SparsityConfig& cfg, const Thresholds
     s.up_cache = ColumnCache(E, modelled_capacity(cfg_.up_cache_columns, E), cfg_.policy);
     s.down_cache = ColumnCache(F, modelled_capacity(cfg_.down_cache_columns, F), cfg_.policy);
   }
-  // Per layer: mixed files (Q4_K_M) lay some layers' columns out in another type.
-  for (const Layer& L : m.layers) {
-    up_col_bytes_.push_back(row_bytes(column_type(L.ffn_up.type), 2 * F));
-    down_col_bytes_.push_back(row_bytes(column_type(L.ffn_down.type), E));
-  }
   for (const Layer& L : m.layers) {
     dense_bytes_ +=
         L.ffn_up.bytes() + L.ffn_down.bytes() + (L.fused_gate_up() ? 0 : L.ffn_gate.bytes());
@@ -288,7 +283,8 @@ void SparseMlp::forward(uint32_t il, const float* x_in, float* out, uint32_t pos
     for (size_t i = 0; i < up_idx_.size(); ++i) xs_[i] = x_[size_t(up_idx_[i])];
     multiply(il, true, up_idx_, xs_.data(), gu_.data(), pool);
     add_gate_up_lora(L, up_idx_.data(), xs_.data(), up_idx_.size(), true);
-    bytes += up_idx_.size() * up_col_bytes_[il];
+    // Columns in the layer's own column type (mixed files such as Q4_K_M differ by layer).
+    bytes += up_idx_.size() * row_bytes(column_type(L.ffn_up.type), 2 * F);
     swiglu_simd(gu_.data(), gu_.data() + F, h_.data(), F);
     for (size_t j = 0; j < F; ++j) score_[j] = std::fabs(h_[j]);
     select(il, false, score_.data(), F, keep.down, pos, down_idx_, down_hits_.data(),
@@ -304,7 +300,7 @@ void SparseMlp::forward(uint32_t il, const float* x_in, float* out, uint32_t pos
   multiply(il, false, down_idx_, xs_.data(), out, pool);
   for (const LoraTensor* t : L.ffn_down.lora)
     lora_add(*t, down_idx_.data(), xs_.data(), down_idx_.size(), out, lora_tmp_);
-  bytes += down_idx_.size() * down_col_bytes_[il];
+  bytes += down_idx_.size() * row_bytes(column_type(L.ffn_down.type), E);
   stats_.evals++;
   stats_.density_sum += density;
   stats_.bytes += bytes;

@@ -122,8 +122,6 @@ class SparseMlp : public MlpHook {
   std::unique_ptr<TraceWriter> trace_;
   MlpStats stats_;
   uint64_t dense_bytes_ = 0;
-  // Per layer: one up+gate bundle, one down column.
-  std::vector<uint64_t> up_col_bytes_, down_col_bytes_;
   // scratch
   std::vector<float> lora_tmp_;
   std::vector<float> x_, score_, gu_, h_, xs_, sel_scratch_, ones_;
