@@ -24,7 +24,7 @@ void add_convert_lora(CLI::App& app) {
   c->add_option("input", *in, "PEFT adapter folder or GGUF adapter")->required();
   c->add_option("output", *out, "GGUF adapter to write")->required();
   c->add_option("-m,--model", *model, "the base model the adapter was trained on");
-  c->add_option("--type", *type, "f32, f16 or bf16");
+  c->add_option("--type", *type, "f32, f16, bf16 or q8_0 (q8_0: the rank a multiple of 32)");
   c->callback([=] {
     check_output_path(*out, {*in, resolve_model(*model)});
     const TensorType t = parse_tensor_type(*type);
@@ -50,7 +50,7 @@ void add_make_test_lora(CLI::App& app) {
   c->add_option("--alpha", sp->alpha);
   c->add_option("--b-std", sp->b_std, "standard deviation of B's entries");
   c->add_option("--seed", sp->seed);
-  c->add_option("--type", *type, "f32, f16 or bf16");
+  c->add_option("--type", *type, "f32, f16, bf16 or q8_0 (q8_0: the rank a multiple of 32)");
   c->add_option("--targets", *targets,
                 "comma-separated weights to adapt (default: attn_q,attn_k,attn_v,attn_qkv,"
                 "attn_output,ffn_gate,ffn_up,ffn_down)");

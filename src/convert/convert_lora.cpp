@@ -24,9 +24,20 @@ void write_adapter_header(GgufWriter& w, const HParams& hp, const std::string& n
   w.set_f32("adapter.lora.alpha", alpha);
 }
 
+// The adapter tensor types: llama.cpp applies any of them (B A x as two products).
+bool is_adapter_type(TensorType t) {
+  return t == TensorType::F32 || t == TensorType::F16 || t == TensorType::BF16 ||
+         t == TensorType::Q8_0;
+}
+
 // rows x cols floats as a tensor of `type`.
 void add_float_tensor(GgufWriter& w, const std::string& name, TensorType type, const float* f,
                       size_t cols, size_t rows) {
+  if (cols % block_elems(type) != 0)
+    fail(
+        "{}: {} stores rows of a multiple of {} values; this tensor's rows have {} (for lora_b: "
+        "the rank)",
+        name, ggml_type_name(uint32_t(type)), block_elems(type), cols);
   const size_t rb = row_bytes(type, cols);
   std::vector<uint8_t> bytes(rows * rb);
   for (size_t r = 0; r < rows; ++r) quantize_row(type, f + r * cols, bytes.data() + r * rb, cols);
@@ -37,8 +48,7 @@ void add_float_tensor(GgufWriter& w, const std::string& name, TensorType type, c
 
 void write_lora_gguf(const Model& base, const LoraAdapter& a, const std::string& out,
                      TensorType type) {
-  if (type != TensorType::F32 && type != TensorType::F16 && type != TensorType::BF16)
-    fail("convert-lora: --type must be f32, f16 or bf16");
+  if (!is_adapter_type(type)) fail("convert-lora: --type must be f32, f16, bf16 or q8_0");
   const HParams& hp = base.hparams();
   GgufWriter w;
   write_adapter_header(w, hp, std::filesystem::path(a.path()).filename().string(), a.alpha());
@@ -56,6 +66,7 @@ void write_lora_gguf(const Model& base, const LoraAdapter& a, const std::string&
 
 void write_synth_lora(const Model& base, const SynthLoraSpec& spec, const std::string& out) {
   if (spec.rank == 0) fail("make-test-lora: the rank must be positive");
+  if (!is_adapter_type(spec.type)) fail("make-test-lora: --type must be f32, f16, bf16 or q8_0");
   const HParams& hp = base.hparams();
   GgufWriter w;
   write_adapter_header(w, hp, "random test adapter", spec.alpha);

@@ -50,6 +50,9 @@ expect_fail "no such adapter" "$DIP" perplexity -m "$M" -f "$TEXT" --lora "$WORK
 "$DIP" make-test-lora "$WORK/other_a.gguf" -m "$WORK/other.gguf" 2>/dev/null
 expect_fail "an adapter for another model" "$DIP" generate -m "$M" -p hi -n 1 --lora "$WORK/other_a.gguf"
 expect_fail "give --lora" "$DIP" perplexity -m "$M" -f "$TEXT" --method dip --mlp-density 0.5 --kl-to-base
+expect_fail "lora_b: Q8_0 stores rows of a multiple of 32 values" \
+  "$DIP" make-test-lora "$WORK/q8.gguf" -m "$M" --rank 8 --type q8_0
+expect_fail "--type must be f32, f16, bf16 or q8_0" "$DIP" convert-lora "$A" "$WORK/q4.gguf" -m "$M" --type q4_0
 head -c 3000 "$A" > "$WORK/trunc.gguf"
 expect_fail "trunc.gguf" "$DIP" generate -m "$M" -p hi -n 1 --lora "$WORK/trunc.gguf"
 finish

@@ -149,7 +149,7 @@ function compare(name, type, ourModel, refModel, lora = []) {
   check(firstDiff < 0 || tie, `${name}: greedy continuation differs at step ${firstDiff} (llama.cpp margin ${ref.greedy_margins?.[firstDiff]}, noise ${maxLogitDiff})`);
   const pj = JSON.parse(run(["perplexity", "-m", model, ...la, "-f", pplText, "--ctx", "128", "--json"]).trim().split("\n").pop());
   const rel = Math.abs(pj.ppl - ref.perplexity.ppl) / ref.perplexity.ppl;
-  const ptol = type === "f32" || type === "f16" || kQuant(type) ? 1e-3 : 1e-2;
+  const ptol = type === "f32" || type === "f16" || kQuant(type) || name.startsWith("lora-default") ? 1e-3 : 1e-2;
   check(pj.tokens === ref.perplexity.tokens && rel < ptol,
     `${name}: perplexity ${pj.ppl} vs llama.cpp ${ref.perplexity.ppl} (rel ${rel.toExponential(2)}, tokens ${pj.tokens} vs ${ref.perplexity.tokens})`);
   report.push({name, worst_rel_l2: worst, tol, max_logit_diff: maxLogitDiff, greedy_first_diff: firstDiff, ppl_dip: pj.ppl, ppl_llama: ref.perplexity.ppl, ppl_rel: rel, greedy_equal: firstDiff < 0});
@@ -159,10 +159,11 @@ function compare(name, type, ourModel, refModel, lora = []) {
 
 let caseNo = 0, kCaseNo = 1000;  // K-quant cases count apart: the others keep their seeds
 if (loraMode) {
-  // Random adapters on every projection (F32 and F16 adapter tensors), on synthetic models of
+  // Random adapters on every projection (F32, F16 and Q8_0 adapter tensors), on synthetic models of
   // each architecture and on the default model.
   // --quick: two synthetic models.
-  let cases = [...archs.map((arch, i) => ({arch, type: i % 2 ? "f16" : "f32"})), {arch: "default", type: "f16"}];
+  // The default model's adapter is Q8_0 (rank 32: Q8_0 rows are blocks of 32), as shipped.
+  let cases = [...archs.map((arch, i) => ({arch, type: i % 2 ? "f16" : "f32"})), {arch: "default", type: "q8_0"}];
   if (quick) cases = cases.slice(0, 2);
   for (const [i, c] of cases.entries()) {
     const name = `lora-${c.arch}-${c.type}`;
@@ -176,7 +177,7 @@ if (loraMode) {
     // The trained default model is perturbed less: its updates as large as a trained adapter's
     // (perplexity 20 -> 28), not a random model's.
     const bstd = c.arch === "default" ? "0.02" : "0.05";
-    run(["make-test-lora", a1, "-m", model, "--rank", "8", "--seed", String(i + 1), "--b-std", bstd, "--type", c.type]);
+    run(["make-test-lora", a1, "-m", model, "--rank", c.type === "q8_0" ? "32" : "8", "--seed", String(i + 1), "--b-std", bstd, "--type", c.type]);
     run(["make-test-lora", a2, "-m", model, "--rank", "4", "--seed", String(i + 100), "--b-std", bstd,
          "--targets", "ffn_gate,ffn_up,ffn_down"]);
     compare(name, c.type, model, model, [{path: a1, scale: 1}]);
