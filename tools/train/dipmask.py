@@ -82,3 +82,51 @@ def sequential_masks(scores, k, cache=None, gamma=1.0):
         masks[:, t] = m
         cache.access(m)
     return masks
+
+
+class GraphedCacheMasks:
+    """sequential_masks with a fresh LRU cache, as one captured CUDA graph per shape: the
+    token-by-token loop is hundreds of tiny kernels per token, so on a GPU its launches, not its
+    arithmetic, set the time. The cache's clock runs 1..T in every replay, as in eager mode, so
+    the masks are the same (checked against them at each capture)."""
+
+    def __init__(self):
+        self.graphs = {}
+        self.broken = False  # a capture failed or disagreed: eager from then on
+
+    def __call__(self, scores, k, capacity, gamma):
+        if self.broken:
+            return sequential_masks(scores, k, LruCache(scores.shape[0], scores.shape[2], capacity, scores.device), gamma)
+        key = (tuple(scores.shape), k, capacity, gamma)
+        if key not in self.graphs:
+            try:
+                return self.capture(key, scores, k, capacity, gamma)
+            except (RuntimeError, ValueError) as e:
+                print(f"\nDIP-CA masks: CUDA graph unavailable ({e}); token loop runs eagerly", flush=True)
+                self.broken = True
+                return self(scores, k, capacity, gamma)
+        graph, static_in, static_out = self.graphs[key]
+        static_in.copy_(scores)
+        graph.replay()
+        return static_out.clone()
+
+    def capture(self, key, scores, k, capacity, gamma):
+        """Captures the token loop for this shape, checks its first replay against eager mode."""
+        if len(self.graphs) >= 4:  # each graph holds its memory; density ranges make many
+            self.graphs.clear()
+        B, _, n = scores.shape
+        static_in = scores.detach().clone()
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):  # warm-up outside the capture, as CUDA graphs need
+            sequential_masks(static_in, k, LruCache(B, n, capacity, scores.device), gamma)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            static_out = sequential_masks(static_in, k, LruCache(B, n, capacity, scores.device), gamma)
+        self.graphs[key] = (graph, static_in, static_out)
+        eager = sequential_masks(scores, k, LruCache(B, n, capacity, scores.device), gamma)
+        graph_masks = self(scores, k, capacity, gamma)
+        if not torch.equal(eager, graph_masks):
+            raise ValueError("its masks differ from the eager ones")
+        return graph_masks

@@ -135,6 +135,7 @@ class GgufLlama(torch.nn.Module):
         self.tied = "output_weight" not in w
         self.rank, self.alpha = rank, (alpha if alpha is not None else rank)
         self.lora = torch.nn.ModuleDict()
+        self.graphed = dipmask.GraphedCacheMasks()
         if rank:
             for l in range(self.n_layer):
                 for t in self.MLP:
@@ -158,6 +159,17 @@ class GgufLlama(torch.nn.Module):
             a = self.lora[f"{l}_{t}"]
             y = y + (self.alpha / self.rank) * ((x @ a.A.T) @ a.B.T)
         return y
+
+    def masks(self, scores, k, spec, cache_aware):
+        """One layer's masks of (B, T, n) scores: top-k per token, or DIP-CA's against a fresh
+        modelled cache (on a GPU through a captured graph of the token loop)."""
+        if not cache_aware:
+            return dipmask.sequential_masks(scores, k)
+        B, _, n = scores.shape
+        capacity = int(math.floor(spec.cache * n))
+        if scores.is_cuda and capacity > 0:
+            return self.graphed(scores, k, capacity, spec.gamma)
+        return dipmask.sequential_masks(scores, k, dipmask.LruCache(B, n, capacity, scores.device), spec.gamma)
 
     def forward(self, tokens, spec=None, use_lora=True, record=None):
         """Logits of (B, T) tokens. spec: the MLP masks (None: dense). record: a list that gets
@@ -185,13 +197,11 @@ class GgufLlama(torch.nn.Module):
             h = self.rms(x, f"blk_{l}_ffn_norm_weight")
             if masked:
                 ca = spec.method == "dip-ca"
-                cache = dipmask.LruCache(B, self.n_embd, int(math.floor(spec.cache * self.n_embd)), h.device) if ca else None
-                m_up = dipmask.sequential_masks(h.detach().abs(), k_up, cache, spec.gamma)
+                m_up = self.masks(h.detach().abs(), k_up, spec, ca)
                 h = h * m_up
             a = F.silu(self.proj(h, l, "ffn_gate", use_lora)) * self.proj(h, l, "ffn_up", use_lora)
             if masked:
-                cache = dipmask.LruCache(B, self.n_ff, int(math.floor(spec.cache * self.n_ff)), tokens.device) if ca else None
-                m_down = dipmask.sequential_masks(a.detach().abs(), k_down, cache, spec.gamma)
+                m_down = self.masks(a.detach().abs(), k_down, spec, ca)
                 a = a * m_down
                 if record is not None:
                     record.append((m_up, m_down))

@@ -124,8 +124,16 @@ def main():
           f"{sum(p.numel() for p in params):,} parameters", flush=True)
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0, betas=(0.9, 0.99))
     warm = max(1, args.steps // 20)
+    t_train = [t0]  # when the optimizer steps began (set again below)
+
+    def progress(s):
+        """Fraction of the run done: of --steps, or of --minutes when that ends it sooner, so the
+        learning rate decays to its floor by the time budget's end instead of stopping high."""
+        by_time = (time.time() - t_train[0]) / (args.minutes * 60 - (t_train[0] - t0)) if args.minutes else 0.0
+        return min(1.0, max(s / args.steps, by_time))
+
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warm) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(s, args.steps) / args.steps))))
+        opt, lambda s: min(1.0, max((s + 1) / warm, progress(s) / 0.05)) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress(s)))))
     lo_hi = [float(v) for v in args.density_range.split(",")] if args.density_range else None
     val_density = (lo_hi[0] + lo_hi[1]) / 2 if lo_hi else args.density
 
@@ -155,6 +163,7 @@ def main():
     print(f"step 0: validation loss {best:.4f} (masked, density {val_density}, {'starting' if args.init else 'no'} adapter)", flush=True)
     n_seq = (len(train) - 1) // args.seq
     step, run_loss = 0, []
+    t_train[0] = time.time()
     while step < args.steps:
         idx = torch.randint(0, n_seq, (args.batch,))
         x = torch.stack([train[i * args.seq:(i + 1) * args.seq] for i in idx]).to(dev)
