@@ -221,10 +221,12 @@ void ColSparse(TensorType type, const uint8_t* const* cols, const float* xs, siz
       }
     };
     size_t k = 0;
-    if (type == TensorType::Q4_0 && nk >= 16 && colsparse_q4_vnni_available()) {
+    const ColsparseQ4Int8Fn int8_kernel =
+        type == TensorType::Q4_0 && nk >= 16 ? colsparse_q4_int8_kernel() : nullptr;
+    if (int8_kernel) {
       for (; k + 16 <= nk; k += 16) {
         prefetch_group(k + 16, k + 32);
-        colsparse_q4_vnni16(cols + k, xs + k, y, s0 / 32, s1 / 32);
+        int8_kernel(cols + k, xs + k, y, s0 / 32, s1 / 32);
       }
     }
     for (; k + 4 <= nk; k += 4) {
@@ -243,11 +245,25 @@ HWY_AFTER_NAMESPACE();
 #include <cmath>
 
 #include "ops/elementwise_simd.h"
+#include "ops/qdot_arm.h"
 #include "util/error.h"
 #include "util/threadpool.h"
 
 namespace dip {
 HWY_EXPORT(ColSparse);
+
+namespace {
+void colsparse_q4_arm_best16(const uint8_t* const* col, const float* x, float* y, size_t b0,
+                             size_t b1) {
+  colsparse_q4_arm16(qdot_arm_best(), col, x, y, b0, b1);
+}
+}  // namespace
+
+ColsparseQ4Int8Fn colsparse_q4_int8_kernel() {
+  if (colsparse_q4_vnni_available()) return colsparse_q4_vnni16;
+  if (qdot_arm_best() != ArmQdot::kNone) return colsparse_q4_arm_best16;
+  return nullptr;
+}
 
 ColumnMatrix make_column_matrix(TensorType src_type, const std::vector<const uint8_t*>& parts,
                                 size_t rows, size_t cols, TensorType col_type) {

@@ -1,4 +1,5 @@
-// Q4_0 column-sparse product in int8 through AVX-512 VNNI (colsparse_q4_vnni.cpp).
+// Q4_0 column-sparse product in int8 through AVX-512 VNNI (colsparse_q4_vnni.cpp), and which
+// int8 kernel runs on this CPU.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -13,6 +14,12 @@ bool colsparse_q4_vnni_available();
 // scale (relative error about 1/254 of the block's largest coefficient per term, as llama.cpp's
 // Q8_0 activations). Call only where colsparse_q4_vnni_available().
 void colsparse_q4_vnni16(const uint8_t* const* col, const float* x, float* y, size_t b0, size_t b1);
+
+// The int8 kernel of this CPU with colsparse_q4_vnni16's contract: AVX-512 VNNI on x86, the
+// Arm sdot or NEON one on aarch64 (qdot_arm.h), nullptr where none runs (float kernels then).
+using ColsparseQ4Int8Fn = void (*)(const uint8_t* const* col, const float* x, float* y, size_t b0,
+                                   size_t b1);
+ColsparseQ4Int8Fn colsparse_q4_int8_kernel();
 
 // Its scalar reference, the same arithmetic step by step (the kernel must match it bit for bit):
 // per block, coef[c] = x[c] * d[c] in float, amax = max |coef|, k[c] = coef[c] * (127 / amax)

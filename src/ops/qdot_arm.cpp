@@ -28,6 +28,8 @@ using ArmKernelFn = void(TensorType, const uint8_t*, size_t, size_t, const uint8
                          float*, size_t, size_t, size_t);
 // The two compilations of qdot_arm_kernels.inc.
 ArmKernelFn qmatmul_arm_dotprod, qmatmul_arm_neon, kmatmul_arm_dotprod, kmatmul_arm_neon;
+void colsparse_q4_arm_dotprod(const uint8_t* const*, const float*, float*, size_t, size_t);
+void colsparse_q4_arm_neon(const uint8_t* const*, const float*, float*, size_t, size_t);
 
 bool qdot_arm_available(ArmQdot isa) {
   static const bool dotprod = (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
@@ -65,6 +67,13 @@ void kmatmul_arm(ArmQdot isa, TensorType wt, const uint8_t* w, size_t wrow_bytes
   arm_kernel(isa, wt, is_k_quant(wt), kmatmul_arm_dotprod, kmatmul_arm_neon)(
       wt, w, wrow_bytes, n, acts, arow_bytes, n_act, y, y_stride, r0, r1);
 }
+
+void colsparse_q4_arm16(ArmQdot isa, const uint8_t* const* col, const float* x, float* y, size_t b0,
+                        size_t b1) {
+  if (isa == ArmQdot::kNone || !qdot_arm_available(isa))
+    fail("internal: Arm column kernel {} not available", arm_qdot_name(isa));
+  (isa == ArmQdot::kDotprod ? colsparse_q4_arm_dotprod : colsparse_q4_arm_neon)(col, x, y, b0, b1);
+}
 #else
 bool qdot_arm_available(ArmQdot isa) { return isa == ArmQdot::kNone; }
 ArmQdot qdot_arm_best() { return ArmQdot::kNone; }
@@ -75,6 +84,9 @@ void qmatmul_arm(ArmQdot isa, TensorType, const uint8_t*, size_t, size_t, const 
 void kmatmul_arm(ArmQdot isa, TensorType, const uint8_t*, size_t, size_t, const uint8_t*, size_t,
                  size_t, float*, size_t, size_t, size_t) {
   fail("internal: Arm kernel {} not in this build", arm_qdot_name(isa));
+}
+void colsparse_q4_arm16(ArmQdot isa, const uint8_t* const*, const float*, float*, size_t, size_t) {
+  fail("internal: Arm column kernel {} not in this build", arm_qdot_name(isa));
 }
 #endif
 

@@ -4,5 +4,6 @@
 #define DIP_ARM_DOTPROD 1
 #define DIP_ARM_KERNEL qmatmul_arm_dotprod
 #define DIP_ARM_KERNEL_K kmatmul_arm_dotprod
+#define DIP_ARM_COLSPARSE_Q4 colsparse_q4_arm_dotprod
 #include "ops/qdot_arm_kernels.inc"
 #endif

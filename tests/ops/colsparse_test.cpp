@@ -4,10 +4,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <numeric>
+#include <string>
+#include <utility>
 
 #include "ops/colsparse_q4_vnni.h"
 #include "ops/matvec.h"
+#include "ops/qdot_arm.h"
 #include "ops/quant.h"
 #include "test_random.h"
 #include "util/threadpool.h"
@@ -49,11 +53,11 @@ TEST(ColumnLayout, RowsNotMultipleOfBlockAreAnError) {
                std::exception);
 }
 
-// Q4_0's kernel on AVX-512 VNNI rounds each block's sixteen coefficients x * d to int8 with a
-// shared scale (exact model: Q4Int8KernelMatchesItsScalarModelBitForBit); its error against the
-// double-precision reference is then ~1e-3 of sum |x|, not float rounding.
+// Q4_0's int8 kernel (AVX-512 VNNI, Arm sdot / NEON) rounds each block's sixteen coefficients x * d
+// to int8 with a shared scale (exact model: Q4Int8KernelMatchesItsScalarModelBitForBit); its error
+// against the double-precision reference is then ~1e-3 of sum |x|, not float rounding.
 double tolerance_per_mag(TensorType t, double float_tol) {
-  return t == TensorType::Q4_0 && colsparse_q4_vnni_available() ? 1e-2 : float_tol;
+  return t == TensorType::Q4_0 && colsparse_q4_int8_kernel() ? 1e-2 : float_tol;
 }
 
 // Index sets: empty, single, full, random sorted, random unsorted, duplicates-free.
@@ -173,14 +177,26 @@ TEST(ColumnSparse, Q4Int8KernelMatchesItsScalarModelBitForBit) {
       // |q - 8| <= 8; the scales d are at most max|w| / 8 (randn: well under 1).
       ASSERT_NEAR(model[o] - y0[o], exact[o], 16 * 0.5 / 127 * 8 * amax_bound + 1e-4) << o;
     }
-    if (!colsparse_q4_vnni_available()) continue;
-    std::vector<float> got = y0;
-    colsparse_q4_vnni16(cols.data(), x.data(), got.data(), 1, 36);
-    for (size_t o = 0; o < rows; ++o)
-      ASSERT_EQ(got[o], model[o]) << "trial " << trial << " output " << o;
+    // Every int8 kernel this CPU runs: x86's, and on Arm both variants where available.
+    std::vector<std::pair<std::string, std::function<void(float*)>>> kernels;
+    if (colsparse_q4_vnni_available())
+      kernels.emplace_back("avx512-vnni",
+                           [&](float* y) { colsparse_q4_vnni16(cols.data(), x.data(), y, 1, 36); });
+    for (ArmQdot isa : {ArmQdot::kNeon, ArmQdot::kDotprod}) {
+      if (qdot_arm_best() == ArmQdot::kNone || !qdot_arm_available(isa)) continue;
+      kernels.emplace_back(arm_qdot_name(isa), [&, isa](float* y) {
+        colsparse_q4_arm16(isa, cols.data(), x.data(), y, 1, 36);
+      });
+    }
+    for (const auto& [name, run] : kernels) {
+      std::vector<float> got = y0;
+      run(got.data());
+      for (size_t o = 0; o < rows; ++o)
+        ASSERT_EQ(got[o], model[o]) << name << " trial " << trial << " output " << o;
+    }
   }
-  if (!colsparse_q4_vnni_available())
-    GTEST_SKIP() << "this CPU has no AVX-512 VNNI + VBMI: only the model was checked";
+  if (!colsparse_q4_int8_kernel())
+    GTEST_SKIP() << "this CPU runs no int8 column kernel: only the model was checked";
 }
 
 // With every column kept, the column-sparse product is the dense product of the same weights.
