@@ -19,3 +19,5 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 # dot-product instructions, greedy text and perplexity against the x86 build.
 ./setup.sh --arm64
 tests/arm/qemu_check.sh build/arm64 build/release/dip models build/arm64/qemu_check_work
+# The io_uring flash path on Debian's arm64 kernel under qemu-system-aarch64 (about 30 s).
+tests/arm/qemu_system_uring.sh build/arm64 build/release/dip models build/arm64/uring_check_work
