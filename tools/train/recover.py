@@ -80,6 +80,9 @@ def main():
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--steps", type=int, default=300, help="most optimizer steps")
     ap.add_argument("--minutes", type=float, default=0, help="stop after this long (0: no limit)")
+    ap.add_argument("--schedule", default="time", choices=["time", "steps"],
+                    help="learning-rate warm-up and cosine decay over the run's time budget when "
+                    "--minutes ends it before --steps (time), or over --steps alone (steps)")
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--seq", type=int, default=256)
     ap.add_argument("--eval-every", type=int, default=25)
@@ -129,7 +132,8 @@ def main():
     def progress(s):
         """Fraction of the run done: of --steps, or of --minutes when that ends it sooner, so the
         learning rate decays to its floor by the time budget's end instead of stopping high."""
-        by_time = (time.time() - t_train[0]) / (args.minutes * 60 - (t_train[0] - t0)) if args.minutes else 0.0
+        timed = args.minutes and args.schedule == "time"
+        by_time = (time.time() - t_train[0]) / (args.minutes * 60 - (t_train[0] - t0)) if timed else 0.0
         return min(1.0, max(s / args.steps, by_time))
 
     sched = torch.optim.lr_scheduler.LambdaLR(
