@@ -13,6 +13,7 @@ sysdir="$(dirname "$0")/../../build/arm64-system"
 kernel=$(ls "$sysdir"/boot/vmlinuz-* 2>/dev/null | head -1)
 [ -n "$kernel" ] && [ -x "$sysdir/bin/busybox" ] || { echo "FAIL: no arm64 kernel or busybox in $sysdir (./setup.sh --arm64)"; exit 1; }
 rm -rf "$work"; mkdir -p "$work/root/bin" "$work/root/m"
+work="$(cd "$work" && pwd)"  # absolute: the initramfs is packed from inside it
 root="$work/root"
 
 # The program and the libraries it loads (the arm64 loader lists them under qemu-user).
