@@ -135,7 +135,6 @@ class GgufLlama(torch.nn.Module):
         self.tied = "output_weight" not in w
         self.rank, self.alpha = rank, (alpha if alpha is not None else rank)
         self.lora = torch.nn.ModuleDict()
-        self.graphed = dipmask.GraphedCacheMasks()
         if rank:
             for l in range(self.n_layer):
                 for t in self.MLP:
@@ -162,14 +161,12 @@ class GgufLlama(torch.nn.Module):
 
     def masks(self, scores, k, spec, cache_aware):
         """One layer's masks of (B, T, n) scores: top-k per token, or DIP-CA's against a fresh
-        modelled cache (on a GPU through a captured graph of the token loop)."""
+        modelled cache of spec.cache of the n columns."""
         if not cache_aware:
             return dipmask.sequential_masks(scores, k)
         B, _, n = scores.shape
-        capacity = int(math.floor(spec.cache * n))
-        if scores.is_cuda and capacity > 0:
-            return self.graphed(scores, k, capacity, spec.gamma)
-        return dipmask.sequential_masks(scores, k, dipmask.LruCache(B, n, capacity, scores.device), spec.gamma)
+        cache = dipmask.LruCache(B, n, int(math.floor(spec.cache * n)), scores.device)
+        return dipmask.sequential_masks(scores, k, cache, spec.gamma)
 
     def forward(self, tokens, spec=None, use_lora=True, record=None):
         """Logits of (B, T) tokens. spec: the MLP masks (None: dense). record: a list that gets
