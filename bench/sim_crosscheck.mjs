@@ -12,7 +12,13 @@
 // on random 256-column batches of down columns (queue depth 64) of the same image before the runs,
 // with the compute rate fitted again.
 //
-//   node bench/sim_crosscheck.mjs [--tokens 24] [--runs 5] [--only small|big] [--latency-us L]
+//   node bench/sim_crosscheck.mjs [--tokens 24] [--runs 5] [--only small|big] [--latency-us L] [--disk]
+//
+// --disk: the engine reads this machine's disk itself (no emulation) with --flash-gap auto, and
+// every prediction takes the device from the image's `dip flash-probe` file (--flash-probe:
+// bandwidth, request rate and host CPU per request, fitted on random reads) and the same joined
+// reads (--flash-gap auto); the request rate and CPU columns use the probe's figures. Results
+// go to sim_crosscheck-disk.json.
 //
 // --latency-us L: the emulated flash also charges L us per round of queue-depth (64) requests of a
 // batch (the engine's --flash-latency), and every prediction adds the simulator's latency term
@@ -26,13 +32,15 @@ const args = parseArgs(process.argv.slice(2));
 const nGen = Number(args.tokens ?? 24);
 // This disk's random-read request rate (fio, 4 KiB, queue depth 64: 77-83k/s), for the
 // simulator's request term; the emulated flash adds none of its own.
-const iops = Number(args.iops ?? 80000);
+let iops = Number(args.iops ?? 80000);
 const work = path.join(root, "build/bench/sim_crosscheck");
 const latencyUs = args["latency-us"] !== undefined ? Number(args["latency-us"]) : 0;
 if (!(latencyUs >= 0)) throw new Error("--latency-us must not be negative");
 const simLatency = latencyUs > 0 ? ["--flash-latency-us", String(latencyUs), "--flash-qd", "64"] : [];
 const engineLatency = latencyUs > 0 ? ["--flash-latency", `${latencyUs}us`] : [];
-const outName = latencyUs > 0 ? `sim_crosscheck-latency${latencyUs}` : "sim_crosscheck";
+const disk = Boolean(args.disk);
+if (disk && latencyUs > 0) throw new Error("--disk and --latency-us exclude each other");
+const outName = disk ? "sim_crosscheck-disk" : latencyUs > 0 ? `sim_crosscheck-latency${latencyUs}` : "sim_crosscheck";
 fs.mkdirSync(work, {recursive: true});
 const prompt = "The old lighthouse keeper climbed the stairs";
 const models = [];
@@ -47,13 +55,22 @@ const bw = measureBw(2, 5);
 const dramBw = bw.gbps_median;
 // Host CPU per read request, measured on each model's image (see the top).
 function requestCpuUs(img) {
+  if (disk) return probeOf(img).request_cpu_us;
   const out = execFileSync(path.join(root, "build/release/bench/flash_io_bench"), [img, "2", "--json"], {encoding: "utf8"});
   const recs = out.trim().split("\n").map((l) => JSON.parse(l));
   return recs.find((r) => r.kind === "down" && r.queue_depth === 64 && r.batch === 256).cpu_us_per_request;
 }
 
+// --disk: the device as `dip flash-probe` measured it (measured once per image, before the runs).
+let probeFile = null;
+function probeOf(img) {
+  probeFile = `${img}.probe.json`;
+  if (!fs.existsSync(probeFile)) execFileSync(dip, ["flash-probe", img, "--seconds", "3"], {stdio: "ignore"});
+  return JSON.parse(fs.readFileSync(probeFile, "utf8"));
+}
+const flashDevice = () => (disk ? ["--flash-probe", probeFile, "--flash-gap", "auto"] : ["--flash-bw", "1"]);
 function simulate(gguf, maskArgs, dramSize, extra = []) {
-  const out = execFileSync(dip, ["simulate", "-m", gguf, ...maskArgs, "--dram-bw", String(dramBw), "--flash-bw", "1",
+  const out = execFileSync(dip, ["simulate", "-m", gguf, ...maskArgs, "--dram-bw", String(dramBw), ...flashDevice(),
     "--dram-size", String(dramSize / 1e9), "--policy", "lru", "--prompt", "1", "--gen", String(nGen), "--json", ...simLatency, ...extra],
     {encoding: "utf8"});
   return JSON.parse(out.trim().split("\n").pop());
@@ -73,7 +90,8 @@ function engineRuns(m, img) {
         const key = `${k}|${cache}`;
         const trace = path.join(work, `${m.name.split(" ")[0]}-${k.replace(" ", "")}-${cache}.trace`);
         const r = spawnSync(dip, ["generate", "-m", m.gguf, "-p", prompt, "-n", String(nGen), "--temp", "0", "--ignore-eos",
-          "-c", "1024", "--json", ...flags, "--flash", img, "--mlp-cache", `${cache}%`, "--flash-bw", "1GB/s", ...engineLatency,
+          "-c", "1024", "--json", ...flags, "--flash", img, "--mlp-cache", `${cache}%`,
+          ...(disk ? ["--flash-gap", "auto"] : ["--flash-bw", "1GB/s"]), ...engineLatency,
           ...(k === "dense" || round > 0 ? [] : ["--trace", trace])], {encoding: "utf8"});
         if (r.status !== 0) throw new Error(r.stderr);
         const g = JSON.parse(r.stdout.trim().split("\n").pop());
@@ -90,6 +108,7 @@ function engineRuns(m, img) {
 for (const m of models) {
   const img = flashImage(m.gguf);
   const reqCpu = requestCpuUs(img);
+  if (disk) iops = probeOf(img).iops;
   const runs = [];
   for (const {k, cache, trace, g, all} of engineRuns(m, img)) {
     const f = all[0];
@@ -101,7 +120,8 @@ for (const m of models) {
     // whose report covers the generation steps only.
     const maskArgs = k === "dense" ? ["--density", "1", "--warm-tokens", "1"] : ["--trace", trace, "--warm-tokens", String(g.prompt_tokens)];
     const dramSize = simulate(m.gguf, maskArgs, 1000e9).static_bytes + f.cache_bytes + 1;
-    const s = simulate(m.gguf, maskArgs, dramSize);
+    // The paper's model: bytes only (with --disk, the probe's request terms switched off).
+    const s = simulate(m.gguf, maskArgs, dramSize, disk ? ["--flash-iops", "0", "--request-cpu-us", "0"] : []);
     const si = simulate(m.gguf, maskArgs, dramSize, ["--flash-iops", String(iops)]);
     const ss = simulate(m.gguf, maskArgs, dramSize, ["--flash-iops", String(iops), "--requests-serial"]);
     // FLOPs per token (compute seconds at 1 GFLOP/s), for the compute term.
@@ -138,11 +158,11 @@ for (const m of models) {
   }
 }
 fs.writeFileSync(path.join(work, `${outName}.json`), JSON.stringify({cpu: cpuName(), dram_bw_gbps: dramBw, latency_us: latencyUs, rows}, null, 1));
-console.log(`Simulator vs engine, emulated 1 GB/s flash${latencyUs > 0 ? ` + ${latencyUs} us per round of 64 requests` : ""}, LRU, ${nGen} generated tokens, median of ${runsPer} engine runs (interleaved), DRAM ${dramBw.toFixed(1)} GB/s (measured), ` +
-  `request term ${iops} reads/s, ${cpuName()}`);
+console.log(`Simulator vs engine, ${disk ? "this disk (dip flash-probe, --flash-gap auto)" : "emulated 1 GB/s flash"}${latencyUs > 0 ? ` + ${latencyUs} us per round of 64 requests` : ""}, LRU, ${nGen} generated tokens, median of ${runsPer} engine runs (interleaved), DRAM ${dramBw.toFixed(1)} GB/s (measured), ` +
+  `request term ${disk ? "the probe's" : `${iops} reads/s`}, ${cpuName()}`);
 console.log("Compute rates (fitted on dense streaming at 50%; without / with the request CPU term): " +
   [...new Set(rows.map((r) => `${r.model} ${r.compute_gflops.toFixed(1)} / ${r.compute_gflops_cpu.toFixed(1)} GFLOP/s`))].join(", "));
-console.log("Host CPU per read request (flash_io_bench, down columns, QD 64, 256-column batches): " +
+console.log(`Host CPU per read request (${disk ? "dip flash-probe" : "flash_io_bench, down columns, QD 64, 256-column batches"}): ` +
   [...new Set(rows.map((r) => `${r.model} ${r.request_cpu_us.toFixed(1)} us`))].join(", "));
 console.log("| model | masks | MLP cache | measured t/s (min..max) | paper model | + requests (max) | + requests (serial) | + requests (serial) + compute | + requests (serial) + request CPU + compute | + requests (max) + request CPU + compute | hit measured / predicted | flash MiB/token measured / predicted | requests/token measured / predicted |");
 console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");

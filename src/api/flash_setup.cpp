@@ -1,5 +1,6 @@
 #include "api/flash_setup.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "io/mapped_file.h"
@@ -13,12 +14,25 @@
 
 namespace dip {
 
+uint32_t parse_read_gap(const std::string& s) {
+  if (s == "0") return 0;
+  BudgetSpec g;
+  try {
+    g = parse_budget(s, "--flash-gap");
+  } catch (const Error&) {
+    g.fraction = 1;  // reported below
+  }
+  if (g.fraction > 0 || g.bytes > (16u << 20))
+    fail("--flash-gap '{}' must be a size of at most 16MiB (e.g. 32KiB), 0 or auto", s);
+  return uint32_t(g.bytes);
+}
+
 std::unique_ptr<FlashRun> make_flash_run(const Model& m, const FlashOptions& o, uint32_t n_ctx,
                                          uint32_t n_logits, int n_threads, uint64_t overhead_rss,
                                          uint32_t max_batch) {
   if (!o.enabled()) {
     if (!o.budget.empty() || !o.mlp_cache.empty() || !o.bandwidth.empty() || !o.latency.empty() ||
-        o.buffered || o.verify || o.no_verify || o.io != "auto" || o.gap != "0" ||
+        o.buffered || o.verify || o.no_verify || o.io != "auto" || o.gap != "auto" ||
         o.prefetch != "off") {
       fail(
           "--dram-budget, --mlp-cache, --flash-bw, --flash-latency, --flash-io, --flash-gap, "
@@ -44,12 +58,8 @@ std::unique_ptr<FlashRun> make_flash_run(const Model& m, const FlashOptions& o, 
   so.bandwidth = o.bandwidth.empty() ? 0 : parse_bandwidth(o.bandwidth);
   so.latency_s = o.latency.empty() ? 0 : parse_duration(o.latency);
   so.queue_depth = o.queue_depth;
-  if (o.gap != "0") {
-    const BudgetSpec g = parse_budget(o.gap, "--flash-gap");
-    if (g.fraction > 0 || g.bytes > (16u << 20))
-      fail("--flash-gap '{}' must be a size of at most 16MiB", o.gap);
-    so.max_gap = uint32_t(g.bytes);
-  }
+  const bool auto_gap = o.gap == "auto";
+  if (!auto_gap) so.max_gap = parse_read_gap(o.gap);
   BudgetSpec spec;
   if (!o.budget.empty()) {
     spec = parse_budget(o.budget, "--dram-budget");
@@ -64,6 +74,25 @@ std::unique_ptr<FlashRun> make_flash_run(const Model& m, const FlashOptions& o, 
   run->image = std::make_unique<FlashImage>(o.image);
   run->image->check_matches(m);
   if (o.verify) run->image->verify_data(nullptr);
+  if (auto_gap && !so.direct) {
+    // Through the page cache: no device to measure, reads are memory copies.
+    so.max_gap = 0;
+  } else if (auto_gap && so.bandwidth > 0) {
+    // An emulated flash: its own cost per request (the latency of a round of queue-depth
+    // requests, shared by them) at its bandwidth.
+    const uint32_t align = run->image->header().align;
+    so.max_gap =
+        uint32_t(std::min(so.latency_s / so.queue_depth * so.bandwidth, double(16u << 20)) /
+                 align) *
+        align;
+  } else if (auto_gap) {
+    // The device's own break-even gap (flash/flash_probe.h): measured once, cached by the image.
+    // What happened goes to the run report, not stderr: a run's stderr stays its error line.
+    run->probe = cached_probe(*run->image, so.queue_depth, kAutoProbeSeconds,
+                              [&](const std::string& line) { run->probe_note = line; });
+    so.max_gap = run->probe->gap_bytes;
+  }
+  run->max_gap = so.max_gap;
   if (so.max_gap % run->image->header().align) {
     fail("--flash-gap {} is not a multiple of the image's {}-byte alignment", o.gap,
          run->image->header().align);
@@ -116,11 +145,18 @@ nlohmann::json flash_report(const FlashRun& run, const SparseMlp& mlp, size_t to
       {"peak_rss", peak},
       {"within_budget", peak <= limit},
       {"io", fc.store().mode()},
+      {"flash_gap", run.max_gap},
       {"prefetch", fc.prefetch_enabled()},
       {"prefetch_bundles_per_token", double(ms.prefetched) / n},
       {"prefetch_bytes_per_token", double(fc.stats().prefetch_bytes) / n},
       {"prefetch_used", ms.prefetched ? double(ms.prefetch_used) / double(ms.prefetched) : 0.0},
   };
+  if (run.probe) {
+    r["flash_probe"] = {{"request_us", run.probe->request_s * 1e6},
+                        {"bandwidth_bytes_per_s", run.probe->bandwidth},
+                        {"request_cpu_us", run.probe->request_cpu_s * 1e6},
+                        {"note", run.probe_note}};
+  }
   return r;
 }
 

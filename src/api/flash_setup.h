@@ -4,11 +4,13 @@
 #include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "flash/dram_budget.h"
 #include "flash/flash_columns.h"
 #include "flash/flash_image.h"
+#include "flash/flash_probe.h"
 #include "sparsity/coactivation.h"
 
 namespace dip {
@@ -20,13 +22,13 @@ namespace dip {
 
 // Sizes and speeds are strings as the flags take them ("300MiB", "50%", "1GB/s", "50us").
 struct FlashOptions {
-  std::string image;        // --flash: the flash image (`dip convert --flash`); empty: no flash
-  std::string budget;       // --dram-budget: DRAM for the whole process (size or % of the model)
-  std::string mlp_cache;    // --mlp-cache: instead of a budget, this share of the MLP columns
-  std::string bandwidth;    // --flash-bw: emulate a flash of this read bandwidth
-  std::string latency;      // --flash-latency: emulated latency per read request
-  std::string io = "auto";  // --flash-io: auto, uring, pread
-  std::string gap = "0";    // --flash-gap: join reads whose gap is at most this
+  std::string image;         // --flash: the flash image (`dip convert --flash`); empty: no flash
+  std::string budget;        // --dram-budget: DRAM for the whole process (size or % of the model)
+  std::string mlp_cache;     // --mlp-cache: instead of a budget, this share of the MLP columns
+  std::string bandwidth;     // --flash-bw: emulate a flash of this read bandwidth
+  std::string latency;       // --flash-latency: emulated latency per read request
+  std::string io = "auto";   // --flash-io: auto, uring, pread
+  std::string gap = "auto";  // --flash-gap: join reads whose gap is at most this (auto: probed)
   std::string prefetch = "off";  // --flash-prefetch: on, off
   bool buffered = false;         // --flash-buffered: through the page cache
   bool verify = false;           // --flash-verify: check the whole image first
@@ -38,14 +40,22 @@ struct FlashOptions {
 // Tokens per internal batch of flash runs by default: the MLP runs token by token anyway; small
 // batches keep the activation buffers inside the budget.
 constexpr uint32_t kFlashMaxBatch = 32;
+// Seconds `--flash-gap auto` spends measuring a device whose probe is not cached yet.
+constexpr double kAutoProbeSeconds = 1.5;
 
 struct FlashRun {
   std::unique_ptr<FlashImage> image;
   DramPlan plan;
   std::unique_ptr<FlashColumns> columns;
-  uint64_t overhead_rss = 0;  // RSS before any weight was touched
+  uint64_t overhead_rss = 0;        // RSS before any weight was touched
+  uint32_t max_gap = 0;             // the read gap in use (bytes)
+  std::optional<FlashProbe> probe;  // the device's probe, with --flash-gap auto
+  std::string probe_note;           // where it came from (measured, or the cache file)
   uint32_t max_batch = kFlashMaxBatch;
 };
+
+// A --flash-gap size ("32KiB", "0"); "auto" is the caller's to handle.
+uint32_t parse_read_gap(const std::string& s);
 
 // Null without --flash (then the other flash flags are an error). Reads and checks the image
 // against m, plans the budget (n_logits: tokens whose logits are kept at once), opens the store.

@@ -3,7 +3,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <optional>
 
+#include "api/flash_setup.h"
+#include "flash/flash_probe.h"
 #include "model/model.h"
 #include "sparsity/trace.h"
 #include "util/clock.h"
@@ -21,6 +24,22 @@ SimulateResult simulate_device(const SimulateOptions& o) {
   }
   cfg.bits = o.bits;
   cfg.device = device_preset(o.device);
+  std::optional<FlashProbe> probe;
+  if (!o.flash_probe.empty()) {
+    probe = read_probe(o.flash_probe);
+    cfg.device.name += " (flash probed)";
+    cfg.device.source = "dip flash-probe " + o.flash_probe;
+    cfg.device.flash_bw = probe->bandwidth;
+    cfg.device.flash_iops = probe->iops();
+    cfg.device.request_cpu = probe->request_cpu_s;
+    cfg.device.flash_latency = 0;  // the fit's request cost holds it, at a full queue
+  }
+  if (o.flash_gap == "auto") {
+    if (!probe) fail("--flash-gap auto takes the probe's gap: give --flash-probe FILE");
+    cfg.read_gap = probe->gap_bytes;
+  } else {
+    cfg.read_gap = parse_read_gap(o.flash_gap);
+  }
   for (const auto& v : {o.dram_bw, o.flash_bw, o.dram_size}) {
     if (v && !(*v > 0)) fail("--dram-bw, --flash-bw and --dram-size must be positive (got {})", *v);
   }
@@ -44,7 +63,7 @@ SimulateResult simulate_device(const SimulateOptions& o) {
   cfg.device.flash_qd = o.flash_qd;
   if (o.compute_gflops) cfg.device.compute_flops = *o.compute_gflops * 1e9;
   cfg.compute_serial = o.compute_serial;
-  cfg.requests_serial = o.requests_serial;
+  cfg.requests_serial = o.requests_serial || probe.has_value();
   cfg.bundle = o.bundle;
   cfg.split = parse_cache_split(o.split);
   cfg.prompt = o.prompt;
@@ -99,6 +118,7 @@ SimulateResult simulate_device(const SimulateOptions& o) {
                       {"compute_flops", cfg.device.compute_flops},
                       {"compute_serial", cfg.compute_serial},
                       {"requests_serial", cfg.requests_serial},
+                      {"read_gap", cfg.read_gap},
                       {"compute_s_per_token", r.compute_s_per_token},
                       {"request_cpu", cfg.device.request_cpu},
                       {"request_cpu_s_per_token", r.request_cpu_s_per_token},

@@ -19,6 +19,11 @@ struct SimulateOptions {
       request_cpu_us;  // unset: the preset's
   uint32_t prompt = 128, gen = 128, warm_tokens = 0, bundle = 1, flash_qd = 0;
   bool compute_serial = false, requests_serial = false;
+  // A device measured by `dip flash-probe`: flash bandwidth, request rate (their costs added:
+  // requests serial) and host CPU per request from the file; the flags above override it.
+  std::string flash_probe;
+  std::string flash_gap =
+      "0";  // reads joined across gaps of this size, as the engine's; auto: the probe's
   uint64_t seed = 1;
   bool sequential = false, json = false;
 };

@@ -18,5 +18,6 @@ void add_make_test_lora(CLI::App& app);
 void add_calibrate(CLI::App& app);
 void add_sweep(CLI::App& app);
 void add_simulate(CLI::App& app);
+void add_flash_probe(CLI::App& app);
 
 }  // namespace dip::cli

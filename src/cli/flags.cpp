@@ -92,7 +92,9 @@ void add_flash_opts(CLI::App* c, FlashOptions& o) {
   c->add_option("--flash-io", o.io, "flash runs: auto, uring (io_uring) or pread");
   c->add_option(
       "--flash-gap", o.gap,
-      "flash runs: join two reads whose gap is at most this (e.g. 16KiB; 0: exact reads)");
+      "flash runs: join two reads whose gap is at most this (e.g. 16KiB; 0: exact reads; auto, "
+      "the default: the device's break-even gap, measured once as dip flash-probe does and cached "
+      "beside the image; 0 with --flash-buffered, from the latency with --flash-bw)");
   c->add_option("--flash-qd", o.queue_depth, "flash runs: read requests in flight")
       ->check(CLI::Range(1, 4096));
   c->add_option("--flash-prefetch", o.prefetch,

@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   dip::cli::add_calibrate(app);
   dip::cli::add_sweep(app);
   dip::cli::add_simulate(app);
+  dip::cli::add_flash_probe(app);
   // llama.cpp's flags that have another form here: a one-line pointer instead of CLI11's
   // reading of "-cnv" as three short flags.
   for (int i = 1; i < argc; ++i) {

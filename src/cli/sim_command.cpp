@@ -32,6 +32,12 @@ void add_simulate(CLI::App& app) {
                 "flash read requests per second (0: unlimited, the paper's model)");
   c->add_option("--flash-latency-us", o->flash_latency_us,
                 "round trip of one batch of flash reads in microseconds (0: none)");
+  c->add_option("--flash-probe", o->flash_probe,
+                "the flash of a `dip flash-probe` file: its bandwidth, request cost (added to the "
+                "transfer) and host CPU per request");
+  c->add_option("--flash-gap", o->flash_gap,
+                "reads joined across gaps of at most this size, as the engine's --flash-gap (e.g. "
+                "16KiB; auto: the probe's)");
   c->add_option("--flash-qd", o->flash_qd,
                 "with --flash-latency-us: requests in flight; a batch pays one round trip per QD "
                 "requests (0: one per batch)")
@@ -83,6 +89,10 @@ void add_simulate(CLI::App& app) {
         source.c_str(), sr.tokens, sim_policy_name(cfg.policy),
         cfg.concurrent ? "concurrent (max)" : "sequential (sum)", cfg.bundle,
         cache_split_name(cfg.split));
+    if (cfg.device.flash_iops > 0)
+      std::printf("flash %.0f requests/s (%s the transfer), reads joined across gaps of %u bytes\n",
+                  cfg.device.flash_iops, cfg.requests_serial ? "added to" : "overlapping",
+                  cfg.read_gap);
     if (cfg.device.compute_flops > 0 || cfg.device.flash_latency > 0 ||
         cfg.device.request_cpu > 0) {
       std::printf(

@@ -39,7 +39,8 @@ FlashStore::FlashStore(const std::string& path, const FlashStoreOptions& opts)
     fail("flash read gap {} must be a multiple of the alignment {} and at most 16 MiB",
          opts_.max_gap, opts_.align);
   }
-  if (opts_.max_gap > 0) gap_sink_ = HugeBuffer(opts_.max_gap);
+  // Ordinary pages: a 2 MiB huge page for a few KiB of gap would count against the budget.
+  if (opts_.max_gap > 0) gap_sink_ = HugeBuffer(opts_.max_gap, false);
   fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (opts_.direct ? O_DIRECT : 0));
   if (fd_ < 0 && opts_.direct && errno == EINVAL) {
     fail(

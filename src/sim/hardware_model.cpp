@@ -191,13 +191,21 @@ std::vector<TokenMasks> synthetic_masks(const ModelShape& s, uint32_t n_tokens, 
 }
 
 namespace {
-// Read requests of one token: runs of adjacent missed columns (cols ascending).
-uint64_t miss_runs(const std::vector<int32_t>& cols, const std::vector<uint8_t>& hit) {
+// Read requests of one token (cols ascending): runs of missed columns joined across gaps of at
+// most max_gap columns; gap_cols counts the columns read only to join them.
+uint64_t miss_runs(const std::vector<int32_t>& cols, const std::vector<uint8_t>& hit,
+                   uint32_t max_gap, uint64_t& gap_cols) {
   uint64_t runs = 0;
-  int64_t prev = -2;
+  int64_t prev = 0;
+  gap_cols = 0;
   for (size_t i = 0; i < cols.size(); ++i) {
     if (hit[i]) continue;
-    runs += int64_t(cols[i]) != prev + 1;
+    const int64_t between = int64_t(cols[i]) - prev - 1;
+    if (runs > 0 && between <= int64_t(max_gap)) {
+      gap_cols += uint64_t(between);
+    } else {
+      ++runs;
+    }
     prev = cols[i];
   }
   return runs;
@@ -205,17 +213,22 @@ uint64_t miss_runs(const std::vector<int32_t>& cols, const std::vector<uint8_t>&
 }  // namespace
 
 std::vector<uint64_t> cache_replay(SimPolicy p, const std::vector<const std::vector<int32_t>*>& seq,
-                                   size_t n_cols, size_t cap, uint64_t& events,
-                                   std::vector<uint64_t>* runs) {
+                                   size_t n_cols, size_t cap, uint64_t& events, ReadRuns* reads) {
   const size_t T = seq.size();
   std::vector<uint64_t> hits(T, 0);
-  if (runs) runs->assign(T, 0);
-  std::vector<uint8_t> hit;  // per column of the current token (for runs)
+  if (reads) {
+    reads->runs.assign(T, 0);
+    reads->gap.assign(T, 0);
+  }
+  std::vector<uint8_t> hit;  // per column of the current token (for the reads)
+  auto note_reads = [&](size_t t) {
+    if (reads) reads->runs[t] = miss_runs(*seq[t], hit, reads->max_gap, reads->gap[t]);
+  };
   for (const auto* s : seq) events += s->size();
   if (cap == 0) {
-    for (size_t t = 0; runs && t < T; ++t) {
+    for (size_t t = 0; reads && t < T; ++t) {
       hit.assign(seq[t]->size(), 0);
-      (*runs)[t] = miss_runs(*seq[t], hit);
+      note_reads(t);
     }
     return hits;
   }
@@ -224,7 +237,7 @@ std::vector<uint64_t> cache_replay(SimPolicy p, const std::vector<const std::vec
     for (size_t t = 0; t < T; ++t) {
       hit.assign(seq[t]->size(), 0);
       hits[t] = c.access(seq[t]->data(), seq[t]->size(), hit.data());
-      if (runs) (*runs)[t] = miss_runs(*seq[t], hit);
+      note_reads(t);
     }
     return hits;
   }
@@ -243,7 +256,7 @@ std::vector<uint64_t> cache_replay(SimPolicy p, const std::vector<const std::vec
           ++size;
         }
       }
-      if (runs) (*runs)[t] = miss_runs(*seq[t], hit);
+      note_reads(t);
     }
     return hits;
   }
@@ -274,7 +287,7 @@ std::vector<uint64_t> cache_replay(SimPolicy p, const std::vector<const std::vec
         heap.push({key[c], int32_t(c)});
       }
     }
-    if (runs) (*runs)[t] = miss_runs(s, hit);
+    note_reads(t);
     for (size_t i = 0; i < s.size(); ++i) {
       const size_t c = size_t(s[i]);
       if (in[c]) continue;
@@ -399,11 +412,13 @@ Replay replay(const SimConfig& c, const Footprint& fp, const std::vector<TokenMa
       }
       mr.accesses[t] = uint32_t(seq[t]->size());
     }
-    std::vector<uint64_t> runs;
+    ReadRuns reads;
+    reads.max_gap = uint32_t(double(c.read_gap) / unit_bytes(c, up));
     const std::vector<uint64_t> hits =
-        cache_replay(c.policy, seq, n_units(up), mr.capacity, r.events, &runs);
+        cache_replay(c.policy, seq, n_units(up), mr.capacity, r.events, &reads);
     mr.hits.assign(hits.begin(), hits.end());
-    mr.runs.assign(runs.begin(), runs.end());
+    mr.runs.assign(reads.runs.begin(), reads.runs.end());
+    mr.gap.assign(reads.gap.begin(), reads.gap.end());
   }
   return r;
 }
@@ -441,7 +456,8 @@ SimResult time_replay(const SimConfig& c, const Footprint& fp, const Replay& rp)
     const double col_flops = 2.0 * n_lin * (up ? I : H);
     uint64_t h_sum = 0, a_sum = 0;
     for (size_t t = t0; t < T; ++t) {  // warm-up tokens: replayed, not counted
-      const double hit = double(m.hits[t]), miss = double(m.accesses[t]) - hit;
+      // Missed units and the gaps read to join their reads.
+      const double hit = double(m.hits[t]), miss = double(m.accesses[t]) - hit + double(m.gap[t]);
       // The transfer: bytes at the flash bandwidth, plus the round trips of the batch (one, or one
       // per queue depth of requests); the request rate limits it (max) or adds to it (serial).
       double flash_s = miss * ub / d.flash_bw;

@@ -76,6 +76,9 @@ struct SimConfig {
   // With a request rate (flash_iops): a request's fixed cost adds to its transfer time (flash
   // time = bytes / bandwidth + requests / IOPS) instead of overlapping it (the max of the two).
   bool requests_serial = false;
+  // Reads joined across gaps of at most this many bytes (the engine's --flash-gap): one request
+  // instead of two, the gap's bytes read too.
+  uint32_t read_gap = 0;
 };
 
 // The paper's footprints (bytes) and the cache they leave for the MLP.
@@ -113,8 +116,8 @@ std::vector<TokenMasks> synthetic_masks(const ModelShape& s, uint32_t n_tokens, 
 // down) and token, the kept columns, the units accessed (bundles; columns when bundle = 1), the
 // hits among them and the read requests (runs of adjacent missed units).
 struct MatrixReplay {
-  uint64_t capacity = 0;  // units the matrix's cache holds
-  std::vector<uint32_t> columns, accesses, hits, runs;
+  uint64_t capacity = 0;                                     // units the matrix's cache holds
+  std::vector<uint32_t> columns, accesses, hits, runs, gap;  // gap: units read only to join reads
 };
 struct Replay {
   std::vector<MatrixReplay> matrices;
@@ -144,9 +147,14 @@ SimResult simulate(const SimConfig& c, const std::vector<TokenMasks>& masks);
 
 // Hits per token of one matrix's column cache (capacity `cap` columns of n_cols) replaying the
 // per-token column sets `seq` under policy p; `events` grows by the accesses replayed.
-// With `runs` non-null, runs[t] = the token's read requests: runs of adjacent missed columns.
+// With `reads` non-null, the token's read requests: runs of missed columns whose gaps (columns
+// between two misses, not read otherwise) are at most reads->max_gap, and those gap columns.
+struct ReadRuns {
+  uint32_t max_gap = 0;             // units; 0: runs of adjacent misses only
+  std::vector<uint64_t> runs, gap;  // per token
+};
 std::vector<uint64_t> cache_replay(SimPolicy p, const std::vector<const std::vector<int32_t>*>& seq,
                                    size_t n_cols, size_t cap, uint64_t& events,
-                                   std::vector<uint64_t>* runs = nullptr);
+                                   ReadRuns* reads = nullptr);
 
 }  // namespace dip

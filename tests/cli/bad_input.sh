@@ -130,6 +130,21 @@ expect_fail "unknown --flash-io" "$DIP" "${G[@]}" --flash "$WORK/m.dipflash" --d
 expect_fail "unknown --flash-prefetch" "$DIP" "${G[@]}" --flash "$WORK/m.dipflash" --dram-budget 100MiB --flash-prefetch maybe
 expect_fail "need --flash IMAGE" "$DIP" "${G[@]}" --flash-prefetch on
 expect_fail "not a multiple of the image" "$DIP" "${G[@]}" --flash "$WORK/m.dipflash" --dram-budget 100MiB --flash-gap 1000
+expect_fail "must be a size of at most 16MiB (e.g. 32KiB), 0 or auto" "$DIP" "${G[@]}" --flash "$WORK/m.dipflash" --dram-budget 100MiB --flash-gap often
+# The device probe: a missing image, not an image, an absurd time; probe files for the simulator.
+expect_fail "none.dipflash: cannot open" "$DIP" flash-probe "$WORK/none.dipflash"
+expect_fail "not a dip flash image" "$DIP" flash-probe "$M" -o "$WORK/p.json"
+expect_fail "probe time 0 s is not in" "$DIP" flash-probe "$WORK/m.dipflash" --seconds 0 -o "$WORK/p.json"
+expect_fail "probe time inf s is not in" "$DIP" flash-probe "$WORK/m.dipflash" --seconds inf -o "$WORK/p.json"
+expect_fail "is one of this run.s inputs" "$DIP" flash-probe "$WORK/m.dipflash" -o "$WORK/m.dipflash"
+if [ -e "$WORK/p.json" ]; then echo "FAIL: a failed probe left $WORK/p.json"; fails=$((fails+1)); fi
+echo '{"format": 1, "device": "8:1"' > "$WORK/bad-probe.json"
+expect_fail "bad-probe.json: not a probe file" "$DIP" simulate --flash-probe "$WORK/bad-probe.json"
+echo '{"format": 1, "device": "8:1", "queue_depth": 64, "align": 512, "request_us": 10, "bandwidth_bytes_per_s": -5, "request_cpu_us": 4, "gap_bytes": 0}' > "$WORK/bad-probe.json"
+expect_fail "'bandwidth_bytes_per_s' = -5 is not in" "$DIP" simulate --flash-probe "$WORK/bad-probe.json"
+expect_fail "cannot read the probe file" "$DIP" simulate --flash-probe "$WORK/none.json"
+expect_fail "give --flash-probe FILE" "$DIP" simulate --flash-gap auto
+expect_fail "must be a size of at most 16MiB (e.g. 32KiB), 0 or auto" "$DIP" simulate --flash-gap 1PB
 expect_fail "dense, dip, dip-ca or teal" "$DIP" generate -m "$M" -p hi -n 2 --method glu --mlp-density 0.8 --flash "$WORK/m.dipflash" --dram-budget 100MiB
 expect_fail "other MLP weights" "$DIP" "${G[@]}" --flash "$WORK/m2.dipflash" --dram-budget 100MiB
 expect_fail "none.dipflash: cannot open" "$DIP" "${G[@]}" --flash "$WORK/none.dipflash" --dram-budget 100MiB

@@ -64,4 +64,28 @@ assert f["prefetch"] and f["prefetch_bundles_per_token"] > 0, f
 assert f["prefetch_used"] > 0.5, f["prefetch_used"]
 assert f["up_hit_rate"] >= a["flash"]["up_hit_rate"], (f["up_hit_rate"], a["flash"]["up_hit_rate"])
 PY
+# Reads joined across gaps (--flash-gap auto: the device's break-even gap, probed once and
+# cached beside the image): the same text and hits as exact reads, fewer requests, the report's
+# gap the cached probe's; the second run reads the cache instead of measuring again.
+rm -f "$WORK/default.dipflash.probe.json"
+for g in 0 auto auto; do
+  "$DIP" generate -m "$M" -p "Once upon a time" -n 24 --temp 0 --ignore-eos --json --method dip-ca --mlp-density 0.5 \
+    --gamma 0.5 --flash "$WORK/default.dipflash" --mlp-cache 50% --flash-gap $g 2>"$WORK/gap-$g.log" > "$WORK/gap-$g.out"
+done
+python3 - "$WORK/gap-0.out" "$WORK/gap-auto.out" "$WORK/default.dipflash.probe.json" <<'PY'
+import json, sys
+outs = [open(p).read().rstrip("\n").split("\n") for p in sys.argv[1:3]]
+probe = json.load(open(sys.argv[3]))
+(t0, r0), (t1, r1) = ((o[:-1], json.loads(o[-1])) for o in outs)
+a, b = r0["flash"], r1["flash"]
+assert t0 == t1, "joined reads changed the text"
+assert a["flash_gap"] == 0 and b["flash_gap"] == probe["gap_bytes"], (a["flash_gap"], b["flash_gap"], probe["gap_bytes"])
+assert b["flash_probe"]["request_us"] == probe["request_us"]
+assert b["flash_probe"]["note"].startswith("flash probe from"), b["flash_probe"]["note"]  # the second auto run
+assert a["hit_rate"] == b["hit_rate"], (a["hit_rate"], b["hit_rate"])
+assert b["flash_requests_per_token"] <= a["flash_requests_per_token"]
+assert b["flash_bytes_per_token"] >= a["flash_bytes_per_token"]
+if b["flash_gap"] > 0:
+    assert b["flash_requests_per_token"] < a["flash_requests_per_token"], (a["flash_requests_per_token"], b["flash_requests_per_token"])
+PY
 echo "flash runs: ok"

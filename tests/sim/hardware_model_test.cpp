@@ -88,13 +88,24 @@ TEST(Simulator, RequestRateByHand) {
   EXPECT_DOUBLE_EQ(cpu.request_cpu_s_per_token, 1.25);
   c.device.request_cpu = 0;
   uint64_t ev = 0;
-  std::vector<uint64_t> runs;
+  ReadRuns reads;
   const std::vector<int32_t> a = {1, 2, 3}, b = {1, 2, 3, 4, 9};
   const std::vector<const std::vector<int32_t>*> seq = {&a, &b};
-  cache_replay(SimPolicy::kLru, seq, 10, 3, ev, &runs);  // token 2 misses 4 and 9: two runs
-  EXPECT_EQ(runs, (std::vector<uint64_t>{1, 2}));
-  cache_replay(SimPolicy::kBelady, seq, 10, 3, ev, &runs);
-  EXPECT_EQ(runs, (std::vector<uint64_t>{1, 2}));
+  cache_replay(SimPolicy::kLru, seq, 10, 3, ev, &reads);  // token 2 misses 4 and 9: two runs
+  EXPECT_EQ(reads.runs, (std::vector<uint64_t>{1, 2}));
+  EXPECT_EQ(reads.gap, (std::vector<uint64_t>{0, 0}));
+  cache_replay(SimPolicy::kBelady, seq, 10, 3, ev, &reads);
+  EXPECT_EQ(reads.runs, (std::vector<uint64_t>{1, 2}));
+  // Joined across gaps: between 4 and 9 lie 4 columns (5..8): one read with that gap
+  // at max_gap 4, two reads at 3.
+  reads.max_gap = 4;
+  cache_replay(SimPolicy::kLru, seq, 10, 3, ev, &reads);
+  EXPECT_EQ(reads.runs, (std::vector<uint64_t>{1, 1}));
+  EXPECT_EQ(reads.gap, (std::vector<uint64_t>{0, 4}));
+  reads.max_gap = 3;
+  cache_replay(SimPolicy::kLru, seq, 10, 3, ev, &reads);
+  EXPECT_EQ(reads.runs, (std::vector<uint64_t>{1, 2}));
+  EXPECT_EQ(reads.gap, (std::vector<uint64_t>{0, 0}));
 }
 
 // Past the paper: bundles of adjacent columns read whole, a per-batch latency, a compute term
