@@ -91,7 +91,7 @@ function engineRuns(m, img) {
         const trace = path.join(work, `${m.name.split(" ")[0]}-${k.replace(" ", "")}-${cache}.trace`);
         const r = spawnSync(dip, ["generate", "-m", m.gguf, "-p", prompt, "-n", String(nGen), "--temp", "0", "--ignore-eos",
           "-c", "1024", "--json", ...flags, "--flash", img, "--mlp-cache", `${cache}%`,
-          ...(disk ? ["--flash-gap", "auto"] : ["--flash-bw", "1GB/s"]), ...engineLatency,
+          ...(disk ? ["--flash-gap", "auto"] : ["--flash-bw", "1GB/s", "--flash-gap", "0"]), ...engineLatency,
           ...(k === "dense" || round > 0 ? [] : ["--trace", trace])], {encoding: "utf8"});
         if (r.status !== 0) throw new Error(r.stderr);
         const g = JSON.parse(r.stdout.trim().split("\n").pop());

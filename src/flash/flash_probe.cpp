@@ -34,12 +34,12 @@ double process_cpu_seconds() {
 }
 
 // Batches of `size`-byte reads at random aligned places of [begin, end) for `seconds`.
-ProbePoint measure(const FlashImage& img, const FlashStoreOptions& so, uint32_t size,
-                   uint64_t begin, uint64_t end, double seconds, std::mt19937_64& rng) {
-  FlashStore store(img.path(), so);
+ProbePoint measure(FlashStore& store, uint32_t queue_depth, uint32_t size, uint64_t begin,
+                   uint64_t end, double seconds, std::mt19937_64& rng) {
+  store.reset_stats();
   // Enough requests per batch to keep the queue full. They all read into one buffer (the data is
   // not looked at): the probe runs inside a flash run, whose DRAM budget has no room for more.
-  const size_t batch = std::max<size_t>(so.queue_depth, 256);
+  const size_t batch = std::max<size_t>(queue_depth, 256);
   // Every other place only: two reads of one batch are never adjacent (the store would join them).
   const uint64_t places = (end - begin) / size / 2;
   HugeBuffer dst(size, false);
@@ -118,13 +118,14 @@ FlashProbe probe_flash(const FlashImage& img, const ProbeOptions& opts,
   so.align = h.align;
   so.verify_columns = false;
   so.direct = opts.direct;
+  FlashStore store(img.path(), so);
   std::mt19937_64 rng(0x5eed);
   const uint64_t begin = h.data_offset, end = h.file_bytes;
   for (size_t i = 0; i < opts.sizes.size(); ++i) {
     const uint32_t size = opts.sizes[i];
     if (size % h.align || 2 * uint64_t(size) > end - begin) continue;  // too large for this image
-    p.points.push_back(
-        measure(img, so, size, begin, end, opts.seconds / double(opts.sizes.size()), rng));
+    p.points.push_back(measure(store, so.queue_depth, size, begin, end,
+                               opts.seconds / double(opts.sizes.size()), rng));
     if (progress) progress(i + 1, opts.sizes.size());
   }
   if (p.points.size() < 2)

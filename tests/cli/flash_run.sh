@@ -80,7 +80,7 @@ probe = json.load(open(sys.argv[3]))
 a, b = r0["flash"], r1["flash"]
 assert t0 == t1, "joined reads changed the text"
 assert a["flash_gap"] == 0 and b["flash_gap"] == probe["gap_bytes"], (a["flash_gap"], b["flash_gap"], probe["gap_bytes"])
-assert b["flash_probe"]["request_us"] == probe["request_us"]
+assert abs(b["flash_probe"]["request_us"] - probe["request_us"]) <= 1e-9 * probe["request_us"], (b["flash_probe"], probe)
 assert b["flash_probe"]["note"].startswith("flash probe from"), b["flash_probe"]["note"]  # the second auto run
 assert a["hit_rate"] == b["hit_rate"], (a["hit_rate"], b["hit_rate"])
 assert b["flash_requests_per_token"] <= a["flash_requests_per_token"]
