@@ -2,10 +2,10 @@
 # Builds the libFuzzer targets (clang-14, ASan+UBSan) and runs one for a given time, starting
 # from the seed corpus in tests/fuzz/corpus/TARGET (new inputs go to build/fuzz/corpus/TARGET,
 # findings to build/fuzz/artifacts/TARGET).
-#   tools/fuzz.sh gguf|safetensors|tokenizer_json|flash_image SECONDS
+#   tools/fuzz.sh gguf|safetensors|tokenizer_json|flash_image|flash_probe SECONDS
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target="${1:?target: gguf, safetensors, tokenizer_json or flash_image}"
+target="${1:?target: gguf, safetensors, tokenizer_json, flash_image or flash_probe}"
 seconds="${2:-60}"
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz -j"$(nproc)" --target "fuzz_$target"

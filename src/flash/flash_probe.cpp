@@ -169,7 +169,11 @@ FlashProbe read_probe(const std::string& path) {
   if (!f) fail("{}: cannot read the probe file: {}", path, std::strerror(errno));
   std::stringstream ss;
   ss << f.rdbuf();
-  const nlohmann::json j = nlohmann::json::parse(ss.str(), nullptr, false);
+  return parse_probe(ss.str(), path);
+}
+
+FlashProbe parse_probe(const std::string& text, const std::string& path) {
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) fail("{}: not a probe file (not a JSON object)", path);
   auto num = [&](const char* key, double lo, double hi) {
     if (!j.contains(key) || !j[key].is_number())
@@ -194,11 +198,14 @@ FlashProbe read_probe(const std::string& path) {
   p.gap_bytes = uint32_t(num("gap_bytes", 0, 16u << 20));
   if (p.gap_bytes % p.align)
     fail("{}: probe gap {} is not a multiple of its alignment {}", path, p.gap_bytes, p.align);
-  if (j.contains("points") && j["points"].is_array()) {
+  if (j.contains("points") && j["points"].is_array()) {  // informative: kept when well formed
     for (const auto& q : j["points"]) {
-      if (!q.is_object() || !q.contains("bytes") || !q["bytes"].is_number_unsigned()) continue;
-      p.points.push_back({q["bytes"].get<uint32_t>(), q.value("requests_per_s", 0.0),
-                          q.value("bytes_per_s", 0.0), q.value("cpu_us_per_request", 0.0) * 1e-6});
+      auto field = [&](const char* key) {
+        return q.contains(key) && q[key].is_number() ? q[key].get<double>() : 0.0;
+      };
+      if (!q.is_object() || !(field("bytes") > 0 && field("bytes") <= double(1u << 30))) continue;
+      p.points.push_back({uint32_t(field("bytes")), field("requests_per_s"), field("bytes_per_s"),
+                          field("cpu_us_per_request") * 1e-6});
     }
   }
   return p;

@@ -64,6 +64,8 @@ std::string probe_to_json(const FlashProbe& p);
 // Parses a probe file; any problem (not JSON, a field missing or out of range) is an Error
 // naming the file.
 FlashProbe read_probe(const std::string& path);
+// The same for a probe file's text; `path` names it in errors.
+FlashProbe parse_probe(const std::string& text, const std::string& path);
 // Writes a probe file atomically (an interrupted write leaves no file that parses).
 void write_probe(const std::string& path, const FlashProbe& p);
 

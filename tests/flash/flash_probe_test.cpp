@@ -87,6 +87,9 @@ TEST(FlashProbe, FileRoundTripsAndBadFilesAreOneLineErrors) {
   write(replaced("\"gap_bytes\": 19968", "\"gap_bytes\": 20000"));
   expect_error([&] { read_probe(f); }, "not a multiple of its alignment");
   expect_error([&] { read_probe(temp_path("no-such-probe.json")); }, "cannot read the probe file");
+  // The measured points are informative: a malformed one is left out, never an error.
+  write(replaced("\"bytes\": 4096", "\"bytes\": \"4 KiB\""));
+  EXPECT_TRUE(read_probe(f).points.empty());
 }
 
 // A probe of a real image: a point per size that fits, a fit with a positive bandwidth, and a
