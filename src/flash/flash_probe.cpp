@@ -67,6 +67,11 @@ ProbePoint measure(FlashStore& store, uint32_t queue_depth, uint32_t size, uint6
 
 }  // namespace
 
+uint32_t break_even_gap(double request_s, double bandwidth, uint32_t align) {
+  align = std::max<uint32_t>(1, align);
+  return uint32_t(std::min(request_s * bandwidth, double(16u << 20)) / align) * align;
+}
+
 void fit_probe(FlashProbe& p) {
   // Weighted least squares of y = a + b x (y: seconds per request, x: bytes) with weights 1/y^2.
   double sw = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
@@ -95,9 +100,7 @@ void fit_probe(FlashProbe& p) {
   }
   p.request_s = std::max(0.0, a);
   p.bandwidth = b > 0 ? 1.0 / b : 0;
-  const double gap = p.request_s * p.bandwidth;
-  const uint32_t align = std::max<uint32_t>(1, p.align);
-  p.gap_bytes = uint32_t(std::min(gap, double(16u << 20)) / align) * align;
+  p.gap_bytes = break_even_gap(p.request_s, p.bandwidth, p.align);
   std::vector<double> cpu;
   for (const ProbePoint& q : p.points) cpu.push_back(q.cpu_s_per_request);
   std::sort(cpu.begin(), cpu.end());

@@ -54,6 +54,9 @@ FlashProbe probe_flash(const FlashImage& img, const ProbeOptions& opts,
 // error (a small request's time counts as much as a large one's); sets request_s, bandwidth and
 // gap_bytes (rounded down to `align`), request_cpu_s from the points.
 void fit_probe(FlashProbe& p);
+// The gap worth reading instead of a second request: request_s * bandwidth bytes, at most 16 MiB,
+// down to a multiple of align.
+uint32_t break_even_gap(double request_s, double bandwidth, uint32_t align);
 
 // The cache file of an image: IMAGE.probe.json.
 std::string probe_path(const std::string& image_path);
