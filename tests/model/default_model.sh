@@ -15,8 +15,9 @@ echo "$out"
 grep -qiE " (the|of|and|to) " <<<"$out" || { echo "no English in the generation"; exit 1; }
 head -c "$TEXT_BYTES" heldout-test.txt > "$WORK/prefix.txt"
 for model in default.gguf default-q8_0.gguf; do
-  ours=$("$DIP" perplexity -m "$model" -f "$WORK/prefix.txt" --ctx 512 --json 2>/dev/null | tail -1)
-  printf '{"model": "%s", "perplexity": {"file": "%s", "ctx": 512}}' "$PWD/$model" "$WORK/prefix.txt" > "$WORK/req.json"
+  # One thread each: ctest runs other tests beside this one, and ggml's waiting threads spin.
+  ours=$("$DIP" perplexity -m "$model" -t 1 -f "$WORK/prefix.txt" --ctx 512 --json 2>/dev/null | tail -1)
+  printf '{"model": "%s", "threads": 1, "perplexity": {"file": "%s", "ctx": 512}}' "$PWD/$model" "$WORK/prefix.txt" > "$WORK/req.json"
   ref=$(node "$ORACLE_DIR/llama_oracle.mjs" "$WORK/req.json" 2>/dev/null)
   node -e '
     const ours = JSON.parse(process.argv[1]), ref = JSON.parse(process.argv[2]).perplexity;

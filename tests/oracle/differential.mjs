@@ -6,7 +6,7 @@
 // models of each architecture and on the default model; one and two adapters, scaled), the
 // same checks with the adapters applied on both sides.
 //
-// usage: node differential.mjs DIP_BINARY WORK_DIR [--quick] [--types f32,q8_0,...] [--lora]
+// usage: node differential.mjs DIP_BINARY WORK_DIR [--quick] [--types f32,q8_0,...] [--lora] [--threads N]
 import fs from "node:fs";
 import path from "node:path";
 import {execFileSync} from "node:child_process";
@@ -24,6 +24,15 @@ if (typesArg > 0 && !process.argv[typesArg + 1]) {
 }
 const onlyTypes = typesArg > 0 ? process.argv[typesArg + 1].split(",") : null;
 const wanted = (type) => !onlyTypes || onlyTypes.includes(type);
+// Threads of each engine (2 by default). ctest runs two of these tests side by side on a 2-core
+// machine with --threads 1: ggml's threads spin while they wait for each other, and two
+// 2-thread llama.cpp processes on 2 cores ran each test five times slower than alone.
+const threadsArg = process.argv.indexOf("--threads");
+const threads = threadsArg > 0 ? Number(process.argv[threadsArg + 1]) : 2;
+if (!(Number.isInteger(threads) && threads >= 1)) {
+  console.error("differential.mjs: --threads needs a whole number >= 1");
+  process.exit(2);
+}
 const shared = path.resolve(here, "../../../shared");
 // Whether ggml loads its 'zen4' CPU build here (the one dip's arithmetic follows operation by
 // operation): x86 with AVX-512 F/BW/VL, VNNI, BF16 and VBMI (tools/pin_llama_cpu_variant.sh keeps
@@ -42,7 +51,7 @@ fs.mkdirSync(work, {recursive: true});
 const run = (args) => execFileSync(dip, args, {encoding: "utf8", maxBuffer: 1 << 28, stdio: ["ignore", "pipe", "pipe"]});
 const oracle = (req) => {
   const f = path.join(work, "req.json");
-  fs.writeFileSync(f, JSON.stringify(req));
+  fs.writeFileSync(f, JSON.stringify({threads, ...req}));
   return JSON.parse(execFileSync("node", [path.join(here, "llama_oracle.mjs"), f], {encoding: "utf8", maxBuffer: 1 << 28, stdio: ["ignore", "pipe", "pipe"]}));
 };
 
@@ -124,7 +133,7 @@ function compare(name, type, ourModel, refModel, lora = []) {
   const ourFile = path.join(work, name + ".dip.bin");
   let worst = 0, maxLogitDiff = 0, V = 0;
   for (const [toks, refFile] of [[ours[1], logitsFile], [prompt.concat(ref.greedy.slice(0, -1)), pathFile]]) {
-    V = JSON.parse(run(["eval", "-m", model, ...la, "--tokens", toks.join(","), "--dump-logits", ourFile])).n_vocab;
+    V = JSON.parse(run(["eval", "-m", model, ...la, "-t", String(threads), "--tokens", toks.join(","), "--dump-logits", ourFile])).n_vocab;
     const a = new Float32Array(fs.readFileSync(refFile).buffer.slice(0));
     const b = new Float32Array(fs.readFileSync(ourFile).buffer.slice(0));
     check(a.length === b.length && a.length === toks.length * V, `${name}: logits sizes differ`);
@@ -157,7 +166,7 @@ function compare(name, type, ourModel, refModel, lora = []) {
   const strict = name.startsWith("lora-default") ? 5e-3 : {f32: 1e-3, f16: 1e-3, bf16: 1e-3, q8_0: 1e-2, q4_0: 1e-2, q4_k: 5e-2, q5_k: 5e-2, q6_k: 5e-2}[type];
   const tol = zen4Build ? strict : Math.max(strict, {f32: 2e-3, f16: 1e-2, bf16: 1e-2}[type] ?? 6e-2);
   check(worst < tol, `${name}: next-token distributions differ, worst relative L2 ${worst.toExponential(2)} >= ${tol}`);
-  const g = JSON.parse(run(["eval", "-m", model, ...la, "--tokens", prompt.join(","), "--greedy", "64"])).greedy;
+  const g = JSON.parse(run(["eval", "-m", model, ...la, "-t", String(threads), "--tokens", prompt.join(","), "--greedy", "64"])).greedy;
   // The continuations must be identical, except after a step where llama.cpp's own top-2
   // logits are closer than the numerical noise measured between the two engines on this
   // model along the same path (twice the largest logit difference above, at least 1e-3):
@@ -166,7 +175,7 @@ function compare(name, type, ourModel, refModel, lora = []) {
   const tieMargin = Math.max(1e-3, 2 * maxLogitDiff);
   const tie = firstDiff >= 0 && ref.greedy_margins[firstDiff] < tieMargin;
   check(firstDiff < 0 || tie, `${name}: greedy continuation differs at step ${firstDiff} (llama.cpp margin ${ref.greedy_margins?.[firstDiff]}, noise ${maxLogitDiff})`);
-  const pj = JSON.parse(run(["perplexity", "-m", model, ...la, "-f", pplText, "--ctx", "128", "--json"]).trim().split("\n").pop());
+  const pj = JSON.parse(run(["perplexity", "-m", model, ...la, "-t", String(threads), "-f", pplText, "--ctx", "128", "--json"]).trim().split("\n").pop());
   const rel = Math.abs(pj.ppl - ref.perplexity.ppl) / ref.perplexity.ppl;
   const ptol = type === "f32" || type === "f16" || kQuant(type) || name.startsWith("lora-default") ? 1e-3 : 1e-2;
   check(pj.tokens === ref.perplexity.tokens && rel < ptol,
