@@ -6,7 +6,9 @@
 #   - greedy text of the default model (F16, Q8_0, and Q4_K_M converted by the x86 build: the
 #     K-quant kernels) equal to the x86 build's on both CPUs,
 #     a flash run (preadv: qemu-user has no io_uring) of an image the x86 build wrote equal to
-#     the DRAM run, and dense perplexity within 0.1% of the x86 build's.
+#     the DRAM run, and dense perplexity within 0.1% (F16) or 0.5% (Q8_0) of the x86 build's:
+#     a Q8_0 model quantizes every activation row, which turns last-bit differences between the
+#     two builds' float sums (AVX2 or AVX-512 against NEON/SVE) into whole rounding steps.
 #   tests/arm/qemu_check.sh ARM_BUILD_DIR X86_DIP MODELS_DIR WORK_DIR
 set -euo pipefail
 arm="$1"; x86="$2"; models="$3"; work="$4"
@@ -47,14 +49,16 @@ cmp -s "$work/x86-default-q8_0.gguf.txt" "$work/flash.txt" || { diff "$work/x86-
 grep -q "preadv" "$work/flash.err" || fail "the flash run did not say it reads with preadv"
 
 step "perplexity, 2 windows of 128 tokens"
-for model in default.gguf default-q8_0.gguf; do
+for model in default.gguf:1e-3 default-q8_0.gguf:5e-3; do
+  tolerance=${model#*:}; model=${model%%:*}
   ref=$("$x86" perplexity -m "$models/$model" -f "$models/heldout-test.txt" -c 128 --chunks 2 --json 2>/dev/null | tail -1)
   got=$(qemu-aarch64 -cpu max "$arm/dip" perplexity -m "$models/$model" -f "$models/heldout-test.txt" -c 128 --chunks 2 --json 2>/dev/null | tail -1)
-  python3 - "$ref" "$got" "$model" <<'PY' || fail "perplexity of $model"
+  python3 - "$ref" "$got" "$model" "$tolerance" <<'PY' || fail "perplexity of $model"
 import json, sys
 r, g = json.loads(sys.argv[1])["ppl"], json.loads(sys.argv[2])["ppl"]
-print(f"{sys.argv[3]}: x86 {r:.4f}, aarch64 {g:.4f} ({(g / r - 1) * 100:+.4f}%)")
-sys.exit(0 if abs(g / r - 1) <= 1e-3 else 1)
+tolerance = float(sys.argv[4])
+print(f"{sys.argv[3]}: x86 {r:.4f}, aarch64 {g:.4f} ({(g / r - 1) * 100:+.4f}%, allowed {tolerance * 100:g}%)")
+sys.exit(0 if abs(g / r - 1) <= tolerance else 1)
 PY
 done
 echo "aarch64 under qemu: all checks passed"
