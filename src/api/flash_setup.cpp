@@ -80,11 +80,8 @@ std::unique_ptr<FlashRun> make_flash_run(const Model& m, const FlashOptions& o, 
   } else if (auto_gap && so.bandwidth > 0) {
     // An emulated flash: its own cost per request (the latency of a round of queue-depth
     // requests, shared by them) at its bandwidth.
-    const uint32_t align = run->image->header().align;
     so.max_gap =
-        uint32_t(std::min(so.latency_s / so.queue_depth * so.bandwidth, double(16u << 20)) /
-                 align) *
-        align;
+        break_even_gap(so.latency_s / so.queue_depth, so.bandwidth, run->image->header().align);
   } else if (auto_gap) {
     // The device's own break-even gap (flash/flash_probe.h): measured once, cached by the image.
     // What happened goes to the run report, not stderr: a run's stderr stays its error line.
