@@ -6,7 +6,7 @@
 //   node bench/flash_bench.mjs [--rounds 2] [--big-tokens 16] [--small-tokens 64] [--out DIR] [--only small|big]
 //                              [--caches 10,25,50,75] [--big-embd 2048|4096] [--flashes disk,1GB/s]
 //                              [--layout TEXT] [--mask-blocks 4,8] [--methods dense,dip-ca-0.7,...]
-//                              [--gaps 0,auto,32KiB]  (default auto, as the engine)
+//                              [--gaps 0,auto,32KiB]  (default auto, as the engine) [--prefetch off,on]
 //
 // --layout TEXT also runs every configuration from an image in the co-activation layout learned
 // from TEXT (`dip convert --flash --layout-from TEXT`), in the same rounds, and prints requests
@@ -23,6 +23,11 @@
 // --gaps G,... runs every configuration with each --flash-gap (reads joined across gaps of at most
 // G bytes; auto: the device's break-even gap from `dip flash-probe`, cached beside the image), in
 // the same rounds, and prints a table per gap against the first (the main tables show the first).
+//
+// --prefetch off,on runs every configuration with and without `--flash-prefetch on` (the next
+// layer's up+gate bundles predicted from the residual stream and read during its attention), in
+// the same rounds, and prints what prefetching read ahead, how much of it was used, and tokens/s
+// against the first setting.
 //
 // Budgets are given as --mlp-cache X%: the resident part (attention, embeddings, a KV cache of
 // 1024 tokens, buffers) plus X% of the MLP column bytes; the table shows the total DRAM that makes.
@@ -64,10 +69,12 @@ const flashes = [{key: "disk", flags: []}, {key: "1GB/s", flags: ["--flash-bw", 
   .filter((f) => (args.flashes ?? "disk,1GB/s").split(",").includes(f.key));
 const layouts = args.layout ? ["model", "coact"] : ["model"];
 const gaps = String(args.gaps ?? "auto").split(",");
+const prefetches = String(args.prefetch ?? "off").split(",");
+for (const p of prefetches) if (p !== "on" && p !== "off") throw new Error(`--prefetch takes on and off, not '${p}'`);
 
-function run(m, img, method, cache, fl, gap) {
+function run(m, img, method, cache, fl, gap, prefetch) {
   const r = spawnSync(dip, ["generate", "-m", m.gguf, "-p", prompt, "-n", String(m.nGen), "--temp", "0", "--ignore-eos", "-c", "1024",
-    "--json", "-t", "2", ...method.flags, "--flash", img, "--mlp-cache", `${cache}%`, "--flash-gap", gap, ...fl.flags], {encoding: "utf8"});
+    "--json", "-t", "2", ...method.flags, "--flash", img, "--mlp-cache", `${cache}%`, "--flash-gap", gap, "--flash-prefetch", prefetch, ...fl.flags], {encoding: "utf8"});
   if (r.status !== 0) throw new Error(`dip generate failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split("\n").pop()).flash;
 }
@@ -81,22 +88,25 @@ if (args.report) {  // print the tables of an earlier run
 for (const m of args.report ? [] : models) {
   const imgs = {model: flashImage(m.gguf), coact: args.layout ? flashImage(m.gguf, path.resolve(args.layout)) : null};
   const configs = [];
-  for (const gap of gaps) for (const layout of layouts) for (const fl of flashes) for (const cache of caches) for (const method of methods) {
-    if (cache === 10 && !method.key.startsWith("dip-ca")) continue;  // the smallest budget: only to find equal throughput
-    configs.push({method, cache, fl, layout, gap});
+  for (const prefetch of prefetches) for (const gap of gaps) for (const layout of layouts) for (const fl of flashes) for (const cache of caches) {
+    for (const method of methods) {
+      if (cache === 10 && !method.key.startsWith("dip-ca")) continue;  // the smallest budget: only to find equal throughput
+      configs.push({method, cache, fl, layout, gap, prefetch});
+    }
   }
   const samples = configs.map(() => []);
   for (let r = 0; r < rounds; r++) {
     configs.forEach((c, i) => {
       process.stderr.write(`\r${m.name}: round ${r + 1}/${rounds}, run ${i + 1}/${configs.length}   `);
-      samples[i].push(run(m, imgs[c.layout], c.method, c.cache, c.fl, c.gap));
+      samples[i].push(run(m, imgs[c.layout], c.method, c.cache, c.fl, c.gap, c.prefetch));
     });
   }
   process.stderr.write("\n");
   configs.forEach((c, i) => {
     const s = samples[i];
     const pick = (k) => median(s.map((x) => x[k]));
-    results.push({model: m.name, layout: c.layout, gap: c.gap, gap_bytes: s[0].flash_gap, flash: c.fl.key, mlp_cache: c.cache, method: c.method.key,
+    results.push({model: m.name, layout: c.layout, gap: c.gap, prefetch: c.prefetch,
+      prefetch_mib_per_token: pick("prefetch_bytes_per_token") / 2 ** 20, prefetch_used: pick("prefetch_used"), gap_bytes: s[0].flash_gap, flash: c.fl.key, mlp_cache: c.cache, method: c.method.key,
       tokens_per_second: pick("tokens_per_second"), flash_mib_per_token: pick("flash_bytes_per_token") / 2 ** 20,
       requests_per_token: pick("flash_requests_per_token"), hit_rate: pick("hit_rate"), budget_mib: s[0].budget / 2 ** 20,
       peak_rss_mib: Math.max(...s.map((x) => x.peak_rss)) / 2 ** 20, overhead_mib: s[0].overhead_rss / 2 ** 20,
@@ -115,7 +125,8 @@ for (const m of models) {
     console.log("| MLP cache | DRAM budget | " + methods.map((x) => x.key).join(" | ") + " | " + rated.map((x) => `${x.key} / dense`).join(" | ") + " |");
     console.log("|" + " --- |".repeat(methods.length + rated.length + 2));
     for (const cache of caches) {
-      const get = (k) => results.find((r) => r.model === m.name && (r.layout ?? "model") === "model" && (r.gap ?? "0") === gaps[0] && r.flash === fl.key && r.mlp_cache === cache && r.method === k);
+      const get = (k) => results.find((r) => r.model === m.name && (r.layout ?? "model") === "model" && (r.gap ?? "0") === gaps[0] && (r.prefetch ?? "off") === prefetches[0] && r.flash === fl.key &&
+        r.mlp_cache === cache && r.method === k);
       const cells = methods.map((x) => { const r = get(x.key); return r ? `${f2(r.tokens_per_second)} (hit ${f2(r.hit_rate)}, ${f1(r.flash_mib_per_token)} MiB, ${f1(r.requests_per_token)} req)` : "-"; });
       const d = get("dense");
       const ratio = (k) => (d && get(k) ? f2(get(k).tokens_per_second / d.tokens_per_second) + "x" : "-");
@@ -125,7 +136,8 @@ for (const m of models) {
     // Equal throughput: the smallest DIP-CA budget that reaches dense streaming's tokens/s.
     for (const k of rated.map((x) => x.key)) {
       for (const cache of caches.filter((c) => c !== 10)) {
-        const same = (r) => r.model === m.name && (r.layout ?? "model") === "model" && (r.gap ?? "0") === gaps[0] && r.flash === fl.key;
+        const same = (r) => r.model === m.name && (r.layout ?? "model") === "model" && (r.gap ?? "0") === gaps[0] &&
+          (r.prefetch ?? "off") === prefetches[0] && r.flash === fl.key;
         const d = results.find((r) => same(r) && r.mlp_cache === cache && r.method === "dense");
         if (!d) continue;
         const ok = results.filter((r) => same(r) && r.method === k && r.tokens_per_second >= d.tokens_per_second)
@@ -136,14 +148,15 @@ for (const m of models) {
     }
   }
   // Requests per token with the columns chosen in blocks, against single columns (same density).
-  const blocked = results.filter((r) => r.model === m.name && /-b[0-9]+$/.test(r.method));
+  const first = (r) => (r.gap ?? "0") === gaps[0] && (r.prefetch ?? "off") === prefetches[0];
+  const blocked = results.filter((r) => r.model === m.name && first(r) && /-b[0-9]+$/.test(r.method));
   if (blocked.length) {
     console.log(`\n${m.name}: --mask-block against single columns (requests per token, tokens/s)`);
     console.log("| flash | MLP cache | method | requests | requests, blocks | cut | t/s | t/s, blocks | t/s ratio |");
     console.log("|" + " --- |".repeat(9));
     for (const b of blocked) {
       const base = b.method.replace(/-b[0-9]+$/, "");
-      const r = results.find((x) => x.model === m.name && x.layout === b.layout && x.flash === b.flash && x.mlp_cache === b.mlp_cache && x.method === base);
+      const r = results.find((x) => x.model === m.name && first(x) && x.layout === b.layout && x.flash === b.flash && x.mlp_cache === b.mlp_cache && x.method === base);
       if (!r) continue;
       console.log(`| ${b.flash} | ${b.mlp_cache}% | ${b.method} | ${f1(r.requests_per_token)} | ${f1(b.requests_per_token)} | ` +
         `${f2(r.requests_per_token / b.requests_per_token)}x | ${f2(r.tokens_per_second)} | ${f2(b.tokens_per_second)} | ${f2(b.tokens_per_second / r.tokens_per_second)}x |`);
@@ -153,8 +166,8 @@ for (const m of models) {
     console.log(`\n${m.name}: model order against the co-activation layout (requests per token, tokens/s)`);
     console.log("| flash | MLP cache | method | requests model order | requests layout | requests ratio | t/s model order | t/s layout | t/s ratio |");
     console.log("|" + " --- |".repeat(9));
-    for (const r of results.filter((x) => x.model === m.name && x.layout === "model")) {
-      const c = results.find((x) => x.model === m.name && x.layout === "coact" && x.flash === r.flash && x.mlp_cache === r.mlp_cache && x.method === r.method);
+    for (const r of results.filter((x) => x.model === m.name && first(x) && x.layout === "model")) {
+      const c = results.find((x) => x.model === m.name && first(x) && x.layout === "coact" && x.flash === r.flash && x.mlp_cache === r.mlp_cache && x.method === r.method);
       if (!c) continue;
       console.log(`| ${r.flash} | ${r.mlp_cache}% | ${r.method} | ${f1(r.requests_per_token)} | ${f1(c.requests_per_token)} | ` +
         `${f2(r.requests_per_token / c.requests_per_token)}x | ${f2(r.tokens_per_second)} | ${f2(c.tokens_per_second)} | ${f2(c.tokens_per_second / r.tokens_per_second)}x |`);
@@ -165,12 +178,27 @@ for (const m of models) {
     console.log("| flash | MLP cache | method | gap | gap bytes | requests / token | MiB / token | t/s | t/s vs gap " + gaps[0] + " | / dense streaming, same gap |");
     console.log("|" + " --- |".repeat(10));
     const at = (r, gap, method) => results.find((x) => x.model === m.name && (x.layout ?? "model") === "model" && x.flash === r.flash &&
-      x.mlp_cache === r.mlp_cache && (x.gap ?? "0") === gap && x.method === method);
-    for (const r of results.filter((x) => x.model === m.name && (x.layout ?? "model") === "model" && x.gap !== gaps[0])) {
+      x.mlp_cache === r.mlp_cache && (x.gap ?? "0") === gap && (x.prefetch ?? "off") === prefetches[0] && x.method === method);
+    for (const r of results.filter((x) => x.model === m.name && (x.layout ?? "model") === "model" && x.gap !== gaps[0] &&
+                                          (x.prefetch ?? "off") === prefetches[0])) {
       const base = at(r, gaps[0], r.method), dense = at(r, r.gap, "dense");
       console.log(`| ${r.flash} | ${r.mlp_cache}% | ${r.method} | ${r.gap} | ${r.gap_bytes} | ${f1(r.requests_per_token)} (${base ? f1(base.requests_per_token) : "-"}) | ` +
         `${f1(r.flash_mib_per_token)} | ${f2(r.tokens_per_second)} | ${base ? f2(r.tokens_per_second / base.tokens_per_second) + "x" : "-"} | ` +
         `${dense ? f2(r.tokens_per_second / dense.tokens_per_second) + "x" : "-"} |`);
+    }
+  }
+  if (prefetches.length > 1) {
+    console.log(`\n${m.name}: --flash-prefetch against ${prefetches[0]}, same rounds (gap ${gaps[0]})`);
+    console.log("| flash | MLP cache | method | prefetch | read ahead MiB / token | used | hit rate | requests / token | t/s | t/s vs " + prefetches[0] + " |");
+    console.log("|" + " --- |".repeat(10));
+    const at = (r, prefetch) => results.find((x) => x.model === m.name && (x.layout ?? "model") === "model" && x.flash === r.flash &&
+      x.mlp_cache === r.mlp_cache && (x.gap ?? "0") === gaps[0] && (x.prefetch ?? "off") === prefetch && x.method === r.method);
+    for (const r of results.filter((x) => x.model === m.name && (x.layout ?? "model") === "model" && (x.gap ?? "0") === gaps[0] &&
+                                          x.prefetch !== prefetches[0])) {
+      const base = at(r, prefetches[0]);
+      console.log(`| ${r.flash} | ${r.mlp_cache}% | ${r.method} | ${r.prefetch} | ${f2(r.prefetch_mib_per_token)} | ${(100 * r.prefetch_used).toFixed(1)}% | ` +
+        `${f2(r.hit_rate)} (${base ? f2(base.hit_rate) : "-"}) | ${f1(r.requests_per_token)} (${base ? f1(base.requests_per_token) : "-"}) | ` +
+        `${f2(r.tokens_per_second)} | ${base ? f2(r.tokens_per_second / base.tokens_per_second) + "x" : "-"} |`);
     }
   }
   const over = results.filter((r) => r.model === m.name && !r.within_budget);
