@@ -1,6 +1,7 @@
 // Dense token generation: our engine against llama.cpp (node-llama-cpp's prebuilt CPU
-// library) on the same GGUF files, same threads, in the same run, runs interleaved so that
-// machine noise hits both. Also measures memory read bandwidth (bench/membw) to say how close
+// library, and a native build for this CPU when tools/build_native_llama.sh has made one) on the
+// same GGUF files, same threads, in the same run, runs interleaved so that machine noise hits
+// all of them. Also measures memory read bandwidth (bench/membw) to say how close
 // generation is to the limit (bytes read per token x tokens/s).
 //
 //   node bench/dense_bench.mjs [--runs 5] [--threads 2] [--gen 64] [--types f16,bf16,q8_0,q4_0]
@@ -11,7 +12,8 @@
 import fs from "node:fs";
 import path from "node:path";
 
-import {cpuName, measureBw, median, parseArgs, requireTools, root, runDip, runLlama, membw, testModel} from "./lib.mjs";
+import {cpuName, haveNativeLlama, llamaBench, measureBw, median, parseArgs, requireTools, root, runDip, runLlama, runLlamaNative, membw,
+  testModel} from "./lib.mjs";
 
 const args = parseArgs(process.argv.slice(2));
 const runs = Number(args.runs ?? 5);
@@ -24,6 +26,8 @@ requireTools(membw);
 if (!(runs >= 1) || !(threads >= 1) || !(nGen >= 2)) { console.error("dense_bench: bad --runs/--threads/--gen"); process.exit(1); }
 const shape = {nEmbd, nLayer, nFf, nHead, nHeadKv: nHead};
 const opts = {threads, nGen, workDir: out};
+const native = haveNativeLlama();
+if (!native) console.error(`dense_bench: no native llama.cpp build (${llamaBench}); tools/build_native_llama.sh makes one`);
 
 // The machine's memory bandwidth drifts with its neighbours' load: it is measured once up
 // front (table header) and again right before every run of ours, and each run's share of
@@ -32,13 +36,14 @@ const bw = measureBw(threads, 7);
 const files = Object.fromEntries(types.map((t) => [t, testModel(path.join(out, "models"), t, shape)]));
 const results = [];
 for (const t of types) {
-  const d = [], l = [];
+  const d = [], l = [], nat = [];
   runDip(files[t], opts);  // warm the page cache
   for (let r = 0; r < runs; r++) {
     process.stderr.write(`\r${t}: run ${r + 1}/${runs}   `);
     const before = measureBw(threads, 3).gbps_median;
     d.push({...runDip(files[t], opts), bw: before});
     l.push(runLlama(files[t], opts));
+    if (native) nat.push(runLlamaNative(files[t], {...opts, promptTokens: d[d.length - 1].prompt_tokens}));
   }
   process.stderr.write("\n");
   const row = {
@@ -47,6 +52,12 @@ for (const t of types) {
     dip_tg: median(d.map((x) => x.tg)), llama_tg: median(l.map((x) => x.tg)),
     dip_tg_runs: d.map((x) => x.tg), llama_tg_runs: l.map((x) => x.tg),
   };
+  if (native) {
+    row.native_pp = median(nat.map((x) => x.pp));
+    row.native_tg = median(nat.map((x) => x.tg));
+    row.pp_ratio_native = row.dip_pp / row.native_pp;
+    row.tg_ratio_native = row.dip_tg / row.native_tg;
+  }
   row.pp_ratio = row.dip_pp / row.llama_pp;
   row.tg_ratio = row.dip_tg / row.llama_tg;
   row.dip_gbps = row.dip_tg * row.bytes_per_token / 1e9;
@@ -67,6 +78,16 @@ console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
 for (const r of results) {
   console.log(`| ${r.type.toUpperCase()} | ${f1(r.bytes_per_token / 1e6)} | ${f1(r.dip_pp)} | ${f1(r.llama_pp)} | ${f2(r.pp_ratio)} | ` +
     `${f1(r.dip_tg)} | ${f1(r.llama_tg)} | ${f2(r.tg_ratio)} | ${f1(r.dip_gbps)} | ${(100 * r.bw_share).toFixed(0)}% | ${f1(r.limit_tg)} |`);
+}
+if (native) {
+  console.log(`\nAgainst native llama.cpp (${path.relative(root, llamaBench)}, -march=native; its pp and tg tests: the prompt ` +
+    `and the ${nGen} generated tokens each from an empty context), same runs:\n`);
+  console.log("| type | prompt t/s dip | prompt t/s native | ratio | gen t/s dip | gen t/s native | ratio | native GB/s |");
+  console.log("| --- | --- | --- | --- | --- | --- | --- | --- |");
+  for (const r of results) {
+    console.log(`| ${r.type.toUpperCase()} | ${f1(r.dip_pp)} | ${f1(r.native_pp)} | ${f2(r.pp_ratio_native)} | ${f1(r.dip_tg)} | ` +
+      `${f1(r.native_tg)} | ${f2(r.tg_ratio_native)} | ${f1(r.native_tg * r.bytes_per_token / 1e9)} |`);
+  }
 }
 fs.writeFileSync(path.join(out, "dense.json"), JSON.stringify({cpu, threads, runs, gen: nGen, shape: {nEmbd, nLayer, nFf, nHead}, membw: bw, results}, null, 1));
 console.log("\nratio = dip / llama.cpp (medians). share of read BW: median over runs of (dip GB/s / bench/membw measured just before that run).");

@@ -106,6 +106,24 @@ export function runLlama(file, {threads, nGen, workDir}) {
   return {pp: s.prompt_tokens / s.prompt_s, tg: s.gen_tokens / s.gen_s};
 }
 
+// A native llama.cpp build for this CPU (tools/build_native_llama.sh), when one is present: the
+// peer a llama.cpp user would run here, faster on quantized types than node-llama-cpp's generic
+// prebuilt library.
+export const llamaBench = path.join(root, "build/llama.cpp/build/bin/llama-bench");
+export const haveNativeLlama = () => fs.existsSync(llamaBench);
+
+// llama-bench once (-r 1, after its own warm-up run): prompt processing of promptTokens tokens
+// and generation of nGen tokens, each in a fresh context, as its pp and tg tests measure them.
+export function runLlamaNative(file, {threads, nGen, promptTokens}) {
+  const r = spawnSync(llamaBench, ["-m", file, "-p", String(promptTokens), "-n", String(nGen), "-t", String(threads),
+    "-r", "1", "-o", "json"], {encoding: "utf8"});
+  if (r.status !== 0) throw new Error(`llama-bench failed: ${r.stderr}`);
+  const tests = JSON.parse(r.stdout);
+  const pp = tests.find((x) => x.n_prompt > 0 && x.n_gen === 0), tg = tests.find((x) => x.n_gen > 0 && x.n_prompt === 0);
+  if (!pp || !tg) throw new Error(`llama-bench: no pp/tg results in ${r.stdout.slice(0, 200)}`);
+  return {pp: pp.avg_ts, tg: tg.avg_ts};
+}
+
 export function measureBw(threads, runs) {
   return JSON.parse(execFileSync(membw, [String(threads), "1024", String(runs)], {encoding: "utf8"}));
 }
