@@ -5,15 +5,18 @@
 // generation is to the limit (bytes read per token x tokens/s).
 //
 //   node bench/dense_bench.mjs [--runs 5] [--threads 2] [--gen 64] [--types f16,bf16,q8_0,q4_0]
-//                              [--shape 2048,16,5632,16] [--out build/bench]
+//                              [--shape 2048,16,5632,16] [--prompt-repeat 1] [--out build/bench]
+//
+// --prompt-repeat R: the prompt is the bench prose R times (about 138 tokens each; 4 for a
+// prompt of about 550 tokens, as llama.cpp's pp512).
 //
 // Models: Llama-shaped, random weights, written once by `dip make-test-model` into OUT/models.
 // Prints a Markdown table; writes OUT/dense.json.
 import fs from "node:fs";
 import path from "node:path";
 
-import {cpuName, haveNativeLlama, llamaBench, measureBw, median, parseArgs, requireTools, root, runDip, runLlama, runLlamaNative, membw,
-  testModel} from "./lib.mjs";
+import {cpuName, haveNativeLlama, llamaBench, measureBw, median, parseArgs, prompt, requireTools, root, runDip, runLlama, runLlamaNative,
+  membw, testModel} from "./lib.mjs";
 
 const args = parseArgs(process.argv.slice(2));
 const runs = Number(args.runs ?? 5);
@@ -25,7 +28,9 @@ const out = path.resolve(args.out ?? path.join(root, "build/bench"));
 requireTools(membw);
 if (!(runs >= 1) || !(threads >= 1) || !(nGen >= 2)) { console.error("dense_bench: bad --runs/--threads/--gen"); process.exit(1); }
 const shape = {nEmbd, nLayer, nFf, nHead, nHeadKv: nHead};
-const opts = {threads, nGen, workDir: out};
+const repeat = Number(args["prompt-repeat"] ?? 1);
+if (!(Number.isInteger(repeat) && repeat >= 1)) { console.error("dense_bench: --prompt-repeat needs a whole number >= 1"); process.exit(1); }
+const opts = {threads, nGen, workDir: out, text: Array(repeat).fill(prompt).join(" ")};
 const native = haveNativeLlama();
 if (!native) console.error(`dense_bench: no native llama.cpp build (${llamaBench}); tools/build_native_llama.sh makes one`);
 
@@ -89,7 +94,7 @@ if (native) {
       `${f1(r.native_tg)} | ${f2(r.tg_ratio_native)} | ${f1(r.native_tg * r.bytes_per_token / 1e9)} |`);
   }
 }
-fs.writeFileSync(path.join(out, "dense.json"), JSON.stringify({cpu, threads, runs, gen: nGen, shape: {nEmbd, nLayer, nFf, nHead}, membw: bw, results}, null, 1));
+fs.writeFileSync(path.join(out, "dense.json"), JSON.stringify({cpu, threads, runs, gen: nGen, prompt_repeat: repeat, shape: {nEmbd, nLayer, nFf, nHead}, membw: bw, results}, null, 1));
 console.log("\nratio = dip / llama.cpp (medians). share of read BW: median over runs of (dip GB/s / bench/membw measured just before that run).");
 console.log("bound t/s: bandwidth measured up front / bytes read per token.");
 console.log(`\nwrote ${path.join(out, "dense.json")}`);

@@ -86,9 +86,9 @@ export function flashImage(gguf, layoutText) {
   return f;
 }
 
-// `dip generate` with --json; extra: more flags (e.g. the pruning method).
-export function runDip(file, {threads, nGen, extra = []}) {
-  const r = spawnSync(dip, ["generate", "-m", file, "-p", prompt, "-n", String(nGen), "-t", String(threads),
+// `dip generate` with --json; extra: more flags (e.g. the pruning method); text: the prompt.
+export function runDip(file, {threads, nGen, extra = [], text = prompt}) {
+  const r = spawnSync(dip, ["generate", "-m", file, "-p", text, "-n", String(nGen), "-t", String(threads),
     "--temp", "0", "--ignore-eos", "--json", ...extra], {encoding: "utf8"});
   if (r.status !== 0) throw new Error(`dip generate failed: ${r.stderr}`);
   const j = JSON.parse(r.stdout.trim().split("\n").pop());
@@ -96,10 +96,10 @@ export function runDip(file, {threads, nGen, extra = []}) {
           prompt_tokens: j.prompt_tokens, density: j.mlp_density ?? 1};
 }
 
-export function runLlama(file, {threads, nGen, workDir}) {
+export function runLlama(file, {threads, nGen, workDir, text = prompt}) {
   const req = path.join(workDir, "speed-request.json");
   fs.mkdirSync(workDir, {recursive: true});
-  fs.writeFileSync(req, JSON.stringify({model: file, threads, speed: {text: prompt, n: nGen, runs: 1}}));
+  fs.writeFileSync(req, JSON.stringify({model: file, threads, speed: {text, n: nGen, runs: 1}}));
   const r = spawnSync("node", [oracle, req], {encoding: "utf8"});
   if (r.status !== 0) throw new Error(`llama.cpp run failed: ${r.stderr}`);
   const s = JSON.parse(r.stdout.trim().split("\n").pop()).speed[0];
