@@ -71,6 +71,8 @@ const layouts = args.layout ? ["model", "coact"] : ["model"];
 const gaps = String(args.gaps ?? "auto").split(",");
 const prefetches = String(args.prefetch ?? "off").split(",");
 for (const p of prefetches) if (p !== "on" && p !== "off") throw new Error(`--prefetch takes on and off, not '${p}'`);
+// The results the main tables show: the first gap and prefetch setting (older JSON lacks them).
+const first = (r) => (r.gap ?? "0") === gaps[0] && (r.prefetch ?? "off") === prefetches[0];
 
 function run(m, img, method, cache, fl, gap, prefetch) {
   const r = spawnSync(dip, ["generate", "-m", m.gguf, "-p", prompt, "-n", String(m.nGen), "--temp", "0", "--ignore-eos", "-c", "1024",
@@ -125,8 +127,8 @@ for (const m of models) {
     console.log("| MLP cache | DRAM budget | " + methods.map((x) => x.key).join(" | ") + " | " + rated.map((x) => `${x.key} / dense`).join(" | ") + " |");
     console.log("|" + " --- |".repeat(methods.length + rated.length + 2));
     for (const cache of caches) {
-      const get = (k) => results.find((r) => r.model === m.name && (r.layout ?? "model") === "model" && (r.gap ?? "0") === gaps[0] && (r.prefetch ?? "off") === prefetches[0] && r.flash === fl.key &&
-        r.mlp_cache === cache && r.method === k);
+      const get = (k) => results.find((r) => r.model === m.name && (r.layout ?? "model") === "model" && first(r) && r.flash === fl.key && r.mlp_cache === cache &&
+        r.method === k);
       const cells = methods.map((x) => { const r = get(x.key); return r ? `${f2(r.tokens_per_second)} (hit ${f2(r.hit_rate)}, ${f1(r.flash_mib_per_token)} MiB, ${f1(r.requests_per_token)} req)` : "-"; });
       const d = get("dense");
       const ratio = (k) => (d && get(k) ? f2(get(k).tokens_per_second / d.tokens_per_second) + "x" : "-");
@@ -136,8 +138,7 @@ for (const m of models) {
     // Equal throughput: the smallest DIP-CA budget that reaches dense streaming's tokens/s.
     for (const k of rated.map((x) => x.key)) {
       for (const cache of caches.filter((c) => c !== 10)) {
-        const same = (r) => r.model === m.name && (r.layout ?? "model") === "model" && (r.gap ?? "0") === gaps[0] &&
-          (r.prefetch ?? "off") === prefetches[0] && r.flash === fl.key;
+        const same = (r) => r.model === m.name && (r.layout ?? "model") === "model" && first(r) && r.flash === fl.key;
         const d = results.find((r) => same(r) && r.mlp_cache === cache && r.method === "dense");
         if (!d) continue;
         const ok = results.filter((r) => same(r) && r.method === k && r.tokens_per_second >= d.tokens_per_second)
@@ -148,7 +149,6 @@ for (const m of models) {
     }
   }
   // Requests per token with the columns chosen in blocks, against single columns (same density).
-  const first = (r) => (r.gap ?? "0") === gaps[0] && (r.prefetch ?? "off") === prefetches[0];
   const blocked = results.filter((r) => r.model === m.name && first(r) && /-b[0-9]+$/.test(r.method));
   if (blocked.length) {
     console.log(`\n${m.name}: --mask-block against single columns (requests per token, tokens/s)`);
