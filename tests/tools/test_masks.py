@@ -4,9 +4,10 @@
    from src/sparsity and src/cache) on the same random scores, token by token, cache included.
 2. The training tool's forward pass of a GGUF model gives the engine's logits (dip eval).
 3. Adapters written by save_peft load back exactly (recover.py --init); bad ones are one-line
-   errors naming the file.
+   errors naming the file. lora_rank.py lowers a rank to the best approximation of each update.
    usage: test_masks.py MASK_REPLAY DIP MODEL WORKDIR
 """
+import json
 import os
 import subprocess
 import sys
@@ -76,6 +77,34 @@ b = GgufLlama(model, rank=4, alpha=8)
 b.load_peft(folder)
 check(all(torch.equal(x, y) for x, y in zip(a.lora.parameters(), b.lora.parameters())),
       "adapter saved and loaded back bit-exact")
+
+
+# Rank lowering (lora_rank.py): the best approximation of B A, the update's scale kept.
+import lora_rank  # noqa: E402
+
+x = torch.randn(96, 4, generator=g) @ torch.randn(4, 64, generator=g)  # an update of rank 4
+a2, b2, lost = lora_rank.lower_rank(torch.randn(8, 64, generator=g), torch.randn(96, 8, generator=g), 3)
+a4, b4, lost4 = lora_rank.lower_rank(x[:8, :], torch.eye(96, 8), 4)  # B A = x[:8] padded: rank 4
+check(a2.shape == (3, 64) and b2.shape == (96, 3) and 0 < lost < 1, f"rank 8 -> 3: shapes, {lost:.1%} lost")
+check(lost4 < 1e-6 and torch.allclose(b4 @ a4, torch.eye(96, 8) @ x[:8, :], atol=1e-4),
+      "an update of rank 4 lowered to rank 4 is unchanged")
+low = os.path.join(work, "peft-rank2")
+r = subprocess.run([sys.executable, os.path.join(os.path.dirname(lora_rank.__file__), "lora_rank.py"), folder, low,
+                    "--rank", "2"], capture_output=True, text=True)
+c = GgufLlama(model, rank=2, alpha=4)
+c.load_peft(low)
+cfg = json.load(open(os.path.join(low, "adapter_config.json")))
+ok = r.returncode == 0 and cfg["r"] == 2 and cfg["lora_alpha"] == 4
+for (ka, la), (kc, lc) in zip(a.lora.items(), c.lora.items()):
+    full, approx = la.B @ la.A, lc.B @ lc.A
+    u, s, vh = torch.linalg.svd(full.double())
+    best = (u[:, :2] * s[:2]) @ vh[:2]
+    ok = ok and torch.allclose(approx.double(), best, atol=1e-3 * s[0].item())
+check(ok, "lora_rank.py folder: every update is its best rank-2 approximation, alpha 8 -> 4")
+r = subprocess.run([sys.executable, os.path.join(os.path.dirname(lora_rank.__file__), "lora_rank.py"), folder, low,
+                    "--rank", "9"], capture_output=True, text=True)
+check(r.returncode != 0 and "must be between" in r.stderr and r.stderr.count("\n") == 1,
+      "lora_rank.py --rank above the adapter's: one-line error")
 
 
 def fails_with(needle, folder, rank=4):

@@ -88,12 +88,14 @@ def main():
     ap.add_argument("--eval-every", type=int, default=25)
     ap.add_argument("--eval-seqs", type=int, default=16, help="validation sequences per evaluation")
     ap.add_argument("--patience", type=int, default=4)
-    ap.add_argument("--train-chars", type=float, default=8e6, help="characters of training text used")
+    ap.add_argument("--train-chars", type=float, default=3e7, help="characters of training text used")
     ap.add_argument("--data", default="", help="tokenized training/validation text: read when present, "
                     "else written (runs on a machine without dip)")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--seed", type=int, default=1234)
     args = ap.parse_args()
+    if args.steps < 1 or args.batch < 1 or args.seq < 2 or args.eval_every < 1:
+        ap.error("--steps, --batch and --eval-every must be at least 1, --seq at least 2")
     t0 = time.time()
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
