@@ -4,7 +4,8 @@
    from src/sparsity and src/cache) on the same random scores, token by token, cache included.
 2. The training tool's forward pass of a GGUF model gives the engine's logits (dip eval).
 3. Adapters written by save_peft load back exactly (recover.py --init); bad ones are one-line
-   errors naming the file. lora_rank.py lowers a rank to the best approximation of each update.
+   errors naming the file. recover.py's losses over chunks of tokens equal the whole batch's.
+   lora_rank.py lowers a rank to the best approximation of each update.
    usage: test_masks.py MASK_REPLAY DIP MODEL WORKDIR
 """
 import json
@@ -14,6 +15,7 @@ import sys
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools", "train"))
 import dipmask  # noqa: E402
@@ -78,6 +80,32 @@ b.load_peft(folder)
 check(all(torch.equal(x, y) for x, y in zip(a.lora.parameters(), b.lora.parameters())),
       "adapter saved and loaded back bit-exact")
 
+
+# Training losses over chunks of tokens (recover.py --loss-chunk) equal the whole-batch ones,
+# values and adapter gradients, and the plain formulas on full logits.
+import recover  # noqa: E402
+
+toks = torch.randint(0, a.w["token_embd_weight"].shape[0], (2, 49), generator=g)
+x, y = toks[:, :-1], toks[:, 1:]
+spec = recover.MaskSpec("dip-ca", 0.5, 0.5, 0.5)
+with torch.no_grad():
+    teacher_h = a(x, None, use_lora=False, logits=False)
+    ref_lp = F.log_softmax(a(x, spec), -1)
+    teacher_lp = F.log_softmax(a.head(teacher_h), -1)
+    ref_ce = F.nll_loss(ref_lp.flatten(0, 1), y.flatten())
+    ref_kd = F.kl_div(ref_lp, teacher_lp, log_target=True, reduction="none").sum(-1).mean()
+got = []
+for chunk in (0, 37):
+    a.lora.zero_grad(set_to_none=True)
+    ce, kd = recover.losses(a, a(x, spec, logits=False), y, teacher_h, chunk)
+    (0.5 * (ce + kd)).backward()
+    got.append((ce.item(), kd.item(), [p.grad.clone() for p in a.lora.parameters()]))
+(ce0, kd0, g0), (ce1, kd1, g1) = got
+same_grads = all(torch.allclose(u, v, rtol=1e-4, atol=1e-6 * u.abs().max().item()) for u, v in zip(g0, g1))
+check(abs(ce0 - ref_ce.item()) < 1e-4 * ref_ce.item() and abs(kd0 - ref_kd.item()) < 1e-4 * max(ref_kd.item(), 1e-3)
+      and abs(ce1 - ce0) < 1e-5 * ce0 and abs(kd1 - kd0) < 1e-5 * max(kd0, 1e-3) and same_grads,
+      f"losses over 37-token chunks: ce {ce1:.5f} (whole {ce0:.5f}, plain {ref_ce.item():.5f}), "
+      f"kd {kd1:.5f} (whole {kd0:.5f}, plain {ref_kd.item():.5f}), gradients equal")
 
 # Rank lowering (lora_rank.py): the best approximation of B A, the update's scale kept.
 import lora_rank  # noqa: E402

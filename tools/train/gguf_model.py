@@ -16,6 +16,9 @@ import torch.nn.functional as F
 
 import dipmask
 
+# PyTorch 2's fused attention (Debian 12's PyTorch 1.13 has none: the plain softmax path).
+SDPA = hasattr(F, "scaled_dot_product_attention")
+
 GGUF_SCALAR = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
 
 
@@ -168,9 +171,14 @@ class GgufLlama(torch.nn.Module):
         cache = dipmask.LruCache(B, n, int(math.floor(spec.cache * n)), scores.device)
         return dipmask.sequential_masks(scores, k, cache, spec.gamma)
 
-    def forward(self, tokens, spec=None, use_lora=True, record=None):
-        """Logits of (B, T) tokens. spec: the MLP masks (None: dense). record: a list that gets
-        each layer's (up mask, down mask) when given."""
+    def head(self, x):
+        """Logits of final hidden states (the output projection)."""
+        return x @ (self.w["token_embd_weight"] if self.tied else self.w["output_weight"]).T
+
+    def forward(self, tokens, spec=None, use_lora=True, record=None, logits=True):
+        """Logits of (B, T) tokens (logits=False: the normed final hidden states, for head()).
+        spec: the MLP masks (None: dense). record: a list that gets each layer's (up mask, down
+        mask) when given."""
         B, T = tokens.shape
         w = self.w
         x = w["token_embd_weight"][tokens]
@@ -188,8 +196,11 @@ class GgufLlama(torch.nn.Module):
             k = k.repeat_interleave(H // Hk, dim=2)
             v = v.repeat_interleave(H // Hk, dim=2)
             q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, H, T, D)
-            s = (q @ k.transpose(-1, -2)) / math.sqrt(D)
-            att = torch.softmax(s.masked_fill(~causal, float("-inf")), dim=-1) @ v
+            if SDPA:  # PyTorch 2: no (B, H, T, T) scores kept for the backward pass
+                att = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            else:
+                s = (q @ k.transpose(-1, -2)) / math.sqrt(D)
+                att = torch.softmax(s.masked_fill(~causal, float("-inf")), dim=-1) @ v
             x = x + att.transpose(1, 2).reshape(B, T, H * D) @ w[f"blk_{l}_attn_output_weight"].T
             h = self.rms(x, f"blk_{l}_ffn_norm_weight")
             if masked:
@@ -204,7 +215,7 @@ class GgufLlama(torch.nn.Module):
                     record.append((m_up, m_down))
             x = x + self.proj(a, l, "ffn_down", use_lora)
         x = self.rms(x, "output_norm_weight")
-        return x @ (w["token_embd_weight"] if self.tied else w["output_weight"]).T
+        return self.head(x) if logits else x
 
     def save_peft(self, folder, base_name, extra=None):
         """The adapters as a PEFT folder: adapter_config.json + adapter_model.safetensors (F32),

@@ -28,6 +28,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from corpus import read_docs  # noqa: E402
@@ -46,6 +47,38 @@ def tokenize(dip, model, docs):
     finally:
         os.unlink(name)
     return torch.tensor([int(t) for t in out.split()], dtype=torch.long)
+
+
+def _chunk_losses(model, h, y, teacher_h):
+    """Summed next-token cross-entropy and KL(teacher || model) of one chunk of final hidden
+    states (KL 0 without a teacher)."""
+    lp = F.log_softmax(model.head(h).float(), -1)
+    ce = F.nll_loss(lp, y, reduction="sum")
+    if teacher_h is None:
+        return ce, torch.zeros((), device=h.device)
+    with torch.no_grad():
+        t = F.log_softmax(model.head(teacher_h).float(), -1)
+    return ce, (t.exp() * (t - lp)).sum()
+
+
+def losses(model, h, y, teacher_h=None, chunk=0):
+    """Mean cross-entropy and mean KL per token of (B, T, d) final hidden states against (B, T)
+    targets, over chunks of `chunk` tokens (0: all at once). With gradients on, each chunk's
+    logits are recomputed in the backward pass instead of kept: the (tokens x vocabulary)
+    tensors, not the model, are what fill a GPU's memory at large batches."""
+    h, y = h.flatten(0, 1), y.flatten()
+    th = teacher_h.flatten(0, 1) if teacher_h is not None else None
+    n = h.shape[0]
+    step = chunk if chunk > 0 else n
+    ce, kd = 0.0, 0.0
+    for i in range(0, n, step):
+        part = (h[i:i + step], y[i:i + step], th[i:i + step] if th is not None else None)
+        if torch.is_grad_enabled() and chunk > 0:
+            c, k = checkpoint(_chunk_losses, model, *part, use_reentrant=False)
+        else:
+            c, k = _chunk_losses(model, *part)
+        ce, kd = ce + c, kd + k
+    return ce / n, kd / n
 
 
 def sample_docs(docs, n_chars, rng):
@@ -85,6 +118,8 @@ def main():
                     "--minutes ends it before --steps (time), or over --steps alone (steps)")
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--seq", type=int, default=256)
+    ap.add_argument("--loss-chunk", type=int, default=8192,
+                    help="tokens whose logits are made at once (0: the whole batch); smaller saves GPU memory")
     ap.add_argument("--eval-every", type=int, default=25)
     ap.add_argument("--eval-seqs", type=int, default=16, help="validation sequences per evaluation")
     ap.add_argument("--patience", type=int, default=4)
@@ -94,8 +129,8 @@ def main():
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--seed", type=int, default=1234)
     args = ap.parse_args()
-    if args.steps < 1 or args.batch < 1 or args.seq < 2 or args.eval_every < 1:
-        ap.error("--steps, --batch and --eval-every must be at least 1, --seq at least 2")
+    if args.steps < 1 or args.batch < 1 or args.seq < 2 or args.eval_every < 1 or args.loss_chunk < 0:
+        ap.error("--steps, --batch and --eval-every must be at least 1, --seq at least 2, --loss-chunk at least 0")
     t0 = time.time()
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
@@ -155,10 +190,11 @@ def main():
             tot = 0.0
             for i in range(0, n_val, args.batch):
                 if spec == "dense":
-                    logits = model(val_x[i:i + args.batch], None, use_lora=False)
+                    h = model(val_x[i:i + args.batch], None, use_lora=False, logits=False)
                 else:
-                    logits = model(val_x[i:i + args.batch], spec_for(val_density))
-                tot += F.cross_entropy(logits.flatten(0, 1), val_y[i:i + args.batch].flatten(), reduction="sum").item()
+                    h = model(val_x[i:i + args.batch], spec_for(val_density), logits=False)
+                ce, _ = losses(model, h, val_y[i:i + args.batch], chunk=args.loss_chunk)
+                tot += ce.item() * h.shape[0] * h.shape[1]
             return tot / val_y.numel()
 
     log = {"args": vars(args), "device": dev, "curve": [], "dense_valid_loss": evaluate("dense")}
@@ -175,15 +211,13 @@ def main():
         x = torch.stack([train[i * args.seq:(i + 1) * args.seq] for i in idx]).to(dev)
         y = torch.stack([train[i * args.seq + 1:(i + 1) * args.seq + 1] for i in idx]).to(dev)
         d = rng.uniform(*lo_hi) if lo_hi else args.density
-        logits = model(x, spec_for(d))
-        lp = F.log_softmax(logits.float(), -1)
-        ce = F.nll_loss(lp.flatten(0, 1), y.flatten())
-        loss = ce
+        h = model(x, spec_for(d), logits=False)
+        teacher_h = None
         if args.loss != "ce":
             with torch.no_grad():
-                teacher = F.log_softmax(model(x, None, use_lora=False).float(), -1)
-            kd = F.kl_div(lp, teacher, log_target=True, reduction="none").sum(-1).mean()
-            loss = kd if args.loss == "kd" else 0.5 * (kd + ce)
+                teacher_h = model(x, None, use_lora=False, logits=False)
+        ce, kd = losses(model, h, y, teacher_h, args.loss_chunk)
+        loss = {"ce": ce, "kd": kd, "mix": 0.5 * (kd + ce)}[args.loss]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
