@@ -45,6 +45,19 @@ class InterruptScope {
   struct sigaction old_ {};
 };
 
+// A piece of an answer as a terminal may show it: the C0 control characters but newline and tab,
+// and DEL, left out. A model's text can hold escape sequences, vertical tabs and carriage returns
+// (random or hostile ones) that would move the cursor and rewrite what the terminal shows.
+std::string terminal_text(const std::string& piece) {
+  std::string out;
+  out.reserve(piece.size());
+  for (const char ch : piece) {
+    const auto c = static_cast<unsigned char>(ch);
+    if ((c >= 0x20 && c != 0x7f) || c == '\n' || c == '\t') out.push_back(ch);
+  }
+  return out;
+}
+
 }  // namespace
 
 void add_chat(CLI::App& app) {
@@ -79,6 +92,7 @@ void add_chat(CLI::App& app) {
     const uint32_t n_ctx = pick_ctx(*model, o->ctx, 1);
     Runner run(*model, {o->threads, *batch, *so, *fo}, n_ctx, 1);
     const bool tty = isatty(0);
+    const bool out_tty = isatty(1);  // answers shown on a terminal lose their control characters
     std::string why;
     const std::unique_ptr<ChatFormat> format = resolve_chat_format(*model, *template_name, &why);
     if (!*quiet) {
@@ -101,8 +115,9 @@ void add_chat(CLI::App& app) {
       Turn turn;
       try {
         InterruptScope scope;
-        turn = conv.reply(line, g, [](int32_t, const std::string& piece) {
-          std::fwrite(piece.data(), 1, piece.size(), stdout);
+        turn = conv.reply(line, g, [out_tty](int32_t, const std::string& piece) {
+          const std::string& shown = out_tty ? terminal_text(piece) : piece;
+          std::fwrite(shown.data(), 1, shown.size(), stdout);
           const bool gone = std::fflush(stdout) != 0 && errno == EPIPE;
           return !gone && !g_interrupted;
         });
