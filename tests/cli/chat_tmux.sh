@@ -6,9 +6,9 @@ source "$(dirname "$0")/common.sh" "$1" "$2"
 command -v tmux >/dev/null || { echo "tmux is not installed (setup.sh --test installs it)"; exit 1; }
 M="$WORK/m.gguf"
 # A long context (64 Ki tokens, given to chat by -c; without it chat takes 4096): the endless
-# answers below must not reach its end before the Ctrl-C
-# that is sent once they have begun, however slow or busy the machine (a 4096-token context fills
-# in 2 s at this model's speed, and a later answer starts with the earlier ones in it).
+# answers below must not reach its end before the Ctrl-C that is sent once they have begun,
+# however slow or busy the machine (a 4096-token context fills in 2 s at this model's speed, and
+# a later answer starts with the earlier ones in it).
 "$DIP" make-test-model "$M" --n-embd 64 --n-head 2 --n-head-kv 2 --n-ff 96 --n-ctx 65536 2>/dev/null || { echo "cannot make model"; exit 1; }
 
 # A tmux server of this test's own (socket in WORK), ended whatever happens.
