@@ -117,8 +117,8 @@ check(a2.shape == (3, 64) and b2.shape == (96, 3) and 0 < lost < 1, f"rank 8 -> 
 check(lost4 < 1e-6 and torch.allclose(b4 @ a4, torch.eye(96, 8) @ x[:8, :], atol=1e-4),
       "an update of rank 4 lowered to rank 4 is unchanged")
 low = os.path.join(work, "peft-rank2")
-r = subprocess.run([sys.executable, os.path.join(os.path.dirname(lora_rank.__file__), "lora_rank.py"), folder, low,
-                    "--rank", "2"], capture_output=True, text=True)
+lora_rank_py = os.path.join(os.path.dirname(lora_rank.__file__), "lora_rank.py")
+r = subprocess.run([sys.executable, lora_rank_py, folder, low, "--rank", "2"], capture_output=True, text=True)
 c = GgufLlama(model, rank=2, alpha=4)
 c.load_peft(low)
 cfg = json.load(open(os.path.join(low, "adapter_config.json")))
@@ -129,8 +129,7 @@ for (ka, la), (kc, lc) in zip(a.lora.items(), c.lora.items()):
     best = (u[:, :2] * s[:2]) @ vh[:2]
     ok = ok and torch.allclose(approx.double(), best, atol=1e-3 * s[0].item())
 check(ok, "lora_rank.py folder: every update is its best rank-2 approximation, alpha 8 -> 4")
-r = subprocess.run([sys.executable, os.path.join(os.path.dirname(lora_rank.__file__), "lora_rank.py"), folder, low,
-                    "--rank", "9"], capture_output=True, text=True)
+r = subprocess.run([sys.executable, lora_rank_py, folder, low, "--rank", "9"], capture_output=True, text=True)
 check(r.returncode != 0 and "must be between" in r.stderr and r.stderr.count("\n") == 1,
       "lora_rank.py --rank above the adapter's: one-line error")
 

@@ -24,8 +24,8 @@ def lower_rank(a, b, rank):
     """(A', B') of the given rank with B' A' the best rank-`rank` approximation of B A, and the
     fraction of B A's Frobenius norm that is lost."""
     u, s, vh = torch.linalg.svd(b.double() @ a.double(), full_matrices=False)
-    root = s[:rank].sqrt()
-    lost = (s[rank:].square().sum() / s.square().sum()).sqrt().item() if s.square().sum() > 0 else 0.0
+    root, total = s[:rank].sqrt(), s.square().sum()
+    lost = (s[rank:].square().sum() / total).sqrt().item() if total > 0 else 0.0
     return (root[:, None] * vh[:rank]).float().contiguous(), (u[:, :rank] * root).float().contiguous(), lost
 
 
