@@ -132,6 +132,14 @@ check(ok, "lora_rank.py folder: every update is its best rank-2 approximation, a
 r = subprocess.run([sys.executable, lora_rank_py, folder, low, "--rank", "9"], capture_output=True, text=True)
 check(r.returncode != 0 and "must be between" in r.stderr and r.stderr.count("\n") == 1,
       "lora_rank.py --rank above the adapter's: one-line error")
+r = subprocess.run([sys.executable, lora_rank_py, os.path.join(work, "no-such-folder"), low, "--rank", "2"],
+                   capture_output=True, text=True)
+check(r.returncode != 0 and "not a LoRA adapter config" in r.stderr and r.stderr.count("\n") == 1,
+      "lora_rank.py on a folder without an adapter: one-line error")
+r = subprocess.run([sys.executable, os.path.join(os.path.dirname(lora_rank.__file__), "recover.py"), "--out", low,
+                    "--steps", "0"], capture_output=True, text=True)
+check(r.returncode != 0 and "must be at least 1" in r.stderr and "Traceback" not in r.stderr,
+      "recover.py --steps 0: usage error, no traceback")
 
 
 def fails_with(needle, folder, rank=4):
