@@ -6,11 +6,13 @@
 #include <benchmark/benchmark.h>
 
 #include <random>
+#include <string>
 #include <vector>
 
 #include "ops/colsparse.h"
 #include "ops/elementwise.h"
 #include "ops/matvec.h"
+#include "ops/qdot_x86.h"
 #include "ops/quant.h"
 #include "util/threadpool.h"
 
@@ -114,6 +116,46 @@ BENCHMARK(BM_Matmul)
     ->Name("Batch")
     ->Apply(BatchArgs)
     ->ArgNames({"type", "rows", "cols", "batch", "threads"})
+    ->UseRealTime();
+
+// K-quant kernels side by side, in cache, one thread: args K type (0 Q4_K, 1 Q5_K, 2 Q6_K),
+// kernel (0: the portable Highway dot per row and activation, what CPUs without a hand-written
+// kernel run; 1: AVX2; 2: AVX-512 VNNI), batch. Kernels this CPU lacks are skipped.
+void BM_KQuantHot(benchmark::State& st) {
+  const TensorType kK[] = {TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K};
+  const QdotIsa kIsa[] = {QdotIsa::kNone, QdotIsa::kAvx2, QdotIsa::kAvx512};
+  const TensorType t = kK[st.range(0)];
+  const QdotIsa isa = kIsa[st.range(1)];
+  const size_t rows = 256, cols = 2048, batch = st.range(2);
+  if (isa != QdotIsa::kNone && !qdot_x86_available(isa)) {
+    st.SkipWithError("kernel not available on this CPU");
+    return;
+  }
+  const auto w = random_weight(t, rows, cols);
+  const auto x = random_floats(cols * batch, 7);
+  EncodedActs a;
+  encode_acts(t, x.data(), cols, batch, cols, a);
+  const size_t rb = row_bytes(t, cols);
+  std::vector<float> y(rows * batch);
+  for (auto _ : st) {
+    if (isa == QdotIsa::kNone) {
+      for (size_t b = 0; b < batch; ++b)
+        for (size_t r = 0; r < rows; ++r) y[b * rows + r] = dot_simd(t, &w[r * rb], a.row(b), cols);
+    } else {
+      kmatmul_x86(isa, t, w.data(), rb, cols, a.data.data(), a.row_bytes, batch, y.data(), rows, 0,
+                  rows);
+    }
+    benchmark::DoNotOptimize(y.data());
+  }
+  st.SetBytesProcessed(int64_t(st.iterations()) * int64_t(w.size()));
+  st.SetItemsProcessed(int64_t(st.iterations()) * int64_t(rows * cols * batch));
+  st.SetLabel(ggml_type_name(uint32_t(t)) + std::string(isa == QdotIsa::kNone ? " highway" : " ") +
+              (isa == QdotIsa::kNone ? "" : qdot_isa_name(isa)));
+}
+BENCHMARK(BM_KQuantHot)
+    ->Name("KHot")
+    ->ArgsProduct({{0, 1, 2}, {0, 1, 2}, {1, 32}})
+    ->ArgNames({"ktype", "kernel", "batch"})
     ->UseRealTime();
 
 void BM_EncodeActs(benchmark::State& st) {

@@ -441,12 +441,12 @@ void matmul(TensorType wt, const void* w, size_t n, size_t rows, const EncodedAc
   // llama.cpp repacks Q4_0 matrices with a multiple of 8 rows and sums them in another order
   // (qdot_q4_0_rows_avx512.cpp); the same order here where it does, so results agree bit for bit.
   const bool q4_rows_order = x86 == QdotIsa::kAvx512 && wt == TensorType::Q4_0 && rows % 8 == 0;
-  const bool k_x86 = is_k_quant(wt) && qdot_x86_available(QdotIsa::kAvx512);
+  const QdotIsa k_x86 = is_k_quant(wt) ? qdot_x86_best() : QdotIsa::kNone;
   const ArmQdot k_arm = is_k_quant(wt) ? qdot_arm_best() : ArmQdot::kNone;
   auto body = [&](size_t r0, size_t r1) {
-    if (k_x86) {
-      kmatmul_x86(wt, static_cast<const uint8_t*>(w), wrb, n, acts.data.data(), acts.row_bytes,
-                  acts.rows, y, y_stride, r0, r1);
+    if (k_x86 != QdotIsa::kNone) {
+      kmatmul_x86(k_x86, wt, static_cast<const uint8_t*>(w), wrb, n, acts.data.data(),
+                  acts.row_bytes, acts.rows, y, y_stride, r0, r1);
     } else if (k_arm != ArmQdot::kNone) {
       kmatmul_arm(k_arm, wt, static_cast<const uint8_t*>(w), wrb, n, acts.data.data(),
                   acts.row_bytes, acts.rows, y, y_stride, r0, r1);

@@ -29,9 +29,7 @@ namespace {
 
 constexpr size_t kActsPerPass = 4;
 
-// The helpers below must inline into the row loop (their vectors stay in registers there); GCC
-// does not inline them by itself once the loop is instantiated for several activation counts.
-#define DIP_INLINE inline __attribute__((always_inline))
+#include "ops/qdot_k_x86.inc"
 
 // One super-block's weights, ready for any number of activation rows.
 struct UnpackedK {
@@ -41,20 +39,6 @@ struct UnpackedK {
   __m128i mins16_hi;  // Q6_K: scales 8..15 as int16
   float d, dmin;
 };
-
-// The eight 6-bit scales (bytes 0..7) and mins (bytes 8..15) of a Q4_K/Q5_K super-block, as
-// scale_min_k4 unpacks them, with 32-bit word operations.
-DIP_INLINE __m128i scales_and_mins(const uint8_t* packed) {
-  uint32_t u[4];
-  std::memcpy(u, packed, 12);
-  constexpr uint32_t kLow6 = 0x3f3f3f3f, kLow4 = 0x0f0f0f0f, kLow2 = 0x03030303;
-  u[3] = ((u[2] >> 4) & kLow4) | (((u[1] >> 6) & kLow2) << 4);
-  const uint32_t mins_lo = u[1] & kLow6;
-  u[1] = (u[2] & kLow4) | (((u[0] >> 6) & kLow2) << 4);
-  u[2] = mins_lo;
-  u[0] &= kLow6;
-  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(u));
-}
 
 // Lanes 0..7 of the result: lane a of v; lanes 8..15: lane b.
 DIP_INLINE __m512i pick(const __m512i& v, int a, int b) {
@@ -134,12 +118,6 @@ DIP_INLINE int32_t hsum(__m512i v) {
   return _mm_cvtsi128_si32(t);
 }
 
-DIP_INLINE int32_t hsum(__m128i t) {
-  t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4e));
-  t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xb1));
-  return _mm_cvtsi128_si32(t);
-}
-
 // sum(scale_j * sum(q a over sub-block j)) for the four registers against activations a[k].
 DIP_INLINE int32_t scaled_sum(const UnpackedK& u, const __m512i* a) {
   __m512i acc = _mm512_setzero_si512();
@@ -154,52 +132,11 @@ template <TensorType kType>
 DIP_INLINE float accumulate(const UnpackedK& u, const BlockQ8K& a, float sum) {
   const __m512i* q8 = reinterpret_cast<const __m512i*>(a.qs);
   __m512i av[4];
-  const __m128i bs_lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsums));
-  const __m128i bs_hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsums + 8));
   for (int k = 0; k < 4; ++k) av[k] = _mm512_loadu_si512(q8 + k);  // elements 64k..64k+63
-  if constexpr (kType == TensorType::Q6_K) {
-    // The levels are stored + 32: subtract 32 * sum_j scale_j * (sum of sub-block j's a).
-    const int32_t offset =
-        hsum(_mm_add_epi32(_mm_madd_epi16(u.mins16, bs_lo), _mm_madd_epi16(u.mins16_hi, bs_hi)));
-    const int32_t isum = scaled_sum(u, av) - 32 * offset;
-    return std::fma(u.d * a.d, float(isum), sum);
-  } else {
-    const int32_t isum = scaled_sum(u, av);
-    // Sums of each 32 activations (two 16-sums), times the sub-block's min.
-    const int32_t msum = hsum(_mm_madd_epi16(u.mins16, _mm_hadd_epi16(bs_lo, bs_hi)));
-    return std::fma(u.d * a.d, float(isum), std::fma(-(u.dmin * a.d), float(msum), sum));
-  }
+  return combine_k<kType>(scaled_sum(u, av), u, a, sum);
 }
 
-template <TensorType kType>
-using Block = std::conditional_t<kType == TensorType::Q6_K, BlockQ6K,
-                                 std::conditional_t<kType == TensorType::Q5_K, BlockQ5K, BlockQ4K>>;
-
-// One weight row against kActs activation rows (a compile-time count, so the running sums stay
-// in registers). out[k * y_stride] = the dot product with activation row k.
-template <TensorType kType, size_t kActs>
-void row_pass(const uint8_t* wr, size_t nb, const uint8_t* acts, size_t arow_bytes, float* out,
-              size_t y_stride) {
-  UnpackedK u;
-  float sum[kActs] = {};
-  for (size_t i = 0; i < nb; ++i) {
-    // The weights stream once: every 64-byte line of the super-block kWeightPrefetchBytes ahead.
-    const uint8_t* next = wr + i * sizeof(Block<kType>) + kWeightPrefetchBytes;
-    for (size_t line = 0; line < sizeof(Block<kType>); line += 64)
-      _mm_prefetch(reinterpret_cast<const char*>(next + line), _MM_HINT_T0);
-    const Block<kType>& b = reinterpret_cast<const Block<kType>*>(wr)[i];
-    if constexpr (kType == TensorType::Q6_K) {
-      unpack_q6(b, u);
-    } else {
-      unpack_q45<kType == TensorType::Q5_K>(b, u);
-    }
-    for (size_t k = 0; k < kActs; ++k) {
-      const BlockQ8K& a = reinterpret_cast<const BlockQ8K*>(acts + k * arow_bytes)[i];
-      sum[k] = accumulate<kType>(u, a, sum[k]);
-    }
-  }
-  for (size_t k = 0; k < kActs; ++k) out[k * y_stride] = sum[k];
-}
+#include "ops/qdot_k_x86_rows.inc"
 
 // row_pass for a run-time count na <= kMax of activation rows.
 template <TensorType kType, size_t kMax>

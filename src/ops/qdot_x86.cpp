@@ -24,6 +24,8 @@ void kmatmul_avx512(TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n
 void matmul_bf16_avx512(const uint8_t* w, size_t wrow_bytes, size_t n, const uint8_t* acts,
                         size_t arow_bytes, size_t n_act, float* y, size_t y_stride, size_t r0,
                         size_t r1);
+void kmatmul_avx2(TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n, const uint8_t* acts,
+                  size_t arow_bytes, size_t n_act, float* y, size_t y_stride, size_t r0, size_t r1);
 void qmatmul_avx2(TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n, const uint8_t* acts,
                   size_t arow_bytes, size_t n_act, float* y, size_t y_stride, size_t r0, size_t r1);
 
@@ -67,11 +69,17 @@ void qmatmul_q4_0_rows_x86(const uint8_t* w, size_t wrow_bytes, size_t n, const 
   qmatmul_q4_0_rows_avx512(w, wrow_bytes, n, acts, arow_bytes, n_act, y, y_stride, r0, r1);
 }
 
-void kmatmul_x86(TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n, const uint8_t* acts,
-                 size_t arow_bytes, size_t n_act, float* y, size_t y_stride, size_t r0, size_t r1) {
-  if (!qdot_x86_available(QdotIsa::kAvx512) || !is_k_quant(wt))
-    fail("internal: AVX-512 K-quant kernels not available for {}", ggml_type_name(uint32_t(wt)));
-  kmatmul_avx512(wt, w, wrow_bytes, n, acts, arow_bytes, n_act, y, y_stride, r0, r1);
+void kmatmul_x86(QdotIsa isa, TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n,
+                 const uint8_t* acts, size_t arow_bytes, size_t n_act, float* y, size_t y_stride,
+                 size_t r0, size_t r1) {
+  if (!qdot_x86_available(isa) || isa == QdotIsa::kNone || !is_k_quant(wt))
+    fail("internal: {} K-quant kernels not available for {}", qdot_isa_name(isa),
+         ggml_type_name(uint32_t(wt)));
+  if (isa == QdotIsa::kAvx2) {
+    kmatmul_avx2(wt, w, wrow_bytes, n, acts, arow_bytes, n_act, y, y_stride, r0, r1);
+  } else {
+    kmatmul_avx512(wt, w, wrow_bytes, n, acts, arow_bytes, n_act, y, y_stride, r0, r1);
+  }
 }
 
 bool bf16dot_x86_available() {
@@ -92,9 +100,10 @@ void qmatmul_q4_0_rows_x86(const uint8_t*, size_t, size_t, const uint8_t*, size_
                            size_t, size_t, size_t) {
   fail("internal: AVX-512 VNNI kernels not available");
 }
-void kmatmul_x86(TensorType wt, const uint8_t*, size_t, size_t, const uint8_t*, size_t, size_t,
-                 float*, size_t, size_t, size_t) {
-  fail("internal: AVX-512 K-quant kernels not available for {}", ggml_type_name(uint32_t(wt)));
+void kmatmul_x86(QdotIsa isa, TensorType wt, const uint8_t*, size_t, size_t, const uint8_t*, size_t,
+                 size_t, float*, size_t, size_t, size_t) {
+  fail("internal: {} K-quant kernels not available for {}", qdot_isa_name(isa),
+       ggml_type_name(uint32_t(wt)));
 }
 bool bf16dot_x86_available() { return false; }
 void matmul_bf16_x86(const uint8_t*, size_t, size_t, const uint8_t*, size_t, size_t, float*, size_t,

@@ -174,12 +174,13 @@ using KKernel = std::function<void(TensorType, const uint8_t*, size_t, size_t, c
 
 // `kernel` on raw random blocks (every bit pattern of levels, packed scales, mins and fifth/sixth
 // bits; activations over the whole int8 range, -128 included) against dot_k, bit for bit, for 1
-// to 6 activation rows (passes of four and a remainder).
+// to 6 activation rows (passes of four and a remainder) and 37 (more than one tile of rows and
+// activations in the batched order).
 void expect_k_kernel_bit_identical(const char* name, const KKernel& kernel) {
   std::uniform_int_distribution<int> byte(0, 255);
   std::uniform_real_distribution<float> scale(-2.0f, 2.0f);
   for (TensorType t : kKTypes) {
-    const size_t n = 768, rows = 5, rb = row_bytes(t, n), nb = n / kQK_K;
+    const size_t n = 768, rows = 70, rb = row_bytes(t, n), nb = n / kQK_K;
     std::vector<uint8_t> wq(rows * rb);
     for (auto& v : wq) v = uint8_t(byte(rng()));
     // Finite F16 scales: d (and dmin) of each super-block.
@@ -196,7 +197,7 @@ void expect_k_kernel_bit_identical(const char* name, const KKernel& kernel) {
         }
       }
     }
-    for (size_t batch = 1; batch <= 6; ++batch) {
+    for (size_t batch : {1u, 2u, 3u, 4u, 5u, 6u, 37u}) {
       std::vector<BlockQ8K> acts(batch * nb);
       for (auto& a : acts) {
         a.d = scale(rng());
@@ -218,9 +219,20 @@ void expect_k_kernel_bit_identical(const char* name, const KKernel& kernel) {
   }
 }
 
-TEST(QuantK, Avx512KernelIsBitIdenticalToScalarOnRandomBlocks) {
-  if (!qdot_x86_available(QdotIsa::kAvx512)) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
-  expect_k_kernel_bit_identical("avx512", kmatmul_x86);
+// Both x86 variants where the CPU runs them (the AVX2 one on every x86-64 CPU with AVX2).
+TEST(QuantK, X86KernelsAreBitIdenticalToScalarOnRandomBlocks) {
+  bool ran = false;
+  for (QdotIsa isa : {QdotIsa::kAvx2, QdotIsa::kAvx512}) {
+    if (!qdot_x86_available(isa) || isa == QdotIsa::kNone || qdot_x86_best() == QdotIsa::kNone)
+      continue;
+    ran = true;
+    expect_k_kernel_bit_identical(
+        qdot_isa_name(isa),
+        [isa](TensorType t, const uint8_t* w, size_t rb, size_t n, const uint8_t* a, size_t arb,
+              size_t na, float* y, size_t ys, size_t r0,
+              size_t r1) { kmatmul_x86(isa, t, w, rb, n, a, arb, na, y, ys, r0, r1); });
+  }
+  if (!ran) GTEST_SKIP() << "no x86 K-quant kernel runs on this CPU";
 }
 
 // Both Arm variants (under qemu both run; plain NEON alone on an Armv8.0 CPU).
