@@ -17,6 +17,7 @@
 #include "api/run.h"
 #include "cli/commands.h"
 #include "cli/flags.h"
+#include "cli/terminal.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
@@ -44,19 +45,6 @@ class InterruptScope {
  private:
   struct sigaction old_ {};
 };
-
-// A piece of an answer as a terminal may show it: the C0 control characters but newline and tab,
-// and DEL, left out. A model's text can hold escape sequences, vertical tabs and carriage returns
-// (random or hostile ones) that would move the cursor and rewrite what the terminal shows.
-std::string terminal_text(const std::string& piece) {
-  std::string out;
-  out.reserve(piece.size());
-  for (const char ch : piece) {
-    const auto c = static_cast<unsigned char>(ch);
-    if ((c >= 0x20 && c != 0x7f) || c == '\n' || c == '\t') out.push_back(ch);
-  }
-  return out;
-}
 
 }  // namespace
 

@@ -15,6 +15,7 @@
 #include "api/model_files.h"
 #include "api/run.h"
 #include "cli/flags.h"
+#include "cli/terminal.h"
 #include "convert/convert.h"
 #include "convert/quant_mix.h"
 #include "convert/synth_model.h"
@@ -91,11 +92,14 @@ void add_generate(CLI::App& app) {
     if (toks.empty()) fail("the prompt is empty after tokenization");
     const uint32_t n_ctx = pick_ctx(*model, o->ctx, toks.size() + size_t(*n_predict));
     Runner run(*model, {o->threads, *batch, *so, *fo}, n_ctx, 1);
-    std::fputs(text.c_str(), stdout);
+    const bool out_tty = isatty(1);  // text shown on a terminal loses its control characters
+    const std::string shown_prompt = out_tty ? terminal_text(text) : text;
+    std::fputs(shown_prompt.c_str(), stdout);
     std::fflush(stdout);
-    const GenerateResult r =
-        run.generate(toks, {*sp, *n_predict, *ignore_eos}, [](int32_t, const std::string& piece) {
-          std::fwrite(piece.data(), 1, piece.size(), stdout);
+    const GenerateResult r = run.generate(
+        toks, {*sp, *n_predict, *ignore_eos}, [out_tty](int32_t, const std::string& piece) {
+          const std::string& shown = out_tty ? terminal_text(piece) : piece;
+          std::fwrite(shown.data(), 1, shown.size(), stdout);
           return !(std::fflush(stdout) != 0 && errno == EPIPE);  // the reader has gone: an end
         });
     std::fputs("\n", stdout);

@@ -24,6 +24,20 @@ printf 'hello world' > "$WORK/prompt.txt"
 [ "$("$DIP" "${G[@]}" -f "$WORK/prompt.txt" 2>/dev/null)" = "$want" ] && echo "ok: -f FILE" || bad "-f FILE"
 err=$("$DIP" "${G[@]}" -p x -f "$WORK/prompt.txt" 2>&1 >/dev/null) && bad "-p with -f accepted" || { grep -q "not both" <<<"$err" && echo "ok: -p with -f refused" || bad "-p with -f: $err"; }
 
+# On a terminal, generated text loses its control characters (the random test model makes ESC,
+# backspace, VT and FF bytes); through a pipe it is kept byte for byte. `script` gives generate a
+# pseudo-terminal, whose driver writes each newline as CR LF.
+T=(generate -m "$M" -p "Once upon a time" -n 64 --temp 0 --ignore-eos)
+piped=$("$DIP" "${T[@]}" 2>/dev/null | od -An -c)
+# (od -c writes control bytes as \b, \f, \r, \v or three octal digits from 000 to 037, and 177.)
+if grep -qE '\\[bfrv]| 0[0-3][0-7]( |$)| 177( |$)' <<<"$piped"; then
+  shown=$(script -qec "$(printf '%q ' "$DIP" "${T[@]}") 2>/dev/null" /dev/null | sed 's/\r$//')
+  want=$("$DIP" "${T[@]}" 2>/dev/null | tr -d '\000-\010\013-\037\177')
+  [ -n "$shown" ] && [ "$shown" = "$want" ] && echo "ok: generate on a terminal drops control characters" || { bad "generate on a terminal"; od -c <<<"$shown" | head -n 5; }
+else
+  bad "the test model's text has no control characters: the terminal check would prove nothing"
+fi
+
 # Sampling: a random seed per run unless --seed (printed either way).
 S=(generate -m "$M" -p "hello" -n 32 --temp 1.5 --top-k 0 --top-p 1 --min-p 0 --ignore-eos)
 a=$("$DIP" "${S[@]}" 2>/dev/null); b=$("$DIP" "${S[@]}" 2>/dev/null)
