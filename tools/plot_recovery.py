@@ -18,8 +18,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 COLORS = {"dip": "tab:blue", "dip-ca": "tab:red", "cats": "tab:green", "teal": "tab:purple", "glu": "tab:orange"}
-STYLES = ["--", "-", "-.", ":", (0, (1, 1))]
-MARKERS = ["o", "s", "^", "D", "x"]
+STYLES = ["--", "-", "-.", ":", (0, (1, 1)), (0, (5, 1)), (0, (3, 1, 1, 1))]
+MARKERS = ["o", "s", "^", "D", "x", "v", "P"]
 
 
 def curves(out_dir, specs):
@@ -100,7 +100,9 @@ def main():
             ax.set_yscale("symlog", linthresh=1.0)
             ax.axhline(0, color="gray", lw=0.8)
         ax.grid(alpha=0.3, which="both")
-    axes[0].legend(fontsize=7)
+    # Beside the plots, not over them: with several adapters the legend is long.
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.suptitle("Accuracy recovery: default model, held-out text")
     for ext in ("png", "svg"):
         fig.savefig(os.path.join(out_dir, f"recovery_ppl.{ext}"), dpi=130, bbox_inches="tight")
