@@ -7,6 +7,7 @@
 //                              [--caches 10,25,50,75] [--big-embd 2048|4096] [--flashes disk,1GB/s]
 //                              [--layout TEXT] [--mask-blocks 4,8] [--methods dense,dip-ca-0.7,...]
 //                              [--gaps 0,auto,32KiB]  (default auto, as the engine) [--prefetch off,on]
+//                              [--lora METHOD=ADAPTER,...] [--also-small MODEL.gguf,...]
 //
 // --layout TEXT also runs every configuration from an image in the co-activation layout learned
 // from TEXT (`dip convert --flash --layout-from TEXT`), in the same rounds, and prints requests
@@ -29,6 +30,11 @@
 // the same rounds, and prints what prefetching read ahead, how much of it was used, and tokens/s
 // against the first setting.
 //
+// --lora METHOD=ADAPTER,... adds METHOD with a recovery adapter (`--lora ADAPTER`, kept in DRAM
+// and counted in the budget) as METHOD+lora, on the default model only: what an adapter trained
+// under those masks costs in tokens/s. --also-small MODEL,... runs more models of the default's
+// size in the same rounds (the default with an adapter merged by `dip convert --lora`).
+//
 // Budgets are given as --mlp-cache X%: the resident part (attention, embeddings, a KV cache of
 // 1024 tokens, buffers) plus X% of the MLP column bytes; the table shows the total DRAM that makes.
 import {spawnSync} from "node:child_process";
@@ -45,7 +51,11 @@ const prompt = "The old lighthouse keeper climbed the stairs";
 
 const models = [];
 if (args.only !== "big") {
-  models.push({name: "default (29M, F16)", gguf: path.join(root, "models/default.gguf"), nGen: Number(args["small-tokens"] ?? 64)});
+  models.push({name: "default (29M, F16)", gguf: path.join(root, "models/default.gguf"), nGen: Number(args["small-tokens"] ?? 64), isDefault: true});
+  // --also-small FILE,...: more models of the default's size in the same rounds (a merged adapter).
+  for (const f of args["also-small"] ? String(args["also-small"]).split(",") : []) {
+    models.push({name: path.basename(f), gguf: path.resolve(f), nGen: Number(args["small-tokens"] ?? 64)});
+  }
 }
 if (args.only !== "small") {
   const big = Number(args["big-embd"] ?? 2048);
@@ -63,7 +73,15 @@ const methods = [
   {key: "dip-0.5", flags: ["--method", "dip", "--mlp-density", "0.5"]},
   {key: "dip-ca-0.5", flags: dipCa("0.5")},
   ...blocks.flatMap((b) => ["0.7", "0.5"].map((d) => ({key: `dip-ca-${d}-b${b}`, flags: [...dipCa(d), "--mask-block", String(b)]}))),
-].filter((x) => !args.methods || String(args.methods).split(",").includes(x.key));
+];
+// --lora METHOD=FILE,...: METHOD again with a recovery adapter (default model only), as METHOD+lora.
+for (const spec of args.lora ? String(args.lora).split(",") : []) {
+  const [key, file] = spec.split("=");
+  const base = methods.find((x) => x.key === key);
+  if (!base || !file) throw new Error(`--lora ${spec}: give METHOD=FILE with one of ${methods.map((x) => x.key).join(", ")}`);
+  methods.push({key: `${key}+lora`, flags: [...base.flags, "--lora", path.resolve(file)], smallOnly: true});
+}
+methods.splice(0, methods.length, ...methods.filter((x) => !args.methods || String(args.methods).split(",").includes(x.key)));
 const caches = (args.caches ?? "10,25,50,75").split(",").map(Number);
 const flashes = [{key: "disk", flags: []}, {key: "1GB/s", flags: ["--flash-bw", "1GB/s"]}]
   .filter((f) => (args.flashes ?? "disk,1GB/s").split(",").includes(f.key));
@@ -93,6 +111,7 @@ for (const m of args.report ? [] : models) {
   for (const prefetch of prefetches) for (const gap of gaps) for (const layout of layouts) for (const fl of flashes) for (const cache of caches) {
     for (const method of methods) {
       if (cache === 10 && !method.key.startsWith("dip-ca")) continue;  // the smallest budget: only to find equal throughput
+      if (method.smallOnly && !m.isDefault) continue;  // an adapter is made for one model
       configs.push({method, cache, fl, layout, gap, prefetch});
     }
   }

@@ -31,6 +31,26 @@ def topk_mask(scores, k):
     return torch.zeros_like(scores, dtype=torch.bool).scatter_(-1, idx, True)
 
 
+def block_topk_mask(scores, k, block):
+    """sparsity/select.cpp select_topk_blocks (model order): the mask chosen over groups of
+    `block` adjacent columns, each scoring the mean of its columns (the last group may be
+    shorter), the best round(k / block) groups (at least one) kept whole."""
+    if block <= 1:
+        return topk_mask(scores, k)
+    n = scores.shape[-1]
+    n_blocks = (n + block - 1) // block
+    padded = torch.nn.functional.pad(scores, (0, n_blocks * block - n))
+    groups = padded.reshape(*scores.shape[:-1], n_blocks, block)
+    total = groups[..., 0]
+    for j in range(1, block):  # the engine's order of the float sum (adding a pad's 0 is exact)
+        total = total + groups[..., j]
+    counts = torch.full((n_blocks,), float(block), dtype=scores.dtype, device=scores.device)
+    counts[-1] = n - (n_blocks - 1) * block
+    kb = min(max((k + block // 2) // block, 1), n_blocks)
+    kept = topk_mask(total / counts, kb)
+    return kept.repeat_interleave(block, dim=-1)[..., :n]
+
+
 class LruCache:
     """cache/column_cache.cpp ColumnCache (LRU policy) for a batch of independent sequences:
     the columns each sequence's cache holds after each token's access."""
@@ -69,16 +89,16 @@ def cache_aware_scores(scores, cached, gamma):
     return torch.where(cached, scores, scores * gamma)
 
 
-def sequential_masks(scores, k, cache=None, gamma=1.0):
+def sequential_masks(scores, k, cache=None, gamma=1.0, block=1):
     """Masks of a (batch, T, n) score tensor, token by token: top-k of the scores (DIP), or with
     a cache, of the scores rescored against the cache as it is before each token (DIP-CA), the
-    cache then updated with the token's columns."""
+    cache then updated with the token's columns. block > 1: kept in groups (block_topk_mask)."""
     if cache is None:
-        return topk_mask(scores, k)
+        return block_topk_mask(scores, k, block)
     masks = torch.empty(scores.shape, dtype=torch.bool, device=scores.device)
     for t in range(scores.shape[1]):
         s = cache_aware_scores(scores[:, t], cache.cached, gamma) if cache.capacity > 0 else scores[:, t]
-        m = topk_mask(s, k)
+        m = block_topk_mask(s, k, block)
         masks[:, t] = m
         cache.access(m)
     return masks

@@ -97,8 +97,9 @@ class MaskSpec:
     """Which MLP masks a forward pass applies: method dense / dip / dip-ca at an MLP density, with
     DIP-CA's gamma and modelled cache (fraction of each matrix's columns)."""
 
-    def __init__(self, method="dense", density=1.0, gamma=0.5, cache=0.5):
+    def __init__(self, method="dense", density=1.0, gamma=0.5, cache=0.5, block_up=1, block_down=1):
         self.method, self.density, self.gamma, self.cache = method, density, gamma, cache
+        self.block_up, self.block_down = block_up, block_down  # the engine's --mask-block UP,DOWN
 
     def keeps(self, n_embd, n_ff):
         up, down = dipmask.dip_optimized_split(self.density)
@@ -162,14 +163,14 @@ class GgufLlama(torch.nn.Module):
             y = y + (self.alpha / self.rank) * ((x @ a.A.T) @ a.B.T)
         return y
 
-    def masks(self, scores, k, spec, cache_aware):
-        """One layer's masks of (B, T, n) scores: top-k per token, or DIP-CA's against a fresh
-        modelled cache of spec.cache of the n columns."""
+    def masks(self, scores, k, spec, cache_aware, block=1):
+        """One layer's masks of (B, T, n) scores: top-k per token (in groups of `block` columns), or
+        DIP-CA's against a fresh modelled cache of spec.cache of the n columns."""
         if not cache_aware:
-            return dipmask.sequential_masks(scores, k)
+            return dipmask.sequential_masks(scores, k, block=block)
         B, _, n = scores.shape
         cache = dipmask.LruCache(B, n, int(math.floor(spec.cache * n)), scores.device)
-        return dipmask.sequential_masks(scores, k, cache, spec.gamma)
+        return dipmask.sequential_masks(scores, k, cache, spec.gamma, block)
 
     def head(self, x):
         """Logits of final hidden states (the output projection)."""
@@ -205,11 +206,11 @@ class GgufLlama(torch.nn.Module):
             h = self.rms(x, f"blk_{l}_ffn_norm_weight")
             if masked:
                 ca = spec.method == "dip-ca"
-                m_up = self.masks(h.detach().abs(), k_up, spec, ca)
+                m_up = self.masks(h.detach().abs(), k_up, spec, ca, spec.block_up)
                 h = h * m_up
             a = F.silu(self.proj(h, l, "ffn_gate", use_lora)) * self.proj(h, l, "ffn_up", use_lora)
             if masked:
-                m_down = self.masks(a.detach().abs(), k_down, spec, ca)
+                m_down = self.masks(a.detach().abs(), k_down, spec, ca, spec.block_down)
                 a = a * m_down
                 if record is not None:
                     record.append((m_up, m_down))

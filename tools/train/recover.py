@@ -126,9 +126,19 @@ def main():
     ap.add_argument("--train-chars", type=float, default=3e7, help="characters of training text used")
     ap.add_argument("--data", default="", help="tokenized training/validation text: read when present, "
                     "else written (runs on a machine without dip)")
+    ap.add_argument("--mask-block", default="1",
+                    help="B or UP,DOWN: masks kept in groups of adjacent columns, as dip's --mask-block")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--seed", type=int, default=1234)
     args = ap.parse_args()
+    try:
+        blocks = [int(v) for v in args.mask_block.split(",")]
+    except ValueError:
+        blocks = []
+    if len(blocks) == 1:
+        blocks *= 2
+    if len(blocks) != 2 or min(blocks) < 1:
+        ap.error(f"--mask-block {args.mask_block}: give B or UP,DOWN, whole numbers of at least 1")
     if args.steps < 1 or args.batch < 1 or args.seq < 2 or args.eval_every < 1 or args.loss_chunk < 0:
         ap.error("--steps, --batch and --eval-every must be at least 1, --seq at least 2, --loss-chunk at least 0")
     t0 = time.time()
@@ -179,7 +189,7 @@ def main():
     val_density = (lo_hi[0] + lo_hi[1]) / 2 if lo_hi else args.density
 
     def spec_for(d):
-        return MaskSpec(args.method, d, args.gamma, args.cache)
+        return MaskSpec(args.method, d, args.gamma, args.cache, *blocks)
 
     n_val = min(args.eval_seqs, (len(valid) - 1) // args.seq)
     val_x = valid[: n_val * args.seq].view(n_val, args.seq).to(dev)
@@ -253,7 +263,7 @@ def main():
     model.lora.to("cpu")
     model.save_peft(args.out, os.path.basename(args.model),
                     {"method": args.method, "density": args.density, "density_range": args.density_range,
-                     "gamma": args.gamma, "cache": args.cache, "loss": args.loss})
+                     "gamma": args.gamma, "cache": args.cache, "mask_block": blocks, "loss": args.loss})
     with open(os.path.join(args.out, "train_log.json"), "w") as f:
         json.dump(log, f, indent=1)
     print(f"wrote {args.out}: best validation loss {best:.4f} at step {best_step}, {time.time() - t0:.0f} s",
