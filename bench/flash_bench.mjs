@@ -66,7 +66,7 @@ if (args.only !== "small") {
 // density 0.7 costs +1.0% perplexity (DIP alone +0.7%), density 0.5 +9.0% (DIP +6.2%).
 const dipCa = (d) => ["--method", "dip-ca", "--mlp-density", d, "--gamma", "0.5"];
 const blocks = args["mask-blocks"] ? String(args["mask-blocks"]).split(",").map(Number) : [];
-const methods = [
+const allMethods = [
   {key: "dense", flags: ["--method", "dense"]},
   {key: "dip-0.7", flags: ["--method", "dip", "--mlp-density", "0.7"]},
   {key: "dip-ca-0.7", flags: dipCa("0.7")},
@@ -77,11 +77,11 @@ const methods = [
 // --lora METHOD=FILE,...: METHOD again with a recovery adapter (default model only), as METHOD+lora.
 for (const spec of args.lora ? String(args.lora).split(",") : []) {
   const [key, file] = spec.split("=");
-  const base = methods.find((x) => x.key === key);
-  if (!base || !file) throw new Error(`--lora ${spec}: give METHOD=FILE with one of ${methods.map((x) => x.key).join(", ")}`);
-  methods.push({key: `${key}+lora`, flags: [...base.flags, "--lora", path.resolve(file)], smallOnly: true});
+  const base = allMethods.find((x) => x.key === key);
+  if (!base || !file) throw new Error(`--lora ${spec}: give METHOD=FILE with one of ${allMethods.map((x) => x.key).join(", ")}`);
+  allMethods.push({key: `${key}+lora`, flags: [...base.flags, "--lora", path.resolve(file)], smallOnly: true});
 }
-methods.splice(0, methods.length, ...methods.filter((x) => !args.methods || String(args.methods).split(",").includes(x.key)));
+const methods = allMethods.filter((x) => !args.methods || String(args.methods).split(",").includes(x.key));
 const caches = (args.caches ?? "10,25,50,75").split(",").map(Number);
 const flashes = [{key: "disk", flags: []}, {key: "1GB/s", flags: ["--flash-bw", "1GB/s"]}]
   .filter((f) => (args.flashes ?? "disk,1GB/s").split(",").includes(f.key));

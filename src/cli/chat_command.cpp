@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -104,10 +103,7 @@ void add_chat(CLI::App& app) {
       try {
         InterruptScope scope;
         turn = conv.reply(line, g, [out_tty](int32_t, const std::string& piece) {
-          const std::string& shown = out_tty ? terminal_text(piece) : piece;
-          std::fwrite(shown.data(), 1, shown.size(), stdout);
-          const bool gone = std::fflush(stdout) != 0 && errno == EPIPE;
-          return !gone && !g_interrupted;
+          return write_generated(piece, out_tty) && !g_interrupted;
         });
       } catch (const LineTooLong& e) {  // the session goes on with the next line
         std::fprintf(stderr, "error: %s\n", e.what());

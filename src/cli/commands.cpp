@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -97,11 +96,8 @@ void add_generate(CLI::App& app) {
     std::fputs(shown_prompt.c_str(), stdout);
     std::fflush(stdout);
     const GenerateResult r = run.generate(
-        toks, {*sp, *n_predict, *ignore_eos}, [out_tty](int32_t, const std::string& piece) {
-          const std::string& shown = out_tty ? terminal_text(piece) : piece;
-          std::fwrite(shown.data(), 1, shown.size(), stdout);
-          return !(std::fflush(stdout) != 0 && errno == EPIPE);  // the reader has gone: an end
-        });
+        toks, {*sp, *n_predict, *ignore_eos},
+        [out_tty](int32_t, const std::string& piece) { return write_generated(piece, out_tty); });
     std::fputs("\n", stdout);
     const nlohmann::json& j = r.report;
     const int n_gen = int(r.tokens.size());

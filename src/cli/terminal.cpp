@@ -1,5 +1,8 @@
 #include "cli/terminal.h"
 
+#include <cerrno>
+#include <cstdio>
+
 namespace dip::cli {
 
 std::string terminal_text(const std::string& piece) {
@@ -10,6 +13,12 @@ std::string terminal_text(const std::string& piece) {
     if ((c >= 0x20 && c != 0x7f) || c == '\n' || c == '\t') out.push_back(ch);
   }
   return out;
+}
+
+bool write_generated(const std::string& piece, bool terminal) {
+  const std::string& shown = terminal ? terminal_text(piece) : piece;
+  std::fwrite(shown.data(), 1, shown.size(), stdout);
+  return !(std::fflush(stdout) != 0 && errno == EPIPE);
 }
 
 }  // namespace dip::cli

@@ -10,4 +10,8 @@ namespace dip::cli {
 // shows. Text written to a pipe or file is left as the model made it.
 std::string terminal_text(const std::string& piece);
 
+// Writes a piece of generated text to stdout (through terminal_text when `terminal`) and flushes
+// it; false when the reader has gone (EPIPE), which ends the generation.
+bool write_generated(const std::string& piece, bool terminal);
+
 }  // namespace dip::cli
