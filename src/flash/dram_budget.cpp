@@ -49,7 +49,10 @@ DramPlan plan_dram(const Model& m, const FlashImage& img, const BudgetSpec& spec
                    uint64_t process_rss) {
   const HParams& hp = m.hparams();
   DramPlan p;
-  p.process = process_rss;
+  // The process is measured after the model was opened: its adapters are loaded by then (their
+  // float copies written, their file's pages read), so their pages are in process_rss already.
+  // They count once, with the weights.
+  p.process = process_rss - std::min(process_rss, m.adapter_bytes());
   p.budget =
       spec.fraction > 0 ? uint64_t(spec.fraction * double(m.total_weight_bytes())) : spec.bytes;
   p.resident_weights = m.total_weight_bytes() - m.mlp_bytes() + m.adapter_bytes();
@@ -74,7 +77,7 @@ DramPlan plan_dram(const Model& m, const FlashImage& img, const BudgetSpec& spec
   if (p.budget < p.fixed()) {
     fail(
         "DRAM budget {} is too small for the part that must stay resident: {} (the process before "
-        "the weights {}, weights outside the MLP {}, KV cache {} "
+        "the weights {}, weights outside the MLP and adapters {}, KV cache {} "
         "for {} tokens, buffers {}, read buffers {}, cache bookkeeping {})",
         format_bytes(p.budget), format_bytes(p.fixed()), format_bytes(p.process),
         format_bytes(p.resident_weights), format_bytes(p.kv_cache), n_ctx, format_bytes(p.buffers),

@@ -88,4 +88,23 @@ assert b["flash_bytes_per_token"] >= a["flash_bytes_per_token"]
 if b["flash_gap"] > 0:
     assert b["flash_requests_per_token"] < a["flash_requests_per_token"], (a["flash_requests_per_token"], b["flash_requests_per_token"])
 PY
+# An adapter applied at run time: resident before the run measures the process, so the budget
+# grows by the adapter once (not twice: measured process + its bytes), and the run stays in it.
+for l in none lora; do
+  extra=()
+  if [ $l = lora ]; then extra=(--lora "$ROOT/models/default-recover-dip-ca-0.5.gguf"); fi
+  "$DIP" generate -m "$M" -p "Once upon a time" -n 8 --temp 0 --ignore-eos --json --method dip-ca --mlp-density 0.5 \
+    --gamma 0.5 --flash "$WORK/default.dipflash" --mlp-cache 25% "${extra[@]}" 2>"$WORK/lora-$l.log" | tail -n 1 > "$WORK/lora-$l.json"
+done
+python3 - "$WORK/lora-none.json" "$WORK/lora-lora.json" <<'PY'
+import json, os, sys
+a, b = (json.load(open(p))["flash"] for p in sys.argv[1:3])
+adapter = b["resident_weights"] - a["resident_weights"]
+assert adapter > 1e6, adapter
+assert b["cache_bytes"] == a["cache_bytes"], (a["cache_bytes"], b["cache_bytes"])
+if os.environ["RSS_CHECK"] == "rss":
+    growth = b["budget"] - a["budget"]
+    assert 0.8 * adapter < growth < 1.3 * adapter, f"budget grew {growth} for a {adapter}-byte adapter"
+    assert b["within_budget"], b
+PY
 echo "flash runs: ok"
