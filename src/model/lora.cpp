@@ -9,6 +9,7 @@
 #include "model/hf_model.h"
 #include "model/model.h"
 #include "model/rope_rows.h"
+#include "ops/matvec.h"
 #include "ops/quant.h"
 #include "util/error.h"
 
@@ -269,14 +270,13 @@ void LoraAdapter::add(const Model& base, const std::string& name, const GgufTens
 void lora_add(const LoraTensor& t, const int32_t* idx, const float* xs, size_t n, float* y,
               std::vector<float>& tmp) {
   if (idx) {
+    // The kept inputs scattered into a zero row, then whole rows of A: a SIMD dot over every
+    // input costs less than a scalar gather over the kept ones, and the zeros add nothing.
     const size_t R = t.rank, in = t.a.cols;
-    tmp.assign(R, 0.0f);
-    for (size_t r = 0; r < R; ++r) {
-      const float* a = &t.a_f32[r * in];
-      float s = 0;
-      for (size_t i = 0; i < n; ++i) s += a[size_t(idx[i])] * xs[i];
-      tmp[r] = s;
-    }
+    tmp.assign(R + in, 0.0f);
+    float* x = tmp.data() + R;
+    for (size_t i = 0; i < n; ++i) x[size_t(idx[i])] = xs[i];
+    for (size_t r = 0; r < R; ++r) tmp[r] = dot_simd(TensorType::F32, &t.a_f32[r * in], x, in);
   } else {
     lora_project_a(t, xs, tmp);
   }
@@ -285,20 +285,12 @@ void lora_add(const LoraTensor& t, const int32_t* idx, const float* xs, size_t n
 
 void lora_project_a(const LoraTensor& t, const float* x, std::vector<float>& tmp) {
   const size_t R = t.rank, in = t.a.cols;
-  tmp.assign(R, 0.0f);
-  for (size_t r = 0; r < R; ++r) {
-    const float* a = &t.a_f32[r * in];
-    float s = 0;
-    for (size_t i = 0; i < in; ++i) s += a[i] * x[i];
-    tmp[r] = s;
-  }
+  tmp.resize(R);
+  for (size_t r = 0; r < R; ++r) tmp[r] = dot_simd(TensorType::F32, &t.a_f32[r * in], x, in);
 }
 
 float lora_row(const LoraTensor& t, const std::vector<float>& tmp, size_t j) {
-  const float* b = &t.b_f32[j * t.rank];
-  float s = 0;
-  for (size_t r = 0; r < t.rank; ++r) s += b[r] * tmp[r];
-  return t.scale * s;
+  return t.scale * dot_simd(TensorType::F32, &t.b_f32[j * t.rank], tmp.data(), t.rank);
 }
 
 }  // namespace dip
