@@ -7,6 +7,7 @@
 #include "ops/attention_order.h"
 #include "ops/elementwise.h"
 #include "ops/elementwise_simd.h"
+#include "ops/q4_0_x8.h"
 #include "ops/quant.h"
 #include "util/error.h"
 #include "util/fp.h"
@@ -34,7 +35,11 @@ void Session::project(const Weight& w, const float* x, size_t stride, size_t bat
     enc_src_ = x;
     enc_batch_ = batch;
   }
-  matmul(w.type, w.data, w.cols, w.rows, enc_, y, y_stride, &pool_);
+  if (const uint8_t* packed = model_.repacked(w)) {
+    matmul_q4_0_x8(packed, w.cols, w.rows, enc_, y, y_stride, &pool_);
+  } else {
+    matmul(w.type, w.data, w.cols, w.rows, enc_, y, y_stride, &pool_);
+  }
   if (lora_enabled_)
     for (const LoraTensor* t : w.lora) add_lora(*t, x, stride, batch, y, y_stride);
 }

@@ -139,6 +139,8 @@ std::unique_ptr<Model> Model::load(const std::string& path, bool vocab_only) {
     m->hp_ = load_hparams(*m->gguf_);
   }
   if (!vocab_only) m->load_weights();
+  // GGUF weights are views of the read-only file mapping, whose pages may be let go once copied.
+  m->repacked_ = std::make_unique<RepackedWeights>(m->gguf_ != nullptr);
   return m;
 }
 
@@ -250,6 +252,12 @@ uint64_t Model::adapter_bytes() const {
   uint64_t b = 0;
   for (const auto& a : adapters_) b += a->bytes();
   return b;
+}
+
+const uint8_t* Model::repacked(const Weight& w) const {
+  // (A tied output matrix is repacked too, as llama.cpp does with its copy of the embeddings;
+  // the rows the embedding lookup reads come back from the file as they are touched.)
+  return repacked_ ? repacked_->q4_0_x8(w) : nullptr;
 }
 
 }  // namespace dip

@@ -9,6 +9,7 @@
 #include "model/hf_model.h"
 #include "model/hparams.h"
 #include "model/lora.h"
+#include "model/repacked_weights.h"
 #include "model/weight.h"
 #include "ops/tensor_types.h"
 #include "tokenizer/vocab.h"
@@ -62,6 +63,10 @@ class Model {
   uint64_t mlp_bytes() const;
   uint64_t total_weight_bytes() const;
 
+  // w in the layout of the CPU's fastest dense kernel, copied on first use (repacked_weights.h),
+  // or null where w's own bytes are what that kernel reads.
+  const uint8_t* repacked(const Weight& w) const;
+
  private:
   void load_weights();
   std::string path_;
@@ -72,6 +77,7 @@ class Model {
   Vocab vocab_;
   bool vocab_only_ = false;
   std::vector<std::unique_ptr<LoraAdapter>> adapters_;
+  std::unique_ptr<RepackedWeights> repacked_;  // made with the weights
 };
 
 }  // namespace dip

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "ops/kernel_tiling.h"
+#include "ops/q4_0_act_rows.h"
 #include "ops/tensor_types.h"
 
 namespace dip {
@@ -26,19 +27,11 @@ struct alignas(64) Lanes64 {
   uint8_t v[64];
 };
 
-// Per activation row and block: the quants as [a0..15, a0..15, a16..31, a16..31] (the order
-// in which two weight rows' nibbles sit in a register, see load_pair), 8 * sum(a) (the -8
-// offset of the nibbles, subtracted once per block for all rows) and the scale.
-struct PreparedQ4Acts {
-  std::vector<Lanes64> q;
-  std::vector<int32_t> off8;
-  std::vector<float> d;
-  size_t nb = 0;
+// The activations' quants as [a0..15, a0..15, a16..31, a16..31] per block (the order in which
+// two weight rows' nibbles sit in a register, see load_pair).
+struct PreparedQ4Acts : Q4ActRows<Lanes64> {
   void prepare(const uint8_t* acts, size_t arb, size_t n_act, size_t n_blocks) {
-    nb = n_blocks;
-    q.resize(n_act * nb);
-    off8.resize(n_act * nb);
-    d.resize(n_act * nb);
+    size_for(acts, arb, n_act, n_blocks);
     for (size_t t = 0; t < n_act; ++t) {
       const BlockQ8_0* a = reinterpret_cast<const BlockQ8_0*>(acts + t * arb);
       for (size_t b = 0; b < nb; ++b) {
@@ -48,10 +41,6 @@ struct PreparedQ4Acts {
         const __m256i hihi = _mm256_inserti128_si256(_mm256_castsi128_si256(hi), hi, 1);
         _mm512_store_si512(&q[t * nb + b],
                            _mm512_inserti64x4(_mm512_castsi256_si512(lolo), hihi, 1));
-        int s = 0;
-        for (int j = 0; j < 32; ++j) s += a[b].qs[j];
-        off8[t * nb + b] = 8 * s;
-        d[t * nb + b] = _cvtsh_ss(a[b].d);
       }
     }
   }

@@ -166,6 +166,15 @@ float dot_ggml_lane_order_ref(TensorType wt, const void* w, const BlockQ8_0* act
   return (h[0] + h[2]) + (h[1] + h[3]);
 }
 
+void q8_0_offsets_and_scales(const BlockQ8_0* act, size_t nb, int32_t* off8, float* d) {
+  for (size_t b = 0; b < nb; ++b) {
+    int s = 0;
+    for (size_t j = 0; j < kQK8_0; ++j) s += act[b].qs[j];
+    off8[b] = 8 * s;
+    d[b] = fp16_to_f32(act[b].d);
+  }
+}
+
 float dot_q4_0_rows_order_ref(const BlockQ4_0* w, const BlockQ8_0* act, size_t n) {
   float acc = 0.0f;
   for (size_t b = 0; b < n / kQK8_0; ++b) {

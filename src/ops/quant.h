@@ -35,6 +35,10 @@ float dot_ref(TensorType weight, const void* w, const void* act, size_t n);
 // (l + l+4), (0 + 2, 1 + 3), (0 + 1). Bit-exact target of qdot_lanes_avx512.cpp.
 float dot_ggml_lane_order_ref(TensorType weight, const void* w, const BlockQ8_0* act, size_t n);
 
+// Per Q8_0 block of an activation row (nb blocks): 8 * the sum of its quants (Q4_0's -8 offset,
+// taken off the exact integer sums of the Q4_0 kernels) and its scale as a float.
+void q8_0_offsets_and_scales(const BlockQ8_0* act, size_t nb, int32_t* off8, float* d);
+
 // The Q4_0 x Q8_0 dot in the order of ggml's repacked Q4_0 kernels (ggml_gemv/gemm_q4_0_8x8_q8_0):
 // per block in order acc = fma(float(exact sum of (q - 8) a), dw * da, acc). Bit-exact target
 // of the 16-row Q4_0 kernel.

@@ -11,6 +11,7 @@
 #include "ops/elementwise.h"
 #include "ops/elementwise_simd.h"
 #include "ops/matvec.h"
+#include "ops/q4_0_x8.h"
 #include "ops/qdot_arm.h"
 #include "ops/qdot_x86.h"
 #include "ops/quant.h"
@@ -229,22 +230,25 @@ TEST(Kernels, Avx512KernelsAreBitIdenticalToGgmlLaneOrder) {
   }
 }
 
-// The 16-row Q4_0 kernel (ggml's repacked order): bit-identical to its scalar model for row
-// counts below, at and above a tile of 16 (masked last tile), thread slices that start inside
-// the matrix, one and several activations.
-TEST(Kernels, Avx512Q4_0RowsKernelIsBitIdenticalToGgmlRepackedOrder) {
-  if (!qdot_x86_available(QdotIsa::kAvx512)) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
+// A Q4_0 kernel in ggml's repacked order, called as two threads would call it (rows [0, split)
+// and [split, rows)) on fresh random products: bit-identical to the order's scalar model (and
+// near the exact dot) for row counts of one tile and several, one and several activations.
+// prepare(wq, rows, n) gives the weights the kernel reads; run(w, rb, n, acts, batch, y, rows,
+// r0, r1) multiplies; split(rows) is where the second slice starts.
+void expect_q4_0_rows_order(
+    const std::function<std::vector<uint8_t>(const std::vector<uint8_t>&, size_t, size_t)>& prepare,
+    const std::function<void(const uint8_t*, size_t, size_t, const EncodedActs&, size_t, float*,
+                             size_t, size_t, size_t)>& run,
+    const std::function<size_t(size_t)>& split, std::initializer_list<size_t> row_counts) {
   const TensorType t = TensorType::Q4_0;
-  for (size_t rows : {8u, 16u, 24u, 40u, 136u}) {
-    for (size_t batch : {1u, 3u, 4u, 37u}) {
+  for (size_t rows : row_counts) {
+    for (size_t batch : {1u, 3u, 4u, 5u, 37u}) {
       for (size_t n : {32u, 160u, 4096u}) {
         auto [rb, wq, a] = random_product(t, rows, batch, n);
+        const std::vector<uint8_t> w = prepare(wq, rows, n);
         std::vector<float> y(batch * rows, NAN);
-        const size_t split = rows / 2;  // two slices, as two threads would take them
-        qmatmul_q4_0_rows_x86(wq.data(), rb, n, a.data.data(), a.row_bytes, batch, y.data(), rows,
-                              0, split);
-        qmatmul_q4_0_rows_x86(wq.data(), rb, n, a.data.data(), a.row_bytes, batch, y.data(), rows,
-                              split, rows);
+        run(w.data(), rb, n, a, batch, y.data(), rows, 0, split(rows));
+        run(w.data(), rb, n, a, batch, y.data(), rows, split(rows), rows);
         for (size_t b = 0; b < batch; ++b) {
           for (size_t r = 0; r < rows; ++r) {
             const float ref =
@@ -258,6 +262,34 @@ TEST(Kernels, Avx512Q4_0RowsKernelIsBitIdenticalToGgmlRepackedOrder) {
       }
     }
   }
+}
+
+// The AVX2 kernel on Q4_0 repacked eight rows at a time; slices start at a group of 8.
+TEST(Kernels, RepackedQ4_0KernelIsBitIdenticalToGgmlRepackedOrder) {
+  if (!q4_0_x8_available()) GTEST_SKIP() << "no AVX2 on this CPU";
+  expect_q4_0_rows_order(
+      [](const std::vector<uint8_t>& wq, size_t rows, size_t n) {
+        std::vector<uint8_t> packed(wq.size());
+        repack_q4_0_x8(wq.data(), rows, n, packed.data());
+        return packed;
+      },
+      [](const uint8_t* w, size_t, size_t n, const EncodedActs& a, size_t batch, float* y,
+         size_t rows, size_t r0,
+         size_t r1) { qmatmul_q4_0_x8(w, n, a.data.data(), a.row_bytes, batch, y, rows, r0, r1); },
+      [](size_t rows) { return 8 * (rows / 16); }, {8u, 16u, 24u, 136u});
+}
+
+// The 16-row AVX-512 kernel on the GGUF layout: row counts below, at and above a tile of 16
+// (masked last tile), slices that start inside a tile.
+TEST(Kernels, Avx512Q4_0RowsKernelIsBitIdenticalToGgmlRepackedOrder) {
+  if (!qdot_x86_available(QdotIsa::kAvx512)) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
+  expect_q4_0_rows_order([](const std::vector<uint8_t>& wq, size_t, size_t) { return wq; },
+                         [](const uint8_t* w, size_t rb, size_t n, const EncodedActs& a,
+                            size_t batch, float* y, size_t rows, size_t r0, size_t r1) {
+                           qmatmul_q4_0_rows_x86(w, rb, n, a.data.data(), a.row_bytes, batch, y,
+                                                 rows, r0, r1);
+                         },
+                         [](size_t rows) { return rows / 2; }, {8u, 16u, 24u, 40u, 136u});
 }
 
 // The AVX512_BF16 kernel called directly: sizes below, at and above its unrolled steps of

@@ -5,7 +5,8 @@
 //   model: "file.gguf",
 //   texts: ["..."],                      // tokenized with llama.cpp (special tokens added, as `dip tokenize`)
 //   logits: {tokens: [...], out: "f"},   // raw logits of every position -> float32 file [pos][vocab]
-//   greedy: {tokens: [...], n: 64},      // greedy continuation
+//   greedy: {tokens: [...], n: 64},      // greedy continuation; logits_out: logits along its
+//                                        // path as one batch; step_logits_out: those of each step
 //   perplexity: {file: "t.txt", ctx: 512, out: "nll.json"} // llama.cpp's perplexity protocol
 //   speed: {text: "...", n: 64, runs: 3}  // prompt and generation tokens/s (benchmarks)
 //   threads: 2,
@@ -62,13 +63,18 @@ if (req.greedy) {
   let input = req.greedy.tokens;
   const gen = [];
   const margins = [];
+  const stepOut = req.greedy.step_logits_out;
+  const steps = stepOut ? new Float32Array(req.greedy.n * nVocab) : null;
   for (let i = 0; i < req.greedy.n; i++) {
-    // The two largest logits only (the whole vocabulary as a JavaScript Map is the slow part).
-    // Of two exactly equal largest logits the lower token id is taken, as dip does (with more
-    // than two, llama.cpp's sort picks; the differential test counts any exact tie as a tie).
-    const items = input.map((t, k) => (k === input.length - 1 ? [t, {generateNext: {logits: {filter: {includeTop: 2}}}}] : t));
+    // The two largest logits only, unless every step's logits are asked for (the whole
+    // vocabulary as a JavaScript Map is the slow part). Of two exactly equal largest logits the
+    // lower token id is taken, as dip does (with more than two, llama.cpp's sort picks; the
+    // differential test counts any exact tie as a tie).
+    const want = steps ? true : {filter: {includeTop: 2}};
+    const items = input.map((t, k) => (k === input.length - 1 ? [t, {generateNext: {logits: want}}] : t));
     const outs = await seq.controlledEvaluate(items);
     const logits = outs[input.length - 1].next.logits;
+    if (steps) logitsArray(logits, steps, i * nVocab);
     let best = -1, bestV = -Infinity, second = -Infinity;
     for (const [tok, v] of logits) {
       if (v > bestV || (v === bestV && tok < best)) { second = bestV; bestV = v; best = tok; }
@@ -80,6 +86,7 @@ if (req.greedy) {
   }
   res.greedy = gen;
   res.greedy_margins = margins;
+  if (steps) fs.writeFileSync(stepOut, Buffer.from(steps.buffer));
   await ctx.dispose();
   if (req.greedy.logits_out) {
     // Logits along the whole greedy path (prompt + continuation), evaluated as one sequence.
