@@ -138,10 +138,7 @@ void BM_Q4Repacked(benchmark::State& st) {
   std::vector<float> y(rows * batch);
   for (auto _ : st) {
     if (repacked) {
-      pool.parallel_for(rows, 16, [&](size_t r0, size_t r1) {
-        qmatmul_q4_0_x8(packed.data(), cols, a.data.data(), a.row_bytes, batch, y.data(), rows, r0,
-                        r1);
-      });
+      matmul_q4_0_x8(packed.data(), cols, rows, a, y.data(), rows, &pool);
     } else {
       matmul(TensorType::Q4_0, w.data(), cols, rows, a, y.data(), rows, &pool);
     }

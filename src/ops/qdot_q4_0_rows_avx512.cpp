@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "ops/kernel_tiling.h"
-#include "ops/q4_0_act_rows.h"
+#include "ops/quant.h"
 #include "ops/tensor_types.h"
 
 namespace dip {
@@ -29,9 +29,11 @@ struct alignas(64) Lanes64 {
 
 // The activations' quants as [a0..15, a0..15, a16..31, a16..31] per block (the order in which
 // two weight rows' nibbles sit in a register, see load_pair).
-struct PreparedQ4Acts : Q4ActRows<Lanes64> {
+struct PreparedQ4Acts : Q4ActSums {
+  std::vector<Lanes64> q;
   void prepare(const uint8_t* acts, size_t arb, size_t n_act, size_t n_blocks) {
-    size_for(acts, arb, n_act, n_blocks);
+    compute(acts, arb, n_act, n_blocks);
+    q.resize(n_act * nb);
     for (size_t t = 0; t < n_act; ++t) {
       const BlockQ8_0* a = reinterpret_cast<const BlockQ8_0*>(acts + t * arb);
       for (size_t b = 0; b < nb; ++b) {

@@ -10,22 +10,27 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <vector>
 
 #include "ops/kernel_tiling.h"
-#include "ops/q4_0_act_rows.h"
 #include "ops/q4_0_x8.h"
+#include "ops/quant.h"
 #include "ops/tensor_types.h"
 
 namespace dip {
 namespace {
 
-// The activations' quants as Q8_0 blocks (one broadcast of four bytes per load).
-struct PreparedActs : Q4ActRows<BlockQ8_0> {
+// The activations as the encoder left them (Q8_0 rows, quants read in place: one broadcast of
+// four bytes per load) and their per-block sums and scales.
+struct PreparedActs : Q4ActSums {
+  const uint8_t* rows = nullptr;
+  size_t row_bytes = 0;
   void prepare(const uint8_t* acts, size_t arb, size_t n_act, size_t n_blocks) {
-    size_for(acts, arb, n_act, n_blocks);
-    for (size_t t = 0; t < n_act; ++t)
-      std::memcpy(&q[t * nb], acts + t * arb, nb * sizeof(BlockQ8_0));
+    compute(acts, arb, n_act, n_blocks);
+    rows = acts;
+    row_bytes = arb;
+  }
+  const int8_t* quants(size_t t, size_t b) const {
+    return reinterpret_cast<const BlockQ8_0*>(rows + t * row_bytes)[b].qs;
   }
 };
 
@@ -60,7 +65,7 @@ void group_tile(const uint8_t* group, const PreparedActs& pa, size_t t0, float* 
     }
     for (int t = 0; t < T; ++t) {
       const size_t i = (t0 + t) * nb + b;
-      const int8_t* a = pa.q[i].qs;
+      const int8_t* a = pa.quants(t0 + t, b);
       // Eight products of pairs per int16 lane: |sum| <= 8 * 2 * 15 * 127 < 32768, exact.
       __m256i s16 = _mm256_maddubs_epi16(w[0], bcast4(a));
       for (int k = 1; k < 8; ++k)

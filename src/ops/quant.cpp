@@ -166,12 +166,18 @@ float dot_ggml_lane_order_ref(TensorType wt, const void* w, const BlockQ8_0* act
   return (h[0] + h[2]) + (h[1] + h[3]);
 }
 
-void q8_0_offsets_and_scales(const BlockQ8_0* act, size_t nb, int32_t* off8, float* d) {
-  for (size_t b = 0; b < nb; ++b) {
-    int s = 0;
-    for (size_t j = 0; j < kQK8_0; ++j) s += act[b].qs[j];
-    off8[b] = 8 * s;
-    d[b] = fp16_to_f32(act[b].d);
+void Q4ActSums::compute(const uint8_t* acts, size_t arb, size_t n_act, size_t n_blocks) {
+  nb = n_blocks;
+  off8.resize(n_act * nb);
+  d.resize(n_act * nb);
+  for (size_t t = 0; t < n_act; ++t) {
+    const BlockQ8_0* a = reinterpret_cast<const BlockQ8_0*>(acts + t * arb);
+    for (size_t b = 0; b < nb; ++b) {
+      int s = 0;
+      for (size_t j = 0; j < kQK8_0; ++j) s += a[b].qs[j];
+      off8[t * nb + b] = 8 * s;
+      d[t * nb + b] = fp16_to_f32(a[b].d);
+    }
   }
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "ops/tensor_types.h"
 
@@ -35,9 +36,17 @@ float dot_ref(TensorType weight, const void* w, const void* act, size_t n);
 // (l + l+4), (0 + 2, 1 + 3), (0 + 1). Bit-exact target of qdot_lanes_avx512.cpp.
 float dot_ggml_lane_order_ref(TensorType weight, const void* w, const BlockQ8_0* act, size_t n);
 
-// Per Q8_0 block of an activation row (nb blocks): 8 * the sum of its quants (Q4_0's -8 offset,
-// taken off the exact integer sums of the Q4_0 kernels) and its scale as a float.
-void q8_0_offsets_and_scales(const BlockQ8_0* act, size_t nb, int32_t* off8, float* d);
+// What the Q4_0 kernels in ggml's repacked order (qdot_q4_0_rows_avx512.cpp,
+// qdot_q4_0_x8_avx2.cpp) keep per Q8_0 activation block besides the quants: 8 * the sum of its
+// quants (the nibbles' -8 offset, taken off the exact integer sums) and its scale as a float.
+// (Compiled here, with the baseline flags: the kernel files are built for their own targets.)
+struct Q4ActSums {
+  std::vector<int32_t> off8;
+  std::vector<float> d;
+  size_t nb = 0;
+  // For n_act rows of n_blocks Q8_0 blocks, arb bytes apart in `acts`.
+  void compute(const uint8_t* acts, size_t arb, size_t n_act, size_t n_blocks);
+};
 
 // The Q4_0 x Q8_0 dot in the order of ggml's repacked Q4_0 kernels (ggml_gemv/gemm_q4_0_8x8_q8_0):
 // per block in order acc = fma(float(exact sum of (q - 8) a), dw * da, acc). Bit-exact target

@@ -132,10 +132,11 @@ function compare(name, type, ourModel, refModel, lora = []) {
     `${name}: tokens of ${JSON.stringify(t)}\n  llama.cpp ${JSON.stringify(ref.tokenize[i])}\n  dip       ${JSON.stringify(ours[i])}`));
   // Next-token distributions at every position of a test text and of llama.cpp's greedy path.
   const ourFile = path.join(work, name + ".dip.bin");
-  let worst = 0, maxLogitDiff = 0, V = 0;
+  let worst = 0, maxLogitDiff = 0, V = 0, refPath = null;
   for (const [toks, refFile] of [[ours[1], logitsFile], [prompt.concat(ref.greedy.slice(0, -1)), pathFile]]) {
     V = JSON.parse(run(["eval", "-m", model, ...la, "-t", String(threads), "--tokens", toks.join(","), "--dump-logits", ourFile])).n_vocab;
     const a = new Float32Array(fs.readFileSync(refFile).buffer.slice(0));
+    if (refFile === pathFile) refPath = a;
     const b = new Float32Array(fs.readFileSync(ourFile).buffer.slice(0));
     check(a.length === b.length && a.length === toks.length * V, `${name}: logits sizes differ`);
     for (let i = 0; i < a.length; i++) maxLogitDiff = Math.max(maxLogitDiff, Math.abs(a[i] - b[i]));
@@ -181,9 +182,8 @@ function compare(name, type, ourModel, refModel, lora = []) {
   let stepNoise = 0;
   if (firstDiff >= 0 && !zen4Build) {
     const steps = new Float32Array(fs.readFileSync(stepFile).buffer.slice(0));
-    const batch = new Float32Array(fs.readFileSync(pathFile).buffer.slice(0));
     const at = (prompt.length - 1 + firstDiff) * V;
-    for (let i = 0; i < V; i++) stepNoise = Math.max(stepNoise, Math.abs(steps[firstDiff * V + i] - batch[at + i]));
+    for (let i = 0; i < V; i++) stepNoise = Math.max(stepNoise, Math.abs(steps[firstDiff * V + i] - refPath[at + i]));
   }
   const tieMargin = Math.max(1e-3, 2 * maxLogitDiff, 2 * stepNoise);
   const tie = firstDiff >= 0 && ref.greedy_margins[firstDiff] < tieMargin;
