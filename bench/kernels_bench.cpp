@@ -12,9 +12,9 @@
 #include "ops/colsparse.h"
 #include "ops/elementwise.h"
 #include "ops/matvec.h"
-#include "ops/q4_0_x8.h"
 #include "ops/qdot_x86.h"
 #include "ops/quant.h"
+#include "ops/repack_x8.h"
 #include "util/threadpool.h"
 
 namespace {
@@ -119,41 +119,43 @@ BENCHMARK(BM_Matmul)
     ->ArgNames({"type", "rows", "cols", "batch", "threads"})
     ->UseRealTime();
 
-// Q4_0 in GGUF layout (what matmul picks) against the same matrix repacked eight rows at a time
-// (q4_0_x8.h), in the same run: args layout (0 GGUF, 1 repacked), rows, cols, batch, threads.
-void BM_Q4Repacked(benchmark::State& st) {
-  const bool repacked = st.range(0) == 1;
-  const size_t rows = st.range(1), cols = st.range(2), batch = st.range(3);
-  if (repacked && !q4_0_x8_available()) {
+// Q4_0 and Q4_K in GGUF layout (what matmul picks) against the same matrix repacked eight rows at
+// a time (repack_x8.h), in the same run: args type (ggml id: 2 Q4_0, 12 Q4_K), layout (0 GGUF,
+// 1 repacked), rows, cols, batch, threads.
+void BM_Repacked(benchmark::State& st) {
+  const TensorType t = TensorType(st.range(0));
+  const bool repacked = st.range(1) == 1;
+  const size_t rows = st.range(2), cols = st.range(3), batch = st.range(4);
+  if (repacked && !x8_available(t)) {
     st.SkipWithError("no AVX2 on this CPU");
     return;
   }
-  ThreadPool pool(int(st.range(4)));
-  const auto w = random_weight(TensorType::Q4_0, rows, cols);
+  ThreadPool pool(int(st.range(5)));
+  const auto w = random_weight(t, rows, cols);
   std::vector<uint8_t> packed(w.size());
-  repack_q4_0_x8(w.data(), rows, cols, packed.data());
+  repack_x8(t, w.data(), rows, cols, packed.data());
   const auto x = random_floats(cols * batch, 7);
   EncodedActs a;
-  encode_acts(TensorType::Q4_0, x.data(), cols, batch, cols, a);
+  encode_acts(t, x.data(), cols, batch, cols, a);
   std::vector<float> y(rows * batch);
   for (auto _ : st) {
     if (repacked) {
-      matmul_q4_0_x8(packed.data(), cols, rows, a, y.data(), rows, &pool);
+      matmul_x8(t, packed.data(), cols, rows, a, y.data(), rows, &pool);
     } else {
-      matmul(TensorType::Q4_0, w.data(), cols, rows, a, y.data(), rows, &pool);
+      matmul(t, w.data(), cols, rows, a, y.data(), rows, &pool);
     }
     benchmark::DoNotOptimize(y.data());
   }
   st.SetBytesProcessed(int64_t(st.iterations()) * int64_t(w.size()));
   st.SetItemsProcessed(int64_t(st.iterations()) * int64_t(rows * cols * batch));
-  st.SetLabel(repacked ? "Q4_0 repacked x8" : "Q4_0 GGUF layout");
+  st.SetLabel(ggml_type_name(uint32_t(t)) + (repacked ? " repacked x8" : " GGUF layout"));
 }
-BENCHMARK(BM_Q4Repacked)
-    ->Name("Q4Repacked")
-    ->ArgsProduct({{0, 1}, {256}, {2048}, {1, 32}, {1}})
-    ->ArgsProduct({{0, 1}, {4096, 14336}, {4096}, {1}, {2}})
-    ->ArgsProduct({{0, 1}, {2048}, {2048}, {32}, {2}})
-    ->ArgNames({"layout", "rows", "cols", "batch", "threads"})
+BENCHMARK(BM_Repacked)
+    ->Name("Repacked")
+    ->ArgsProduct({{2, 12}, {0, 1}, {256}, {2048}, {1, 32}, {1}})
+    ->ArgsProduct({{2, 12}, {0, 1}, {4096, 14336}, {4096}, {1}, {2}})
+    ->ArgsProduct({{2, 12}, {0, 1}, {2048}, {2048}, {32}, {2}})
+    ->ArgNames({"type", "layout", "rows", "cols", "batch", "threads"})
     ->UseRealTime();
 
 // K-quant kernels side by side, in cache, one thread: args K type (0 Q4_K, 1 Q5_K, 2 Q6_K),

@@ -7,8 +7,8 @@
 #include "ops/attention_order.h"
 #include "ops/elementwise.h"
 #include "ops/elementwise_simd.h"
-#include "ops/q4_0_x8.h"
 #include "ops/quant.h"
+#include "ops/repack_x8.h"
 #include "util/error.h"
 #include "util/fp.h"
 
@@ -36,7 +36,7 @@ void Session::project(const Weight& w, const float* x, size_t stride, size_t bat
     enc_batch_ = batch;
   }
   if (const uint8_t* packed = model_.repacked(w)) {
-    matmul_q4_0_x8(packed, w.cols, w.rows, enc_, y, y_stride, &pool_);
+    matmul_x8(w.type, packed, w.cols, w.rows, enc_, y, y_stride, &pool_);
   } else {
     matmul(w.type, w.data, w.cols, w.rows, enc_, y, y_stride, &pool_);
   }

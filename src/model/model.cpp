@@ -257,7 +257,7 @@ uint64_t Model::adapter_bytes() const {
 const uint8_t* Model::repacked(const Weight& w) const {
   // (A tied output matrix is repacked too, as llama.cpp does with its copy of the embeddings;
   // the rows the embedding lookup reads come back from the file as they are touched.)
-  return repacked_ ? repacked_->q4_0_x8(w) : nullptr;
+  return repacked_ ? repacked_->x8(w) : nullptr;
 }
 
 }  // namespace dip

@@ -3,13 +3,12 @@
 #include <algorithm>
 
 #include "io/mapped_file.h"
-#include "ops/q4_0_x8.h"
+#include "ops/repack_x8.h"
 
 namespace dip {
 
-const uint8_t* RepackedWeights::q4_0_x8(const Weight& w) {
-  if (w.type != TensorType::Q4_0 || w.rows % 8 != 0 || w.rows == 0 || !q4_0_x8_preferred())
-    return nullptr;
+const uint8_t* RepackedWeights::x8(const Weight& w) {
+  if (w.rows % 8 != 0 || w.rows == 0 || !x8_preferred(w.type)) return nullptr;
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = copies_.find(w.data);
   if (it != copies_.end()) return it->second.data();
@@ -22,7 +21,7 @@ const uint8_t* RepackedWeights::q4_0_x8(const Weight& w) {
   const size_t groups = w.rows / 8, step = std::max<size_t>(1, (size_t(256) << 10) / group_bytes);
   for (size_t g = 0; g < groups; g += step) {
     const size_t n = std::min(step, groups - g);
-    repack_q4_0_x8(w.data + g * group_bytes, 8 * n, w.cols, copy.data() + g * group_bytes);
+    repack_x8(w.type, w.data + g * group_bytes, 8 * n, w.cols, copy.data() + g * group_bytes);
     if (release_source_) release_mapped_pages(w.data + g * group_bytes, n * group_bytes);
   }
   return copies_.emplace(w.data, std::move(copy)).first->second.data();

@@ -1,4 +1,4 @@
-// Q4_0 weights repacked eight rows at a time (q4_0_x8.h) x Q8_0 activations on AVX2, in the
+// Q4_0 weights repacked eight rows at a time (repack_x8.h) x Q8_0 activations on AVX2, in the
 // order of llama.cpp's repacked Q4_0 kernels: per (row, activation) and block in order,
 // acc = fma(float(exact integer sum of the block), dw * da, acc). Each 32-byte load holds four
 // quants of each of the eight rows, one per 32-bit lane, so the activation's matching four
@@ -12,8 +12,8 @@
 #include <cstring>
 
 #include "ops/kernel_tiling.h"
-#include "ops/q4_0_x8.h"
 #include "ops/quant.h"
+#include "ops/repack_x8.h"
 #include "ops/tensor_types.h"
 
 namespace dip {
@@ -21,6 +21,8 @@ namespace {
 
 // The activations as the encoder left them (Q8_0 rows, quants read in place: one broadcast of
 // four bytes per load) and their per-block sums and scales.
+constexpr size_t kUnit = 8 * sizeof(BlockQ4_0);
+
 struct PreparedActs : Q4ActSums {
   const uint8_t* rows = nullptr;
   size_t row_bytes = 0;
@@ -50,7 +52,7 @@ void group_tile(const uint8_t* group, const PreparedActs& pa, size_t t0, float* 
   __m256 acc[T];
   for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
   for (size_t b = 0; b < nb; ++b) {
-    const uint8_t* blk = group + b * kQ4x8BlockBytes;
+    const uint8_t* blk = group + b * kUnit;
     if (T == 1) {
       _mm_prefetch(reinterpret_cast<const char*>(blk) + kWeightPrefetchBytes, _MM_HINT_T0);
       _mm_prefetch(reinterpret_cast<const char*>(blk) + kWeightPrefetchBytes + 64, _MM_HINT_T0);
@@ -87,7 +89,7 @@ void qmatmul_q4_0_x8_avx2(const uint8_t* packed, size_t n, const uint8_t* acts, 
   const size_t nb = n / kQK8_0;
   thread_local PreparedActs prep;
   prep.prepare(acts, arow_bytes, n_act, nb);
-  const size_t group_bytes = nb * kQ4x8BlockBytes;
+  const size_t group_bytes = nb * kUnit;
   auto group = [&](size_t r) { return packed + (r / 8) * group_bytes; };
   if (n_act == 1) {
     for (size_t r = r0; r < r1; r += 8) group_tile<1>(group(r), prep, 0, y, y_stride, r);

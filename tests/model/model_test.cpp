@@ -14,7 +14,7 @@
 #include "io/gguf_writer.h"
 #include "model/forward.h"
 #include "ops/matvec.h"
-#include "ops/q4_0_x8.h"
+#include "ops/repack_x8.h"
 #include "util/error.h"
 
 namespace dip {
@@ -137,31 +137,41 @@ std::string mutate(const std::string& src, const std::string& name,
 // AVX2 kernel for that layout runs: once (the same copy after), equal to repacking the file's
 // bytes (which are read again from the file after their pages were let go), and the product
 // through the copy agrees with the product on the GGUF layout. Other types keep their bytes.
-TEST(Model, Q4_0MatricesAreRepackedOnceWhereTheAvx2KernelRuns) {
-  auto m = Model::load(make(Arch::kLlama, TensorType::Q4_0, "repack-q4_0.gguf"));
-  const Weight& w = m->layers[0].wq;
-  ASSERT_EQ(w.type, TensorType::Q4_0);
+// Q4_0 and Q4_K matrices are copied once into the eight-row layout where the AVX2 kernels run,
+// and the copy's products agree with the GGUF layout's (Q4_K: bit for bit, the same order).
+TEST(Model, Q4MatricesAreRepackedOnceWhereTheAvx2KernelRuns) {
   auto f16 = Model::load(make(Arch::kLlama, TensorType::F16, "repack-f16.gguf"));
   EXPECT_EQ(f16->repacked(f16->layers[0].wq), nullptr);
-  if (!q4_0_x8_preferred()) {
-    EXPECT_EQ(m->repacked(w), nullptr);
-    GTEST_SKIP() << "this CPU multiplies Q4_0 in the GGUF layout";
+  for (TensorType t : {TensorType::Q4_0, TensorType::Q4_K}) {
+    SCOPED_TRACE(ggml_type_name(uint32_t(t)));
+    auto m = Model::load(make(Arch::kLlama, t, "repack-q4.gguf"));
+    const Weight& w = m->layers[0].wq;
+    ASSERT_EQ(w.type, t);
+    if (!x8_preferred(t)) {
+      EXPECT_EQ(m->repacked(w), nullptr);
+      continue;
+    }
+    const uint8_t* packed = m->repacked(w);
+    ASSERT_NE(packed, nullptr);
+    EXPECT_EQ(m->repacked(w), packed);
+    std::vector<uint8_t> expect(w.bytes());
+    repack_x8(t, w.data, w.rows, w.cols, expect.data());
+    EXPECT_EQ(0, std::memcmp(packed, expect.data(), expect.size()));
+    std::vector<float> x(w.cols * 3);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.7f * float(i)) * 2.0f;
+    EncodedActs a;
+    encode_acts(w.type, x.data(), w.cols, 3, w.cols, a);
+    std::vector<float> y_gguf(3 * w.rows), y_packed(3 * w.rows);
+    matmul(w.type, w.data, w.cols, w.rows, a, y_gguf.data(), w.rows, nullptr);
+    matmul_x8(t, packed, w.cols, w.rows, a, y_packed.data(), w.rows, nullptr);
+    for (size_t i = 0; i < y_gguf.size(); ++i) {
+      if (t == TensorType::Q4_K) {
+        ASSERT_EQ(y_packed[i], y_gguf[i]) << i;
+      } else {
+        ASSERT_NEAR(y_packed[i], y_gguf[i], 1e-4 * (1 + std::fabs(y_gguf[i]))) << i;
+      }
+    }
   }
-  const uint8_t* packed = m->repacked(w);
-  ASSERT_NE(packed, nullptr);
-  EXPECT_EQ(m->repacked(w), packed);
-  std::vector<uint8_t> expect(w.bytes());
-  repack_q4_0_x8(w.data, w.rows, w.cols, expect.data());
-  EXPECT_EQ(0, std::memcmp(packed, expect.data(), expect.size()));
-  std::vector<float> x(w.cols * 3);
-  for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.7f * float(i)) * 2.0f;
-  EncodedActs a;
-  encode_acts(w.type, x.data(), w.cols, 3, w.cols, a);
-  std::vector<float> y_gguf(3 * w.rows), y_packed(3 * w.rows);
-  matmul(w.type, w.data, w.cols, w.rows, a, y_gguf.data(), w.rows, nullptr);
-  matmul_q4_0_x8(packed, w.cols, w.rows, a, y_packed.data(), w.rows, nullptr);
-  for (size_t i = 0; i < y_gguf.size(); ++i)
-    EXPECT_NEAR(y_packed[i], y_gguf[i], 1e-4 * (1 + std::fabs(y_gguf[i]))) << i;
 }
 
 TEST(Model, BadModels) {

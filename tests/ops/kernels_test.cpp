@@ -11,10 +11,10 @@
 #include "ops/elementwise.h"
 #include "ops/elementwise_simd.h"
 #include "ops/matvec.h"
-#include "ops/q4_0_x8.h"
 #include "ops/qdot_arm.h"
 #include "ops/qdot_x86.h"
 #include "ops/quant.h"
+#include "ops/repack_x8.h"
 #include "test_random.h"
 #include "util/fp.h"
 #include "util/threadpool.h"
@@ -266,16 +266,17 @@ void expect_q4_0_rows_order(
 
 // The AVX2 kernel on Q4_0 repacked eight rows at a time; slices start at a group of 8.
 TEST(Kernels, RepackedQ4_0KernelIsBitIdenticalToGgmlRepackedOrder) {
-  if (!q4_0_x8_available()) GTEST_SKIP() << "no AVX2 on this CPU";
+  if (!x8_available(TensorType::Q4_0)) GTEST_SKIP() << "no AVX2 on this CPU";
   expect_q4_0_rows_order(
       [](const std::vector<uint8_t>& wq, size_t rows, size_t n) {
         std::vector<uint8_t> packed(wq.size());
-        repack_q4_0_x8(wq.data(), rows, n, packed.data());
+        repack_x8(TensorType::Q4_0, wq.data(), rows, n, packed.data());
         return packed;
       },
       [](const uint8_t* w, size_t, size_t n, const EncodedActs& a, size_t batch, float* y,
-         size_t rows, size_t r0,
-         size_t r1) { qmatmul_q4_0_x8(w, n, a.data.data(), a.row_bytes, batch, y, rows, r0, r1); },
+         size_t rows, size_t r0, size_t r1) {
+        qmatmul_x8(TensorType::Q4_0, w, n, a.data.data(), a.row_bytes, batch, y, rows, r0, r1);
+      },
       [](size_t rows) { return 8 * (rows / 16); }, {8u, 16u, 24u, 136u});
 }
 

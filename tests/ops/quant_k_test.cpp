@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <initializer_list>
 #include <random>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "ops/qdot_arm.h"
 #include "ops/qdot_x86.h"
 #include "ops/quant.h"
+#include "ops/repack_x8.h"
 #include "test_random.h"
 #include "util/fp.h"
 #include "util/threadpool.h"
@@ -22,6 +24,8 @@ namespace dip {
 namespace {
 
 constexpr TensorType kKTypes[] = {TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K};
+constexpr std::initializer_list<TensorType> kKTypesList = {TensorType::Q4_K, TensorType::Q5_K,
+                                                           TensorType::Q6_K};
 
 std::vector<float> dequantized(TensorType t, const std::vector<uint8_t>& q, size_t n) {
   std::vector<float> y(n);
@@ -175,12 +179,14 @@ using KKernel = std::function<void(TensorType, const uint8_t*, size_t, size_t, c
 // `kernel` on raw random blocks (every bit pattern of levels, packed scales, mins and fifth/sixth
 // bits; activations over the whole int8 range, -128 included) against dot_k, bit for bit, for 1
 // to 6 activation rows (passes of four and a remainder) and 37 (more than one tile of rows and
-// activations in the batched order).
-void expect_k_kernel_bit_identical(const char* name, const KKernel& kernel) {
+// activations in the batched order); `rows` weight rows of each of `types`.
+void expect_k_kernel_bit_identical(const char* name, const KKernel& kernel,
+                                   std::initializer_list<TensorType> types = kKTypesList,
+                                   size_t rows = 70) {
   std::uniform_int_distribution<int> byte(0, 255);
   std::uniform_real_distribution<float> scale(-2.0f, 2.0f);
-  for (TensorType t : kKTypes) {
-    const size_t n = 768, rows = 70, rb = row_bytes(t, n), nb = n / kQK_K;
+  for (TensorType t : types) {
+    const size_t n = 768, rb = row_bytes(t, n), nb = n / kQK_K;
     std::vector<uint8_t> wq(rows * rb);
     for (auto& v : wq) v = uint8_t(byte(rng()));
     // Finite F16 scales: d (and dmin) of each super-block.
@@ -233,6 +239,22 @@ TEST(QuantK, X86KernelsAreBitIdenticalToScalarOnRandomBlocks) {
               size_t r1) { kmatmul_x86(isa, t, w, rb, n, a, arb, na, y, ys, r0, r1); });
   }
   if (!ran) GTEST_SKIP() << "no x86 K-quant kernel runs on this CPU";
+}
+
+// The AVX2 kernel on Q4_K repacked eight rows at a time, called as two threads would call it
+// (slices that start at a group of eight).
+TEST(QuantK, RepackedQ4KKernelIsBitIdenticalToScalarOnRandomBlocks) {
+  if (!x8_available(TensorType::Q4_K)) GTEST_SKIP() << "no AVX2 on this CPU";
+  expect_k_kernel_bit_identical(
+      "repacked",
+      [](TensorType t, const uint8_t* w, size_t rb, size_t n, const uint8_t* a, size_t arb,
+         size_t na, float* y, size_t ys, size_t, size_t rows) {
+        std::vector<uint8_t> packed(rows * rb);
+        repack_x8(t, w, rows, n, packed.data());
+        qmatmul_x8(t, packed.data(), n, a, arb, na, y, ys, 0, 32);
+        qmatmul_x8(t, packed.data(), n, a, arb, na, y, ys, 32, rows);
+      },
+      {TensorType::Q4_K}, 72);
 }
 
 // Both Arm variants (under qemu both run; plain NEON alone on an Armv8.0 CPU).
