@@ -310,13 +310,58 @@ void Dot4x4F32(const float* w, size_t n, const float* x, float* y, size_t y_stri
   put(3, 0, a30), put(3, 1, a31), put(3, 2, a32), put(3, 3, a33);
 }
 
+// x86 targets below AVX-512 have 16 vector registers: Dot4x4F32's sixteen accumulators and
+// eight operands would spill, so they take tiles of 4 weight rows x 3 activation rows (twelve
+// accumulators, three activation operands, one weight operand). Each (row, activation) pair
+// accumulates the same lanes in the same order either way: the results are identical.
+#if HWY_ARCH_X86 && (HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_SSE4 || HWY_TARGET == HWY_SSSE3)
+constexpr size_t kActTile = 3;
+
+void Dot4x3F32(const float* w, size_t n, const float* x, float* y, size_t y_stride) {
+  const hn::ScalableTag<float> d;
+  const size_t L = hn::Lanes(d);
+  using V = hn::Vec<decltype(d)>;
+  V acc[4][3];
+  for (auto& row : acc)
+    for (V& a : row) a = hn::Zero(d);
+  size_t i = 0;
+  for (; i + L <= n; i += L) {
+    const V x0 = hn::LoadU(d, x + i), x1 = hn::LoadU(d, x + n + i),
+            x2 = hn::LoadU(d, x + 2 * n + i);
+    for (int r = 0; r < 4; ++r) {
+      const V wv = hn::LoadU(d, w + r * n + i);
+      acc[r][0] = hn::MulAdd(wv, x0, acc[r][0]);
+      acc[r][1] = hn::MulAdd(wv, x1, acc[r][1]);
+      acc[r][2] = hn::MulAdd(wv, x2, acc[r][2]);
+    }
+  }
+  for (int r = 0; r < 4; ++r) {
+    for (int b = 0; b < 3; ++b) {
+      float s = hn::GetLane(hn::SumOfLanes(d, acc[r][b]));
+      for (size_t j = i; j < n; ++j) s += w[r * n + j] * x[b * n + j];
+      y[b * y_stride + r] = s;
+    }
+  }
+}
+
+void DotTileF32(const float* w, size_t n, const float* x, float* y, size_t y_stride) {
+  Dot4x3F32(w, n, x, y, y_stride);
+}
+#else
+constexpr size_t kActTile = 4;
+
+void DotTileF32(const float* w, size_t n, const float* x, float* y, size_t y_stride) {
+  Dot4x4F32(w, n, x, y, y_stride);
+}
+#endif
+
 // Batched float path (F32/F16/BF16 weights, several activation rows): blocks of 64 weight
-// rows are decoded to floats once, then multiplied with blocks of 8 activation rows, four
-// rows at a time, so weights stay in L2 and activations in L1.
+// rows are decoded to floats once, then multiplied with blocks of activation rows in tiles of
+// four weight rows by kActTile activation rows, so weights stay in L2 and activations in L1.
 void MatmulRowsTiled(TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n,
                      const float* acts, size_t n_act, float* y, size_t y_stride, size_t r0,
                      size_t r1) {
-  constexpr size_t kRowBlock = 16, kActBlock = 8;
+  constexpr size_t kRowBlock = 16, kActBlock = 2 * kActTile;
   thread_local std::vector<float> wbuf;
   wbuf.resize(kRowBlock * n);
   float out[4];
@@ -338,8 +383,8 @@ void MatmulRowsTiled(TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t 
       size_t r = 0;
       for (; r + 4 <= nr; r += 4) {
         size_t b = ab;
-        for (; b + 4 <= ab + na; b += 4)
-          Dot4x4F32(wf + r * n, n, acts + b * n, y + b * y_stride + rb + r, y_stride);
+        for (; b + kActTile <= ab + na; b += kActTile)
+          DotTileF32(wf + r * n, n, acts + b * n, y + b * y_stride + rb + r, y_stride);
         for (; b < ab + na; ++b) {
           Dot4F32(wf + r * n, n, acts + b * n, n, out);
           for (int k = 0; k < 4; ++k) y[b * y_stride + rb + r + k] = out[k];
