@@ -85,8 +85,9 @@ for (const r of results) {
     `${f1(r.dip_tg)} | ${f1(r.llama_tg)} | ${f2(r.tg_ratio)} | ${f1(r.dip_gbps)} | ${(100 * r.bw_share).toFixed(0)}% | ${f1(r.limit_tg)} |`);
 }
 if (native) {
-  console.log(`\nAgainst native llama.cpp (${path.relative(root, llamaBench)}, -march=native; its pp and tg tests: the prompt ` +
-    `and the ${nGen} generated tokens each from an empty context), same runs:\n`);
+  console.log(`\nAgainst native llama.cpp (${path.relative(root, llamaBench)}, -march=native; its pp test: the prompt ` +
+    `from an empty context; its tg test: ${nGen} tokens after as many tokens of context as the prompt (-d), where dip ` +
+    `generates them), same runs:\n`);
   console.log("| type | prompt t/s dip | prompt t/s native | ratio | gen t/s dip | gen t/s native | ratio | native GB/s |");
   console.log("| --- | --- | --- | --- | --- | --- | --- | --- |");
   for (const r of results) {

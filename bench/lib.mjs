@@ -114,13 +114,18 @@ export const haveNativeLlama = () => fs.existsSync(llamaBench);
 
 // llama-bench once (-r 1, after its own warm-up run): prompt processing of promptTokens tokens
 // and generation of nGen tokens, each in a fresh context, as its pp and tg tests measure them.
+// llama-bench's pp test from an empty context, and its tg test after `promptTokens` tokens of
+// context (-d), where dip and node-llama-cpp generate: attention then reads the same cache.
 export function runLlamaNative(file, {threads, nGen, promptTokens}) {
-  const r = spawnSync(llamaBench, ["-m", file, "-p", String(promptTokens), "-n", String(nGen), "-t", String(threads),
-    "-r", "1", "-o", "json"], {encoding: "utf8"});
-  if (r.status !== 0) throw new Error(`llama-bench failed: ${r.stderr}`);
-  const tests = JSON.parse(r.stdout);
-  const pp = tests.find((x) => x.n_prompt > 0 && x.n_gen === 0), tg = tests.find((x) => x.n_gen > 0 && x.n_prompt === 0);
-  if (!pp || !tg) throw new Error(`llama-bench: no pp/tg results in ${r.stdout.slice(0, 200)}`);
+  const bench = (args) => {
+    const r = spawnSync(llamaBench, ["-m", file, ...args, "-t", String(threads), "-r", "1", "-o", "json"],
+      {encoding: "utf8"});
+    if (r.status !== 0) throw new Error(`llama-bench failed: ${r.stderr}`);
+    return JSON.parse(r.stdout);
+  };
+  const pp = bench(["-p", String(promptTokens), "-n", "0"]).find((x) => x.n_prompt > 0 && x.n_gen === 0);
+  const tg = bench(["-p", "0", "-n", String(nGen), "-d", String(promptTokens)]).find((x) => x.n_gen > 0 && x.n_prompt === 0);
+  if (!pp || !tg) throw new Error(`llama-bench: no pp/tg results for ${file}`);
   return {pp: pp.avg_ts, tg: tg.avg_ts};
 }
 
