@@ -94,19 +94,27 @@ void Session::attention(uint32_t il, size_t B) {
   // llama.cpp's paths for the two products (attention_order.h): its key range is a multiple of
   // 256 positions, so only the head size and the batch decide.
   const F16DotOrder kq_order = ggml_f16_order(B, hd, 256), kqv_order = ggml_f16_order(B, 256, hd);
-  // One head per job: its K and V rows are decoded to floats once and reused by every query.
+  // One head per job. A batch decodes the head's K and V rows to floats once and reuses them
+  // for every query; one token reads the F16 cache in place (each row is used once).
+  const bool decode = B > 1;
   pool_.parallel_for(H, 1, [&](size_t h0, size_t h1) {
     thread_local std::vector<float> kf, vf, scores, q16, scratch;
-    kf.resize(size_t(n_kv) * hd);
-    vf.resize(size_t(n_kv) * hd);
+    if (decode) {
+      kf.resize(size_t(n_kv) * hd);
+      vf.resize(size_t(n_kv) * hd);
+    }
     scores.resize(n_kv);
     q16.resize(hd);
     scratch.resize(64 * size_t(hd));
     for (size_t h = h0; h < h1; ++h) {
       const size_t kvh = h / group;
-      for (uint32_t j = 0; j < n_kv; ++j) {
-        decode_half_row(false, kc + size_t(j) * Ek + kvh * hd, &kf[size_t(j) * hd], hd);
-        decode_half_row(false, vc + size_t(j) * Ek + kvh * hd, &vf[size_t(j) * hd], hd);
+      const uint16_t* kh = kc + kvh * hd;
+      const uint16_t* vh = vc + kvh * hd;
+      if (decode) {
+        for (uint32_t j = 0; j < n_kv; ++j) {
+          decode_half_row(false, kh + size_t(j) * Ek, &kf[size_t(j) * hd], hd);
+          decode_half_row(false, vh + size_t(j) * Ek, &vf[size_t(j) * hd], hd);
+        }
       }
       for (size_t b = 0; b < B; ++b) {
         const uint32_t pos = n_past_ + uint32_t(b);
@@ -115,16 +123,26 @@ void Session::attention(uint32_t il, size_t B) {
         // probabilities, in the orders of attention_order.h: the same here, bit for bit.
         for (uint32_t d = 0; d < hd; ++d) q16[d] = round_fp16(q[d]);
         const uint32_t first = hp_.n_swa && pos + 1 > hp_.n_swa ? pos + 1 - hp_.n_swa : 0;
-        float mx = -INFINITY;
-        for (uint32_t j = first; j <= pos; ++j) {
-          scores[j] = f16_dot_simd(kq_order, &kf[size_t(j) * hd], q16.data(), hd) * scale;
-          mx = std::max(mx, scores[j]);
+        if (decode) {
+          for (uint32_t j = first; j <= pos; ++j)
+            scores[j] = f16_dot_simd(kq_order, &kf[size_t(j) * hd], q16.data(), hd) * scale;
+        } else {
+          f16_score_rows_simd(kq_order, kh, Ek, first, pos + 1, q16.data(), hd, scale,
+                              scores.data());
         }
+        float mx = -INFINITY;
+        for (uint32_t j = first; j <= pos; ++j) mx = std::max(mx, scores[j]);
         for (uint32_t j = first; j <= pos; ++j) scores[j] = expf_ggml(scores[j] - mx);
         const float inv = float(1.0 / softmax_sum_ggml(scores.data(), first, pos + 1));
         for (uint32_t j = first; j <= pos; ++j) scores[j] = round_fp16(scores[j] * inv);
-        f16_weighted_sum_simd(kqv_order, scores.data(), vf.data(), hd, first, pos + 1, hd,
-                              scratch.data(), att_.data() + b * hp_.n_embd_q() + h * hd);
+        float* out = att_.data() + b * hp_.n_embd_q() + h * hd;
+        if (decode) {
+          f16_weighted_sum_simd(kqv_order, scores.data(), vf.data(), hd, first, pos + 1, hd,
+                                scratch.data(), out);
+        } else {
+          f16_weighted_sum_simd(kqv_order, scores.data(), vh, Ek, first, pos + 1, hd,
+                                scratch.data(), out);
+        }
       }
     }
   });

@@ -12,6 +12,7 @@
 // docs/differential-results.md). Inputs are floats that hold F16 values.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 
 namespace dip {
 
@@ -26,6 +27,10 @@ inline F16DotOrder ggml_f16_order(size_t batch, size_t k, size_t m) {
 // sum x[i] y[i], i < n, in `order` (kTinyBlas needs n % 16 == 0).
 float f16_dot_ref(F16DotOrder order, const float* x, const float* y, size_t n);
 float f16_dot_simd(F16DotOrder order, const float* x, const float* y, size_t n);
+// scores[j] = f16_dot(order, k + j * k_stride, q, hd) * scale for j in [j0, j1), with the key
+// rows the F16 values themselves (widening F16 is exact: the same sums).
+void f16_score_rows_simd(F16DotOrder order, const uint16_t* k, size_t k_stride, size_t j0,
+                         size_t j1, const float* q, size_t hd, float scale, float* scores);
 
 // out[d] = sum over j in [j0, j1) of p[j] * v[j * v_stride + d], d < hd, in the order of a
 // product over the whole key range starting at position 0 (lane j % 16, and for kVecDot
@@ -35,6 +40,9 @@ float f16_dot_simd(F16DotOrder order, const float* x, const float* y, size_t n);
 void f16_weighted_sum_ref(F16DotOrder order, const float* p, const float* v, size_t v_stride,
                           size_t j0, size_t j1, size_t hd, float* out);
 void f16_weighted_sum_simd(F16DotOrder order, const float* p, const float* v, size_t v_stride,
+                           size_t j0, size_t j1, size_t hd, float* scratch, float* out);
+// The same with the V rows the F16 values themselves.
+void f16_weighted_sum_simd(F16DotOrder order, const float* p, const uint16_t* v, size_t v_stride,
                            size_t j0, size_t j1, size_t hd, float* scratch, float* out);
 
 // ggml_vec_soft_max_f32's sum of e[j] for j in [j0, j1) (zeros elsewhere): 16-element chunks
