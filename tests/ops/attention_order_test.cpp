@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "test_random.h"
@@ -38,6 +40,41 @@ TEST(AttentionOrder, DotSimdIsBitIdenticalToReference) {
     ASSERT_EQ(f16_dot_ref(F16DotOrder::kVecDot, x.data(), y.data(), n),
               f16_dot_simd(F16DotOrder::kVecDot, x.data(), y.data(), n))
         << "n=" << n;
+  }
+}
+
+std::vector<uint16_t> to_f16(const std::vector<float>& v) {
+  std::vector<uint16_t> h(v.size());
+  for (size_t i = 0; i < v.size(); ++i) h[i] = f32_to_fp16(v[i]);
+  return h;
+}
+
+// The one-token variants that read the F16 cache in place: rows of a strided cache (rows of
+// several heads, this head's at an offset), the same bits as the float references.
+TEST(AttentionOrder, F16CacheVariantsAreBitIdenticalToReference) {
+  const size_t stride = 3 * 128 + 8;
+  for (F16DotOrder order : {F16DotOrder::kVecDot, F16DotOrder::kTinyBlas}) {
+    for (size_t hd : {64u, 128u}) {
+      for (auto [j0, j1] : {std::pair<size_t, size_t>{0, 1}, {0, 37}, {5, 130}}) {
+        const auto cache = randn_f16(j1 * stride), q = randn_f16(hd);
+        const auto cache16 = to_f16(cache);
+        const size_t off = 128 + 8;  // the head's columns within a row
+        std::vector<float> scores(j1, NAN);
+        f16_score_rows_simd(order, cache16.data() + off, stride, j0, j1, q.data(), hd, 0.125f,
+                            scores.data());
+        std::vector<float> p(j1, 0.0f);
+        for (size_t j = j0; j < j1; ++j) {
+          ASSERT_EQ(scores[j], f16_dot_ref(order, &cache[j * stride + off], q.data(), hd) * 0.125f)
+              << "hd=" << hd << " j=" << j;
+          p[j] = round_fp16(std::fabs(scores[j]) / float(j1 - j0));
+        }
+        std::vector<float> ref(hd), got(hd, NAN), scratch(64 * hd, NAN);
+        f16_weighted_sum_ref(order, p.data(), cache.data() + off, stride, j0, j1, hd, ref.data());
+        f16_weighted_sum_simd(order, p.data(), cache16.data() + off, stride, j0, j1, hd,
+                              scratch.data(), got.data());
+        for (size_t d = 0; d < hd; ++d) ASSERT_EQ(ref[d], got[d]) << "hd=" << hd << " d=" << d;
+      }
+    }
   }
 }
 
