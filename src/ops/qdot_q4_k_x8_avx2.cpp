@@ -1,7 +1,7 @@
-// Q4_K weights repacked eight rows at a time (repack_x8.h) x Q8_K activations on AVX2, in the
-// order of llama.cpp's repacked Q4_K kernels (dot_q4_k_rows_order_ref): per (row, activation)
-// and super-block in order acc = fma(float(isum), d * da, acc) and accm = fma(float(msum),
-// dmin * da, accm) with isum and msum exact integers, then acc - accm.
+// Q4_K weights repacked eight rows at a time (repack_x8.h) x Q8_K activations on AVX2, in
+// dot_k's order: per (row, activation) and super-block in order,
+// acc = fma(d * da, float(isum), fma(-(dmin * da), float(msum), acc)) with isum and msum exact
+// integers, so results equal the scalar reference and the GGUF-layout kernels bit for bit.
 // Each 32-byte load holds four quants of each of the eight rows, one per 32-bit lane: the
 // activation's matching four bytes are one broadcast, eight rows' sums build up in their own
 // lanes (no horizontal sums), the scales multiply eight rows at once, and the super-block's
@@ -83,8 +83,8 @@ template <int T>
 void group_tile(const uint8_t* group, size_t nb, const uint8_t* acts, size_t arb, size_t t0,
                 float* y, size_t ys, size_t row0) {
   const __m256i low4 = _mm256_set1_epi8(0x0f);
-  __m256 acc[T], accm[T];
-  for (int t = 0; t < T; ++t) acc[t] = accm[t] = _mm256_setzero_ps();
+  __m256 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
   UnitScales u;
   for (size_t b = 0; b < nb; ++b) {
     const uint8_t* unit = group + b * kUnit;
@@ -125,12 +125,11 @@ void group_tile(const uint8_t* group, size_t nb, const uint8_t* acts, size_t arb
     for (int t = 0; t < T; ++t) {
       const __m256 da = _mm256_set1_ps(a[t]->d);
       const __m256 msum = _mm256_cvtepi32_ps(mins_sum(u, *a[t]));
-      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(d, da), acc[t]);
-      accm[t] = _mm256_fmadd_ps(msum, _mm256_mul_ps(dmin, da), accm[t]);
+      acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, da), _mm256_cvtepi32_ps(isum[t]),
+                               _mm256_fnmadd_ps(_mm256_mul_ps(dmin, da), msum, acc[t]));
     }
   }
-  for (int t = 0; t < T; ++t)
-    _mm256_storeu_ps(y + (t0 + t) * ys + row0, _mm256_sub_ps(acc[t], accm[t]));
+  for (int t = 0; t < T; ++t) _mm256_storeu_ps(y + (t0 + t) * ys + row0, acc[t]);
 }
 
 }  // namespace

@@ -247,20 +247,6 @@ void quantize_row_q8_K(const float* x, BlockQ8K* y, size_t n) {
   }
 }
 
-namespace {
-// A Q4_K/Q5_K super-block's exact integer sums against an activation block: isum = sum over
-// sub-blocks of scale * (levels . quants), msum = sum of min * (the sub-block's quant sum).
-void q45k_sums(const UnpackedQ45K& u, const BlockQ8K& a, int32_t& isum, int32_t& msum) {
-  isum = msum = 0;
-  for (int j = 0; j < 8; ++j) {
-    int32_t s = 0;
-    for (int l = 0; l < 32; ++l) s += int32_t(u.q[32 * j + l]) * a.qs[32 * j + l];
-    isum += u.sc[j] * s;
-    msum += u.m[j] * (a.bsums[2 * j] + a.bsums[2 * j + 1]);
-  }
-}
-}  // namespace
-
 float dot_k(TensorType t, const void* w, const BlockQ8K* act, size_t n) {
   const size_t nb = n / kQK_K;
   float sum = 0.0f;
@@ -281,25 +267,16 @@ float dot_k(TensorType t, const void* w, const BlockQ8K* act, size_t n) {
     }
     UnpackedQ45K u;
     unpack_q45k(t, w, i, u);
-    int32_t isum, msum;
-    q45k_sums(u, a, isum, msum);
+    int32_t isum = 0, msum = 0;
+    for (int j = 0; j < 8; ++j) {
+      int32_t s = 0;
+      for (int l = 0; l < 32; ++l) s += int32_t(u.q[32 * j + l]) * a.qs[32 * j + l];
+      isum += u.sc[j] * s;
+      msum += u.m[j] * (a.bsums[2 * j] + a.bsums[2 * j + 1]);
+    }
     sum = std::fma(u.d * a.d, float(isum), std::fma(-(u.dmin * a.d), float(msum), sum));
   }
   return sum;
-}
-
-float dot_q4_k_rows_order_ref(const BlockQ4K* w, const BlockQ8K* act, size_t n) {
-  float acc = 0.0f, accm = 0.0f;
-  for (size_t i = 0; i < n / kQK_K; ++i) {
-    const BlockQ8K& a = act[i];
-    UnpackedQ45K u;
-    unpack_q45k(TensorType::Q4_K, w, i, u);
-    int32_t isum, msum;
-    q45k_sums(u, a, isum, msum);
-    acc = std::fma(float(isum), u.d * a.d, acc);
-    accm = std::fma(float(msum), u.dmin * a.d, accm);
-  }
-  return acc - accm;
 }
 
 }  // namespace dip

@@ -36,11 +36,4 @@ inline void scale_min_k4(int j, const uint8_t* q, uint8_t& sc, uint8_t& m) {
 // dot(W row of type t, activation row) over n elements.
 float dot_k(TensorType t, const void* w, const BlockQ8K* act, size_t n);
 
-// The Q4_K x Q8_K dot in the order of ggml's repacked Q4_K kernels (ggml_gemv/gemm_q4_K_8x8_q8_K,
-// which llama.cpp runs on every x86 CPU with AVX2 for matrices of a multiple of 8 rows): per
-// super-block in order acc = fma(float(isum), d * da, acc) and accm = fma(float(msum),
-// dmin * da, accm), then acc - accm; isum and msum are dot_k's exact integers. Bit-exact target
-// of the repacked Q4_K kernel (repack_x8.h).
-float dot_q4_k_rows_order_ref(const BlockQ4K* w, const BlockQ8K* act, size_t n);
-
 }  // namespace dip

@@ -42,8 +42,7 @@ bool x8_preferred(TensorType t);
 
 // y[b * y_stride + r] = dot(W[r], act[b]) for r in [r0, r1) (multiples of 8, or r1 = rows) and
 // b < n_act; `packed` from repack_x8, activations (Q8_0 for Q4_0, Q8_K for Q4_K) rows
-// arow_bytes apart. Q4_0 sums in dot_q4_0_rows_order_ref's order, Q4_K in
-// dot_q4_k_rows_order_ref's, bit for bit (llama.cpp's repacked kernels' orders).
+// arow_bytes apart. Q4_0 sums in dot_q4_0_rows_order_ref's order, Q4_K in dot_k's, bit for bit.
 // Call only where x8_available(t).
 void qmatmul_x8(TensorType t, const uint8_t* packed, size_t n, const uint8_t* acts,
                 size_t arow_bytes, size_t n_act, float* y, size_t y_stride, size_t r0, size_t r1);
