@@ -32,4 +32,24 @@ inline void for_each_act_tile(size_t n_act, size_t r0, size_t r1, size_t act_chu
   }
 }
 
+// A product of a matrix repacked eight rows at a time (repack_x8.h): rows [r0, r1) (r0 a
+// multiple of 8) against n_act activation rows. four(t, r) and one(t, r) handle activation rows
+// t..t+3 (or t) against the group of eight rows at row r; one token streams the groups in order,
+// batches visit them in for_each_act_tile's order.
+template <class Four, class One>
+inline void for_each_group_tile(size_t n_act, size_t r0, size_t r1, Four&& four, One&& one) {
+  if (n_act == 1) {
+    for (size_t r = r0; r < r1; r += 8) one(0, r);
+    return;
+  }
+  for_each_act_tile(
+      n_act, r0, r1, 32, 64,
+      [&](size_t t, size_t rr, size_t re) {
+        for (size_t r = rr; r < re; r += 8) four(t, r);
+      },
+      [&](size_t t, size_t rr, size_t re) {
+        for (size_t r = rr; r < re; r += 8) one(t, r);
+      });
+}
+
 }  // namespace dip

@@ -91,18 +91,9 @@ void qmatmul_q4_0_x8_avx2(const uint8_t* packed, size_t n, const uint8_t* acts, 
   prep.prepare(acts, arow_bytes, n_act, nb);
   const size_t group_bytes = nb * kUnit;
   auto group = [&](size_t r) { return packed + (r / 8) * group_bytes; };
-  if (n_act == 1) {
-    for (size_t r = r0; r < r1; r += 8) group_tile<1>(group(r), prep, 0, y, y_stride, r);
-    return;
-  }
-  for_each_act_tile(
-      n_act, r0, r1, 32, 64,
-      [&](size_t t, size_t rr, size_t re) {
-        for (size_t r = rr; r < re; r += 8) group_tile<4>(group(r), prep, t, y, y_stride, r);
-      },
-      [&](size_t t, size_t rr, size_t re) {
-        for (size_t r = rr; r < re; r += 8) group_tile<1>(group(r), prep, t, y, y_stride, r);
-      });
+  for_each_group_tile(
+      n_act, r0, r1, [&](size_t t, size_t r) { group_tile<4>(group(r), prep, t, y, y_stride, r); },
+      [&](size_t t, size_t r) { group_tile<1>(group(r), prep, t, y, y_stride, r); });
 }
 
 }  // namespace dip

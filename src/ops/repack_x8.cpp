@@ -55,13 +55,10 @@ void repack_q4_k_block(const BlockQ4K* rows, size_t stride, uint8_t* dst) {
 
 bool has_x8_form(TensorType t) { return t == TensorType::Q4_0 || t == TensorType::Q4_K; }
 
-}  // namespace
+// The unit of eight rows' block b.
+size_t x8_block_bytes(TensorType t) { return t == TensorType::Q4_0 ? kQ4_0x8Bytes : kQ4_Kx8Bytes; }
 
-size_t x8_block_bytes(TensorType t) {
-  if (t == TensorType::Q4_0) return kQ4_0x8Bytes;
-  if (t == TensorType::Q4_K) return kQ4_Kx8Bytes;
-  return 0;
-}
+}  // namespace
 
 void repack_x8(TensorType t, const uint8_t* w, size_t rows, size_t n, uint8_t* out) {
   const size_t block = block_elems(t);

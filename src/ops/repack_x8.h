@@ -26,9 +26,6 @@ namespace dip {
 struct EncodedActs;
 class ThreadPool;
 
-// The unit of eight rows' block b (Q4_0 or Q4_K); 0 for types without a repacked form.
-size_t x8_block_bytes(TensorType t);
-
 // Repacks rows [0, rows) of a matrix of type t (rows of n elements, GGUF layout) into `out`
 // (the same size). rows % 8 == 0, t Q4_0 or Q4_K.
 void repack_x8(TensorType t, const uint8_t* w, size_t rows, size_t n, uint8_t* out);
