@@ -11,7 +11,7 @@
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 
-#include "ops/colsparse_q4_vnni.h"
+#include "ops/colsparse_q4_int8.h"
 #include "ops/quant.h"
 #include "util/fp.h"
 
@@ -261,6 +261,7 @@ void colsparse_q4_arm_best16(const uint8_t* const* col, const float* x, float* y
 
 ColsparseQ4Int8Fn colsparse_q4_int8_kernel() {
   if (colsparse_q4_vnni_available()) return colsparse_q4_vnni16;
+  if (colsparse_q4_avx2_available()) return colsparse_q4_avx2_16;
   if (qdot_arm_best() != ArmQdot::kNone) return colsparse_q4_arm_best16;
   return nullptr;
 }

@@ -8,10 +8,10 @@
 // four columns per instruction. One conversion and one FMA per output then serve 16 columns.
 // Highway 1.0.3 has no op for vpdpbusd or vpermb (and its AVX3_DL target string lacks
 // avx512vnni), so this file is compiled with its own flags and runs after a CPUID check.
-#include "ops/colsparse_q4_vnni.h"
-
 #include <algorithm>
 #include <cstddef>
+
+#include "ops/colsparse_q4_int8.h"
 
 #if defined(__x86_64__) && defined(DIP_HAVE_X86_QDOT)
 #include <immintrin.h>

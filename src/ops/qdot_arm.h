@@ -35,7 +35,7 @@ void kmatmul_arm(ArmQdot isa, TensorType wt, const uint8_t* w, size_t wrow_bytes
                  const uint8_t* acts, size_t arow_bytes, size_t n_act, float* y, size_t y_stride,
                  size_t r0, size_t r1);
 
-// colsparse_q4_int8_ref16 (colsparse_q4_vnni.h), bit for bit: y[32 b ..] += sixteen Q4_0
+// colsparse_q4_int8_ref16 (colsparse_q4_int8.h), bit for bit: y[32 b ..] += sixteen Q4_0
 // columns' blocks b in [b0, b1) times x, in int8 with one scale per block. `isa` must be
 // available.
 void colsparse_q4_arm16(ArmQdot isa, const uint8_t* const* col, const float* x, float* y, size_t b0,

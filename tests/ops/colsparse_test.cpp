@@ -9,7 +9,7 @@
 #include <string>
 #include <utility>
 
-#include "ops/colsparse_q4_vnni.h"
+#include "ops/colsparse_q4_int8.h"
 #include "ops/matvec.h"
 #include "ops/qdot_arm.h"
 #include "ops/quant.h"
@@ -182,6 +182,9 @@ TEST(ColumnSparse, Q4Int8KernelMatchesItsScalarModelBitForBit) {
     if (colsparse_q4_vnni_available())
       kernels.emplace_back("avx512-vnni",
                            [&](float* y) { colsparse_q4_vnni16(cols.data(), x.data(), y, 1, 36); });
+    if (colsparse_q4_avx2_available())
+      kernels.emplace_back(
+          "avx2", [&](float* y) { colsparse_q4_avx2_16(cols.data(), x.data(), y, 1, 36); });
     for (ArmQdot isa : {ArmQdot::kNeon, ArmQdot::kDotprod}) {
       if (qdot_arm_best() == ArmQdot::kNone || !qdot_arm_available(isa)) continue;
       kernels.emplace_back(arm_qdot_name(isa), [&, isa](float* y) {
