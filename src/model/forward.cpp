@@ -121,7 +121,7 @@ void Session::attention(uint32_t il, size_t B) {
         const float* q = q_.data() + b * hp_.n_embd_q() + h * hd;
         // llama.cpp multiplies the f16 cache with an f16 copy of q and an f16 copy of the
         // probabilities, in the orders of attention_order.h: the same here, bit for bit.
-        for (uint32_t d = 0; d < hd; ++d) q16[d] = round_fp16(q[d]);
+        round_fp16_simd(q, 1.0f, q16.data(), hd);
         const uint32_t first = hp_.n_swa && pos + 1 > hp_.n_swa ? pos + 1 - hp_.n_swa : 0;
         if (decode) {
           for (uint32_t j = first; j <= pos; ++j)
@@ -130,11 +130,11 @@ void Session::attention(uint32_t il, size_t B) {
           f16_score_rows_simd(kq_order, kh, Ek, first, pos + 1, q16.data(), hd, scale,
                               scores.data());
         }
-        float mx = -INFINITY;
-        for (uint32_t j = first; j <= pos; ++j) mx = std::max(mx, scores[j]);
-        for (uint32_t j = first; j <= pos; ++j) scores[j] = expf_ggml(scores[j] - mx);
+        float* row = scores.data() + first;
+        const size_t n_row = pos + 1 - first;
+        exp_shifted_simd(row, n_row, max_simd(row, n_row));
         const float inv = float(1.0 / softmax_sum_ggml(scores.data(), first, pos + 1));
-        for (uint32_t j = first; j <= pos; ++j) scores[j] = round_fp16(scores[j] * inv);
+        round_fp16_simd(row, inv, row, n_row);
         float* out = att_.data() + b * hp_.n_embd_q() + h * hd;
         if (decode) {
           f16_weighted_sum_simd(kqv_order, scores.data(), vf.data(), hd, first, pos + 1, hd,

@@ -1,5 +1,8 @@
 #include "ops/elementwise_simd.h"
 
+#include <algorithm>
+#include <cmath>
+
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "ops/elementwise_simd.cpp"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
@@ -49,6 +52,48 @@ void Swiglu(const float* g, const float* u, float* h, size_t n) {
     hn::StoreU(hn::Mul(hn::Div(gv, hn::Add(hn::Set(d, 1.0f), e)), hn::LoadU(d, u + i)), d, h + i);
   }
   for (; i < n; ++i) h[i] = g[i] / (1.0f + expf_ggml(-g[i])) * u[i];
+}
+
+// x[i] = expf_ggml(x[i] - shift) (the softmax numerators).
+void ExpShifted(float* x, size_t n, float shift) {
+  const hn::ScalableTag<float> d;
+  const size_t L = hn::Lanes(d);
+  const auto sv = hn::Set(d, shift);
+  size_t i = 0;
+  for (; i + L <= n; i += L) {
+    bool scalar = false;
+    const auto e = ExpGgml(d, hn::Sub(hn::LoadU(d, x + i), sv), scalar);
+    if (HWY_UNLIKELY(scalar)) {
+      for (size_t k = i; k < i + L; ++k) x[k] = expf_ggml(x[k] - shift);
+      continue;
+    }
+    hn::StoreU(e, d, x + i);
+  }
+  for (; i < n; ++i) x[i] = expf_ggml(x[i] - shift);
+}
+
+float MaxOf(const float* x, size_t n) {
+  const hn::ScalableTag<float> d;
+  const size_t L = hn::Lanes(d);
+  auto mv = hn::Set(d, -INFINITY);
+  size_t i = 0;
+  for (; i + L <= n; i += L) mv = hn::Max(mv, hn::LoadU(d, x + i));
+  float m = hn::GetLane(hn::MaxOfLanes(d, mv));
+  for (; i < n; ++i) m = std::max(m, x[i]);
+  return m;
+}
+
+// dst[i] = round_fp16(src[i] * scale): through the hardware conversion (F16C, NEON), which
+// rounds to nearest even as f32_to_fp16 does.
+void RoundFp16(const float* src, float scale, float* dst, size_t n) {
+  const hn::ScalableTag<float> d;
+  const hn::Rebind<hwy::float16_t, decltype(d)> dh;
+  const size_t L = hn::Lanes(d);
+  const auto sv = hn::Set(d, scale);
+  size_t i = 0;
+  for (; i + L <= n; i += L)
+    hn::StoreU(hn::PromoteTo(d, hn::DemoteTo(dh, hn::Mul(hn::LoadU(d, src + i), sv))), d, dst + i);
+  for (; i < n; ++i) dst[i] = round_fp16(src[i] * scale);
 }
 
 void QuantizeQ8Act(const float* x, BlockQ8_0* y, size_t n) {
@@ -102,6 +147,9 @@ namespace dip {
 HWY_EXPORT(Swiglu);
 HWY_EXPORT(QuantizeQ8Act);
 HWY_EXPORT(DecodeHalf);
+HWY_EXPORT(ExpShifted);
+HWY_EXPORT(MaxOf);
+HWY_EXPORT(RoundFp16);
 
 void swiglu_simd(const float* g, const float* u, float* h, size_t n) {
   HWY_DYNAMIC_DISPATCH(Swiglu)(g, u, h, n);
@@ -111,6 +159,13 @@ void quantize_row_q8_0_act_simd(const float* x, BlockQ8_0* y, size_t n) {
 }
 void decode_half_row(bool bf16, const uint16_t* src, float* dst, size_t n) {
   HWY_DYNAMIC_DISPATCH(DecodeHalf)(bf16, src, dst, n);
+}
+void exp_shifted_simd(float* x, size_t n, float shift) {
+  HWY_DYNAMIC_DISPATCH(ExpShifted)(x, n, shift);
+}
+float max_simd(const float* x, size_t n) { return HWY_DYNAMIC_DISPATCH(MaxOf)(x, n); }
+void round_fp16_simd(const float* src, float scale, float* dst, size_t n) {
+  HWY_DYNAMIC_DISPATCH(RoundFp16)(src, scale, dst, n);
 }
 }  // namespace dip
 #endif

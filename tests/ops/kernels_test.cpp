@@ -370,6 +370,37 @@ TEST(Elementwise, SimdMatchesScalarBitExactly) {
     decode_half_row(bf16, h.data(), got.data(), n);
     for (size_t i = 0; i < n; ++i) ASSERT_EQ(got[i], ref[i]);
   }
+  // The attention softmax's steps: scores far below the maximum (exp underflows to subnormals
+  // and zero, the lanes the vector code hands to the scalar one), probabilities whose f16 copy
+  // is subnormal or rounds to a tie.
+  for (size_t n : {1u, 7u, 16u, 77u, 600u}) {
+    auto x = randn(n, 20.0f);
+    if (n > 20) x[5] = -200.0f, x[9] = -95.0f, x[13] = 1e-30f;
+    const float mx_ref = *std::max_element(x.begin(), x.end());
+    ASSERT_EQ(max_simd(x.data(), n), mx_ref) << "n=" << n;
+    std::vector<float> ref = x, got = x;
+    for (float& v : ref) v = expf_ggml(v - mx_ref);
+    exp_shifted_simd(got.data(), n, mx_ref);
+    for (size_t i = 0; i < n; ++i) ASSERT_EQ(got[i], ref[i]) << "exp n=" << n << " i=" << i;
+    const float inv = 0.37f;
+    std::vector<float> r_ref(n), r_got(n);
+    for (size_t i = 0; i < n; ++i) r_ref[i] = round_fp16(ref[i] * inv);
+    round_fp16_simd(ref.data(), inv, r_got.data(), n);
+    for (size_t i = 0; i < n; ++i) ASSERT_EQ(r_got[i], r_ref[i]) << "fp16 n=" << n << " i=" << i;
+  }
+  {
+    // Every f16 rounding case: values between each pair of neighbouring halves (ties included).
+    std::vector<float> v;
+    for (uint32_t h = 0; h < 0x7bff; h += 7) {
+      const float a = fp16_to_f32(uint16_t(h)), b = fp16_to_f32(uint16_t(h + 1));
+      v.push_back(a), v.push_back(-(a + b) / 2), v.push_back(a + (b - a) * 0.3f);
+    }
+    std::vector<float> r_ref(v.size()), r_got(v.size());
+    for (size_t i = 0; i < v.size(); ++i) r_ref[i] = round_fp16(v[i]);
+    round_fp16_simd(v.data(), 1.0f, r_got.data(), v.size());
+    for (size_t i = 0; i < v.size(); ++i) ASSERT_EQ(r_got[i], r_ref[i]) << v[i];
+  }
+  EXPECT_EQ(max_simd(nullptr, 0), -INFINITY);
 }
 
 TEST(Elementwise, RmsNormSoftmaxSwiglu) {
