@@ -13,5 +13,7 @@ inline __m256i dot_u8s8(__m256i u, __m256i s) {
 }  // namespace dip
 
 #define DIP_QDOT_ENTRY qmatmul_avx2
+// 2 x 1 x 4 accumulators of 16 registers: a 4-row tile (32) spilled, 15-20% slower batches
+#define DIP_QDOT_TILE_ROWS 1
 #include "ops/qdot_x86_kernels.inc"
 #endif

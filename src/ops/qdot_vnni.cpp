@@ -12,5 +12,6 @@ inline __m256i dot_u8s8(__m256i u, __m256i s) {
 }  // namespace dip
 
 #define DIP_QDOT_ENTRY qmatmul_vnni
+#define DIP_QDOT_TILE_ROWS 4
 #include "ops/qdot_x86_kernels.inc"
 #endif
