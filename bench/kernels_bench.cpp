@@ -70,6 +70,8 @@ void GemvArgs(benchmark::internal::Benchmark* b) {
 }
 void BatchArgs(benchmark::internal::Benchmark* b) {
   for (int t = 0; t < 5; ++t) b->Args({t, 2048, 2048, 32, 2});
+  // A 512-token prompt's batch: its activations (4 MiB as floats) no longer fit L2.
+  for (int t = 0; t < 5; ++t) b->Args({t, 2048, 2048, 512, 2});
 }
 // In-cache (L2-sized weights, one thread): the kernels' compute rate without the memory
 // bound, which is what decides quantized prompt processing and Q4_0 generation.
