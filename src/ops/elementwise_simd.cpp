@@ -83,16 +83,21 @@ float MaxOf(const float* x, size_t n) {
   return m;
 }
 
-// dst[i] = round_fp16(src[i] * scale): through the hardware conversion (F16C, NEON), which
-// rounds to nearest even as f32_to_fp16 does.
+// dst[i] = round_fp16(src[i] * scale): through the hardware conversion (F16C with AVX2 and
+// above, NEON, SVE), which rounds to nearest even as f32_to_fp16 does. Highway emulates the
+// conversion on the older x86 targets and the portable ones, without that rounding: those take
+// the scalar loop.
 void RoundFp16(const float* src, float scale, float* dst, size_t n) {
+  size_t i = 0;
+#if !(HWY_TARGET == HWY_SSE4 || HWY_TARGET == HWY_SSSE3 || HWY_TARGET == HWY_EMU128 || \
+      HWY_TARGET == HWY_SCALAR)
   const hn::ScalableTag<float> d;
   const hn::Rebind<hwy::float16_t, decltype(d)> dh;
   const size_t L = hn::Lanes(d);
   const auto sv = hn::Set(d, scale);
-  size_t i = 0;
   for (; i + L <= n; i += L)
     hn::StoreU(hn::PromoteTo(d, hn::DemoteTo(dh, hn::Mul(hn::LoadU(d, src + i), sv))), d, dst + i);
+#endif
   for (; i < n; ++i) dst[i] = round_fp16(src[i] * scale);
 }
 
