@@ -389,7 +389,8 @@ TEST(Elementwise, SimdMatchesScalarBitExactly) {
     for (size_t i = 0; i < n; ++i) ASSERT_EQ(r_got[i], r_ref[i]) << "fp16 n=" << n << " i=" << i;
   }
   {
-    // Every f16 rounding case: values between each pair of neighbouring halves (ties included).
+    // f16 roundings of every kind: values between neighbouring halves (every 7th pair of the
+    // finite range, ties included).
     std::vector<float> v;
     for (uint32_t h = 0; h < 0x7bff; h += 7) {
       const float a = fp16_to_f32(uint16_t(h)), b = fp16_to_f32(uint16_t(h + 1));
