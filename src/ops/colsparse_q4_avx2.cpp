@@ -20,15 +20,13 @@
 #if defined(__x86_64__) && defined(DIP_HAVE_X86_QDOT)
 #include <immintrin.h>
 
+#include "ops/qdot_x86.h"
 #include "ops/tensor_types.h"
 
 namespace dip {
 
-bool colsparse_q4_avx2_available() {
-  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                         __builtin_cpu_supports("f16c");
-  return ok;
-}
+// The CPU features of the AVX2 matmul kernels (AVX2, FMA, F16C), checked in one place.
+bool colsparse_q4_avx2_available() { return qdot_x86_available(QdotIsa::kAvx2); }
 
 namespace {
 constexpr size_t kBlock = sizeof(BlockQ4_0);
@@ -46,13 +44,31 @@ inline __m256i nibbles(const uint8_t* qs, __m256i shift, __m256i low) {
 // loads give without crossing lanes); kBlockLane[j] is block j's lane.
 constexpr size_t kBlockLane[8] = {0, 4, 1, 5, 2, 6, 3, 7};
 
+// Shuffle k of chunk_scales: bytes 0-1 of the lower 128-bit lane and bytes 18-19 (2-3 of the
+// upper lane) to word k of their lane, every other byte zeroed.
+struct ScaleShuffles {
+  alignas(32) int8_t bytes[4][32];
+  constexpr ScaleShuffles() : bytes() {
+    for (int k = 0; k < 4; ++k) {
+      for (int i = 0; i < 32; ++i) bytes[k][i] = -1;
+      bytes[k][2 * k] = 0;
+      bytes[k][2 * k + 1] = 1;
+      bytes[k][16 + 2 * k] = 2;
+      bytes[k][16 + 2 * k + 1] = 3;
+    }
+  }
+};
+constexpr ScaleShuffles kScaleShuffles;
+
 // The fp16 scales of eight consecutive blocks of one column starting at p: four 32-byte loads,
 // each holding two blocks' scales (at bytes 0 and 18), moved to their words and merged.
-inline __m128i chunk_scales(const uint8_t* p, const __m256i* gather) {
+inline __m128i chunk_scales(const uint8_t* p) {
   __m256i v = _mm256_setzero_si256();
   for (int k = 0; k < 4; ++k) {
     const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2 * k * kBlock));
-    v = _mm256_or_si256(v, _mm256_shuffle_epi8(raw, gather[k]));
+    const __m256i shuffle =
+        _mm256_load_si256(reinterpret_cast<const __m256i*>(kScaleShuffles.bytes[k]));
+    v = _mm256_or_si256(v, _mm256_shuffle_epi8(raw, shuffle));
   }
   // Words 0-3 of each lane: blocks 0, 2, 4, 6 | 1, 3, 5, 7.
   return _mm256_castsi256_si128(_mm256_permute4x64_epi64(v, 0x08));
@@ -66,36 +82,25 @@ void colsparse_q4_avx2_16(const uint8_t* const* col, const float* x, float* y, s
   const __m256i shift = _mm256_setr_epi64x(0, 0, 4, 4);
   const __m256i low = _mm256_set1_epi8(0x0f);
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-  // Byte 0-1 of the lower 128-bit lane and bytes 18-19 (2-3 of the upper lane) to word k of
-  // their lane, for k = 0..3.
-  __m256i gather[4];
-  for (int k = 0; k < 4; ++k) {
-    alignas(32) int8_t idx[32];
-    for (int i = 0; i < 32; ++i) idx[i] = -1;
-    idx[2 * k] = 0;
-    idx[2 * k + 1] = 1;
-    idx[16 + 2 * k] = 2;
-    idx[16 + 2 * k + 1] = 3;
-    gather[k] = _mm256_load_si256(reinterpret_cast<const __m256i*>(idx));
-  }
   const uint8_t* qs[16];
   for (int c = 0; c < 16; ++c) qs[c] = col[c] + offsetof(BlockQ4_0, qs);
-  // Per chunk, lane j of each vector is block b + j: the scales are reduced over the sixteen
-  // columns vertically, so blocks do not wait on each other's horizontal reductions.
+  // Per chunk, each vector holds one value per block (block j in lane kBlockLane[j]): the scales
+  // are reduced over the sixteen columns vertically, so blocks do not wait on each other's
+  // horizontal reductions.
   alignas(32) __m256 coef[16];
-  alignas(32) int32_t pairs[8][kChunk];  // word m of block j: (k[2m], k[2m+1]) as two int8
+  alignas(32) int32_t pairs[8][kChunk];  // word m, per lane: (k[2m], k[2m+1]) as two int8
   alignas(32) int32_t offset[kChunk];    // -8 * sum of k[c] (the nibbles' bias of 8)
   alignas(32) float scale[kChunk];       // amax / 127
   for (size_t b = b0; b < b1; b += kChunk) {
     const size_t nb = std::min(kChunk, b1 - b);
-    // The sixteen columns' fp16 scales of the chunk's blocks, lane i = block b + kLaneBlock[i]
-    // (scale_vectors); a short last chunk through scalar loads (the wide ones would read past
+    // The sixteen columns' fp16 scales of the chunk's blocks, block j in lane kBlockLane[j]
+    // (chunk_scales); a short last chunk through scalar loads (the wide ones would read past
     // the column).
     alignas(32) uint16_t dh[16][kChunk] = {};
     for (int c = 0; c < 16; ++c) {
       const uint8_t* p = col[c] + b * kBlock;
       if (nb == kChunk) {
-        _mm_store_si128(reinterpret_cast<__m128i*>(dh[c]), chunk_scales(p, gather));
+        _mm_store_si128(reinterpret_cast<__m128i*>(dh[c]), chunk_scales(p));
       } else {
         for (size_t j = 0; j < nb; ++j) std::memcpy(&dh[c][kBlockLane[j]], p + j * kBlock, 2);
       }
