@@ -96,12 +96,15 @@ void colsparse_q4_avx2_16(const uint8_t* const* col, const float* x, float* y, s
     // The sixteen columns' fp16 scales of the chunk's blocks, block j in lane kBlockLane[j]
     // (chunk_scales); a short last chunk through scalar loads (the wide ones would read past
     // the column).
-    alignas(32) uint16_t dh[16][kChunk] = {};
+    // (Not zero-initialized: a full chunk writes every lane, and clearing 256 bytes per chunk
+    // cost a rep stos, several percent of the kernel.)
+    alignas(32) uint16_t dh[16][kChunk];
     for (int c = 0; c < 16; ++c) {
       const uint8_t* p = col[c] + b * kBlock;
       if (nb == kChunk) {
         _mm_store_si128(reinterpret_cast<__m128i*>(dh[c]), chunk_scales(p));
       } else {
+        _mm_store_si128(reinterpret_cast<__m128i*>(dh[c]), _mm_setzero_si128());
         for (size_t j = 0; j < nb; ++j) std::memcpy(&dh[c][kBlockLane[j]], p + j * kBlock, 2);
       }
     }
