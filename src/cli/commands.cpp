@@ -322,9 +322,10 @@ void add_convert(CLI::App& app) {
                 "flash image: the MLP density of the masks the layout learns from (default 0.5)");
   c->add_option("--layout-tokens", fw->layout_tokens,
                 "flash image: use at most this many tokens of the layout text (default 16384)");
-  c->add_option("--type", *type,
-                "f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k, or llama.cpp's mixes q4_k_m, "
-                "q5_k_m (f32/f16/bf16 with --to-hf)");
+  c->add_option(
+      "--type", *type,
+      "f32, f16, bf16, q8_0, q4_0, q2_k, q3_k, q4_k, q5_k, q6_k, or llama.cpp's mixes q4_k_m, "
+      "q5_k_m (f32/f16/bf16 with --to-hf)");
   c->add_flag("--to-hf", *to_hf, "write a Hugging Face folder instead");
   add_lora_opts(c, *lo);  // merged into the weights written
   c->add_option("--shard-mib", *shard_mib, "largest safetensors shard with --to-hf (MiB)")
@@ -390,7 +391,7 @@ void add_make_test_model(CLI::App& app) {
   auto type = std::make_shared<std::string>("f32");
   c->add_option("output", *out, "output GGUF path")->required();
   c->add_option("--arch", *arch, "llama, qwen2, qwen3, phi3");
-  c->add_option("--type", *type, "f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k");
+  c->add_option("--type", *type, "f32, f16, bf16, q8_0, q4_0, q2_k, q3_k, q4_k, q5_k, q6_k");
   c->add_option("--n-embd", sp->n_embd)->check(CLI::Range(8, 1 << 16));
   c->add_option("--n-layer", sp->n_layer)->check(CLI::Range(1, 1024));
   c->add_option("--n-ff", sp->n_ff)->check(CLI::Range(8, 1 << 18));

@@ -21,7 +21,11 @@ uint32_t file_type_of(TensorType t) {  // llama.cpp's LLAMA_FTYPE_* for one type
       return 7;
     case TensorType::BF16:
       return 32;
-    case TensorType::Q4_K:  // every matrix in the one type: llama.cpp's *_K_S file types
+    case TensorType::Q2_K:  // every matrix in the one type: llama.cpp's Q2_K and *_K_S file types
+      return 10;
+    case TensorType::Q3_K:
+      return 11;
+    case TensorType::Q4_K:
       return 14;
     case TensorType::Q5_K:
       return 16;
@@ -52,8 +56,11 @@ QuantMix parse_quant_mix(const std::string& name) {
   try {
     t = parse_tensor_type(name);
   } catch (const Error&) {
-    fail("unknown tensor type '{}' (f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k, q4_k_m, q5_k_m)",
-         name);
+    fail(
+        "unknown tensor type '{}' (f32, f16, bf16, q8_0, q4_0, q2_k, q3_k, q4_k, q5_k, q6_k, "
+        "q4_k_m, "
+        "q5_k_m)",
+        name);
   }
   return {name, t, false, file_type_of(t)};
 }

@@ -18,7 +18,7 @@ struct QuantMix {
   uint32_t file_type = 0;  // general.file_type (llama.cpp's LLAMA_FTYPE_*)
 };
 
-// "q4_k_m", "q5_k_m" or a tensor type name (f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k);
+// "q4_k_m", "q5_k_m" or a tensor type name (f32, f16, bf16, q8_0, q4_0, q2_k ... q6_k);
 // anything else is an error naming the accepted names.
 QuantMix parse_quant_mix(const std::string& name);
 

@@ -26,10 +26,12 @@ TensorType parse_tensor_type(const std::string& s) {
   if (s == "bf16" || s == "BF16") return TensorType::BF16;
   if (s == "q8_0" || s == "Q8_0") return TensorType::Q8_0;
   if (s == "q4_0" || s == "Q4_0") return TensorType::Q4_0;
+  if (s == "q2_k" || s == "Q2_K") return TensorType::Q2_K;
+  if (s == "q3_k" || s == "Q3_K") return TensorType::Q3_K;
   if (s == "q4_k" || s == "Q4_K") return TensorType::Q4_K;
   if (s == "q5_k" || s == "Q5_K") return TensorType::Q5_K;
   if (s == "q6_k" || s == "Q6_K") return TensorType::Q6_K;
-  fail("unknown tensor type '{}' (f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k)", s);
+  fail("unknown tensor type '{}' (f32, f16, bf16, q8_0, q4_0, q2_k, q3_k, q4_k, q5_k, q6_k)", s);
 }
 
 Arch parse_arch(const std::string& s) {

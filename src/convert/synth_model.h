@@ -34,7 +34,7 @@ void write_synth_model(
     const SynthSpec& spec, const std::string& path,
     const std::function<void(size_t, size_t, const std::string&)>& progress = {});
 
-TensorType parse_tensor_type(const std::string& name);  // f32 ... q4_0, q4_k, q5_k, q6_k
+TensorType parse_tensor_type(const std::string& name);  // f32 ... q4_0, q2_k ... q6_k
 Arch parse_arch(const std::string& name);
 
 }  // namespace dip

@@ -7,6 +7,8 @@ namespace dip {
 
 TensorType column_type(TensorType weight_type) {
   switch (weight_type) {
+    case TensorType::Q2_K:
+    case TensorType::Q3_K:
     case TensorType::Q4_K:
     case TensorType::Q5_K:
       return TensorType::Q4_0;

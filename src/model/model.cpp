@@ -28,8 +28,8 @@ class Loader {
       used_.insert(name);
       if (!is_supported_type(t->type_id)) {
         fail(
-            "{}: tensor '{}' has type {} which is not supported (F32, F16, BF16, Q8_0, Q4_0, Q4_K, "
-            "Q5_K, Q6_K are)",
+            "{}: tensor '{}' has type {} which is not supported (F32, F16, BF16, Q8_0, Q4_0, Q2_K, "
+            "Q3_K, Q4_K, Q5_K, Q6_K are)",
             path_, name, ggml_type_name(t->type_id));
       }
     }
@@ -56,23 +56,36 @@ class Loader {
     return w;
   }
 
-  // K-quant super-blocks carry F16 scales (d, and dmin for Q4_K/Q5_K): a NaN or Inf one would
+  // K-quant super-blocks carry F16 scales (d, and dmin for Q2_K/Q4_K/Q5_K): a NaN or Inf one would
   // turn every product it enters into NaN, so the file is refused naming the tensor and block.
   // One read of the scales (reading the tensor's pages once, as the first token would).
   void check_k_scales(const GgufTensorInfo& t) const {
     const TensorType type = t.type();
     const size_t bb = block_bytes(type), nb = t.n_bytes / bb;
-    // Offsets of the F16 scales inside a block (Q6_K has no dmin).
-    const bool q6 = type == TensorType::Q6_K, q5 = type == TensorType::Q5_K;
-    const size_t d_off = q6   ? offsetof(BlockQ6K, d)
-                         : q5 ? offsetof(BlockQ5K, d)
-                              : offsetof(BlockQ4K, d);
-    const size_t dmin_off = q5 ? offsetof(BlockQ5K, dmin) : offsetof(BlockQ4K, dmin);
+    // Offsets of the F16 scales inside a block (Q3_K and Q6_K have no dmin).
+    size_t d_off = offsetof(BlockQ4K, d), dmin_off = offsetof(BlockQ4K, dmin);
+    bool has_dmin = true;
+    switch (type) {
+      case TensorType::Q2_K:
+        d_off = offsetof(BlockQ2K, d), dmin_off = offsetof(BlockQ2K, dmin);
+        break;
+      case TensorType::Q3_K:
+        d_off = offsetof(BlockQ3K, d), has_dmin = false;
+        break;
+      case TensorType::Q5_K:
+        d_off = offsetof(BlockQ5K, d), dmin_off = offsetof(BlockQ5K, dmin);
+        break;
+      case TensorType::Q6_K:
+        d_off = offsetof(BlockQ6K, d), has_dmin = false;
+        break;
+      default:
+        break;
+    }
     for (size_t i = 0; i < nb; ++i) {
       const uint8_t* b = t.data + i * bb;
       uint16_t d, dmin = 0;
       std::memcpy(&d, b + d_off, 2);
-      if (!q6) std::memcpy(&dmin, b + dmin_off, 2);
+      if (has_dmin) std::memcpy(&dmin, b + dmin_off, 2);
       if ((d & 0x7c00) == 0x7c00 || (dmin & 0x7c00) == 0x7c00) {
         fail("{}: tensor '{}' ({}): super-block {} has a NaN or infinite scale", path_, t.name,
              ggml_type_name(uint32_t(type)), i);

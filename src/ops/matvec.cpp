@@ -172,7 +172,49 @@ float DotK(const void* wv, const BlockQ8K* act, size_t nb) {
       s0 = hn::ReorderWidenMulAccumulate(d32, hn::Mul(q, hn::Set(d16, int16_t(scale))),
                                          acts(a.qs + e), s0, s1);
     };
-    if constexpr (kType == TensorType::Q6_K) {
+    if constexpr (kType == TensorType::Q2_K || kType == TensorType::Q3_K) {
+      // Element 128 h + 32 k + l: bits 2k of qs[32 h + l]; Q3_K's third bit is bit 4 h + k of
+      // hmask[l], and a level is (low bits | third bit << 2) - 4.
+      constexpr bool kQ3 = kType == TensorType::Q3_K;
+      using Block = std::conditional_t<kQ3, BlockQ3K, BlockQ2K>;
+      const Block& b = static_cast<const Block*>(wv)[i];
+      int sc[16], m[16] = {};
+      for (int j = 0; j < 16; ++j) {
+        if constexpr (kQ3) {
+          const int lo = j < 8 ? b.scales[j] & 0x0f : b.scales[j - 8] >> 4;
+          sc[j] = (lo | (((b.scales[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32;
+        } else {
+          sc[j] = b.scales[j] & 0x0f;
+          m[j] = b.scales[j] >> 4;
+        }
+      }
+      const auto four = hn::Set(d16, 4);
+      for (size_t h = 0; h < 2; ++h) {
+        for (size_t l = 0; l < 32; l += L) {
+          const auto qv = bytes(b.qs + 32 * h + l);
+          decltype(hn::Zero(d16)) hv;
+          if constexpr (kQ3) hv = bytes(b.hmask + l);
+          for (int k = 0; k < 4; ++k) {
+            auto q = hn::And(hn::ShiftRightSame(qv, 2 * k), low2);
+            if constexpr (kQ3) {
+              const auto high = hn::And(hn::ShiftRightSame(hv, int(4 * h) + k), one);
+              q = hn::Sub(hn::Or(q, hn::ShiftLeft<2>(high)), four);
+            }
+            const size_t e = 128 * h + 32 * k + l;
+            mac(q, sc[e / 16], e);
+          }
+        }
+      }
+      const int32_t isum = hn::GetLane(hn::SumOfLanes(d32, hn::RearrangeToOddPlusEven(s0, s1)));
+      if constexpr (kQ3) {
+        sum = std::fma(fp16_to_f32(b.d) * a.d, float(isum), sum);
+      } else {
+        int32_t msum = 0;
+        for (int j = 0; j < 16; ++j) msum += m[j] * a.bsums[j];
+        sum = std::fma(fp16_to_f32(b.d) * a.d, float(isum),
+                       std::fma(-(fp16_to_f32(b.dmin) * a.d), float(msum), sum));
+      }
+    } else if constexpr (kType == TensorType::Q6_K) {
       const BlockQ6K& b = static_cast<const BlockQ6K*>(wv)[i];
       const auto k32 = hn::Set(d16, 32);
       for (size_t h = 0; h < 2; ++h) {
@@ -240,6 +282,10 @@ float DotAny(TensorType wt, const void* w, const void* act, size_t n) {
       return DotQ<false>(w, static_cast<const BlockQ8_0*>(act), n / kQK8_0);
     case TensorType::Q4_0:
       return DotQ<true>(w, static_cast<const BlockQ8_0*>(act), n / kQK4_0);
+    case TensorType::Q2_K:
+      return DotK<TensorType::Q2_K>(w, static_cast<const BlockQ8K*>(act), n / kQK_K);
+    case TensorType::Q3_K:
+      return DotK<TensorType::Q3_K>(w, static_cast<const BlockQ8K*>(act), n / kQK_K);
     case TensorType::Q4_K:
       return DotK<TensorType::Q4_K>(w, static_cast<const BlockQ8K*>(act), n / kQK_K);
     case TensorType::Q5_K:
@@ -487,7 +533,7 @@ void matmul(TensorType wt, const void* w, size_t n, size_t rows, const EncodedAc
   // (qdot_q4_0_rows_avx512.cpp); the same order here where it does, so results agree bit for bit.
   const bool q4_rows_order = x86 == QdotIsa::kAvx512 && wt == TensorType::Q4_0 && rows % 8 == 0;
   const QdotIsa k_x86 = is_k_quant(wt) ? qdot_x86_best() : QdotIsa::kNone;
-  const ArmQdot k_arm = is_k_quant(wt) ? qdot_arm_best() : ArmQdot::kNone;
+  const ArmQdot k_arm = has_arm_k_kernel(wt) ? qdot_arm_best() : ArmQdot::kNone;
   auto body = [&](size_t r0, size_t r1) {
     if (k_x86 != QdotIsa::kNone) {
       kmatmul_x86(k_x86, wt, static_cast<const uint8_t*>(w), wrb, n, acts.data.data(),

@@ -64,7 +64,7 @@ void qmatmul_arm(ArmQdot isa, TensorType wt, const uint8_t* w, size_t wrow_bytes
 void kmatmul_arm(ArmQdot isa, TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n,
                  const uint8_t* acts, size_t arow_bytes, size_t n_act, float* y, size_t y_stride,
                  size_t r0, size_t r1) {
-  arm_kernel(isa, wt, is_k_quant(wt), kmatmul_arm_dotprod, kmatmul_arm_neon)(
+  arm_kernel(isa, wt, has_arm_k_kernel(wt), kmatmul_arm_dotprod, kmatmul_arm_neon)(
       wt, w, wrow_bytes, n, acts, arow_bytes, n_act, y, y_stride, r0, r1);
 }
 

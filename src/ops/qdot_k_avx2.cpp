@@ -1,10 +1,11 @@
-// K-quant weights (Q4_K, Q5_K, Q6_K) x Q8_K activations on AVX2, for x86 CPUs without AVX-512
-// VNNI. Each 32-byte register holds 32 consecutive levels (unsigned: Q4_K 0..15, Q5_K 0..31,
-// Q6_K 0..63, stored + 32); vpmaddubsw against the activations gives int16 pair sums (at most
-// 2 x 63 x 128, no saturation) and vpmaddwd multiplies them by the sub-block's scale and adds
-// pairs to int32. Every sum is an exact integer (the mins' and Q6_K's -32 offsets come from the
-// activations' 16-element sums), and the float combination per super-block is dot_k's own FMA
-// chain: results are bit-identical to the scalar reference and to the AVX-512 kernel.
+// K-quant weights (Q2_K ... Q6_K) x Q8_K activations on AVX2, for x86 CPUs without AVX-512 VNNI
+// (and for Q2_K and Q3_K on every x86 CPU). Each 32-byte register holds 32 consecutive levels
+// (unsigned: Q4_K 0..15, Q5_K 0..31, Q6_K 0..63, stored + 32); vpmaddubsw against the activations
+// gives int16 pair sums (at most 2 x 63 x 128, no saturation) and vpmaddwd multiplies them by the
+// sub-block's scale and adds pairs to int32. Every sum is an exact integer (the mins' and Q6_K's
+// -32 offsets come from the activations' 16-element sums), and the float combination per
+// super-block is dot_k's own FMA chain: results are bit-identical to the scalar reference and to
+// the AVX-512 kernel.
 //
 // Register g (0..7) holds elements 32g..32g+31. Q4_K/Q5_K: that is sub-block g, the low nibbles
 // of qs[32k..32k+31] for g = 2k and their high nibbles for g = 2k + 1. Q6_K: sub-blocks 2g and
@@ -108,6 +109,62 @@ DIP_INLINE void unpack_q6(const BlockQ6K& b, UnpackedK& u) {
   }
 }
 
+// Q2_K / Q3_K: register g = 4h + k holds bits 2k of qs[32h .. 32h + 31] (elements 128h + 32k ..);
+// Q3_K adds its third bit, bit g of hmask[l], so the level is stored + 4 (0..7). Sub-blocks 2g
+// and 2g + 1 are the register's halves, as Q6_K's. Q2_K's scales are the low nibbles of
+// scales[j] and its mins the high ones; Q3_K's 6-bit scales as q3k_scale unpacks them.
+template <class Block>
+DIP_INLINE void unpack_q23(const Block& b, UnpackedK& u) {
+  constexpr bool kQ3 = std::is_same_v<Block, BlockQ3K>;
+  __m128i sc8;  // the sixteen scales as int8
+  if constexpr (kQ3) {
+    // In general-purpose registers, then into the vector with inserts (storing the words and
+    // loading them as one vector stalled on store forwarding: a quarter of the kernel's time).
+    uint32_t w0, w1, high;
+    std::memcpy(&w0, b.scales, 4);
+    std::memcpy(&w1, b.scales + 4, 4);
+    std::memcpy(&high, b.scales + 8, 4);
+    constexpr uint32_t kLow4 = 0x0f0f0f0f, kLow2 = 0x03030303;
+    const __m128i words = _mm_setr_epi32(int((w0 & kLow4) | ((high & kLow2) << 4)),
+                                         int((w1 & kLow4) | (((high >> 2) & kLow2) << 4)),
+                                         int(((w0 >> 4) & kLow4) | (((high >> 4) & kLow2) << 4)),
+                                         int(((w1 >> 4) & kLow4) | (((high >> 6) & kLow2) << 4)));
+    sc8 = _mm_sub_epi8(words, _mm_set1_epi8(32));
+    u.mins16 = _mm_cvtepi8_epi16(sc8);
+    u.mins16_hi = _mm_cvtepi8_epi16(_mm_srli_si128(sc8, 8));
+  } else {
+    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
+    const __m128i low4 = _mm_set1_epi8(0x0f);
+    sc8 = _mm_and_si128(packed, low4);
+    const __m128i mins8 = _mm_and_si128(_mm_srli_epi16(packed, 4), low4);
+    u.mins16 = _mm_cvtepu8_epi16(mins8);
+    u.mins16_hi = _mm_cvtepu8_epi16(_mm_srli_si128(mins8, 8));
+    u.dmin = _cvtsh_ss(b.dmin);
+  }
+  const __m256i lo16 = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(sc8));
+  const __m256i hi16 = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_srli_si128(sc8, 8)));
+  for (int g = 0; g < 4; ++g) {
+    u.scale[g] = pick_words(lo16, 2 * g, 2 * g + 1);
+    u.scale[g + 4] = pick_words(hi16, 2 * g, 2 * g + 1);
+  }
+  u.d = _cvtsh_ss(b.d);
+  const __m256i low2 = _mm256_set1_epi8(0x03), one = _mm256_set1_epi8(1);
+  __m256i hm;
+  if constexpr (kQ3) hm = load32(b.hmask);
+  for (int h = 0; h < 2; ++h) {
+    const __m256i qs = load32(b.qs + 32 * h);
+    for (int k = 0; k < 4; ++k) {
+      const int g = 4 * h + k;
+      u.q[g] = _mm256_and_si256(_mm256_srl_epi16(qs, _mm_cvtsi32_si128(2 * k)), low2);
+      if constexpr (kQ3) {
+        // The bit is isolated within its byte before the shift left by 2.
+        const __m256i bit = _mm256_and_si256(_mm256_srl_epi16(hm, _mm_cvtsi32_si128(g)), one);
+        u.q[g] = _mm256_or_si256(u.q[g], _mm256_slli_epi16(bit, 2));
+      }
+    }
+  }
+}
+
 DIP_INLINE int32_t hsum(__m256i v) {
   return hsum(_mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
 }
@@ -165,6 +222,12 @@ void kmatmul_avx2(TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n, 
                   size_t arow_bytes, size_t n_act, float* y, size_t y_stride, size_t r0,
                   size_t r1) {
   switch (wt) {
+    case TensorType::Q2_K:
+      return kmatmul<TensorType::Q2_K>(w, wrow_bytes, n, acts, arow_bytes, n_act, y, y_stride, r0,
+                                       r1);
+    case TensorType::Q3_K:
+      return kmatmul<TensorType::Q3_K>(w, wrow_bytes, n, acts, arow_bytes, n_act, y, y_stride, r0,
+                                       r1);
     case TensorType::Q4_K:
       return kmatmul<TensorType::Q4_K>(w, wrow_bytes, n, acts, arow_bytes, n_act, y, y_stride, r0,
                                        r1);

@@ -75,7 +75,8 @@ void kmatmul_x86(QdotIsa isa, TensorType wt, const uint8_t* w, size_t wrow_bytes
   if (!qdot_x86_available(isa) || isa == QdotIsa::kNone || !is_k_quant(wt))
     fail("internal: {} K-quant kernels not available for {}", qdot_isa_name(isa),
          ggml_type_name(uint32_t(wt)));
-  if (isa == QdotIsa::kAvx2) {
+  // Q2_K and Q3_K have an AVX2 kernel only, which AVX-512 CPUs run too.
+  if (isa == QdotIsa::kAvx2 || wt == TensorType::Q2_K || wt == TensorType::Q3_K) {
     kmatmul_avx2(wt, w, wrow_bytes, n, acts, arow_bytes, n_act, y, y_stride, r0, r1);
   } else {
     kmatmul_avx512(wt, w, wrow_bytes, n, acts, arow_bytes, n_act, y, y_stride, r0, r1);

@@ -35,9 +35,10 @@ void qmatmul_q4_0_rows_x86(const uint8_t* w, size_t wrow_bytes, size_t n, const 
                            size_t arow_bytes, size_t n_act, float* y, size_t y_stride, size_t r0,
                            size_t r1);
 
-// K-quant weights (Q4_K, Q5_K, Q6_K) times Q8_K activations, bit-identical to dot_k; same
+// K-quant weights (Q2_K ... Q6_K) times Q8_K activations, bit-identical to dot_k; same
 // contract as qmatmul_x86. kAvx2: qdot_k_avx2.cpp; kAvx512Vnni and kAvx512: the 512-bit VNNI
-// kernel (qdot_k_avx512.cpp). `isa` must be available.
+// kernel (qdot_k_avx512.cpp) for Q4_K, Q5_K, Q6_K, the AVX2 one for Q2_K and Q3_K. `isa` must be
+// available.
 void kmatmul_x86(QdotIsa isa, TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n,
                  const uint8_t* acts, size_t arow_bytes, size_t n_act, float* y, size_t y_stride,
                  size_t r0, size_t r1);

@@ -43,6 +43,8 @@ void dequantize_row(TensorType t, const void* src, float* dst, size_t n) {
       }
       return;
     }
+    case TensorType::Q2_K:
+    case TensorType::Q3_K:
     case TensorType::Q4_K:
     case TensorType::Q5_K:
     case TensorType::Q6_K:
@@ -119,6 +121,8 @@ void quantize_row(TensorType t, const float* x, void* dst, size_t n) {
     case TensorType::Q4_0:
       quantize_row_q4_0(x, static_cast<BlockQ4_0*>(dst), n);
       return;
+    case TensorType::Q2_K:
+    case TensorType::Q3_K:
     case TensorType::Q4_K:
     case TensorType::Q5_K:
     case TensorType::Q6_K:
@@ -136,6 +140,8 @@ TensorType activation_type(TensorType weight) {
     case TensorType::Q8_0:
     case TensorType::Q4_0:
       return TensorType::Q8_0;
+    case TensorType::Q2_K:
+    case TensorType::Q3_K:
     case TensorType::Q4_K:
     case TensorType::Q5_K:
     case TensorType::Q6_K:
@@ -240,6 +246,8 @@ float dot_ref(TensorType wt, const void* w, const void* act, size_t n) {
       }
       return float(s);
     }
+    case TensorType::Q2_K:
+    case TensorType::Q3_K:
     case TensorType::Q4_K:
     case TensorType::Q5_K:
     case TensorType::Q6_K:

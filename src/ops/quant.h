@@ -24,7 +24,7 @@ void quantize_row_q4_0(const float* x, BlockQ4_0* y, size_t n);
 void quantize_row(TensorType t, const float* x, void* dst, size_t n);
 
 // Activation formats: what a weight of type t is multiplied with (ggml's vec_dot_type).
-//   F32 -> F32, F16 -> F16, BF16 -> BF16, Q8_0/Q4_0 -> Q8_0, Q4_K/Q5_K/Q6_K -> Q8_K.
+//   F32 -> F32, F16 -> F16, BF16 -> BF16, Q8_0/Q4_0 -> Q8_0, the K-quants (Q2_K..Q6_K) -> Q8_K.
 TensorType activation_type(TensorType weight);
 
 // Scalar reference dot products of one weight row with one encoded activation row.

@@ -132,10 +132,10 @@ void quantize_q45k(const float* x, Block& b) {
   }
 }
 
-// Q6_K weights: per 16 elements a signed scale that maps the element of largest magnitude to
-// -32; the scales as int8 against the super-block's largest (as ggml's -128 / max).
-void quantize_q6k(const float* x, BlockQ6K& b) {
-  float scale[16], max_scale = 0, amax_scale = 0;
+// Per 16 elements of x the signed scale that maps the element of largest magnitude to level
+// -bottom (Q3_K: 4, Q6_K: 32); returns the scale of largest magnitude, with its sign.
+float signed_scales16(const float* x, float bottom, float* scale) {
+  float max_scale = 0, amax_scale = 0;
   for (int j = 0; j < 16; ++j) {
     float amax = 0, max = 0;
     for (int l = 0; l < 16; ++l) {
@@ -145,18 +145,28 @@ void quantize_q6k(const float* x, BlockQ6K& b) {
         max = v;
       }
     }
-    scale[j] = -max / 32.0f;
+    scale[j] = -max / bottom;
     if (std::fabs(scale[j]) > amax_scale) {
       amax_scale = std::fabs(scale[j]);
       max_scale = scale[j];
     }
   }
+  return max_scale;
+}
+
+// v rounded away from zero, clamped to [lo, hi].
+int round_away(float v, int lo, int hi) {
+  return std::clamp(int(v < 0 ? std::floor(v) : std::ceil(v)), lo, hi);
+}
+
+// Q6_K weights: per 16 elements a signed scale that maps the element of largest magnitude to
+// -32; the scales as int8 against the super-block's largest (as ggml's -128 / max).
+void quantize_q6k(const float* x, BlockQ6K& b) {
+  float scale[16];
+  const float max_scale = signed_scales16(x, 32.0f, scale);
   const float iscale = max_scale != 0.0f ? -128.0f / max_scale : 0.0f;
   // Scales rounded away from zero: the sub-block's largest magnitude then stays within -32.
-  for (int j = 0; j < 16; ++j) {
-    const float v = iscale * scale[j];
-    b.scales[j] = int8_t(std::clamp(int(v < 0 ? std::floor(v) : std::ceil(v)), -128, 127));
-  }
+  for (int j = 0; j < 16; ++j) b.scales[j] = int8_t(round_away(iscale * scale[j], -128, 127));
   b.d = f32_to_fp16(iscale != 0.0f ? 1.0f / iscale : 0.0f);
   const float d = fp16_to_f32(b.d);
   int8_t q[kQK_K];  // level + 32, in [0, 63]
@@ -180,11 +190,140 @@ void quantize_q6k(const float* x, BlockQ6K& b) {
   }
 }
 
+// A Q2_K or Q3_K super-block unpacked: the levels in element order (Q2_K 0..3, Q3_K -4..3), the
+// sixteen sub-block scales (Q2_K 0..15, Q3_K -32..31) and mins (Q2_K 0..15, Q3_K none), and the
+// F16 factors as floats.
+struct UnpackedQ23K {
+  int8_t q[kQK_K], sc[16];
+  uint8_t m[16];
+  float d, dmin;
+};
+
+// Element 128 h + 32 k + l of Q2_K / Q3_K is in bits 2k of qs[32 h + l].
+int low2(const uint8_t* qs, size_t e) {
+  return (qs[32 * (e / 128) + e % 32] >> (2 * (e % 128 / 32))) & 3;
+}
+
+void unpack_q2k(const BlockQ2K& b, UnpackedQ23K& u) {
+  u.d = fp16_to_f32(b.d);
+  u.dmin = fp16_to_f32(b.dmin);
+  for (int j = 0; j < 16; ++j) {
+    u.sc[j] = int8_t(b.scales[j] & 0x0f);
+    u.m[j] = uint8_t(b.scales[j] >> 4);
+  }
+  for (size_t e = 0; e < kQK_K; ++e) u.q[e] = int8_t(low2(b.qs, e));
+}
+
+// Q3_K's scale j: low nibble in byte j (j < 8) or the high nibble of byte j - 8, the two high
+// bits in byte 8 + j % 4 at bit 2 (j / 4); stored with a bias of 32.
+int q3k_scale(const uint8_t* scales, int j) {
+  const int lo = j < 8 ? scales[j] & 0x0f : scales[j - 8] >> 4;
+  const int hi = (scales[8 + j % 4] >> (2 * (j / 4))) & 3;
+  return (lo | (hi << 4)) - 32;
+}
+
+void unpack_q3k(const BlockQ3K& b, UnpackedQ23K& u) {
+  u.d = fp16_to_f32(b.d);
+  u.dmin = 0.0f;
+  for (int j = 0; j < 16; ++j) {
+    u.sc[j] = int8_t(q3k_scale(b.scales, j));
+    u.m[j] = 0;
+  }
+  for (size_t e = 0; e < kQK_K; ++e) {
+    const bool high = (b.hmask[e % 32] >> (e / 32)) & 1;
+    u.q[e] = int8_t(low2(b.qs, e) - (high ? 0 : 4));
+  }
+}
+
+void unpack_q23k(TensorType t, const void* row, size_t i, UnpackedQ23K& u) {
+  if (t == TensorType::Q2_K) {
+    unpack_q2k(static_cast<const BlockQ2K*>(row)[i], u);
+  } else {
+    unpack_q3k(static_cast<const BlockQ3K*>(row)[i], u);
+  }
+}
+
+// Q2_K weights: per 16 elements levels 0..3 with a scale and a min from the range (min <= 0
+// stored as -min), both as 4 bits against the super-block's largest.
+void quantize_q2k(const float* x, BlockQ2K& b) {
+  float scale[16], minv[16], max_scale = 0, max_min = 0;
+  for (int j = 0; j < 16; ++j) {
+    const float* s = x + 16 * j;
+    float lo = 0.0f, hi = s[0];
+    for (int l = 0; l < 16; ++l) {
+      lo = std::min(lo, s[l]);
+      hi = std::max(hi, s[l]);
+    }
+    scale[j] = (hi - lo) / 3;
+    minv[j] = -lo;
+    max_scale = std::max(max_scale, scale[j]);
+    max_min = std::max(max_min, minv[j]);
+  }
+  const float inv_scale = max_scale > 0 ? 15.0f / max_scale : 0.0f;
+  const float inv_min = max_min > 0 ? 15.0f / max_min : 0.0f;
+  b.d = f32_to_fp16(max_scale / 15.0f);
+  b.dmin = f32_to_fp16(max_min / 15.0f);
+  const float d = fp16_to_f32(b.d), dmin = fp16_to_f32(b.dmin);
+  std::memset(b.qs, 0, sizeof(b.qs));
+  for (int j = 0; j < 16; ++j) {
+    // Scales rounded up: the sub-block's range then fits its levels (no clipping at the top).
+    const int ls = std::min(15, int(std::ceil(inv_scale * scale[j])));
+    const int lm = std::min(15, nearest(inv_min * minv[j]));
+    b.scales[j] = uint8_t(ls | (lm << 4));
+    const float dl = d * ls, ml = dmin * lm;
+    for (int l = 0; l < 16; ++l) {
+      const size_t e = 16 * j + l;
+      const int v = dl != 0.0f ? std::clamp(nearest((x[e] + ml) / dl), 0, 3) : 0;
+      b.qs[32 * (e / 128) + e % 32] |= uint8_t(v << (2 * (e % 128 / 32)));
+    }
+  }
+}
+
+// Q3_K weights: per 16 elements a signed scale that maps the element of largest magnitude to
+// level -4; the scales as 6 bits against the super-block's largest (as ggml's -32 / max).
+void quantize_q3k(const float* x, BlockQ3K& b) {
+  float scale[16];
+  const float max_scale = signed_scales16(x, 4.0f, scale);
+  const float iscale = max_scale != 0.0f ? -32.0f / max_scale : 0.0f;
+  b.d = f32_to_fp16(iscale != 0.0f ? 1.0f / iscale : 0.0f);
+  const float d = fp16_to_f32(b.d);
+  std::memset(b.scales, 0, sizeof(b.scales));
+  std::memset(b.hmask, 0, sizeof(b.hmask));
+  std::memset(b.qs, 0, sizeof(b.qs));
+  for (int j = 0; j < 16; ++j) {
+    // Scales rounded away from zero: the sub-block's largest magnitude then stays within -4.
+    const int ls = round_away(iscale * scale[j], -32, 31);
+    const int stored = ls + 32;
+    if (j < 8) {
+      b.scales[j] = uint8_t(stored & 0x0f);
+    } else {
+      b.scales[j - 8] |= uint8_t((stored & 0x0f) << 4);
+    }
+    b.scales[8 + j % 4] |= uint8_t((stored >> 4) << (2 * (j / 4)));
+    const float dl = d * ls;
+    for (int l = 0; l < 16; ++l) {
+      const size_t e = 16 * j + l;
+      const int q = (dl != 0.0f ? std::clamp(nearest(x[e] / dl), -4, 3) : 0) + 4;  // 0..7
+      b.qs[32 * (e / 128) + e % 32] |= uint8_t((q & 3) << (2 * (e % 128 / 32)));
+      if (q & 4) b.hmask[e % 32] |= uint8_t(1 << (e / 32));
+    }
+  }
+}
+
 }  // namespace
 
 void dequantize_row_k(TensorType t, const void* src, float* dst, size_t n) {
   const size_t nb = n / kQK_K;
   for (size_t i = 0; i < nb; ++i, dst += kQK_K) {
+    if (t == TensorType::Q2_K || t == TensorType::Q3_K) {
+      UnpackedQ23K u;
+      unpack_q23k(t, src, i, u);
+      for (size_t e = 0; e < kQK_K; ++e) {
+        const float dl = u.d * u.sc[e / 16], ml = u.dmin * u.m[e / 16];  // ggml's: dl * q - ml
+        dst[e] = dl * u.q[e] - ml;
+      }
+      continue;
+    }
     if (t == TensorType::Q6_K) {
       const BlockQ6K& b = static_cast<const BlockQ6K*>(src)[i];
       int8_t q[kQK_K];
@@ -206,6 +345,12 @@ void quantize_row_k(TensorType t, const float* x, void* dst, size_t n) {
   const size_t nb = n / kQK_K;
   for (size_t i = 0; i < nb; ++i, x += kQK_K) {
     switch (t) {
+      case TensorType::Q2_K:
+        quantize_q2k(x, static_cast<BlockQ2K*>(dst)[i]);
+        break;
+      case TensorType::Q3_K:
+        quantize_q3k(x, static_cast<BlockQ3K*>(dst)[i]);
+        break;
       case TensorType::Q4_K:
         quantize_q45k<false>(x, static_cast<BlockQ4K*>(dst)[i]);
         break;
@@ -252,6 +397,21 @@ float dot_k(TensorType t, const void* w, const BlockQ8K* act, size_t n) {
   float sum = 0.0f;
   for (size_t i = 0; i < nb; ++i) {
     const BlockQ8K& a = act[i];
+    if (t == TensorType::Q2_K || t == TensorType::Q3_K) {
+      UnpackedQ23K u;
+      unpack_q23k(t, w, i, u);
+      int32_t isum = 0, msum = 0;
+      for (int j = 0; j < 16; ++j) {
+        int32_t s = 0;
+        for (int l = 0; l < 16; ++l) s += int32_t(u.q[16 * j + l]) * a.qs[16 * j + l];
+        isum += u.sc[j] * s;
+        msum += u.m[j] * a.bsums[j];
+      }
+      sum = t == TensorType::Q2_K
+                ? std::fma(u.d * a.d, float(isum), std::fma(-(u.dmin * a.d), float(msum), sum))
+                : std::fma(u.d * a.d, float(isum), sum);  // Q3_K: no mins
+      continue;
+    }
     if (t == TensorType::Q6_K) {
       const BlockQ6K& b = static_cast<const BlockQ6K*>(w)[i];
       int8_t q[kQK_K];

@@ -1,5 +1,5 @@
-// K-quants (Q4_K, Q5_K, Q6_K) in ggml's block layouts: dequantize, quantize, and the dot product
-// with Q8_K activations, as ggml computes them (integer sums per sub-block, scaled per
+// K-quants (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K) in ggml's block layouts: dequantize, quantize, and the
+// dot product with Q8_K activations, as ggml computes them (integer sums per sub-block, scaled per
 // super-block). Scalar code: the reference for any SIMD kernel and, for now, the kernel itself.
 #pragma once
 #include <cstddef>

@@ -25,6 +25,8 @@ bool is_supported_type(uint32_t id) {
     case TensorType::BF16:
     case TensorType::Q8_0:
     case TensorType::Q4_0:
+    case TensorType::Q2_K:
+    case TensorType::Q3_K:
     case TensorType::Q4_K:
     case TensorType::Q5_K:
     case TensorType::Q6_K:
@@ -41,6 +43,8 @@ size_t block_elems(TensorType t) {
       return kQK8_0;
     case TensorType::Q4_0:
       return kQK4_0;
+    case TensorType::Q2_K:
+    case TensorType::Q3_K:
     case TensorType::Q4_K:
     case TensorType::Q5_K:
     case TensorType::Q6_K:
@@ -63,6 +67,10 @@ size_t block_bytes(TensorType t) {
       return sizeof(BlockQ8_0);
     case TensorType::Q4_0:
       return sizeof(BlockQ4_0);
+    case TensorType::Q2_K:
+      return sizeof(BlockQ2K);
+    case TensorType::Q3_K:
+      return sizeof(BlockQ3K);
     case TensorType::Q4_K:
       return sizeof(BlockQ4K);
     case TensorType::Q5_K:

@@ -11,6 +11,8 @@ enum class TensorType : uint32_t {
   F16 = 1,
   Q4_0 = 2,
   Q8_0 = 8,
+  Q2_K = 10,
+  Q3_K = 11,
   Q4_K = 12,
   Q5_K = 13,
   Q6_K = 14,
@@ -20,6 +22,12 @@ enum class TensorType : uint32_t {
 
 // The K-quant weight types (super-blocks of 256 along a row).
 inline bool is_k_quant(TensorType t) {
+  return t == TensorType::Q2_K || t == TensorType::Q3_K || t == TensorType::Q4_K ||
+         t == TensorType::Q5_K || t == TensorType::Q6_K;
+}
+// The K-quants with Arm (NEON, sdot) int8 kernels; Q2_K and Q3_K run there on the portable
+// Highway kernel (matvec.cpp's DotK). x86 has kernels for every K-quant (Q2_K and Q3_K: AVX2).
+inline bool has_arm_k_kernel(TensorType t) {
   return t == TensorType::Q4_K || t == TensorType::Q5_K || t == TensorType::Q6_K;
 }
 
@@ -50,6 +58,28 @@ static_assert(sizeof(BlockQ4_0) == 18);
 
 // K-quants: super-blocks of 256 elements along a row, ggml's layouts byte for byte.
 constexpr size_t kQK_K = 256;
+
+// 16 sub-blocks of 16: x = d * scale_j * q - dmin * min_j, q in [0, 3]; scale_j and min_j are
+// the low and high nibbles of scales[j]. Per 128 elements 32 bytes of qs: element 32 k + l
+// (k < 4) in bits 2k of qs[l].
+struct BlockQ2K {
+  uint8_t scales[kQK_K / 16];
+  uint8_t qs[kQK_K / 4];
+  uint16_t d;     // fp16 scale of the scales
+  uint16_t dmin;  // fp16 scale of the mins
+};
+static_assert(sizeof(BlockQ2K) == 84);
+
+// 16 sub-blocks of 16: x = d * (scale_j - 32) * (q - 4), q in [0, 7]: the low 2 bits in qs as
+// Q2_K's, the third bit of element e in bit e / 32 of hmask[e % 32]; the 6-bit scales packed in
+// 12 bytes (low nibbles in bytes 0-7, high 2 bits in bytes 8-11).
+struct BlockQ3K {
+  uint8_t hmask[kQK_K / 8];
+  uint8_t qs[kQK_K / 4];
+  uint8_t scales[12];
+  uint16_t d;
+};
+static_assert(sizeof(BlockQ3K) == 110);
 
 // 8 sub-blocks of 32: x = d * scale_j * q - dmin * min_j, q in [0, 15]; the 6-bit scales and
 // mins are packed into 12 bytes (get_scale_min_k4).

@@ -38,12 +38,12 @@ expect_fail "top-p" "$DIP" generate -m "$WORK/m.gguf" -p hi --top-p 1.5
 expect_fail "threads" "$DIP" generate -m "$WORK/m.gguf" -p hi -t 0
 expect_fail "n-predict" "$DIP" generate -m "$WORK/m.gguf" -p hi -n abc
 expect_fail "ctx" "$DIP" perplexity -m "$WORK/m.gguf" -f "$WORK/short.txt" --ctx 2
-expect_fail "unknown tensor type" "$DIP" make-test-model "$WORK/x.gguf" --type q3_k
+expect_fail "unknown tensor type" "$DIP" make-test-model "$WORK/x.gguf" --type q1_k
 expect_fail "bad token id" "$DIP" eval -m "$WORK/m.gguf" --tokens 1,x
 expect_fail "out of range" "$DIP" eval -m "$WORK/m.gguf" --tokens 1,999999
 mkdir -p "$WORK/hf" && printf '{"architectures": ["GPT2LMHeadModel"]}' > "$WORK/hf/config.json"
 expect_fail "unsupported architecture 'GPT2LMHeadModel'" "$DIP" info "$WORK/hf"
-expect_fail "unknown tensor type" "$DIP" convert "$WORK/m.gguf" "$WORK/out.gguf" --type q3_k
+expect_fail "unknown tensor type" "$DIP" convert "$WORK/m.gguf" "$WORK/out.gguf" --type iq2_xxs
 expect_fail "not q4_k_m" "$DIP" convert "$WORK/m.gguf" "$WORK/hf-out" --to-hf --type q4_k_m
 expect_fail "cannot open" "$DIP" convert "$WORK/none.gguf" "$WORK/out.gguf"
 expect_fail "context is full" "$DIP" generate -m "$WORK/m.gguf" -p "a b c d e f g h" -c 4 -n 1

@@ -242,7 +242,8 @@ TEST(Model, BadModels) {
 }
 
 TEST(Model, KQuantModelsRun) {
-  for (TensorType t : {TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K}) {
+  for (TensorType t :
+       {TensorType::Q2_K, TensorType::Q3_K, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K}) {
     auto m = Model::load(make(Arch::kQwen2, t, "k.gguf"));
     Session s(*m, 64, 2);
     std::vector<float> logits;
@@ -271,6 +272,9 @@ TEST(Model, KQuantNonFiniteScalesAreRefused) {
       {TensorType::Q4_K, "blk.0.ffn_down.weight", 3, offsetof(BlockQ4K, d), 0x7e00, "NaN d"},
       {TensorType::Q5_K, "blk.1.ffn_up.weight", 0, offsetof(BlockQ5K, dmin), 0xfc00, "-Inf dmin"},
       {TensorType::Q6_K, "blk.0.attn_q.weight", 5, offsetof(BlockQ6K, d), 0x7c00, "Inf d"},
+      {TensorType::Q2_K, "blk.1.attn_k.weight", 2, offsetof(BlockQ2K, dmin), 0x7e01, "NaN dmin"},
+      {TensorType::Q2_K, "blk.0.ffn_gate.weight", 1, offsetof(BlockQ2K, d), 0xfc00, "-Inf d"},
+      {TensorType::Q3_K, "blk.1.attn_output.weight", 4, offsetof(BlockQ3K, d), 0x7c00, "Inf d"},
   };
   for (const Case& c : cases) {
     const std::string ok = make(Arch::kLlama, c.type, "kok.gguf");

@@ -1,5 +1,6 @@
-// K-quants (Q4_K, Q5_K, Q6_K): quantize/dequantize, the Q8_K activation format, the dot product
-// against an independent float computation, and the matmul through the engine's dispatch.
+// K-quants (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K): quantize/dequantize, the Q8_K activation format, the
+// dot product against an independent float computation, the matmul through the engine's
+// dispatch, and every SIMD kernel against the scalar dot on random blocks.
 #include "ops/quant_k.h"
 
 #include <gtest/gtest.h>
@@ -23,9 +24,13 @@
 namespace dip {
 namespace {
 
-constexpr TensorType kKTypes[] = {TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K};
-constexpr std::initializer_list<TensorType> kKTypesList = {TensorType::Q4_K, TensorType::Q5_K,
-                                                           TensorType::Q6_K};
+constexpr TensorType kKTypes[] = {TensorType::Q2_K, TensorType::Q3_K, TensorType::Q4_K,
+                                  TensorType::Q5_K, TensorType::Q6_K};
+// The types with x86 kernels (all) and Arm kernels (has_arm_k_kernel).
+constexpr std::initializer_list<TensorType> kX86KTypes = {
+    TensorType::Q2_K, TensorType::Q3_K, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K};
+constexpr std::initializer_list<TensorType> kArmKTypes = {TensorType::Q4_K, TensorType::Q5_K,
+                                                          TensorType::Q6_K};
 
 std::vector<float> dequantized(TensorType t, const std::vector<uint8_t>& q, size_t n) {
   std::vector<float> y(n);
@@ -49,7 +54,10 @@ TEST(QuantK, DequantizeOfQuantizeIsClose) {
         float amax = 0;
         for (size_t i = b; i < b + kQK_K; ++i) amax = std::max(amax, std::fabs(x[i]));
         // One quantization step of the widest sub-block, with room for the scale's rounding.
-        const float step = t == TensorType::Q4_K   ? 2 * amax / 15
+        // Q3_K: a quarter of the largest magnitude, plus the level clipped at +4 -> 3.
+        const float step = t == TensorType::Q2_K   ? 2 * amax / 3
+                           : t == TensorType::Q3_K ? amax / 3
+                           : t == TensorType::Q4_K ? 2 * amax / 15
                            : t == TensorType::Q5_K ? 2 * amax / 31
                                                    : amax / 31;
         for (size_t i = b; i < b + kQK_K; ++i) {
@@ -58,9 +66,13 @@ TEST(QuantK, DequantizeOfQuantizeIsClose) {
           pow += x[i] * x[i];
         }
       }
-      // The typical error is far below the bound: 4, 5 and 6 bits per weight.
+      // The typical error is far below the bound: 2, 3, 4, 5 and 6 bits per weight.
       const double rel = std::sqrt(err / pow);
-      const double want = t == TensorType::Q4_K ? 0.12 : t == TensorType::Q5_K ? 0.06 : 0.04;
+      const double want = t == TensorType::Q2_K   ? 0.45
+                          : t == TensorType::Q3_K ? 0.22
+                          : t == TensorType::Q4_K ? 0.12
+                          : t == TensorType::Q5_K ? 0.06
+                                                  : 0.04;
       EXPECT_LT(rel, want) << ggml_type_name(uint32_t(t));
     }
   }
@@ -181,7 +193,7 @@ using KKernel = std::function<void(TensorType, const uint8_t*, size_t, size_t, c
 // to 6 activation rows (passes of four and a remainder) and 37 (more than one tile of rows and
 // activations in the batched order); `rows` weight rows of each of `types`.
 void expect_k_kernel_bit_identical(const char* name, const KKernel& kernel,
-                                   std::initializer_list<TensorType> types = kKTypesList,
+                                   std::initializer_list<TensorType> types = kX86KTypes,
                                    size_t rows = 70) {
   std::uniform_int_distribution<int> byte(0, 255);
   std::uniform_real_distribution<float> scale(-2.0f, 2.0f);
@@ -189,14 +201,17 @@ void expect_k_kernel_bit_identical(const char* name, const KKernel& kernel,
     const size_t n = 768, rb = row_bytes(t, n), nb = n / kQK_K;
     std::vector<uint8_t> wq(rows * rb);
     for (auto& v : wq) v = uint8_t(byte(rng()));
-    // Finite F16 scales: d (and dmin) of each super-block.
+    // Finite F16 scales: d (and dmin) of each super-block, where each type keeps them.
     const size_t bb = rb / nb;
     for (size_t r = 0; r < rows; ++r) {
       for (size_t i = 0; i < nb; ++i) {
         uint8_t* blk = &wq[r * rb + i * bb];
         const uint16_t d = f32_to_fp16(scale(rng())), dmin = f32_to_fp16(scale(rng()));
-        if (t == TensorType::Q6_K) {
+        if (t == TensorType::Q6_K || t == TensorType::Q3_K) {
           std::memcpy(blk + bb - 2, &d, 2);
+        } else if (t == TensorType::Q2_K) {
+          std::memcpy(blk + bb - 4, &d, 2);
+          std::memcpy(blk + bb - 2, &dmin, 2);
         } else {
           std::memcpy(blk, &d, 2);
           std::memcpy(blk + 2, &dmin, 2);
@@ -221,6 +236,62 @@ void expect_k_kernel_bit_identical(const char* name, const KKernel& kernel,
           ASSERT_EQ(y[b * rows + r], dot_k(t, &wq[r * rb], &acts[b * nb], n))
               << name << ", " << ggml_type_name(uint32_t(t)) << " row " << r << " of " << rows
               << ", activation " << b << " of " << batch;
+    }
+  }
+}
+
+// The portable Highway kernel (matvec.cpp's DotK; Q2_K's and Q3_K's on Arm), for every K-quant:
+// through the engine's one-row dot, which every CPU runs.
+TEST(QuantK, HighwayKernelIsBitIdenticalToScalarOnRandomBlocks) {
+  expect_k_kernel_bit_identical(
+      "highway",
+      [](TensorType t, const uint8_t* w, size_t rb, size_t n, const uint8_t* a, size_t arb,
+         size_t na, float* y, size_t ys, size_t r0, size_t r1) {
+        for (size_t b = 0; b < na; ++b)
+          for (size_t r = r0; r < r1; ++r) y[b * ys + r] = dot_simd(t, w + r * rb, a + b * arb, n);
+      },
+      {TensorType::Q2_K, TensorType::Q3_K, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K},
+      20);
+}
+
+// Q2_K's and Q3_K's layouts element by element against ggml's dequantization loops written out
+// (element 128 h + 32 k + l in bits 2k of qs[32 h + l]; Q3_K's third bit in bit 4 h + k of
+// hmask[l], its scales' low nibbles in bytes 0-7 and high bits in bytes 8-11).
+TEST(QuantK, Q2KAndQ3KBlockLayoutsMatchGgml) {
+  std::uniform_int_distribution<int> byte(0, 255);
+  BlockQ2K b2;
+  BlockQ3K b3;
+  for (auto* blk : {reinterpret_cast<uint8_t*>(&b2), reinterpret_cast<uint8_t*>(&b3)}) {
+    const size_t size = blk == reinterpret_cast<uint8_t*>(&b2) ? sizeof(b2) : sizeof(b3);
+    for (size_t i = 0; i < size; ++i) blk[i] = uint8_t(byte(rng()));
+  }
+  b2.d = f32_to_fp16(0.75f), b2.dmin = f32_to_fp16(-0.25f), b3.d = f32_to_fp16(0.5f);
+  float y2[256], y3[256];
+  dequantize_row(TensorType::Q2_K, &b2, y2, 256);
+  dequantize_row(TensorType::Q3_K, &b3, y3, 256);
+  // ggml's Q3_K scale unpacking, through four 32-bit words.
+  uint32_t aux[4];
+  std::memcpy(aux, b3.scales, 12);
+  const uint32_t tmp = aux[2];
+  aux[2] = ((aux[0] >> 4) & 0x0f0f0f0f) | (((tmp >> 4) & 0x03030303) << 4);
+  aux[3] = ((aux[1] >> 4) & 0x0f0f0f0f) | (((tmp >> 6) & 0x03030303) << 4);
+  aux[0] = (aux[0] & 0x0f0f0f0f) | ((tmp & 0x03030303) << 4);
+  aux[1] = (aux[1] & 0x0f0f0f0f) | (((tmp >> 2) & 0x03030303) << 4);
+  int8_t sc3[16];
+  std::memcpy(sc3, aux, 16);
+  size_t e = 0, is = 0;
+  uint8_t m = 1;
+  for (int h = 0; h < 2; ++h) {
+    for (int k = 0; k < 4; ++k, m = uint8_t(m << 1)) {
+      for (int half = 0; half < 2; ++half, ++is) {
+        const uint8_t sc = b2.scales[is];
+        for (int l = 16 * half; l < 16 * half + 16; ++l, ++e) {
+          const int q2 = (b2.qs[32 * h + l] >> (2 * k)) & 3;
+          EXPECT_EQ(y2[e], 0.75f * float(sc & 0x0f) * q2 - (-0.25f * float(sc >> 4))) << e;
+          const int q3 = ((b3.qs[32 * h + l] >> (2 * k)) & 3) - ((b3.hmask[l] & m) ? 0 : 4);
+          EXPECT_EQ(y3[e], 0.5f * float(sc3[is] - 32) * q3) << e;
+        }
+      }
     }
   }
 }
@@ -267,7 +338,8 @@ TEST(QuantK, ArmKernelsAreBitIdenticalToScalarOnRandomBlocks) {
         arm_qdot_name(isa),
         [isa](TensorType t, const uint8_t* w, size_t rb, size_t n, const uint8_t* a, size_t arb,
               size_t na, float* y, size_t ys, size_t r0,
-              size_t r1) { kmatmul_arm(isa, t, w, rb, n, a, arb, na, y, ys, r0, r1); });
+              size_t r1) { kmatmul_arm(isa, t, w, rb, n, a, arb, na, y, ys, r0, r1); },
+        kArmKTypes);
   }
   if (!ran) GTEST_SKIP() << "not an aarch64 build";
 }

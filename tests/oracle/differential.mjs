@@ -83,7 +83,7 @@ function relL2Probs(a, b) {
 }
 
 const archs = ["llama", "qwen2", "qwen3", "phi3"];
-const types = ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k"];
+const types = ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k", "q2_k", "q3_k"];
 const kQuant = (type) => type.endsWith("_k");
 for (const t of onlyTypes ?? []) {
   if (!types.includes(t)) {
@@ -166,7 +166,7 @@ function compare(name, type, ourModel, refModel, lora = []) {
   // 3e-2, K-quants 3.8e-2, perplexity within 0.07%, greedy identical or a tie; Q4_0, repacked
   // there as that build does, within 1e-6). There the tolerances are those measured differences
   // with margin; tokens, perplexity and greedy checks stay as they are.
-  const strict = name.startsWith("lora-default") ? 5e-3 : {f32: 1e-3, f16: 1e-3, bf16: 1e-3, q8_0: 1e-2, q4_0: 1e-2, q4_k: 5e-2, q5_k: 5e-2, q6_k: 5e-2}[type];
+  const strict = name.startsWith("lora-default") ? 5e-3 : {f32: 1e-3, f16: 1e-3, bf16: 1e-3, q8_0: 1e-2, q4_0: 1e-2, q4_k: 5e-2, q5_k: 5e-2, q6_k: 5e-2, q2_k: 5e-2, q3_k: 5e-2}[type];
   const tol = zen4Build ? strict : Math.max(strict, {f32: 2e-3, f16: 1e-2, bf16: 1e-2}[type] ?? 6e-2);
   check(worst < tol, `${name}: next-token distributions differ, worst relative L2 ${worst.toExponential(2)} >= ${tol}`);
   const g = JSON.parse(run(["eval", "-m", model, ...la, "-t", String(threads), "--tokens", prompt.join(","), "--greedy", "64"])).greedy;
@@ -198,7 +198,7 @@ function compare(name, type, ourModel, refModel, lora = []) {
   for (const f of [logitsFile, ourFile, pathFile, stepFile]) fs.rmSync(f, {force: true});
 }
 
-let caseNo = 0, kCaseNo = 1000;  // K-quant cases count apart: the others keep their seeds
+let caseNo = 0, kCaseNo = 1000, k23CaseNo = 2000;  // K-quant cases count apart: the others keep their seeds
 if (loraMode) {
   // Random adapters on every projection (F32, F16 and Q8_0 adapter tensors), on synthetic models of
   // each architecture and on the default model.
@@ -230,7 +230,9 @@ for (const arch of loraMode ? [] : archs) {
   for (const type of types) {
     for (const [si, shape] of (kQuant(type) ? kShapes : shapes).entries()) {
       const vlist = vocabs[arch];
-      const no = kQuant(type) ? kCaseNo++ : caseNo++;
+      // Q2_K and Q3_K count their own cases: the other types' seeds and vocabularies stay as
+      // they were before these two types were added.
+      const no = type === "q2_k" || type === "q3_k" ? k23CaseNo++ : kQuant(type) ? kCaseNo++ : caseNo++;
       const vocab = vlist[no % vlist.length];
       if ((quick && !(type === "f32" || type === "q4_0")) || !wanted(type)) continue;
       const name = `${arch}-${type}-${shape.name}${vocab ? "-spm" : ""}`;
