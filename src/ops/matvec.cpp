@@ -181,8 +181,7 @@ float DotK(const void* wv, const BlockQ8K* act, size_t nb) {
       int sc[16], m[16] = {};
       for (int j = 0; j < 16; ++j) {
         if constexpr (kQ3) {
-          const int lo = j < 8 ? b.scales[j] & 0x0f : b.scales[j - 8] >> 4;
-          sc[j] = (lo | (((b.scales[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32;
+          sc[j] = q3k_scale(b.scales, j);
         } else {
           sc[j] = b.scales[j] & 0x0f;
           m[j] = b.scales[j] >> 4;

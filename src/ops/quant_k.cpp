@@ -81,23 +81,34 @@ void unpack_q6k(const BlockQ6K& b, int8_t* q) {
 
 int nearest(float v) { return int(std::nearbyint(v)); }
 
-// Q4_K / Q5_K weights: levels 0..nmax with a per-sub-block scale and min (min <= 0 stored as -min).
-template <bool kQ5, class Block>
-void quantize_q45k(const float* x, Block& b) {
-  constexpr int nmax = kQ5 ? 31 : 15;
-  float scale[8], minv[8], max_scale = 0, max_min = 0;
-  for (int j = 0; j < 8; ++j) {
-    const float* s = x + 32 * j;
+// Per sub-block of `len` elements of x: the scale that spreads its range over levels 0..nmax
+// and its min (min <= 0, stored as -min); returns the largest scale and min of the super-block.
+struct RangeMax {
+  float scale = 0, min = 0;
+};
+RangeMax range_fit(const float* x, int n_sub, int len, int nmax, float* scale, float* minv) {
+  RangeMax most;
+  for (int j = 0; j < n_sub; ++j) {
+    const float* s = x + len * j;
     float lo = 0.0f, hi = s[0];
-    for (int l = 0; l < 32; ++l) {
+    for (int l = 0; l < len; ++l) {
       lo = std::min(lo, s[l]);
       hi = std::max(hi, s[l]);
     }
     scale[j] = (hi - lo) / nmax;
     minv[j] = -lo;
-    max_scale = std::max(max_scale, scale[j]);
-    max_min = std::max(max_min, minv[j]);
+    most.scale = std::max(most.scale, scale[j]);
+    most.min = std::max(most.min, minv[j]);
   }
+  return most;
+}
+
+// Q4_K / Q5_K weights: levels 0..nmax with a per-sub-block scale and min (min <= 0 stored as -min).
+template <bool kQ5, class Block>
+void quantize_q45k(const float* x, Block& b) {
+  constexpr int nmax = kQ5 ? 31 : 15;
+  float scale[8], minv[8];
+  const auto [max_scale, max_min] = range_fit(x, 8, 32, nmax, scale, minv);
   uint8_t ls[8], lm[8];
   const float inv_scale = max_scale > 0 ? 63.0f / max_scale : 0.0f;
   const float inv_min = max_min > 0 ? 63.0f / max_min : 0.0f;
@@ -214,14 +225,6 @@ void unpack_q2k(const BlockQ2K& b, UnpackedQ23K& u) {
   for (size_t e = 0; e < kQK_K; ++e) u.q[e] = int8_t(low2(b.qs, e));
 }
 
-// Q3_K's scale j: low nibble in byte j (j < 8) or the high nibble of byte j - 8, the two high
-// bits in byte 8 + j % 4 at bit 2 (j / 4); stored with a bias of 32.
-int q3k_scale(const uint8_t* scales, int j) {
-  const int lo = j < 8 ? scales[j] & 0x0f : scales[j - 8] >> 4;
-  const int hi = (scales[8 + j % 4] >> (2 * (j / 4))) & 3;
-  return (lo | (hi << 4)) - 32;
-}
-
 void unpack_q3k(const BlockQ3K& b, UnpackedQ23K& u) {
   u.d = fp16_to_f32(b.d);
   u.dmin = 0.0f;
@@ -246,19 +249,8 @@ void unpack_q23k(TensorType t, const void* row, size_t i, UnpackedQ23K& u) {
 // Q2_K weights: per 16 elements levels 0..3 with a scale and a min from the range (min <= 0
 // stored as -min), both as 4 bits against the super-block's largest.
 void quantize_q2k(const float* x, BlockQ2K& b) {
-  float scale[16], minv[16], max_scale = 0, max_min = 0;
-  for (int j = 0; j < 16; ++j) {
-    const float* s = x + 16 * j;
-    float lo = 0.0f, hi = s[0];
-    for (int l = 0; l < 16; ++l) {
-      lo = std::min(lo, s[l]);
-      hi = std::max(hi, s[l]);
-    }
-    scale[j] = (hi - lo) / 3;
-    minv[j] = -lo;
-    max_scale = std::max(max_scale, scale[j]);
-    max_min = std::max(max_min, minv[j]);
-  }
+  float scale[16], minv[16];
+  const auto [max_scale, max_min] = range_fit(x, 16, 16, 3, scale, minv);
   const float inv_scale = max_scale > 0 ? 15.0f / max_scale : 0.0f;
   const float inv_min = max_min > 0 ? 15.0f / max_min : 0.0f;
   b.d = f32_to_fp16(max_scale / 15.0f);

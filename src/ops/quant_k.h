@@ -33,6 +33,15 @@ inline void scale_min_k4(int j, const uint8_t* q, uint8_t& sc, uint8_t& m) {
   }
 }
 
+// Q3_K: signed scale j (-32..31) from the 12 packed bytes: low nibble in byte j (j < 8) or the
+// high nibble of byte j - 8, the two high bits in byte 8 + j % 4 at bit 2 (j / 4); stored with
+// a bias of 32.
+inline int q3k_scale(const uint8_t* scales, int j) {
+  const int lo = j < 8 ? scales[j] & 0x0f : scales[j - 8] >> 4;
+  const int hi = (scales[8 + j % 4] >> (2 * (j / 4))) & 3;
+  return (lo | (hi << 4)) - 32;
+}
+
 // dot(W row of type t, activation row) over n elements.
 float dot_k(TensorType t, const void* w, const BlockQ8K* act, size_t n);
 
