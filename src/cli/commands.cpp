@@ -324,8 +324,10 @@ void add_convert(CLI::App& app) {
                 "flash image: use at most this many tokens of the layout text (default 16384)");
   c->add_option(
       "--type", *type,
-      "f32, f16, bf16, q8_0, q4_0, q2_k, q3_k, q4_k, q5_k, q6_k, or llama.cpp's mixes q4_k_m, "
-      "q5_k_m (f32/f16/bf16 with --to-hf)");
+      "f32, f16, bf16, q8_0, q4_0, q2_k, q3_k, q4_k, q5_k, q6_k (every matrix in that type), or "
+      "llama.cpp's mixes q2_k_s, q3_k_s, q3_k_m, q3_k_l, q4_k_s, q4_k_m, q5_k_s, q5_k_m "
+      "(f32/f16/bf16 "
+      "with --to-hf)");
   c->add_flag("--to-hf", *to_hf, "write a Hugging Face folder instead");
   add_lora_opts(c, *lo);  // merged into the weights written
   c->add_option("--shard-mib", *shard_mib, "largest safetensors shard with --to-hf (MiB)")
@@ -369,7 +371,7 @@ void add_convert(CLI::App& app) {
       return;
     }
     if (*to_hf) {
-      if (mix.medium) fail("--to-hf writes f32, f16 or bf16, not {}", mix.name);
+      if (mix.mixed()) fail("--to-hf writes f32, f16 or bf16, not {}", mix.name);
       export_hf(*m, *out, mix.base, *shard_mib << 20);
       std::fprintf(stderr, "wrote %s\n", out->c_str());
       return;

@@ -135,12 +135,15 @@ void convert_to_gguf(const Model& m, const std::string& out, const QuantMix& mix
   std::vector<float> f;
   bool tied_output = true;
   for (const auto& t : m.tensors()) tied_output = tied_output && t.name != "output.weight";
+  MixModelShape mix_shape;
+  mix_shape.n_layer = hp.n_layer;
+  mix_shape.n_gqa = hp.n_head_kv ? hp.n_head / hp.n_head_kv : 1;
+  mix_shape.output_is_token_embd = tied_output;
   for (const auto& t : m.tensors()) {
     if (!is_supported_type(t.type_id))
       fail("{}: tensor '{}' has unsupported type {}", m.path(), t.name, ggml_type_name(t.type_id));
     const size_t cols = t.dims[0], rows = t.n_elements / cols;
-    const TensorType tt =
-        tensor_type_for(mix, t.name, t.dims.size(), cols, hp.n_layer, tied_output);
+    const TensorType tt = tensor_type_for(mix, t.name, t.dims.size(), cols, mix_shape);
     const bool qk = t.name.size() > 13 &&
                     (t.name.ends_with(".attn_q.weight") || t.name.ends_with(".attn_k.weight") ||
                      t.name.ends_with(".attn_q.bias") || t.name.ends_with(".attn_k.bias"));
@@ -225,6 +228,10 @@ void export_hf(const Model& m, const std::string& dir, TensorType dtype, uint64_
   std::vector<float> f;
   bool tied_output = true;
   for (const auto& t : m.tensors()) tied_output = tied_output && t.name != "output.weight";
+  MixModelShape mix_shape;
+  mix_shape.n_layer = hp.n_layer;
+  mix_shape.n_gqa = hp.n_head_kv ? hp.n_head / hp.n_head_kv : 1;
+  mix_shape.output_is_token_embd = tied_output;
   for (const auto& t : m.tensors()) {
     std::string hf;
     if (t.name.rfind("blk.", 0) == 0) {

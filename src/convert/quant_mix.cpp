@@ -1,5 +1,6 @@
 #include "convert/quant_mix.h"
 
+#include <array>
 #include <cstdio>
 
 #include "convert/synth_model.h"
@@ -47,39 +48,120 @@ int layer_of(const std::string& name) {
   return -1;
 }
 
+TensorRole role_of(const std::string& name, bool output_is_token_embd) {
+  if (name == "output.weight" || (output_is_token_embd && name == "token_embd.weight"))
+    return TensorRole::kOutput;
+  if (name.ends_with(".attn_v.weight")) return TensorRole::kAttnV;
+  if (name.ends_with(".attn_qkv.weight")) return TensorRole::kAttnQkv;
+  if (name.ends_with(".attn_output.weight")) return TensorRole::kAttnOutput;
+  if (name.ends_with(".ffn_down.weight")) return TensorRole::kFfnDown;
+  return TensorRole::kOther;
+}
+
+// The recipes, one function each. Every one of them gives the output matrix Q6_K.
+using R = TensorRole;
+using T = TensorType;
+
+T q2_k_s(const TensorSite& s, T base) {
+  if (s.role == R::kOutput) return T::Q6_K;
+  if (s.role == R::kAttnV && s.n_gqa >= 4) return T::Q4_K;
+  if (s.role == R::kFfnDown && s.layer < s.n_layer / 8) return T::Q4_K;
+  return base;
+}
+
+T small(const TensorSite& s, T base) {  // Q3_K_S, Q5_K_S: only the output changes
+  return s.role == R::kOutput ? T::Q6_K : base;
+}
+
+T q3_k_m(const TensorSite& s, T base) {
+  switch (s.role) {
+    case R::kOutput:
+      return T::Q6_K;
+    case R::kAttnV:
+      return s.layer < 2 ? T::Q5_K : T::Q4_K;
+    case R::kFfnDown:
+      return s.layer < s.n_layer / 16 ? T::Q5_K : T::Q4_K;
+    case R::kAttnOutput:
+    case R::kAttnQkv:
+      return T::Q4_K;
+    case R::kOther:
+      break;
+  }
+  return base;
+}
+
+T q3_k_l(const TensorSite& s, T base) {
+  switch (s.role) {
+    case R::kOutput:
+      return T::Q6_K;
+    case R::kAttnV:
+    case R::kFfnDown:
+    case R::kAttnOutput:
+      return T::Q5_K;
+    case R::kAttnQkv:
+      return T::Q4_K;
+    case R::kOther:
+      break;
+  }
+  return base;
+}
+
+T q4_k_s(const TensorSite& s, T base) {
+  if (s.role == R::kOutput) return T::Q6_K;
+  if (s.role == R::kAttnV && s.layer < 4) return T::Q5_K;
+  if (s.role == R::kFfnDown && s.layer < s.n_layer / 8) return T::Q5_K;
+  return base;
+}
+
+T medium(const TensorSite& s, T base) {  // Q4_K_M, Q5_K_M
+  if (s.role == R::kOutput) return T::Q6_K;
+  if ((s.role == R::kAttnV || s.role == R::kFfnDown) && use_more_bits(s.layer, s.n_layer))
+    return T::Q6_K;
+  if (s.role == R::kAttnQkv) return base == T::Q4_K ? T::Q5_K : T::Q6_K;
+  return base;
+}
+
+struct Recipe {
+  const char* name;
+  TensorType base;
+  MixRule rule;
+  uint32_t file_type;  // LLAMA_FTYPE_MOSTLY_*
+};
+constexpr std::array kRecipes = {
+    Recipe{"q2_k_s", T::Q2_K, q2_k_s, 21}, Recipe{"q3_k_s", T::Q3_K, small, 11},
+    Recipe{"q3_k_m", T::Q3_K, q3_k_m, 12}, Recipe{"q3_k_l", T::Q3_K, q3_k_l, 13},
+    Recipe{"q4_k_s", T::Q4_K, q4_k_s, 14}, Recipe{"q4_k_m", T::Q4_K, medium, 15},
+    Recipe{"q5_k_s", T::Q5_K, small, 16},  Recipe{"q5_k_m", T::Q5_K, medium, 17},
+};
+
 }  // namespace
 
 QuantMix parse_quant_mix(const std::string& name) {
-  if (name == "q4_k_m") return {name, TensorType::Q4_K, true, 15};
-  if (name == "q5_k_m") return {name, TensorType::Q5_K, true, 17};
+  for (const Recipe& r : kRecipes)
+    if (name == r.name) return {name, r.base, r.rule, r.file_type};
   TensorType t;
   try {
     t = parse_tensor_type(name);
   } catch (const Error&) {
     fail(
-        "unknown tensor type '{}' (f32, f16, bf16, q8_0, q4_0, q2_k, q3_k, q4_k, q5_k, q6_k, "
-        "q4_k_m, "
-        "q5_k_m)",
+        "unknown tensor type '{}' (f32, f16, bf16, q8_0, q4_0, q2_k, q3_k, q4_k, q5_k, q6_k, or "
+        "llama.cpp's mixes q2_k_s, q3_k_s, q3_k_m, q3_k_l, q4_k_s, q4_k_m, q5_k_s, q5_k_m)",
         name);
   }
-  return {name, t, false, file_type_of(t)};
+  return {name, t, nullptr, file_type_of(t)};
 }
 
 TensorType tensor_type_for(const QuantMix& mix, const std::string& name, size_t n_dims, size_t cols,
-                           uint32_t n_layer, bool output_is_token_embd) {
+                           const MixModelShape& shape) {
   if (n_dims == 1 || name == "rope_freqs.weight") return TensorType::F32;  // norms, biases
   TensorType t = mix.base;
-  if (mix.medium) {
-    const int layer = layer_of(name), n = int(n_layer);
-    const bool output =
-        name == "output.weight" || (output_is_token_embd && name == "token_embd.weight");
-    if (output) {
-      t = TensorType::Q6_K;
-    } else if (layer >= 0 &&
-               (name.ends_with(".attn_v.weight") || name.ends_with(".ffn_down.weight")) &&
-               use_more_bits(layer, n)) {
-      t = TensorType::Q6_K;
-    }
+  if (mix.rule) {
+    TensorSite site;
+    site.role = role_of(name, shape.output_is_token_embd);
+    site.layer = layer_of(name);
+    site.n_layer = int(shape.n_layer);
+    site.n_gqa = shape.n_gqa;
+    t = mix.rule(site, mix.base);
   }
   if (block_elems(t) > 1 && cols % block_elems(t) != 0) {
     // llama.cpp falls back to Q5_0/Q5_1/Q8_0 for rows that do not fill K-quant super-blocks;

@@ -245,25 +245,37 @@ for (const arch of loraMode ? [] : archs) {
     }
   }
 }
-// llama.cpp's mixed K-quant recipes written by `dip convert --type q4_k_m|q5_k_m` from an F32
-// model of 4 layers: Q6_K for the output and for attn_v and ffn_down of layers 2 and 3
-// (llama.cpp's use_more_bits), the base type elsewhere, norms F32; llama.cpp must run the file
-// and agree with dip on it as on a one-type file.
-for (const type of loraMode || quick ? [] : ["q4_k", "q5_k"].filter(wanted)) {
-  const mix = type + "_m", base = type.toUpperCase();
+// llama.cpp's mixed K-quant recipes written by `dip convert --type <recipe>` from an F32 model of
+// 4 layers with 2 query heads per KV head. On that shape llama.cpp's rules give: the output Q6_K
+// in every recipe; attn_v / ffn_down / attn_output as below (null: the base type), by layer
+// (use_more_bits: layers 2 and 3; the first eighth and sixteenth: none); norms F32; every other
+// matrix the base type. llama.cpp must run the file and agree with dip on it as on a one-type
+// file. Each recipe runs in the differential test of its base type.
+const more = (l) => (l >= 2 ? "Q6_K" : null);
+const recipes = {
+  q2_k_s: {base: "q2_k"},
+  q3_k_s: {base: "q3_k"},
+  q3_k_m: {base: "q3_k", attn_v: (l) => (l < 2 ? "Q5_K" : "Q4_K"), ffn_down: () => "Q4_K", attn_output: () => "Q4_K"},
+  q3_k_l: {base: "q3_k", attn_v: () => "Q5_K", ffn_down: () => "Q5_K", attn_output: () => "Q5_K"},
+  q4_k_s: {base: "q4_k", attn_v: () => "Q5_K"},
+  q4_k_m: {base: "q4_k", attn_v: more, ffn_down: more},
+  q5_k_s: {base: "q5_k"},
+  q5_k_m: {base: "q5_k", attn_v: more, ffn_down: more},
+};
+for (const [mix, recipe] of Object.entries(recipes)) {
+  const type = recipe.base, base = type.toUpperCase();
+  if (loraMode || quick || !wanted(type)) continue;
   const src = path.join(work, `mix-src-${mix}.gguf`), conv = path.join(work, `llama-${mix}.gguf`);
   run(["make-test-model", src, "--arch", "llama", "--seed", "91", "--logit-scale", "1", "--pre", "llama-bpe",
        "--n-embd", "256", "--n-head", "4", "--n-head-kv", "2", "--n-ff", "768", "--n-layer", "4"]);
   run(["convert", src, conv, "--type", mix]);
   const types = Object.fromEntries(run(["info", conv]).split("\n").map((l) => l.trim().split(/\s+/))
     .filter((w) => w.length >= 2 && w[0].endsWith(".weight")).map((w) => [w[0], w[1]]));
-  const more = new Set([2, 3]);
   const want = (name) => {
     const m = name.match(/^blk\.(\d+)\.(\w+)\.weight$/);
     if (name === "output.weight") return "Q6_K";
     if (name.endsWith("_norm.weight")) return "F32";
-    if (m && (m[2] === "attn_v" || m[2] === "ffn_down") && more.has(Number(m[1]))) return "Q6_K";
-    return base;
+    return (m && recipe[m[2]] && recipe[m[2]](Number(m[1]))) || base;
   };
   const wrong = Object.entries(types).filter(([n, t]) => t !== want(n));
   check(Object.keys(types).length === 2 + 1 + 4 * 9 && wrong.length === 0,
