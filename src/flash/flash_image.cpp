@@ -150,24 +150,15 @@ void write_flash_image(const Model& m, const std::string& path, uint32_t align,
   }
   const HParams& hp = m.hparams();
   if (hp.n_layer == 0 || m.layers.empty()) fail("{}: the model has no layers", m.path());
-  const Layer& L0 = m.layers[0];
-  for (uint32_t l = 0; l < hp.n_layer; ++l) {
-    const Layer& L = m.layers[l];
-    if (column_type(L.ffn_up.type) != column_type(L0.ffn_up.type) ||
-        column_type(L.ffn_down.type) != column_type(L0.ffn_down.type)) {
-      fail(
-          "{}: layer {} has MLP weight types other than layer 0's; a flash image needs one type "
-          "per matrix kind",
-          m.path(), l);
-    }
-  }
   FlashHeader h{};
   std::memcpy(h.magic, kFlashMagic, 8);
   h.version = kFlashVersion;
   h.n_layer = hp.n_layer;
   h.n_embd = hp.n_embd;
   h.n_ff = hp.n_ff;
-  const TensorType up_type = column_type(L0.ffn_up.type), down_type = column_type(L0.ffn_down.type);
+  // One column type per matrix kind in every layer (Q4_K_M's Q6_K down projections among Q4_K
+  // ones take Q4_0 as the others do).
+  const TensorType up_type = model_column_type(m, true), down_type = model_column_type(m, false);
   h.up_type = uint32_t(up_type);
   h.down_type = uint32_t(down_type);
   h.align = align;
@@ -218,7 +209,8 @@ void write_flash_image(const Model& m, const std::string& path, uint32_t align,
   auto worker = [&] {
     for (uint32_t l; (l = next.fetch_add(1)) < hp.n_layer;) {
       try {
-        const ColumnMatrix up_gate = up_gate_column_matrix(m, l), down = down_column_matrix(m, l);
+        const ColumnMatrix up_gate = up_gate_column_matrix(m, l, true),
+                           down = down_column_matrix(m, l, true);
         if (up_gate.col_bytes != h.up_col_bytes || down.col_bytes != h.down_col_bytes) {
           fail("internal: layer {} column sizes differ from the header", l);
         }

@@ -17,7 +17,17 @@ class Model;
 // Q6_K to Q8_0. docs/engine.md gives the perplexity this costs.
 TensorType column_type(TensorType weight_type);
 
-ColumnMatrix up_gate_column_matrix(const Model& m, uint32_t layer);
-ColumnMatrix down_column_matrix(const Model& m, uint32_t layer);
+// The one column type a model's up+gate bundles (up = true) or down columns have in every layer
+// of a flash image (one column size per matrix kind). Layers whose column types differ only as
+// Q4_0 and Q8_0 (llama.cpp's mixes: Q4_K_M's Q6_K down projections among Q4_K ones) all take
+// Q4_0, the smaller; any other mix is an error naming the layer.
+TensorType model_column_type(const Model& m, bool up);
+
+// The column type of layer `layer`'s up+gate bundles (up = true) or down columns: the layer's
+// own (column_type), or with `uniform` the model's (model_column_type).
+TensorType layer_column_type(const Model& m, uint32_t layer, bool up, bool uniform);
+
+ColumnMatrix up_gate_column_matrix(const Model& m, uint32_t layer, bool uniform);
+ColumnMatrix down_column_matrix(const Model& m, uint32_t layer, bool uniform);
 
 }  // namespace dip

@@ -44,6 +44,11 @@ struct SparsityConfig {
   // one flash request reads (select_topk_blocks). 1: single columns.
   uint32_t mask_block_up = 1, mask_block_down = 1;
   std::string trace_file;  // empty: no trace
+  // In-DRAM runs: one column type per matrix kind in every layer (model_column_type), as a flash
+  // image has, so that they compute what a flash run does on mixed files such as Q4_K_M (whose
+  // Q6_K down projections then take Q4_0 columns). Off: each layer's own column type, the more
+  // accurate. Flash runs always have the image's types.
+  bool uniform_column_types = false;
 };
 
 // Whether a method masks the MLP inputs (reads up+gate by column: dip, dip-ca, teal) rather

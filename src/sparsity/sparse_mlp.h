@@ -90,6 +90,8 @@ class SparseMlp : public MlpHook {
   struct LayerState {
     ColumnMatrix up_gate;  // columns = MLP inputs, each [gate col; up col] (dip, dip-ca, teal)
     ColumnMatrix down;     // columns = d_ff neurons
+    // The column types of up_gate and down (or of the flash image's columns), for the bytes read.
+    TensorType up_type = TensorType::F32, down_type = TensorType::F32;
     ColumnCache up_cache, down_cache;
     std::vector<uint8_t> prefetched;  // flash: 1 for the bundles of the last prefetch (pf_list)
     std::vector<int32_t> pf_list;
@@ -122,6 +124,7 @@ class SparseMlp : public MlpHook {
   std::unique_ptr<TraceWriter> trace_;
   MlpStats stats_;
   uint64_t dense_bytes_ = 0;
+
   // scratch
   std::vector<float> lora_tmp_;
   std::vector<float> x_, score_, gu_, h_, xs_, sel_scratch_, ones_;

@@ -8,9 +8,12 @@
 #include <functional>
 
 #include "cache/column_cache.h"
+#include "convert/convert.h"
+#include "convert/quant_mix.h"
 #include "flash/dram_budget.h"
 #include "flash/flash_columns.h"
 #include "model/forward.h"
+#include "model/mlp_columns.h"
 #include "ops/elementwise.h"
 #include "sparsity/select.h"
 #include "sparsity/sparse_mlp.h"
@@ -108,6 +111,66 @@ TEST(FlashMlp, SameOutputsAndHitsAsTheInDramPrunedMlp) {
     }
   }
   EXPECT_EQ(runs, 12);
+}
+
+// llama.cpp's Q4_K_M gives some layers' down projections Q6_K (Q8_0 columns) and the others Q4_K
+// (Q4_0 columns): in a flash image every down column takes Q4_0, and the image computes what the
+// pruned MLP in DRAM computes with the same column types, bit for bit. Without them DRAM keeps
+// each layer's own (Q8_0 for the Q6_K layers).
+TEST(FlashMlp, MixedKQuantFileRunsFromFlashAsInDram) {
+  auto f32 = Model::load(synth_model_file(TensorType::F32, Arch::kLlama, 256, 512, 4, "mix.gguf"));
+  const std::string path = temp_path("mix_q4_k_m.gguf");
+  convert_to_gguf(*f32, path, parse_quant_mix("q4_k_m"), {});
+  auto m = Model::load(path);
+  int q6 = 0;
+  for (const Layer& L : m->layers) q6 += L.ffn_down.type == TensorType::Q6_K;
+  ASSERT_GT(q6, 0);
+  ASSERT_LT(q6, int(m->layers.size()));
+  EXPECT_EQ(model_column_type(*m, false), TensorType::Q4_0);
+  EXPECT_EQ(model_column_type(*m, true), TensorType::Q4_0);
+  const std::string p = temp_path("mix.dipflash");
+  write_flash_image(*m, p, 512, nullptr);
+  const FlashImage img(p);
+  EXPECT_EQ(img.down_type(), TensorType::Q4_0);
+  ThreadPool pool(2);
+  SparsityConfig cfg = config(*m, Method::kDipCa, 0.5, 0.3);
+  cfg.uniform_column_types = true;
+  SparseMlp dram(*m, cfg, nullptr);
+  FlashColumns cols(img, FlashStoreOptions{}, 0.3, 0);
+  SparseMlp flash(*m, cfg, nullptr, &cols);
+  const size_t E = m->hparams().n_embd;
+  std::vector<float> ya(E), yb(E);
+  for (uint32_t pos = 0; pos < 8; ++pos) {
+    for (uint32_t l = 0; l < m->hparams().n_layer; ++l) {
+      const auto x = randn(E);
+      dram.forward(l, x.data(), ya.data(), pos, pool);
+      flash.forward(l, x.data(), yb.data(), pos, pool);
+      for (size_t i = 0; i < E; ++i) ASSERT_EQ(yb[i], ya[i]) << "layer " << l << " token " << pos;
+    }
+  }
+  const uint32_t q6_layer =
+      uint32_t(std::find_if(m->layers.begin(), m->layers.end(),
+                            [](const Layer& L) { return L.ffn_down.type == TensorType::Q6_K; }) -
+               m->layers.begin());
+  EXPECT_EQ(layer_column_type(*m, q6_layer, false, false), TensorType::Q8_0);
+  EXPECT_EQ(layer_column_type(*m, q6_layer, false, true), TensorType::Q4_0);
+  // The same token through both: the same masks (up+gate columns are Q4_0 either way), more
+  // bytes and other sums in the Q6_K layer's own Q8_0 down columns.
+  SparseMlp uniform(*m, cfg, nullptr);
+  cfg.uniform_column_types = false;
+  SparseMlp own_types(*m, cfg, nullptr);
+  std::vector<float> yc(E);
+  const auto x = randn(E);
+  uniform.forward(q6_layer, x.data(), ya.data(), 0, pool);
+  own_types.forward(q6_layer, x.data(), yc.data(), 0, pool);
+  EXPECT_GT(own_types.stats().bytes, uniform.stats().bytes);
+  EXPECT_NE(ya, yc);
+  // Column types that are not Q4_0 and Q8_0 do not mix: an error naming the layer.
+  auto f16 = synth_model(TensorType::F16, Arch::kLlama, 64, 512, 3);
+  f16->layers[2].ffn_down.type = TensorType::Q8_0;  // (the type only: nothing is read)
+  expect_error([&] { model_column_type(*f16, false); },
+               "layer 2 has down weights of type Q8_0, layer 0 of type F16");
+  EXPECT_EQ(model_column_type(*f16, true), TensorType::F16);
 }
 
 // One mask, one result: keeping every column in DRAM (DIP at density 1), and dense streaming
