@@ -41,7 +41,7 @@ export const median = (xs) => {
 // Mixed recipes (q4_k_m, q5_k_m) are `dip convert`ed from the F16 model of the same shape.
 export function testModel(dir, type, {nEmbd, nLayer, nFf, nHead, nHeadKv, fast = false}) {
   const f = path.join(dir, `llama-${nEmbd}x${nLayer}-ff${nFf}-h${nHead}-kv${nHeadKv}-${type}${fast ? "-fastw" : ""}.gguf`);
-  if (!fs.existsSync(f) && type.endsWith("_k_m")) {
+  if (!fs.existsSync(f) && /^q\d_k_[sml]$/.test(type)) {  // llama.cpp's mixes, by dip convert
     const src = testModel(dir, "f16", {nEmbd, nLayer, nFf, nHead, nHeadKv, fast});
     process.stderr.write(`writing ${f} ...\n`);
     execFileSync(dip, ["convert", src, f + ".tmp", "--type", type], {stdio: ["ignore", "ignore", "inherit"]});
