@@ -160,17 +160,23 @@ BENCHMARK(BM_Repacked)
     ->ArgNames({"type", "layout", "rows", "cols", "batch", "threads"})
     ->UseRealTime();
 
-// K-quant kernels side by side, in cache, one thread: args K type (0 Q4_K, 1 Q5_K, 2 Q6_K),
-// kernel (0: the portable Highway dot per row and activation, what CPUs without a hand-written
-// kernel run; 1: AVX2; 2: AVX-512 VNNI), batch. Kernels this CPU lacks are skipped.
+// K-quant kernels side by side, in cache, one thread: args K type (0 Q4_K, 1 Q5_K, 2 Q6_K,
+// 3 Q2_K, 4 Q3_K), kernel (0: the portable Highway dot per row and activation, what CPUs without
+// a hand-written kernel run; 1: AVX2; 2: AVX-512 VNNI, which Q2_K and Q3_K do not have), batch.
+// Kernels this CPU lacks are skipped.
 void BM_KQuantHot(benchmark::State& st) {
-  const TensorType kK[] = {TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K};
+  const TensorType kK[] = {TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K, TensorType::Q2_K,
+                           TensorType::Q3_K};
   const QdotIsa kIsa[] = {QdotIsa::kNone, QdotIsa::kAvx2, QdotIsa::kAvx512};
   const TensorType t = kK[st.range(0)];
   const QdotIsa isa = kIsa[st.range(1)];
   const size_t rows = 256, cols = 2048, batch = st.range(2);
   if (isa != QdotIsa::kNone && !qdot_x86_available(isa)) {
     st.SkipWithError("kernel not available on this CPU");
+    return;
+  }
+  if (isa == QdotIsa::kAvx512 && (t == TensorType::Q2_K || t == TensorType::Q3_K)) {
+    st.SkipWithError("Q2_K and Q3_K run the AVX2 kernel on AVX-512 CPUs");
     return;
   }
   const auto w = random_weight(t, rows, cols);
@@ -196,7 +202,7 @@ void BM_KQuantHot(benchmark::State& st) {
 }
 BENCHMARK(BM_KQuantHot)
     ->Name("KHot")
-    ->ArgsProduct({{0, 1, 2}, {0, 1, 2}, {1, 32}})
+    ->ArgsProduct({{0, 1, 2, 3, 4}, {0, 1, 2}, {1, 32}})
     ->ArgNames({"ktype", "kernel", "batch"})
     ->UseRealTime();
 
