@@ -38,7 +38,8 @@ export const median = (xs) => {
 
 // A Llama-shaped GGUF with random weights (the default model's vocabulary), written once.
 // fast: `--fast-weights` (near-normal weights drawn several times faster; models of tens of GB).
-// Mixed recipes (q4_k_m, q5_k_m) are `dip convert`ed from the F16 model of the same shape.
+// llama.cpp's mixed recipes (q3_k_m, q4_k_m, q5_k_s, ...) are `dip convert`ed from the F16 model
+// of the same shape.
 export function testModel(dir, type, {nEmbd, nLayer, nFf, nHead, nHeadKv, fast = false}) {
   const f = path.join(dir, `llama-${nEmbd}x${nLayer}-ff${nFf}-h${nHead}-kv${nHeadKv}-${type}${fast ? "-fastw" : ""}.gguf`);
   if (!fs.existsSync(f) && /^q\d_k_[sml]$/.test(type)) {  // llama.cpp's mixes, by dip convert
