@@ -326,8 +326,7 @@ void add_convert(CLI::App& app) {
       "--type", *type,
       "f32, f16, bf16, q8_0, q4_0, q2_k, q3_k, q4_k, q5_k, q6_k (every matrix in that type), or "
       "llama.cpp's mixes q2_k_s, q3_k_s, q3_k_m, q3_k_l, q4_k_s, q4_k_m, q5_k_s, q5_k_m "
-      "(f32/f16/bf16 "
-      "with --to-hf)");
+      "(f32/f16/bf16 with --to-hf)");
   c->add_flag("--to-hf", *to_hf, "write a Hugging Face folder instead");
   add_lora_opts(c, *lo);  // merged into the weights written
   c->add_option("--shard-mib", *shard_mib, "largest safetensors shard with --to-hf (MiB)")

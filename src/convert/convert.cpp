@@ -133,12 +133,12 @@ void convert_to_gguf(const Model& m, const std::string& out, const QuantMix& mix
   // Each tensor is converted when the file is written (one in memory at a time: models larger
   // than DRAM convert too).
   std::vector<float> f;
-  bool tied_output = true;
-  for (const auto& t : m.tensors()) tied_output = tied_output && t.name != "output.weight";
   MixModelShape mix_shape;
   mix_shape.n_layer = hp.n_layer;
   mix_shape.n_gqa = hp.n_head_kv ? hp.n_head / hp.n_head_kv : 1;
-  mix_shape.output_is_token_embd = tied_output;
+  mix_shape.output_is_token_embd = true;  // tied embeddings: no output.weight
+  for (const auto& t : m.tensors())
+    mix_shape.output_is_token_embd = mix_shape.output_is_token_embd && t.name != "output.weight";
   for (const auto& t : m.tensors()) {
     if (!is_supported_type(t.type_id))
       fail("{}: tensor '{}' has unsupported type {}", m.path(), t.name, ggml_type_name(t.type_id));
@@ -226,12 +226,6 @@ void export_hf(const Model& m, const std::string& dir, TensorType dtype, uint64_
   std::vector<std::vector<SafetensorsOut>> shards(1);
   uint64_t cur = 0;
   std::vector<float> f;
-  bool tied_output = true;
-  for (const auto& t : m.tensors()) tied_output = tied_output && t.name != "output.weight";
-  MixModelShape mix_shape;
-  mix_shape.n_layer = hp.n_layer;
-  mix_shape.n_gqa = hp.n_head_kv ? hp.n_head / hp.n_head_kv : 1;
-  mix_shape.output_is_token_embd = tied_output;
   for (const auto& t : m.tensors()) {
     std::string hf;
     if (t.name.rfind("blk.", 0) == 0) {

@@ -209,8 +209,8 @@ void write_flash_image(const Model& m, const std::string& path, uint32_t align,
   auto worker = [&] {
     for (uint32_t l; (l = next.fetch_add(1)) < hp.n_layer;) {
       try {
-        const ColumnMatrix up_gate = up_gate_column_matrix(m, l, true),
-                           down = down_column_matrix(m, l, true);
+        const ColumnMatrix up_gate = up_gate_column_matrix(m, l, up_type),
+                           down = down_column_matrix(m, l, down_type);
         if (up_gate.col_bytes != h.up_col_bytes || down.col_bytes != h.down_col_bytes) {
           fail("internal: layer {} column sizes differ from the header", l);
         }

@@ -27,7 +27,9 @@ TensorType model_column_type(const Model& m, bool up);
 // own (column_type), or with `uniform` the model's (model_column_type).
 TensorType layer_column_type(const Model& m, uint32_t layer, bool up, bool uniform);
 
-ColumnMatrix up_gate_column_matrix(const Model& m, uint32_t layer, bool uniform);
-ColumnMatrix down_column_matrix(const Model& m, uint32_t layer, bool uniform);
+// Layer `layer`'s up+gate bundles and down columns in column type `col_type` (its own or the
+// model's: layer_column_type).
+ColumnMatrix up_gate_column_matrix(const Model& m, uint32_t layer, TensorType col_type);
+ColumnMatrix down_column_matrix(const Model& m, uint32_t layer, TensorType col_type);
 
 }  // namespace dip

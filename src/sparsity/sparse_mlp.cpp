@@ -50,8 +50,6 @@ SparseMlp::SparseMlp(const Model& m, const SparsityConfig& cfg, const Thresholds
       for (uint32_t c = 0; c < F; ++c) s.file_order_down[img.slot(l, false, c)] = c;
     }
     for (auto& s : layers_) {
-      s.up_type = img.up_type();
-      s.down_type = img.down_type();
       s.prefetched.assign(E, 0);
       s.up_cache = ColumnCache(E, flash_->capacity(true), cfg_.policy);
       s.down_cache = ColumnCache(F, flash_->capacity(false), cfg_.policy);
@@ -64,10 +62,9 @@ SparseMlp::SparseMlp(const Model& m, const SparsityConfig& cfg, const Thresholds
   };
   for (uint32_t l = 0; l < hp.n_layer && active() && !flash_; ++l) {
     LayerState& s = layers_[l];
-    if (up_cols) s.up_gate = up_gate_column_matrix(m, l, cfg_.uniform_column_types);
-    s.down = down_column_matrix(m, l, cfg_.uniform_column_types);
-    s.up_type = s.up_gate.type;
-    s.down_type = s.down.type;
+    const bool uniform = cfg_.uniform_column_types;
+    if (up_cols) s.up_gate = up_gate_column_matrix(m, l, layer_column_type(m, l, true, uniform));
+    s.down = down_column_matrix(m, l, layer_column_type(m, l, false, uniform));
     s.up_cache = ColumnCache(E, modelled_capacity(cfg_.up_cache_columns, E), cfg_.policy);
     s.down_cache = ColumnCache(F, modelled_capacity(cfg_.down_cache_columns, F), cfg_.policy);
   }
@@ -107,6 +104,11 @@ SparseMlp::SparseMlp(const Model& m, const SparsityConfig& cfg, const Thresholds
 }
 
 SparseMlp::~SparseMlp() = default;
+
+TensorType SparseMlp::column_type_of(uint32_t il, bool up) const {
+  if (flash_) return up ? flash_->image().up_type() : flash_->image().down_type();
+  return up ? layers_[il].up_gate.type : layers_[il].down.type;
+}
 
 void SparseMlp::finish_trace() {
   if (trace_) trace_->close();
@@ -287,7 +289,7 @@ void SparseMlp::forward(uint32_t il, const float* x_in, float* out, uint32_t pos
     for (size_t i = 0; i < up_idx_.size(); ++i) xs_[i] = x_[size_t(up_idx_[i])];
     multiply(il, true, up_idx_, xs_.data(), gu_.data(), pool);
     add_gate_up_lora(L, up_idx_.data(), xs_.data(), up_idx_.size(), true);
-    bytes += up_idx_.size() * row_bytes(layers_[il].up_type, 2 * F);
+    bytes += up_idx_.size() * row_bytes(column_type_of(il, true), 2 * F);
     swiglu_simd(gu_.data(), gu_.data() + F, h_.data(), F);
     for (size_t j = 0; j < F; ++j) score_[j] = std::fabs(h_[j]);
     select(il, false, score_.data(), F, keep.down, pos, down_idx_, down_hits_.data(),
@@ -303,7 +305,7 @@ void SparseMlp::forward(uint32_t il, const float* x_in, float* out, uint32_t pos
   multiply(il, false, down_idx_, xs_.data(), out, pool);
   for (const LoraTensor* t : L.ffn_down.lora)
     lora_add(*t, down_idx_.data(), xs_.data(), down_idx_.size(), out, lora_tmp_);
-  bytes += down_idx_.size() * row_bytes(layers_[il].down_type, E);
+  bytes += down_idx_.size() * row_bytes(column_type_of(il, false), E);
   stats_.evals++;
   stats_.density_sum += density;
   stats_.bytes += bytes;

@@ -90,8 +90,6 @@ class SparseMlp : public MlpHook {
   struct LayerState {
     ColumnMatrix up_gate;  // columns = MLP inputs, each [gate col; up col] (dip, dip-ca, teal)
     ColumnMatrix down;     // columns = d_ff neurons
-    // The column types of up_gate and down (or of the flash image's columns), for the bytes read.
-    TensorType up_type = TensorType::F32, down_type = TensorType::F32;
     ColumnCache up_cache, down_cache;
     std::vector<uint8_t> prefetched;  // flash: 1 for the bundles of the last prefetch (pf_list)
     std::vector<int32_t> pf_list;
@@ -99,6 +97,9 @@ class SparseMlp : public MlpHook {
     // order the image stores them (blocks are runs of the file); empty: model order.
     std::vector<uint32_t> file_order_up, file_order_down;
   };
+  // The column type of layer `il`'s up+gate bundles (up) or down columns: the flash image's, or
+  // the in-DRAM column matrix's.
+  TensorType column_type_of(uint32_t il, bool up) const;
   // The method's mask over `score` (rescored in place for DIP-CA against the cache as it is).
   void choose_mask(uint32_t layer, bool up, float* score, size_t n, double keep, uint32_t pos,
                    std::vector<int32_t>& idx);
@@ -124,7 +125,6 @@ class SparseMlp : public MlpHook {
   std::unique_ptr<TraceWriter> trace_;
   MlpStats stats_;
   uint64_t dense_bytes_ = 0;
-
   // scratch
   std::vector<float> lora_tmp_;
   std::vector<float> x_, score_, gu_, h_, xs_, sel_scratch_, ones_;

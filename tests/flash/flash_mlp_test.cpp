@@ -60,12 +60,27 @@ void expect_close(const std::vector<std::vector<float>>& a,
   }
 }
 
+// Feeds both MLPs the same random inputs, `tokens` positions through every layer, and expects the
+// same outputs bit for bit.
+void expect_same_outputs(const Model& m, SparseMlp& a, SparseMlp& b, uint32_t tokens,
+                         ThreadPool& pool) {
+  const size_t E = m.hparams().n_embd;
+  std::vector<float> ya(E), yb(E);
+  for (uint32_t pos = 0; pos < tokens; ++pos) {
+    for (uint32_t l = 0; l < m.hparams().n_layer; ++l) {
+      const auto x = randn(E);
+      a.forward(l, x.data(), ya.data(), pos, pool);
+      b.forward(l, x.data(), yb.data(), pos, pool);
+      for (size_t i = 0; i < E; ++i) ASSERT_EQ(yb[i], ya[i]) << "layer " << l << " token " << pos;
+    }
+  }
+}
+
 TEST(FlashMlp, SameOutputsAndHitsAsTheInDramPrunedMlp) {
   ThreadPool pool(2);
   int runs = 0;
   for (TensorType t : {TensorType::F16, TensorType::Q8_0}) {
     auto m = synth_model(t, Arch::kLlama, 64, 512, 3);
-    const size_t E = m->hparams().n_embd;
     const std::string p = temp_path("mlp.dipflash");
     write_flash_image(*m, p, 512, nullptr);
     const FlashImage img(p);
@@ -78,16 +93,7 @@ TEST(FlashMlp, SameOutputsAndHitsAsTheInDramPrunedMlp) {
         SparseMlp flash(*m, cfg, nullptr, &cols);
         // The same inputs to both; the sums are made in the same order, so the outputs are equal
         // bit for bit (and with them the scores, masks and cache decisions of later tokens).
-        std::vector<float> ya(E), yb(E);
-        for (uint32_t pos = 0; pos < 16; ++pos) {
-          for (uint32_t l = 0; l < m->hparams().n_layer; ++l) {
-            const auto x = randn(E);
-            dram.forward(l, x.data(), ya.data(), pos, pool);
-            flash.forward(l, x.data(), yb.data(), pos, pool);
-            for (size_t i = 0; i < E; ++i)
-              ASSERT_EQ(yb[i], ya[i]) << "layer " << l << " token " << pos;
-          }
-        }
+        ASSERT_NO_FATAL_FAILURE(expect_same_outputs(*m, dram, flash, 16, pool));
         EXPECT_EQ(flash.stats().up_hits, dram.stats().up_hits) << "cache fraction " << frac;
         EXPECT_EQ(flash.stats().down_hits, dram.stats().down_hits) << "cache fraction " << frac;
         if (frac > 0) {  // (without a cache the in-DRAM MLP counts no accesses)
@@ -138,16 +144,7 @@ TEST(FlashMlp, MixedKQuantFileRunsFromFlashAsInDram) {
   SparseMlp dram(*m, cfg, nullptr);
   FlashColumns cols(img, FlashStoreOptions{}, 0.3, 0);
   SparseMlp flash(*m, cfg, nullptr, &cols);
-  const size_t E = m->hparams().n_embd;
-  std::vector<float> ya(E), yb(E);
-  for (uint32_t pos = 0; pos < 8; ++pos) {
-    for (uint32_t l = 0; l < m->hparams().n_layer; ++l) {
-      const auto x = randn(E);
-      dram.forward(l, x.data(), ya.data(), pos, pool);
-      flash.forward(l, x.data(), yb.data(), pos, pool);
-      for (size_t i = 0; i < E; ++i) ASSERT_EQ(yb[i], ya[i]) << "layer " << l << " token " << pos;
-    }
-  }
+  ASSERT_NO_FATAL_FAILURE(expect_same_outputs(*m, dram, flash, 8, pool));
   const uint32_t q6_layer =
       uint32_t(std::find_if(m->layers.begin(), m->layers.end(),
                             [](const Layer& L) { return L.ffn_down.type == TensorType::Q6_K; }) -
@@ -159,7 +156,8 @@ TEST(FlashMlp, MixedKQuantFileRunsFromFlashAsInDram) {
   SparseMlp uniform(*m, cfg, nullptr);
   cfg.uniform_column_types = false;
   SparseMlp own_types(*m, cfg, nullptr);
-  std::vector<float> yc(E);
+  const size_t E = m->hparams().n_embd;
+  std::vector<float> ya(E), yc(E);
   const auto x = randn(E);
   uniform.forward(q6_layer, x.data(), ya.data(), 0, pool);
   own_types.forward(q6_layer, x.data(), yc.data(), 0, pool);
