@@ -83,22 +83,40 @@ float MaxOf(const float* x, size_t n) {
   return m;
 }
 
-// dst[i] = round_fp16(src[i] * scale): through the hardware conversion (F16C with AVX2 and
-// above, NEON, SVE), which rounds to nearest even as f32_to_fp16 does. Highway emulates the
-// conversion on the older x86 targets and the portable ones, without that rounding: those take
-// the scalar loop.
-void RoundFp16(const float* src, float scale, float* dst, size_t n) {
+// F16 conversions through the hardware (F16C with AVX2 and above, NEON, SVE), which rounds to
+// nearest even as f32_to_fp16 does: f(d, dh, i) for every whole vector at i; returns where
+// the scalar tail starts. Highway emulates the conversion on the older x86 targets and the
+// portable ones, without that rounding: those take the scalar loop for everything.
+template <class F>
+HWY_INLINE size_t ForEachF16Vector(size_t n, F&& f) {
   size_t i = 0;
 #if !(HWY_TARGET == HWY_SSE4 || HWY_TARGET == HWY_SSSE3 || HWY_TARGET == HWY_EMU128 || \
       HWY_TARGET == HWY_SCALAR)
   const hn::ScalableTag<float> d;
   const hn::Rebind<hwy::float16_t, decltype(d)> dh;
-  const size_t L = hn::Lanes(d);
-  const auto sv = hn::Set(d, scale);
-  for (; i + L <= n; i += L)
-    hn::StoreU(hn::PromoteTo(d, hn::DemoteTo(dh, hn::Mul(hn::LoadU(d, src + i), sv))), d, dst + i);
+  for (const size_t L = hn::Lanes(d); i + L <= n; i += L) f(d, dh, i);
+#else
+  (void)n, (void)f;
 #endif
+  return i;
+}
+
+// dst[i] = round_fp16(src[i] * scale).
+void RoundFp16(const float* src, float scale, float* dst, size_t n) {
+  size_t i = ForEachF16Vector(n, [&](auto d, auto dh, size_t j) {
+    const auto v = hn::Mul(hn::LoadU(d, src + j), hn::Set(d, scale));
+    hn::StoreU(hn::PromoteTo(d, hn::DemoteTo(dh, v)), d, dst + j);
+  });
   for (; i < n; ++i) dst[i] = round_fp16(src[i] * scale);
+}
+
+// dst[i] = f32_to_fp16(src[i]).
+void EncodeF16(const float* src, uint16_t* dst, size_t n) {
+  size_t i = ForEachF16Vector(n, [&](auto d, auto dh, size_t j) {
+    hn::StoreU(hn::DemoteTo(dh, hn::LoadU(d, src + j)), dh,
+               reinterpret_cast<hwy::float16_t*>(dst + j));
+  });
+  for (; i < n; ++i) dst[i] = f32_to_fp16(src[i]);
 }
 
 void QuantizeQ8Act(const float* x, BlockQ8_0* y, size_t n) {
@@ -155,6 +173,7 @@ HWY_EXPORT(DecodeHalf);
 HWY_EXPORT(ExpShifted);
 HWY_EXPORT(MaxOf);
 HWY_EXPORT(RoundFp16);
+HWY_EXPORT(EncodeF16);
 
 void swiglu_simd(const float* g, const float* u, float* h, size_t n) {
   HWY_DYNAMIC_DISPATCH(Swiglu)(g, u, h, n);
@@ -171,6 +190,9 @@ void exp_shifted_simd(float* x, size_t n, float shift) {
 float max_simd(const float* x, size_t n) { return HWY_DYNAMIC_DISPATCH(MaxOf)(x, n); }
 void round_fp16_simd(const float* src, float scale, float* dst, size_t n) {
   HWY_DYNAMIC_DISPATCH(RoundFp16)(src, scale, dst, n);
+}
+void encode_f16_row(const float* src, uint16_t* dst, size_t n) {
+  HWY_DYNAMIC_DISPATCH(EncodeF16)(src, dst, n);
 }
 }  // namespace dip
 #endif

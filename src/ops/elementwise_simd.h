@@ -18,6 +18,9 @@ void quantize_row_q8_0_act_simd(const float* x, BlockQ8_0* y, size_t n);
 // F16 (bf16 false) or BF16 (bf16 true) values to floats.
 void decode_half_row(bool bf16, const uint16_t* src, float* dst, size_t n);
 
+// Floats to F16 as f32_to_fp16 (nearest-even; NaN stays NaN, its payload aside).
+void encode_f16_row(const float* src, uint16_t* dst, size_t n);
+
 // The steps of llama.cpp's attention softmax: x[i] = expf_ggml(x[i] - shift); the largest of n
 // values (-inf for none); dst[i] = round_fp16(src[i] * scale) (also q's f16 copy, scale 1).
 void exp_shifted_simd(float* x, size_t n, float shift);

@@ -297,72 +297,63 @@ float DotAny(TensorType wt, const void* w, const void* act, size_t n) {
   return 0.0f;
 }
 
-// Four dot products sharing the activation loads.
-void Dot4F32(const float* w, size_t w_stride, const float* x, size_t n, float* out) {
-  const hn::ScalableTag<float> d;
-  const size_t L = hn::Lanes(d);
-  auto s0 = hn::Zero(d), s1 = hn::Zero(d), s2 = hn::Zero(d), s3 = hn::Zero(d);
-  size_t i = 0;
-  for (; i + L <= n; i += L) {
-    const auto xv = hn::LoadU(d, x + i);
-    s0 = hn::MulAdd(hn::LoadU(d, w + i), xv, s0);
-    s1 = hn::MulAdd(hn::LoadU(d, w + w_stride + i), xv, s1);
-    s2 = hn::MulAdd(hn::LoadU(d, w + 2 * w_stride + i), xv, s2);
-    s3 = hn::MulAdd(hn::LoadU(d, w + 3 * w_stride + i), xv, s3);
+// The elements of a batched product's rows as float vectors: F32 as stored, F16 and BF16
+// widened on load. Weights and activations of a float product share one type (activation_type),
+// and widening gives the values decode_half_row would, so the tiles read both in place.
+template <TensorType kType>
+struct TileElems {
+  using T = std::conditional_t<kType == TensorType::F32, float, uint16_t>;
+  template <class D>
+  static HWY_INLINE hn::Vec<D> Load(D d, const T* p) {
+    if constexpr (kType == TensorType::F32) {
+      return hn::LoadU(d, p);
+    } else {
+      return LoadHalfAsF32<kType == TensorType::BF16>(d, p);
+    }
   }
-  out[0] = hn::GetLane(hn::SumOfLanes(d, s0));
-  out[1] = hn::GetLane(hn::SumOfLanes(d, s1));
-  out[2] = hn::GetLane(hn::SumOfLanes(d, s2));
-  out[3] = hn::GetLane(hn::SumOfLanes(d, s3));
-  for (; i < n; ++i) {
-    for (int k = 0; k < 4; ++k) out[k] += w[k * w_stride + i] * x[i];
+  static HWY_INLINE float At(const T* p, size_t j) {
+    if constexpr (kType == TensorType::F32) {
+      return p[j];
+    } else if constexpr (kType == TensorType::BF16) {
+      return bf16_to_f32(p[j]);
+    } else {
+      return fp16_to_f32(p[j]);
+    }
   }
+};
+
+// Every (weight row, activation row) pair of a batched product is summed in one order, whichever
+// tile computes it: one accumulator over whole vectors, the sum of its lanes, then the tail in
+// element order. So a result does not depend on the tile shape or on how rows were split
+// between threads.
+template <class E, class D>
+HWY_INLINE float FinishPair(D d, hn::Vec<D> acc, const typename E::T* w, const typename E::T* x,
+                            size_t i, size_t n) {
+  float s = hn::GetLane(hn::SumOfLanes(d, acc));
+  for (; i < n; ++i) s += E::At(w, i) * E::At(x, i);
+  return s;
 }
 
-// 4 weight rows x 4 activation rows: 8 loads feed 16 FMAs (the 4x1 kernel is load-bound).
-// Sixteen named accumulators, not an array: SVE's vector types are sizeless and cannot be
-// array elements.
-void Dot4x4F32(const float* w, size_t n, const float* x, float* y, size_t y_stride) {
+template <class E>
+float DotPair(const typename E::T* w, const typename E::T* x, size_t n) {
   const hn::ScalableTag<float> d;
   const size_t L = hn::Lanes(d);
-  auto a00 = hn::Zero(d), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00,
-       a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00,
-       a33 = a00;
+  auto s = hn::Zero(d);
   size_t i = 0;
-  for (; i + L <= n; i += L) {
-    const auto x0 = hn::LoadU(d, x + i), x1 = hn::LoadU(d, x + n + i);
-    const auto x2 = hn::LoadU(d, x + 2 * n + i), x3 = hn::LoadU(d, x + 3 * n + i);
-    const auto row = [&](const float* wr, auto& s0, auto& s1, auto& s2, auto& s3) {
-      const auto wv = hn::LoadU(d, wr + i);
-      s0 = hn::MulAdd(wv, x0, s0);
-      s1 = hn::MulAdd(wv, x1, s1);
-      s2 = hn::MulAdd(wv, x2, s2);
-      s3 = hn::MulAdd(wv, x3, s3);
-    };
-    row(w, a00, a01, a02, a03);
-    row(w + n, a10, a11, a12, a13);
-    row(w + 2 * n, a20, a21, a22, a23);
-    row(w + 3 * n, a30, a31, a32, a33);
-  }
-  const auto put = [&](int r, int b, const auto& acc) {
-    float s = hn::GetLane(hn::SumOfLanes(d, acc));
-    for (size_t j = i; j < n; ++j) s += w[r * n + j] * x[b * n + j];
-    y[b * y_stride + r] = s;
-  };
-  put(0, 0, a00), put(0, 1, a01), put(0, 2, a02), put(0, 3, a03);
-  put(1, 0, a10), put(1, 1, a11), put(1, 2, a12), put(1, 3, a13);
-  put(2, 0, a20), put(2, 1, a21), put(2, 2, a22), put(2, 3, a23);
-  put(3, 0, a30), put(3, 1, a31), put(3, 2, a32), put(3, 3, a33);
+  for (; i + L <= n; i += L) s = hn::MulAdd(E::Load(d, w + i), E::Load(d, x + i), s);
+  return FinishPair<E>(d, s, w, x, i, n);
 }
 
-// x86 targets below AVX-512 have 16 vector registers: Dot4x4F32's sixteen accumulators and
+// x86 targets below AVX-512 have 16 vector registers: a 4x4 tile's sixteen accumulators and
 // eight operands would spill, so they take tiles of 4 weight rows x 3 activation rows (twelve
-// accumulators, three activation operands, one weight operand). Each (row, activation) pair
-// accumulates the same lanes in the same order either way: the results are identical.
+// accumulators, three activation operands, one weight operand). Weight rows are ws elements
+// apart, activation rows xs.
 #if HWY_ARCH_X86 && (HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_SSE4 || HWY_TARGET == HWY_SSSE3)
 constexpr size_t kActTile = 3;
 
-void Dot4x3F32(const float* w, size_t n, const float* x, float* y, size_t y_stride) {
+template <class E>
+void DotTile(const typename E::T* w, size_t ws, const typename E::T* x, size_t xs, size_t n,
+             float* y, size_t y_stride) {
   const hn::ScalableTag<float> d;
   const size_t L = hn::Lanes(d);
   using V = hn::Vec<decltype(d)>;
@@ -371,75 +362,129 @@ void Dot4x3F32(const float* w, size_t n, const float* x, float* y, size_t y_stri
     for (V& a : row) a = hn::Zero(d);
   size_t i = 0;
   for (; i + L <= n; i += L) {
-    const V x0 = hn::LoadU(d, x + i), x1 = hn::LoadU(d, x + n + i),
-            x2 = hn::LoadU(d, x + 2 * n + i);
-    for (int r = 0; r < 4; ++r) {
-      const V wv = hn::LoadU(d, w + r * n + i);
+    const V x0 = E::Load(d, x + i), x1 = E::Load(d, x + xs + i), x2 = E::Load(d, x + 2 * xs + i);
+    for (size_t r = 0; r < 4; ++r) {
+      const V wv = E::Load(d, w + r * ws + i);
       acc[r][0] = hn::MulAdd(wv, x0, acc[r][0]);
       acc[r][1] = hn::MulAdd(wv, x1, acc[r][1]);
       acc[r][2] = hn::MulAdd(wv, x2, acc[r][2]);
     }
   }
-  for (int r = 0; r < 4; ++r) {
-    for (int b = 0; b < 3; ++b) {
-      float s = hn::GetLane(hn::SumOfLanes(d, acc[r][b]));
-      for (size_t j = i; j < n; ++j) s += w[r * n + j] * x[b * n + j];
-      y[b * y_stride + r] = s;
+  for (size_t r = 0; r < 4; ++r) {
+    for (size_t b = 0; b < 3; ++b) {
+      y[b * y_stride + r] = FinishPair<E>(d, acc[r][b], w + r * ws, x + b * xs, i, n);
     }
   }
-}
-
-void DotTileF32(const float* w, size_t n, const float* x, float* y, size_t y_stride) {
-  Dot4x3F32(w, n, x, y, y_stride);
 }
 #else
 constexpr size_t kActTile = 4;
 
-void DotTileF32(const float* w, size_t n, const float* x, float* y, size_t y_stride) {
-  Dot4x4F32(w, n, x, y, y_stride);
+// 4 weight rows x 4 activation rows: 8 loads feed 16 FMAs (a 4x1 kernel is load-bound).
+// Sixteen named accumulators, not an array: SVE's vector types are sizeless and cannot be
+// array elements.
+template <class E>
+void DotTile(const typename E::T* w, size_t ws, const typename E::T* x, size_t xs, size_t n,
+             float* y, size_t y_stride) {
+  const hn::ScalableTag<float> d;
+  const size_t L = hn::Lanes(d);
+  auto a00 = hn::Zero(d), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00,
+       a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00,
+       a33 = a00;
+  size_t i = 0;
+  for (; i + L <= n; i += L) {
+    const auto x0 = E::Load(d, x + i), x1 = E::Load(d, x + xs + i);
+    const auto x2 = E::Load(d, x + 2 * xs + i), x3 = E::Load(d, x + 3 * xs + i);
+    const auto row = [&](const typename E::T* wr, auto& s0, auto& s1, auto& s2, auto& s3) {
+      const auto wv = E::Load(d, wr + i);
+      s0 = hn::MulAdd(wv, x0, s0);
+      s1 = hn::MulAdd(wv, x1, s1);
+      s2 = hn::MulAdd(wv, x2, s2);
+      s3 = hn::MulAdd(wv, x3, s3);
+    };
+    row(w, a00, a01, a02, a03);
+    row(w + ws, a10, a11, a12, a13);
+    row(w + 2 * ws, a20, a21, a22, a23);
+    row(w + 3 * ws, a30, a31, a32, a33);
+  }
+  const auto put = [&](size_t r, size_t b, const auto& acc) {
+    y[b * y_stride + r] = FinishPair<E>(d, acc, w + r * ws, x + b * xs, i, n);
+  };
+  put(0, 0, a00), put(0, 1, a01), put(0, 2, a02), put(0, 3, a03);
+  put(1, 0, a10), put(1, 1, a11), put(1, 2, a12), put(1, 3, a13);
+  put(2, 0, a20), put(2, 1, a21), put(2, 2, a22), put(2, 3, a23);
+  put(3, 0, a30), put(3, 1, a31), put(3, 2, a32), put(3, 3, a33);
 }
 #endif
 
-// Batched float path (F32/F16/BF16 weights, several activation rows): blocks of 64 weight
-// rows are decoded to floats once, then multiplied with blocks of activation rows in tiles of
-// four weight rows by kActTile activation rows, so weights stay in L2 and activations in L1.
-void MatmulRowsTiled(TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n,
-                     const float* acts, size_t n_act, float* y, size_t y_stride, size_t r0,
-                     size_t r1) {
-  constexpr size_t kRowBlock = 16, kActBlock = 2 * kActTile;
-  thread_local std::vector<float> wbuf;
-  wbuf.resize(kRowBlock * n);
-  float out[4];
-  for (size_t rb = r0; rb < r1; rb += kRowBlock) {
-    const size_t nr = std::min(kRowBlock, r1 - rb);
-    const float* wf;
-    if (wt == TensorType::F32) {
-      wf = reinterpret_cast<const float*>(w + rb * wrow_bytes);
-    } else {
-      for (size_t r = 0; r < nr; ++r) {
-        decode_half_row(wt == TensorType::BF16,
-                        reinterpret_cast<const uint16_t*>(w + (rb + r) * wrow_bytes), &wbuf[r * n],
-                        n);
+// Batched float products (F32, F16 and BF16 weights, several activation rows), read in place:
+// chunks of activation rows of about kActChunkBytes stay in L2 while tiles of four weight rows
+// pass them; each weight tile meets the chunk's activation rows kActTile at a time. Half
+// precision stays half in the caches (a tile's rows at d_model 2048 fit L1 as F16, not as F32).
+template <TensorType kType>
+void MatmulTiledAs(const uint8_t* w, size_t wrow_bytes, size_t n, const uint8_t* acts,
+                   size_t arow_bytes, size_t n_act, float* y, size_t y_stride, size_t r0,
+                   size_t r1) {
+  using E = TileElems<kType>;
+  using T = typename E::T;
+  constexpr size_t kActChunkBytes = 256 << 10;
+  const size_t ws = wrow_bytes / sizeof(T), xs = arow_bytes / sizeof(T);
+  const size_t chunk = std::max(kActTile, kActChunkBytes / arow_bytes / kActTile * kActTile);
+  const auto wrow = [&](size_t r) { return reinterpret_cast<const T*>(w + r * wrow_bytes); };
+  const auto xrow = [&](size_t b) { return reinterpret_cast<const T*>(acts + b * arow_bytes); };
+  for (size_t c0 = 0; c0 < n_act; c0 += chunk) {
+    const size_t c1 = std::min(n_act, c0 + chunk);
+    // The next weight tile comes from memory while this one, already in cache, meets the chunk:
+    // its lines are prefetched a share per activation tile (a 4 KiB row is a page, too short
+    // for the hardware prefetcher to ramp up on).
+    const size_t act_tiles = (c1 - c0 + kActTile - 1) / kActTile;
+    const size_t tile_lines = (4 * wrow_bytes + 63) / 64;
+    const size_t lines_per_act_tile = (tile_lines + act_tiles - 1) / act_tiles;
+    size_t r = r0;
+    for (; r + 4 <= r1; r += 4) {
+      const uint8_t* next = r + 8 <= r1 ? w + (r + 4) * wrow_bytes : nullptr;
+      size_t line = 0;
+      const auto prefetch_share = [&] {
+        if (!next) return;
+        for (const size_t end = std::min(tile_lines, line + lines_per_act_tile); line < end; ++line)
+          hwy::Prefetch(next + line * 64);
+      };
+      size_t b = c0;
+      for (; b + kActTile <= c1; b += kActTile) {
+        prefetch_share();
+        DotTile<E>(wrow(r), ws, xrow(b), xs, n, y + b * y_stride + r, y_stride);
       }
-      wf = wbuf.data();
-    }
-    for (size_t ab = 0; ab < n_act; ab += kActBlock) {
-      const size_t na = std::min(kActBlock, n_act - ab);
-      size_t r = 0;
-      for (; r + 4 <= nr; r += 4) {
-        size_t b = ab;
-        for (; b + kActTile <= ab + na; b += kActTile)
-          DotTileF32(wf + r * n, n, acts + b * n, y + b * y_stride + rb + r, y_stride);
-        for (; b < ab + na; ++b) {
-          Dot4F32(wf + r * n, n, acts + b * n, n, out);
-          for (int k = 0; k < 4; ++k) y[b * y_stride + rb + r + k] = out[k];
+      if (b < c1) {
+        // The last activation rows short of a tile (a 4x1 kernel is load-bound): the chunk's
+        // last full tile again, whose overlap recomputes equal values, or for a chunk shorter
+        // than a tile, a tile reading one row kActTile times, keeping one row's results.
+        prefetch_share();
+        if (c1 - c0 >= kActTile) {
+          b = c1 - kActTile;
+          DotTile<E>(wrow(r), ws, xrow(b), xs, n, y + b * y_stride + r, y_stride);
+        } else {
+          float out[kActTile * 4];
+          for (; b < c1; ++b) {
+            DotTile<E>(wrow(r), ws, xrow(b), 0, n, out, 4);
+            for (size_t q = 0; q < 4; ++q) y[b * y_stride + r + q] = out[q];
+          }
         }
       }
-      for (; r < nr; ++r) {
-        for (size_t b = ab; b < ab + na; ++b)
-          y[b * y_stride + rb + r] = DotF32(wf + r * n, acts + b * n, n);
-      }
     }
+    for (; r < r1; ++r) {
+      for (size_t b = c0; b < c1; ++b) y[b * y_stride + r] = DotPair<E>(wrow(r), xrow(b), n);
+    }
+  }
+}
+
+void MatmulRowsTiled(TensorType wt, const uint8_t* w, size_t wrow_bytes, size_t n,
+                     const uint8_t* acts, size_t arow_bytes, size_t n_act, float* y,
+                     size_t y_stride, size_t r0, size_t r1) {
+  if (wt == TensorType::F16) {
+    MatmulTiledAs<TensorType::F16>(w, wrow_bytes, n, acts, arow_bytes, n_act, y, y_stride, r0, r1);
+  } else if (wt == TensorType::BF16) {
+    MatmulTiledAs<TensorType::BF16>(w, wrow_bytes, n, acts, arow_bytes, n_act, y, y_stride, r0, r1);
+  } else {
+    MatmulTiledAs<TensorType::F32>(w, wrow_bytes, n, acts, arow_bytes, n_act, y, y_stride, r0, r1);
   }
 }
 
@@ -472,8 +517,9 @@ HWY_EXPORT(MatvecHalf);
 
 namespace {
 // BF16 products run on the AVX512_BF16 kernel where the CPU has one; it reads the BF16
-// activation rows as they are. Every other F16/BF16 product runs on activations decoded to
-// floats once per call. encode_acts and matmul both ask here, so they cannot disagree.
+// activation rows as they are. Every other one-token F16/BF16 product runs on the activation
+// decoded to floats once per call (batches widen in their tiles). encode_acts and matmul both
+// ask here, so they cannot disagree.
 bool bf16_kernel_reads_encoded(TensorType act_type) {
   return act_type == TensorType::BF16 && bf16dot_x86_available();
 }
@@ -490,12 +536,14 @@ void encode_acts(TensorType weight, const float* x, size_t n, size_t rows, size_
     uint8_t* dst = out.data.data() + r * out.row_bytes;
     if (out.type == TensorType::Q8_0) {
       quantize_row_q8_0_act_simd(x + r * stride, reinterpret_cast<BlockQ8_0*>(dst), n);
+    } else if (out.type == TensorType::F16) {
+      encode_f16_row(x + r * stride, reinterpret_cast<uint16_t*>(dst), n);
     } else {
       quantize_row(out.type, x + r * stride, dst, n);
     }
   }
   out.decoded.clear();
-  if (!bf16_kernel_reads_encoded(out.type) &&
+  if (rows == 1 && !bf16_kernel_reads_encoded(out.type) &&
       (out.type == TensorType::F16 || out.type == TensorType::BF16)) {
     out.decoded.resize(rows * n);
     for (size_t r = 0; r < rows; ++r) {
@@ -516,9 +564,8 @@ void matmul(TensorType wt, const void* w, size_t n, size_t rows, const EncodedAc
          ggml_type_name(uint32_t(wt)));
   }
   const size_t wrb = row_bytes(wt, n);
-  const bool tiled = acts.rows > 1 && (wt == TensorType::F32 || !acts.decoded.empty());
-  const float* fa = wt == TensorType::F32 ? reinterpret_cast<const float*>(acts.data.data())
-                                          : acts.decoded.data();
+  const bool tiled =
+      acts.rows > 1 && (wt == TensorType::F32 || wt == TensorType::F16 || wt == TensorType::BF16);
   auto* fn = HWY_DYNAMIC_DISPATCH(MatmulRows);
   auto* fn_tiled = HWY_DYNAMIC_DISPATCH(MatmulRowsTiled);
   auto* fn_half = HWY_DYNAMIC_DISPATCH(MatvecHalf);
@@ -555,7 +602,8 @@ void matmul(TensorType wt, const void* w, size_t n, size_t rows, const EncodedAc
     } else if (half_vec) {
       fn_half(wt, static_cast<const uint8_t*>(w), wrb, n, acts.decoded.data(), y, r0, r1);
     } else if (tiled) {
-      fn_tiled(wt, static_cast<const uint8_t*>(w), wrb, n, fa, acts.rows, y, y_stride, r0, r1);
+      fn_tiled(wt, static_cast<const uint8_t*>(w), wrb, n, acts.data.data(), acts.row_bytes,
+               acts.rows, y, y_stride, r0, r1);
     } else {
       fn(wt, static_cast<const uint8_t*>(w), wrb, n, acts.data.data(), acts.row_bytes, acts.rows, y,
          y_stride, r0, r1);

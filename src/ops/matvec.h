@@ -18,8 +18,8 @@ struct EncodedActs {
   size_t row_bytes = 0;  // bytes per encoded row
   size_t rows = 0;
   std::vector<uint8_t> data;
-  // For batches with F16/BF16 encodings: the same (already rounded) values as floats, so the
-  // batched kernel converts each activation once instead of once per weight row.
+  // For one F16/BF16 row: the same (already rounded) values as floats, so the one-token kernel
+  // converts the activation once instead of once per weight row.
   std::vector<float> decoded;
   const void* row(size_t i) const { return data.data() + i * row_bytes; }
 };

@@ -118,6 +118,33 @@ TEST(Kernels, MatmulMatchesScalarReference) {
   }
 }
 
+// A batched float product sums each (weight row, activation row) pair in one order, whatever
+// tile, chunk or thread computes it: rows of a 70-row batch (two activation chunks of 4 KiB
+// rows, tails in every row) equal the same rows multiplied in batches of 2 and 5, bit for bit.
+TEST(Kernels, BatchedFloatProductsDoNotDependOnTiling) {
+  for (TensorType t : {TensorType::F32, TensorType::F16}) {
+    const size_t rows = 10, batch = 70, n = 2048 + 5;
+    auto [rb, wq, a] = random_product(t, rows, batch, n);
+    std::vector<float> full(batch * rows);
+    ThreadPool pool(2);
+    matmul(t, wq.data(), n, rows, a, full.data(), rows, &pool);
+    for (size_t part : {2u, 5u}) {
+      for (size_t b0 = 0; b0 + part <= batch; b0 += part) {
+        EncodedActs sub = a;
+        sub.rows = part;
+        sub.data.assign(a.data.begin() + b0 * a.row_bytes,
+                        a.data.begin() + (b0 + part) * a.row_bytes);
+        std::vector<float> y(part * rows);
+        matmul(t, wq.data(), n, rows, sub, y.data(), rows, nullptr);
+        for (size_t i = 0; i < part * rows; ++i) {
+          ASSERT_EQ(y[i], full[b0 * rows + i])
+              << ggml_type_name(uint32_t(t)) << " batch of " << part << " from row " << b0;
+        }
+      }
+    }
+  }
+}
+
 // One quantized kernel under test: its name, whether it must equal the others of the same
 // group bit for bit, and the call into it (rows [0, rows) of y, y_stride = rows).
 struct QuantKernel {
@@ -400,6 +427,28 @@ TEST(Elementwise, SimdMatchesScalarBitExactly) {
     for (size_t i = 0; i < v.size(); ++i) r_ref[i] = round_fp16(v[i]);
     round_fp16_simd(v.data(), 1.0f, r_got.data(), v.size());
     for (size_t i = 0; i < v.size(); ++i) ASSERT_EQ(r_got[i], r_ref[i]) << v[i];
+  }
+  {
+    // Encoding to F16 bits as f32_to_fp16: the same roundings, overflow to infinity, values
+    // that round to a subnormal or to zero, signed zeros and infinities; NaN stays NaN.
+    std::vector<float> v = randn(301, 30000.0f);
+    for (uint32_t h = 0; h < 0x7bff; h += 5) {
+      const float a = fp16_to_f32(uint16_t(h)), b = fp16_to_f32(uint16_t(h + 1));
+      v.push_back(a), v.push_back(-(a + b) / 2), v.push_back(a + (b - a) * 0.7f);
+    }
+    for (float s : {65504.0f, 65519.0f, 65520.0f, 1e9f, 3e-8f, 2.9e-8f, 6e-8f, 1e-30f, 0.0f, -0.0f,
+                    INFINITY, -INFINITY})
+      v.push_back(s), v.push_back(-s);
+    v.push_back(NAN);
+    std::vector<uint16_t> got(v.size());
+    encode_f16_row(v.data(), got.data(), v.size());
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (std::isnan(v[i])) {
+        EXPECT_TRUE(std::isnan(fp16_to_f32(got[i])));
+      } else {
+        ASSERT_EQ(got[i], f32_to_fp16(v[i])) << v[i];
+      }
+    }
   }
   EXPECT_EQ(max_simd(nullptr, 0), -INFINITY);
 }
