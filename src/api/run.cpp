@@ -29,6 +29,16 @@ Runner::Runner(const Model& m, const RunOptions& o, uint32_t n_ctx, uint32_t n_l
 
 Runner::~Runner() = default;
 
+double Runner::warm_up() {
+  if (sparsity_.mlp || flash_) return 0.0;
+  const auto t0 = Clock::now();
+  const int32_t token[1] = {0};
+  std::vector<float> logits;
+  session_->eval(token, false, logits);
+  session_->reset();
+  return seconds_since(t0);
+}
+
 GenerateResult Runner::generate(const std::vector<int32_t>& prompt, const GenerateOptions& o,
                                 const TokenCallback& on_token) {
   validate(o.sampling);

@@ -71,6 +71,12 @@ class Runner {
   const SparsityConfig& sparsity_config() const { return sparsity_.cfg; }
   int threads() const { return threads_; }
 
+  // Dense runs in DRAM: evaluates one token and clears the context again, so that the weights'
+  // pages are mapped and their CPU layouts (repacked copies, model.h) made before the first
+  // prompt, as llama.cpp's tools do at load. Returns the seconds it took; 0 and nothing done
+  // for pruned and flash runs (a pruned run would read its MLP densely).
+  double warm_up();
+
   // Evaluates the prompt (tokens, e.g. from tokenize()) and samples up to n_predict tokens after
   // it; the context must hold both. A flash run's report covers the generated tokens only (the
   // prompt has warmed its caches).

@@ -78,6 +78,7 @@ void add_chat(CLI::App& app) {
     auto model = load_model(o->model, o->adapters());
     const uint32_t n_ctx = pick_ctx(*model, o->ctx, 1);
     Runner run(*model, {o->threads, *batch, *so, *fo}, n_ctx, 1);
+    run.warm_up();  // the first answer does not wait for the weights' pages and layouts
     const bool tty = isatty(0);
     const bool out_tty = isatty(1);  // answers shown on a terminal lose their control characters
     std::string why;

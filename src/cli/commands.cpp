@@ -64,6 +64,7 @@ void add_generate(CLI::App& app) {
   auto ignore_eos = std::make_shared<bool>(false);
   auto json = std::make_shared<bool>(false);
   auto batch = std::make_shared<uint32_t>(0);
+  auto no_warmup = std::make_shared<bool>(false);
   auto so = std::make_shared<SparsityOptions>();
   auto fo = std::make_shared<FlashOptions>();
   add_model_opts(c, *o, true);
@@ -79,6 +80,9 @@ void add_generate(CLI::App& app) {
   c->add_option("-b,--batch-size", *batch,
                 "tokens per internal batch of the prompt (default 512, 32 with --flash)")
       ->check(CLI::Range(1, 1 << 16));
+  c->add_flag("--no-warmup", *no_warmup,
+              "time the first prompt cold: no one-token run at load that maps the weights and "
+              "makes their CPU layouts (dense runs warm up by default, as llama.cpp's tools do)");
   c->callback([=] {
     finish_sampling_opts(c, *sp);
     const std::string text = read_prompt(*prompt, *file);
@@ -91,6 +95,7 @@ void add_generate(CLI::App& app) {
     if (toks.empty()) fail("the prompt is empty after tokenization");
     const uint32_t n_ctx = pick_ctx(*model, o->ctx, toks.size() + size_t(*n_predict));
     Runner run(*model, {o->threads, *batch, *so, *fo}, n_ctx, 1);
+    const double warmup_s = *no_warmup ? 0.0 : run.warm_up();
     const bool out_tty = isatty(1);  // text shown on a terminal loses its control characters
     const std::string shown_prompt = out_tty ? terminal_text(text) : text;
     std::fputs(shown_prompt.c_str(), stdout);
@@ -99,7 +104,8 @@ void add_generate(CLI::App& app) {
         toks, {*sp, *n_predict, *ignore_eos},
         [out_tty](int32_t, const std::string& piece) { return write_generated(piece, out_tty); });
     std::fputs("\n", stdout);
-    const nlohmann::json& j = r.report;
+    nlohmann::json j = r.report;
+    j["warmup_s"] = warmup_s;
     const int n_gen = int(r.tokens.size());
     std::fprintf(stderr,
                  "\nprompt: %zu tokens in %.3f s (%.2f tokens/s) | generation: %d tokens in %.3f s "

@@ -99,6 +99,7 @@ T field(const json& body, const char* name, T fallback, const char* type_name) {
 void serve(const Model& m, const RunOptions& run_opts, uint32_t n_ctx, const ServerOptions& o,
            const std::function<void(int port)>& ready) {
   Runner run(m, run_opts, n_ctx, 1);
+  run.warm_up();  // before the port opens: the first request does not pay for it
   FifoLock turn;
   const std::string model_id = std::filesystem::path(m.path()).stem().string();
   std::atomic<uint64_t> next_id{1};

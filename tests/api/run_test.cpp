@@ -1,5 +1,6 @@
 // The library API does what the CLI does, for a program: generation streams every token through
-// the callback and stops when it says so, options that do nothing are errors, scoring in DRAM
+// the callback and stops when it says so, a warm-up changes no output, options that do nothing
+// are errors, scoring in DRAM
 // compares with dense, a flash run through the API gives what the same mask gives in DRAM, and a
 // sweep writes its files.
 #include <gtest/gtest.h>
@@ -20,14 +21,20 @@ std::vector<int32_t> some_tokens(const Model& m, size_t n) {
   return t;
 }
 
-TEST(Api, GenerateStreamsEveryTokenAndStopsWhenTheCallbackSays) {
-  auto m = synth_model(TensorType::F16, Arch::kLlama, 64, 128, 2, "api_gen.gguf");
-  RunOptions o;
-  o.threads = 2;
+// Twelve greedy tokens, past end-of-generation ones.
+GenerateOptions greedy_12() {
   GenerateOptions g;
   g.n_predict = 12;
   g.ignore_eos = true;
   g.sampling.temperature = 0;
+  return g;
+}
+
+TEST(Api, GenerateStreamsEveryTokenAndStopsWhenTheCallbackSays) {
+  auto m = synth_model(TensorType::F16, Arch::kLlama, 64, 128, 2, "api_gen.gguf");
+  RunOptions o;
+  o.threads = 2;
+  const GenerateOptions g = greedy_12();
   const std::vector<int32_t> prompt = some_tokens(*m, 5);
   Runner run(*m, o, 64, 1);
   std::vector<int32_t> seen;
@@ -49,6 +56,26 @@ TEST(Api, GenerateStreamsEveryTokenAndStopsWhenTheCallbackSays) {
   ASSERT_EQ(stopped.tokens.size(), 4u);
   // Greedy: the same first tokens as the full run.
   EXPECT_TRUE(std::equal(stopped.tokens.begin(), stopped.tokens.end(), all.tokens.begin()));
+}
+
+// A warm-up maps the weights and makes their repacked copies, then clears the context: the
+// run afterwards gives what a cold one gives. Pruned runs do not warm up.
+TEST(Api, WarmingUpLeavesTheRunAsItWas) {
+  auto m = synth_model(TensorType::Q4_0, Arch::kLlama, 64, 128, 2, "api_warm.gguf");
+  RunOptions o;
+  o.threads = 2;
+  const GenerateOptions g = greedy_12();
+  const std::vector<int32_t> prompt = some_tokens(*m, 5);
+  Runner warm(*m, o, 64, 1);
+  EXPECT_GT(warm.warm_up(), 0.0);
+  EXPECT_EQ(warm.session().n_past(), 0u);
+  const GenerateResult after_warm_up = warm.generate(prompt, g, {});
+  Runner cold(*m, o, 64, 1);
+  EXPECT_EQ(after_warm_up.tokens, cold.generate(prompt, g, {}).tokens);
+  o.sparsity.method = "dip";
+  o.sparsity.mlp_density = 0.5;
+  Runner pruned(*m, o, 64, 1);
+  EXPECT_EQ(pruned.warm_up(), 0.0);
 }
 
 TEST(Api, OptionsThatDoNothingAreErrors) {
