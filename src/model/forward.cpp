@@ -124,8 +124,8 @@ void Session::attention(uint32_t il, size_t B) {
         round_fp16_simd(q, 1.0f, q16.data(), hd);
         const uint32_t first = hp_.n_swa && pos + 1 > hp_.n_swa ? pos + 1 - hp_.n_swa : 0;
         if (decode) {
-          for (uint32_t j = first; j <= pos; ++j)
-            scores[j] = f16_dot_simd(kq_order, &kf[size_t(j) * hd], q16.data(), hd) * scale;
+          f16_score_rows_simd(kq_order, kf.data(), hd, first, pos + 1, q16.data(), hd, scale,
+                              scores.data());
         } else {
           f16_score_rows_simd(kq_order, kh, Ek, first, pos + 1, q16.data(), hd, scale,
                               scores.data());

@@ -49,23 +49,27 @@ std::vector<uint16_t> to_f16(const std::vector<float>& v) {
   return h;
 }
 
-// The one-token variants that read the F16 cache in place: rows of a strided cache (rows of
-// several heads, this head's at an offset), the same bits as the float references.
+// The row variants (eight rows at a time, then one at a time), reading the F16 cache in place
+// or rows decoded to floats: rows of a strided cache (rows of several heads, this head's at an
+// offset), the same bits as the float references.
 TEST(AttentionOrder, F16CacheVariantsAreBitIdenticalToReference) {
   const size_t stride = 3 * 128 + 8;
   for (F16DotOrder order : {F16DotOrder::kVecDot, F16DotOrder::kTinyBlas}) {
-    for (size_t hd : {64u, 128u}) {
+    for (size_t hd : {64u, 80u, 128u}) {
       for (auto [j0, j1] : {std::pair<size_t, size_t>{0, 1}, {0, 37}, {5, 130}}) {
         const auto cache = randn_f16(j1 * stride), q = randn_f16(hd);
         const auto cache16 = to_f16(cache);
         const size_t off = 128 + 8;  // the head's columns within a row
-        std::vector<float> scores(j1, NAN);
+        std::vector<float> scores(j1, NAN), scores32(j1, NAN);
         f16_score_rows_simd(order, cache16.data() + off, stride, j0, j1, q.data(), hd, 0.125f,
                             scores.data());
+        f16_score_rows_simd(order, cache.data() + off, stride, j0, j1, q.data(), hd, 0.125f,
+                            scores32.data());
         std::vector<float> p(j1, 0.0f);
         for (size_t j = j0; j < j1; ++j) {
           ASSERT_EQ(scores[j], f16_dot_ref(order, &cache[j * stride + off], q.data(), hd) * 0.125f)
               << "hd=" << hd << " j=" << j;
+          ASSERT_EQ(scores32[j], scores[j]) << "float rows, hd=" << hd << " j=" << j;
           p[j] = round_fp16(std::fabs(scores[j]) / float(j1 - j0));
         }
         std::vector<float> ref(hd), got(hd, NAN), scratch(64 * hd, NAN);
