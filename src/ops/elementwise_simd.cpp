@@ -140,6 +140,48 @@ void QuantizeQ8Act(const float* x, BlockQ8_0* y, size_t n) {
   }
 }
 
+// quantize_row_q8_K lane-wise: the first element of largest magnitude gives the scale (its
+// sign included), products rounded to nearest even and capped at 127, sums of each 16.
+void QuantizeQ8K(const float* x, BlockQ8K* y, size_t n) {
+  const hn::ScalableTag<float> d;
+  const hn::RebindToSigned<decltype(d)> di;
+  const hn::Rebind<int16_t, decltype(d)> d16;
+  const hn::Rebind<int8_t, decltype(d)> d8;
+  const size_t L = hn::Lanes(d);
+  for (size_t b = 0; b < n / kQK_K; ++b, x += kQK_K) {
+    BlockQ8K& out = y[b];
+    auto mx = hn::Zero(d);
+    for (size_t j = 0; j < kQK_K; j += L) mx = hn::Max(mx, hn::Abs(hn::LoadU(d, x + j)));
+    const float amax = hn::GetLane(hn::MaxOfLanes(d, mx));
+    if (!(amax > 0.0f)) {  // all zero (the scalar loop never raises amax past 0)
+      out = BlockQ8K{};
+      continue;
+    }
+    float max = amax;
+    for (size_t j = 0; j < kQK_K; j += L) {
+      const auto v = hn::LoadU(d, x + j);
+      const intptr_t first = hn::FindFirstTrue(d, hn::Eq(hn::Abs(v), hn::Set(d, amax)));
+      if (first >= 0) {
+        max = x[j + size_t(first)];
+        break;
+      }
+    }
+    const float iscale = -127.0f / max;
+    const auto vs = hn::Set(d, iscale);
+    const auto cap = hn::Set(di, 127);
+    for (size_t j = 0; j < kQK_K; j += L) {
+      const auto q = hn::Min(hn::NearestInt(hn::Mul(vs, hn::LoadU(d, x + j))), cap);
+      hn::StoreU(hn::DemoteTo(d8, hn::DemoteTo(d16, q)), d8, out.qs + j);
+    }
+    for (size_t j = 0; j < kQK_K / 16; ++j) {
+      int sum = 0;
+      for (size_t l = 0; l < 16; ++l) sum += out.qs[16 * j + l];
+      out.bsums[j] = int16_t(sum);
+    }
+    out.d = 1.0f / iscale;
+  }
+}
+
 void DecodeHalf(bool bf16, const uint16_t* src, float* dst, size_t n) {
   const hn::ScalableTag<float> d;
   const hn::Rebind<uint16_t, decltype(d)> d16;
@@ -169,6 +211,7 @@ HWY_AFTER_NAMESPACE();
 namespace dip {
 HWY_EXPORT(Swiglu);
 HWY_EXPORT(QuantizeQ8Act);
+HWY_EXPORT(QuantizeQ8K);
 HWY_EXPORT(DecodeHalf);
 HWY_EXPORT(ExpShifted);
 HWY_EXPORT(MaxOf);
@@ -180,6 +223,9 @@ void swiglu_simd(const float* g, const float* u, float* h, size_t n) {
 }
 void quantize_row_q8_0_act_simd(const float* x, BlockQ8_0* y, size_t n) {
   HWY_DYNAMIC_DISPATCH(QuantizeQ8Act)(x, y, n);
+}
+void quantize_row_q8_K_simd(const float* x, BlockQ8K* y, size_t n) {
+  HWY_DYNAMIC_DISPATCH(QuantizeQ8K)(x, y, n);
 }
 void decode_half_row(bool bf16, const uint16_t* src, float* dst, size_t n) {
   HWY_DYNAMIC_DISPATCH(DecodeHalf)(bf16, src, dst, n);

@@ -15,6 +15,10 @@ void swiglu_simd(const float* g, const float* u, float* h, size_t n);
 // Q8_0 activations as quantize_row_q8_0_act() (inverse scale 127/amax, nearest-even).
 void quantize_row_q8_0_act_simd(const float* x, BlockQ8_0* y, size_t n);
 
+// Q8_K activations of the K-quant products as quantize_row_q8_K() (ops/quant_k.h), n a
+// multiple of 256.
+void quantize_row_q8_K_simd(const float* x, BlockQ8K* y, size_t n);
+
 // F16 (bf16 false) or BF16 (bf16 true) values to floats.
 void decode_half_row(bool bf16, const uint16_t* src, float* dst, size_t n);
 

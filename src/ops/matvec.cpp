@@ -538,6 +538,8 @@ void encode_acts(TensorType weight, const float* x, size_t n, size_t rows, size_
       quantize_row_q8_0_act_simd(x + r * stride, reinterpret_cast<BlockQ8_0*>(dst), n);
     } else if (out.type == TensorType::F16) {
       encode_f16_row(x + r * stride, reinterpret_cast<uint16_t*>(dst), n);
+    } else if (out.type == TensorType::Q8_K) {
+      quantize_row_q8_K_simd(x + r * stride, reinterpret_cast<BlockQ8K*>(dst), n);
     } else {
       quantize_row(out.type, x + r * stride, dst, n);
     }

@@ -12,6 +12,7 @@
 #include <random>
 #include <vector>
 
+#include "ops/elementwise_simd.h"
 #include "ops/matvec.h"
 #include "ops/qdot_arm.h"
 #include "ops/qdot_x86.h"
@@ -76,6 +77,27 @@ TEST(QuantK, DequantizeOfQuantizeIsClose) {
       EXPECT_LT(rel, want) << ggml_type_name(uint32_t(t));
     }
   }
+}
+
+// The SIMD quantizer the engine calls equals the scalar one byte for byte: random blocks, a
+// block whose largest magnitude appears twice with both signs (the first decides the sign of
+// the scale), one of exact halves (-127 largest, so the scale is 1: ties to even), and zeros.
+TEST(QuantK, Q8KSimdIsBitIdenticalToScalar) {
+  auto x = randn(6 * 256);
+  x[256 + 40] = 7.5f;
+  x[256 + 41] = -7.5f;
+  for (size_t i = 0; i < 256; ++i) x[512 + i] = float(int(i % 200) - 100) + 0.5f;
+  x[512 + 17] = -127.0f;
+  for (size_t i = 0; i < 256; ++i) x[768 + i] = 0.0f;
+  x[1024 + 255] = 50.0f;  // the largest magnitude last in its block
+  std::vector<BlockQ8K> ref(6), got(6);
+  std::memset(got.data(), 0xAB, got.size() * sizeof(BlockQ8K));
+  quantize_row_q8_K(x.data(), ref.data(), x.size());
+  quantize_row_q8_K_simd(x.data(), got.data(), x.size());
+  for (size_t b = 0; b < 6; ++b)
+    EXPECT_EQ(0, std::memcmp(&ref[b], &got[b], sizeof(BlockQ8K))) << "block " << b;
+  EXPECT_LT(ref[1].d, 0.0f);      // +7.5 came first: iscale -127 / 7.5
+  EXPECT_EQ(ref[2].qs[0], -100);  // -99.5 at scale 1 rounds to even
 }
 
 TEST(QuantK, Q8KIsGgmlsActivationFormat) {
