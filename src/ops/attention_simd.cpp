@@ -69,8 +69,9 @@ float F16Dot(F16DotOrder order, const float* x, const float* y, size_t n) {
 
 // Eight key rows at a time against one query, each lane's FMAs in the order F16DotT makes
 // them (lanes are independent, so taking one group of N lanes through every step before the
-// next changes no sum), with the eight accumulators in registers: one dependent FMA chain
-// per row bounded a row at a time by FMA latency.
+// next changes no sum). The eight rows' accumulators stay in registers: eight independent FMA
+// chains, where a row at a time is one chain that waits on each FMA and on storing and
+// reloading its accumulators.
 template <class T>
 HWY_INLINE void F16Dot8Rows(F16DotOrder order, const T* x, size_t x_stride, const float* y,
                             size_t n, float* out) {
