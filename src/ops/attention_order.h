@@ -26,7 +26,6 @@ inline F16DotOrder ggml_f16_order(size_t batch, size_t k, size_t m) {
 
 // sum x[i] y[i], i < n, in `order` (kTinyBlas needs n % 16 == 0).
 float f16_dot_ref(F16DotOrder order, const float* x, const float* y, size_t n);
-float f16_dot_simd(F16DotOrder order, const float* x, const float* y, size_t n);
 // scores[j] = f16_dot(order, k + j * k_stride, q, hd) * scale for j in [j0, j1), the key rows
 // floats that hold F16 values or the F16 values themselves (widening F16 is exact: the same
 // sums).

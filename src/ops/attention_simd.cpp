@@ -63,10 +63,6 @@ HWY_INLINE float F16DotT(F16DotOrder order, const T* x, const float* y, size_t n
   return FinishDot(order, acc, x, y, n);
 }
 
-float F16Dot(F16DotOrder order, const float* x, const float* y, size_t n) {
-  return F16DotT(order, x, y, n);
-}
-
 // Eight key rows at a time against one query, each lane's FMAs in the order F16DotT makes
 // them (lanes are independent, so taking one group of N lanes through every step before the
 // next changes no sum). The eight rows' accumulators stay in registers: eight independent FMA
@@ -239,15 +235,10 @@ HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
 namespace dip {
-HWY_EXPORT(F16Dot);
 HWY_EXPORT(F16ScoreRows);
 HWY_EXPORT(F16ScoreRowsF32);
 HWY_EXPORT(F16WeightedSum);
 HWY_EXPORT(F16WeightedSumHalf);
-
-float f16_dot_simd(F16DotOrder order, const float* x, const float* y, size_t n) {
-  return HWY_DYNAMIC_DISPATCH(F16Dot)(order, x, y, n);
-}
 
 void f16_score_rows_simd(F16DotOrder order, const uint16_t* k, size_t k_stride, size_t j0,
                          size_t j1, const float* q, size_t hd, float scale, float* scores) {

@@ -9,6 +9,7 @@
 #include <hwy/highway.h>
 
 #include "ops/elementwise.h"
+#include "ops/quant_k.h"
 #include "util/fp.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -173,11 +174,7 @@ void QuantizeQ8K(const float* x, BlockQ8K* y, size_t n) {
       const auto q = hn::Min(hn::NearestInt(hn::Mul(vs, hn::LoadU(d, x + j))), cap);
       hn::StoreU(hn::DemoteTo(d8, hn::DemoteTo(d16, q)), d8, out.qs + j);
     }
-    for (size_t j = 0; j < kQK_K / 16; ++j) {
-      int sum = 0;
-      for (size_t l = 0; l < 16; ++l) sum += out.qs[16 * j + l];
-      out.bsums[j] = int16_t(sum);
-    }
+    q8k_block_sums(out);
     out.d = 1.0f / iscale;
   }
 }

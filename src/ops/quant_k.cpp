@@ -375,11 +375,7 @@ void quantize_row_q8_K(const float* x, BlockQ8K* y, size_t n) {
     }
     const float iscale = -127.0f / max;
     for (size_t j = 0; j < kQK_K; ++j) y[i].qs[j] = int8_t(std::min(127, nearest(iscale * x[j])));
-    for (size_t j = 0; j < kQK_K / 16; ++j) {
-      int s = 0;
-      for (size_t l = 0; l < 16; ++l) s += y[i].qs[16 * j + l];
-      y[i].bsums[j] = int16_t(s);
-    }
+    q8k_block_sums(y[i]);
     y[i].d = 1.0f / iscale;
   }
 }

@@ -22,6 +22,15 @@ void quantize_row_k(TensorType t, const float* x, void* dst, size_t n);
 // magnitude (signed, -127 / max), rounding to nearest even, sums of each 16.
 void quantize_row_q8_K(const float* x, BlockQ8K* y, size_t n);
 
+// A Q8_K block's bsums from its quants: the sum of each 16.
+inline void q8k_block_sums(BlockQ8K& b) {
+  for (size_t j = 0; j < kQK_K / 16; ++j) {
+    int sum = 0;
+    for (size_t l = 0; l < 16; ++l) sum += b.qs[16 * j + l];
+    b.bsums[j] = int16_t(sum);
+  }
+}
+
 // Q4_K/Q5_K: scale and min j (0..7, 6 bits each) from the 12 packed bytes.
 inline void scale_min_k4(int j, const uint8_t* q, uint8_t& sc, uint8_t& m) {
   if (j < 4) {
