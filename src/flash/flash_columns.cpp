@@ -22,12 +22,13 @@ FlashColumns::FlashColumns(const FlashImage& image, const FlashStoreOptions& opt
   o.align = h.align;
   store_ = std::make_unique<FlashStore>(image.path(), o);
   verify_ = opts.verify_columns;
+  max_gap_ = opts.max_gap;
   up_cap_ = size_t(std::floor(cache_fraction * double(h.n_embd)));
   down_cap_ = size_t(std::floor(cache_fraction * double(h.n_ff)));
   // Untouched slab pages cost nothing until a column is read into them.
   if (up_cap_) up_slab_ = HugeBuffer(h.n_layer * up_cap_ * h.up_col_stride);
   if (down_cap_) down_slab_ = HugeBuffer(h.n_layer * down_cap_ * h.down_col_stride);
-  // Each half holds at least one kernel group of columns (see multiply()).
+  // At least two chunks of one kernel group of columns each (see multiply()).
   const uint64_t min_staging =
       2 * ColSparseSum::kGroup * std::max(h.up_col_stride, h.down_col_stride);
   staging_ = HugeBuffer(std::max(
@@ -121,9 +122,12 @@ void FlashColumns::multiply(uint32_t layer, bool up, const int32_t* idx, const u
 
   // Every kept column is summed in the order of idx, exactly as the DRAM path sums it
   // (ColSparseSum): the result does not depend on which columns hit the cache or when reads
-  // complete. Hits are summed while the misses are read, up to the first miss still in flight.
+  // complete. Hits are summed while the misses are read, up to the first miss still in flight;
+  // admitted misses are read in parts (set_read_part_bytes), so the sum follows the reads part
+  // by part instead of waiting for all of them.
   ptrs_.assign(n, nullptr);  // where column i's bytes are (or will be, for streamed misses)
-  reads_.clear();
+  part_of_.assign(n, -1);
+  admit_.clear();
   stream_.clear();
   size_t n_hit = 0;
   for (size_t i = 0; i < n; ++i) {
@@ -131,47 +135,94 @@ void FlashColumns::multiply(uint32_t layer, bool up, const int32_t* idx, const u
       ptrs_[i] = slab + size_t(slots[i]) * stride;
       ++n_hit;
     } else if (slots[i] >= 0) {
-      uint8_t* dst = slab + size_t(slots[i]) * stride;
-      reads_.push_back({offset(size_t(idx[i])), uint32_t(stride), dst});
-      ptrs_[i] = dst;
+      ptrs_[i] = slab + size_t(slots[i]) * stride;
+      admit_.push_back(i);
     } else {
       stream_.push_back(i);
     }
   }
-  const size_t n_admit = reads_.size();
   stats_.dram_bytes[k] += n_hit * col_bytes;
   stats_.flash_bytes[k] += (n - n_hit) * stride;
   stats_.flash_columns[k] += n - n_hit;
-  const uint32_t t_admit = n_admit ? store_->submit(reads_) : 0;
-  bool admitted_ready = n_admit == 0;
-
-  // Streamed misses in chunks through the two halves of the read buffer; a chunk's half is
-  // reused once every column of the chunk two before it has been summed. A chunk holds at least
-  // one kernel group of columns, so a group never needs more than two chunks at once.
-  const size_t half = staging_.size() / 2 / h.align * h.align;
-  const size_t per_chunk = std::max<size_t>(1, half / stride);
-  const size_t n_chunks = (stream_.size() + per_chunk - 1) / per_chunk;
-  std::vector<uint32_t>& tickets = tickets_;
-  tickets.assign(n_chunks, 0);
-  size_t submitted = 0, ready = 0;  // chunks submitted; chunks whose reads are complete
-  auto submit_chunk = [&](size_t c) {
-    reads_.clear();
-    uint8_t* buf = staging_.data() + (c % 2) * half;
-    const size_t b = c * per_chunk, e = std::min(stream_.size(), b + per_chunk);
+  part_begin_.assign(1, 0);
+  part_tickets_.clear();
+  for (size_t j = 0; j < admit_.size();) {
+    part_reads_.clear();
+    uint64_t bytes = 0;
+    const int32_t p = int32_t(part_tickets_.size());
+    for (; j < admit_.size(); ++j) {
+      const size_t i = admit_[j];
+      const uint64_t off = offset(size_t(idx[i]));
+      if (bytes >= read_part_bytes_) {  // end the part here unless this read would join it
+        const uint64_t end = part_reads_.back().offset + stride;
+        if (off < end || off - end > max_gap_) break;
+      }
+      part_reads_.push_back({off, uint32_t(stride), slab + size_t(slots[i]) * stride});
+      part_of_[i] = p;
+      bytes += stride;
+    }
+    part_tickets_.push_back(store_->submit(part_reads_));
+    part_begin_.push_back(j);
+  }
+  // Checks the columns at positions[b, e) (just read) against the image.
+  auto verify_read = [&](const std::vector<size_t>& positions, size_t b, size_t e) {
+    verify_cols_.clear();
+    verify_ptrs_.clear();
     for (size_t j = b; j < e; ++j) {
+      verify_cols_.push_back(idx[positions[j]]);
+      verify_ptrs_.push_back(ptrs_[positions[j]]);
+    }
+    verify(layer, up, verify_cols_.data(), verify_ptrs_.data(), verify_cols_.size(), &pool);
+  };
+  size_t parts_ready = 0;                  // admitted parts whose reads are complete and checked
+  auto wait_parts = [&](size_t through) {  // parts [parts_ready, through]
+    for (; parts_ready <= through; ++parts_ready) {
+      store_->wait(part_tickets_[parts_ready]);
+      verify_read(admit_, part_begin_[parts_ready], part_begin_[parts_ready + 1]);
+    }
+  };
+
+  // Streamed misses in chunks through a ring of slots in the read buffer. A chunk holds at least
+  // min_chunk columns (one admitted part's bytes, and at least one kernel group of columns, so a
+  // group never needs more than two chunks at once) and ends, like a part, only where the next
+  // read would not join it, or when its slot is full. A slot is reused once every column of the
+  // chunk a ring before it has been summed. (The constructor makes the buffer hold at least two
+  // groups of the longest columns.)
+  const size_t min_chunk = std::clamp<size_t>(std::max<uint64_t>(read_part_bytes_, stride) / stride,
+                                              ColSparseSum::kGroup, staging_.size() / (2 * stride));
+  const size_t slot_cols =
+      std::max(min_chunk, std::min(2 * min_chunk, staging_.size() / (2 * stride)));
+  const size_t n_slots = staging_.size() / (slot_cols * stride);
+  std::vector<uint32_t>& tickets = tickets_;  // per chunk submitted
+  tickets.clear();
+  chunk_begin_.assign(1, 0);  // chunk c: stream_[chunk_begin_[c], chunk_begin_[c + 1])
+  stream_chunk_.assign(stream_.size(), SIZE_MAX);
+  size_t ready = 0;  // chunks whose reads are complete and checked
+  auto submit_chunk = [&] {
+    const size_t c = tickets.size(), b = chunk_begin_.back();
+    uint8_t* buf = staging_.data() + (c % n_slots) * slot_cols * stride;
+    reads_.clear();
+    size_t j = b;
+    for (; j < stream_.size() && j - b < slot_cols; ++j) {
+      const uint64_t off = offset(size_t(idx[stream_[j]]));
+      if (j - b >= min_chunk) {
+        const uint64_t end = reads_.back().offset + stride;
+        if (off < end || off - end > max_gap_) break;
+      }
       uint8_t* dst = buf + (j - b) * stride;
       ptrs_[stream_[j]] = dst;
-      reads_.push_back({offset(size_t(idx[stream_[j]])), uint32_t(stride), dst});
+      stream_chunk_[j] = c;
+      reads_.push_back({off, uint32_t(stride), dst});
     }
-    tickets[c] = store_->submit(reads_);
-  };
-  // Position in idx order of the last column of streamed chunk c.
-  auto chunk_last = [&](size_t c) {
-    return stream_[std::min(stream_.size(), (c + 1) * per_chunk) - 1];
+    chunk_begin_.push_back(j);
+    tickets.push_back(store_->submit(reads_));
   };
   auto refill = [&](size_t consumed) {  // columns [0, consumed) are summed
-    while (submitted < n_chunks && (submitted < 2 || chunk_last(submitted - 2) < consumed))
-      submit_chunk(submitted++);
+    // (chunk_begin_[c + 1] - 1: the stream index of chunk c's last column)
+    while (chunk_begin_.back() < stream_.size() &&
+           (tickets.size() < n_slots ||
+            stream_[chunk_begin_[tickets.size() - n_slots + 1] - 1] < consumed))
+      submit_chunk();
   };
   refill(0);
 
@@ -185,9 +236,9 @@ void FlashColumns::multiply(uint32_t layer, bool up, const int32_t* idx, const u
     size_t e = k0, s = next_stream;
     while (e < n) {
       if (s < stream_.size() && stream_[s] == e) {
-        if (s / per_chunk >= ready) break;
+        if (stream_chunk_[s] >= ready) break;
         ++s;
-      } else if (!hit[e] && !admitted_ready) {
+      } else if (part_of_[e] >= int32_t(parts_ready)) {
         break;
       }
       ++e;
@@ -197,39 +248,23 @@ void FlashColumns::multiply(uint32_t layer, bool up, const int32_t* idx, const u
       sum.add(ptrs_.data() + k0, xs_.data() + k0, m);
       while (next_stream < stream_.size() && stream_[next_stream] < k0 + m) ++next_stream;
       refill(k0 + m);
+      store_->poll();  // keep the device's queue full while this thread sums
       continue;
     }
     // Wait for what the first unavailable column needs.
     if (s < stream_.size() && stream_[s] == e) {
-      const size_t c = s / per_chunk;
       refill(k0);
-      if (c >= submitted) fail("internal: flash chunk {} needed before it could be read", c);
+      const size_t c = stream_chunk_[s];
+      if (c == SIZE_MAX) fail("internal: flash read of column {} needed before it could start", e);
       for (; ready <= c; ++ready) {
         store_->wait(tickets[ready]);
-        const size_t b = ready * per_chunk, e = std::min(stream_.size(), b + per_chunk);
-        verify_cols_.clear();
-        verify_ptrs_.clear();
-        for (size_t j = b; j < e; ++j) {
-          verify_cols_.push_back(idx[stream_[j]]);
-          verify_ptrs_.push_back(ptrs_[stream_[j]]);
-        }
-        verify(layer, up, verify_cols_.data(), verify_ptrs_.data(), verify_cols_.size(), &pool);
+        verify_read(stream_, chunk_begin_[ready], chunk_begin_[ready + 1]);
       }
     } else {
-      store_->wait(t_admit);
-      admitted_ready = true;
-      verify_cols_.clear();
-      verify_ptrs_.clear();
-      for (size_t i = 0; i < n; ++i) {
-        if (!hit[i] && slots[i] >= 0) {
-          verify_cols_.push_back(idx[i]);
-          verify_ptrs_.push_back(ptrs_[i]);
-        }
-      }
-      verify(layer, up, verify_cols_.data(), verify_ptrs_.data(), verify_cols_.size(), &pool);
+      wait_parts(size_t(part_of_[e]));
     }
   }
-  if (!admitted_ready) store_->wait(t_admit);  // (every admitted column was summed, so done)
+  // (Every admitted column was summed, so every part was waited for.)
   sum.finish();
 }
 

@@ -4,6 +4,7 @@
 // kept columns: hits from their slots while the misses are being read, then the misses as
 // they arrive, so flash reads overlap DRAM compute.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -52,6 +53,13 @@ class FlashColumns {
   bool prefetch_enabled() const { return prefetch_enabled_; }
   void set_prefetch_enabled(bool on) { prefetch_enabled_ = on; }
 
+  // Admitted misses are read in parts of at least this many bytes, in the order they are
+  // summed, each part its own batch: the sum takes a part's columns (and checks them) as soon
+  // as that part is in, while the device reads the next ones. A part ends only where the next
+  // read would not join it (farther than the store's gap), so parts add no requests. Streamed
+  // misses go in chunks of this size. Tests make it small to get many parts.
+  void set_read_part_bytes(uint64_t bytes) { read_part_bytes_ = std::max<uint64_t>(1, bytes); }
+
   FlashStore& store() { return *store_; }
   const FlashStore& store() const { return *store_; }
   const FlashColumnStats& stats() const { return stats_; }
@@ -67,6 +75,11 @@ class FlashColumns {
   HugeBuffer staging_;
   FlashColumnStats stats_;
   uint8_t* layer_slots(uint32_t layer, bool up);  // slot 0 of the layer's up+gate or down cache
+  // Parts of 256 KiB: large enough that a part's requests still reach the device's bandwidth
+  // (dip flash-probe) and few enough boundaries that splitting costs a handful of requests
+  // per matrix; small enough that the first part's wait is a fraction of the matrix's.
+  uint64_t read_part_bytes_ = 256u << 10;
+  uint64_t max_gap_ = 0;  // the store's (FlashStoreOptions::max_gap)
   bool prefetch_enabled_ = false;
   int64_t prefetch_layer_ = -1;  // the layer whose prefetch is in flight, or -1
   uint32_t prefetch_ticket_ = 0;
@@ -74,7 +87,14 @@ class FlashColumns {
   std::vector<const uint8_t*> ptrs_;
   std::vector<float> xs_;
   std::vector<ColumnRead> reads_;
-  std::vector<size_t> stream_;  // positions of not-admitted misses
+  std::vector<size_t> stream_;      // positions of not-admitted misses
+  std::vector<size_t> admit_;       // positions of admitted misses, in idx order
+  std::vector<int32_t> part_of_;    // per position: its admitted part, or -1
+  std::vector<size_t> part_begin_;  // part p: admit_[part_begin_[p], part_begin_[p + 1])
+  std::vector<uint32_t> part_tickets_;
+  std::vector<ColumnRead> part_reads_;
+  std::vector<size_t> chunk_begin_;   // streamed chunk c: stream_[chunk_begin_[c], [c + 1])
+  std::vector<size_t> stream_chunk_;  // per streamed miss: its chunk, or SIZE_MAX before it
   std::vector<uint32_t> tickets_;
   bool verify_ = true;
   std::vector<int32_t> prefetch_cols_, prefetch_slots_;

@@ -218,11 +218,13 @@ void FlashStore::queue_requests() {
   }
 }
 
-void FlashStore::reap() {
+void FlashStore::reap(bool block) {
   io_uring_cqe* cqe = nullptr;
-  int r = io_uring_wait_cqe(&ring_, &cqe);
-  while (r == -EINTR) r = io_uring_wait_cqe(&ring_, &cqe);
-  if (r < 0) fail("{}: io_uring wait failed: {}", path_, std::strerror(-r));
+  if (block) {
+    int r = io_uring_wait_cqe(&ring_, &cqe);
+    while (r == -EINTR) r = io_uring_wait_cqe(&ring_, &cqe);
+    if (r < 0) fail("{}: io_uring wait failed: {}", path_, std::strerror(-r));
+  }
   unsigned n = 0, head = 0;
   io_uring_for_each_cqe(&ring_, head, cqe) {
     ++n;
@@ -249,6 +251,12 @@ void FlashStore::reap() {
     }
   }
   io_uring_cq_advance(&ring_, n);
+}
+
+void FlashStore::poll() {
+  if (!uring_ || in_flight_ == 0) return;
+  reap(false);
+  queue_requests();
 }
 
 void FlashStore::wait(uint32_t ticket) {

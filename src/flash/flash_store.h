@@ -66,6 +66,9 @@ class FlashStore {
   // Blocks until every read of the ticket is in its destination (and the emulated flash would
   // have delivered it). An I/O error or short read is an Error naming the file and offset.
   void wait(uint32_t ticket);
+  // Without blocking: handles the reads that have completed and queues more of the outstanding
+  // batches in their place, so the device stays busy while the caller computes between waits.
+  void poll();
 
   const FlashStats& stats() const { return stats_; }
   void reset_stats() { stats_ = {}; }
@@ -90,7 +93,8 @@ class FlashStore {
   };
   Batch* find(uint32_t ticket);
   void queue_requests();
-  void reap();  // waits for at least one completion, handles all that are there
+  // Handles every completion that is there; with `block`, waits for at least one first.
+  void reap(bool block = true);
   void run_pread(Batch& b);
 
   std::string path_;

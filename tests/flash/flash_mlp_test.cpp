@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <utility>
 
 #include "cache/column_cache.h"
 #include "convert/convert.h"
@@ -85,11 +86,13 @@ TEST(FlashMlp, SameOutputsAndHitsAsTheInDramPrunedMlp) {
     write_flash_image(*m, p, 512, nullptr);
     const FlashImage img(p);
     for (double frac : {0.0, 0.3, 0.8}) {
-      for (uint64_t staging :
-           {uint64_t(0), uint64_t(4096)}) {  // 4 KiB: streamed misses in many chunks
+      // 4 KiB staging: streamed misses in many chunks; 1-byte parts: every admitted miss a
+      // batch of its own, summed as it arrives.
+      for (auto [staging, part] : {std::pair<uint64_t, uint64_t>{0, 0}, {4096, 0}, {0, 1}}) {
         const SparsityConfig cfg = config(*m, Method::kDipCa, 0.5, frac);
         SparseMlp dram(*m, cfg, nullptr);
         FlashColumns cols(img, FlashStoreOptions{}, frac, staging);
+        if (part) cols.set_read_part_bytes(part);
         SparseMlp flash(*m, cfg, nullptr, &cols);
         // The same inputs to both; the sums are made in the same order, so the outputs are equal
         // bit for bit (and with them the scores, masks and cache decisions of later tokens).
@@ -107,6 +110,9 @@ TEST(FlashMlp, SameOutputsAndHitsAsTheInDramPrunedMlp) {
         EXPECT_EQ(cols.stats().flash_bytes[1], down_miss * h.down_col_stride);
         EXPECT_EQ(cols.store().stats().bytes,
                   up_miss * h.up_col_stride + down_miss * h.down_col_stride);
+        if (part && frac > 0) {  // more batches than one admitted and one streamed per matrix
+          EXPECT_GT(cols.store().stats().batches, 2u * 2 * m->hparams().n_layer * 16);
+        }
         if (frac == 0.0) {
           EXPECT_EQ(flash.stats().up_hits + flash.stats().down_hits, 0u);
         } else {
@@ -116,7 +122,7 @@ TEST(FlashMlp, SameOutputsAndHitsAsTheInDramPrunedMlp) {
       }
     }
   }
-  EXPECT_EQ(runs, 12);
+  EXPECT_EQ(runs, 18);
 }
 
 // llama.cpp's Q4_K_M gives some layers' down projections Q6_K (Q8_0 columns) and the others Q4_K
