@@ -57,7 +57,7 @@ class FlashColumns {
   // summed, each part its own batch: the sum takes a part's columns (and checks them) as soon
   // as that part is in, while the device reads the next ones. A part ends only where the next
   // read would not join it (farther than the store's gap), so parts add no requests. Streamed
-  // misses go in chunks of this size. Tests make it small to get many parts.
+  // misses go in chunks of at least this size. Tests make it small to get many parts.
   void set_read_part_bytes(uint64_t bytes) { read_part_bytes_ = std::max<uint64_t>(1, bytes); }
 
   FlashStore& store() { return *store_; }
@@ -75,9 +75,8 @@ class FlashColumns {
   HugeBuffer staging_;
   FlashColumnStats stats_;
   uint8_t* layer_slots(uint32_t layer, bool up);  // slot 0 of the layer's up+gate or down cache
-  // Parts of 256 KiB: large enough that a part's requests still reach the device's bandwidth
-  // (dip flash-probe) and few enough boundaries that splitting costs a handful of requests
-  // per matrix; small enough that the first part's wait is a fraction of the matrix's.
+  // 256 KiB: a part's requests still reach the device's bandwidth (dip flash-probe), and the
+  // first part's wait is a fraction of a matrix's.
   uint64_t read_part_bytes_ = 256u << 10;
   uint64_t max_gap_ = 0;  // the store's (FlashStoreOptions::max_gap)
   bool prefetch_enabled_ = false;
