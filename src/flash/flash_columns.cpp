@@ -144,25 +144,34 @@ void FlashColumns::multiply(uint32_t layer, bool up, const int32_t* idx, const u
   stats_.dram_bytes[k] += n_hit * col_bytes;
   stats_.flash_bytes[k] += (n - n_hit) * stride;
   stats_.flash_columns[k] += n - n_hit;
-  part_begin_.assign(1, 0);
-  part_tickets_.clear();
-  for (size_t j = 0; j < admit_.size();) {
-    part_reads_.clear();
-    uint64_t bytes = 0;
-    const int32_t p = int32_t(part_tickets_.size());
-    for (; j < admit_.size(); ++j) {
-      const size_t i = admit_[j];
-      const uint64_t off = offset(size_t(idx[i]));
-      if (bytes >= read_part_bytes_) {  // end the part here unless this read would join it
-        const uint64_t end = part_reads_.back().offset + stride;
+  // Fills reads_ with the reads of positions[b, ...): at least min_cols of them (or as many as
+  // are left), at most max_cols, ending only where the next read would not join the last one
+  // (farther than the store's gap), so a boundary costs no request. dst(j): where positions[j]
+  // goes. Returns the end.
+  auto take_reads = [&](const std::vector<size_t>& positions, size_t b, size_t min_cols,
+                        size_t max_cols, auto dst) {
+    reads_.clear();
+    size_t j = b;
+    for (; j < positions.size() && j - b < max_cols; ++j) {
+      const uint64_t off = offset(size_t(idx[positions[j]]));
+      if (j - b >= min_cols) {
+        const uint64_t end = reads_.back().offset + stride;
         if (off < end || off - end > max_gap_) break;
       }
-      part_reads_.push_back({off, uint32_t(stride), slab + size_t(slots[i]) * stride});
-      part_of_[i] = p;
-      bytes += stride;
+      reads_.push_back({off, uint32_t(stride), dst(j)});
     }
-    part_tickets_.push_back(store_->submit(part_reads_));
-    part_begin_.push_back(j);
+    return j;
+  };
+  const size_t part_cols = std::max<uint64_t>(1, (read_part_bytes_ + stride - 1) / stride);
+  part_begin_.assign(1, 0);
+  part_tickets_.clear();
+  while (part_begin_.back() < admit_.size()) {
+    const size_t b = part_begin_.back();
+    const size_t e = take_reads(admit_, b, part_cols, SIZE_MAX,
+                                [&](size_t j) { return slab + size_t(slots[admit_[j]]) * stride; });
+    for (size_t j = b; j < e; ++j) part_of_[admit_[j]] = int32_t(part_tickets_.size());
+    part_tickets_.push_back(store_->submit(reads_));
+    part_begin_.push_back(e);
   }
   // Checks the columns at positions[b, e) (just read) against the image.
   auto verify_read = [&](const std::vector<size_t>& positions, size_t b, size_t e) {
@@ -201,20 +210,13 @@ void FlashColumns::multiply(uint32_t layer, bool up, const int32_t* idx, const u
   auto submit_chunk = [&] {
     const size_t c = tickets.size(), b = chunk_begin_.back();
     uint8_t* buf = staging_.data() + (c % n_slots) * slot_cols * stride;
-    reads_.clear();
-    size_t j = b;
-    for (; j < stream_.size() && j - b < slot_cols; ++j) {
-      const uint64_t off = offset(size_t(idx[stream_[j]]));
-      if (j - b >= min_chunk) {
-        const uint64_t end = reads_.back().offset + stride;
-        if (off < end || off - end > max_gap_) break;
-      }
+    const size_t e = take_reads(stream_, b, min_chunk, slot_cols, [&](size_t j) {
       uint8_t* dst = buf + (j - b) * stride;
       ptrs_[stream_[j]] = dst;
       stream_chunk_[j] = c;
-      reads_.push_back({off, uint32_t(stride), dst});
-    }
-    chunk_begin_.push_back(j);
+      return dst;
+    });
+    chunk_begin_.push_back(e);
     tickets.push_back(store_->submit(reads_));
   };
   auto refill = [&](size_t consumed) {  // columns [0, consumed) are summed

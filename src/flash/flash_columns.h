@@ -91,7 +91,6 @@ class FlashColumns {
   std::vector<int32_t> part_of_;    // per position: its admitted part, or -1
   std::vector<size_t> part_begin_;  // part p: admit_[part_begin_[p], part_begin_[p + 1])
   std::vector<uint32_t> part_tickets_;
-  std::vector<ColumnRead> part_reads_;
   std::vector<size_t> chunk_begin_;   // streamed chunk c: stream_[chunk_begin_[c], [c + 1])
   std::vector<size_t> stream_chunk_;  // per streamed miss: its chunk, or SIZE_MAX before it
   std::vector<uint32_t> tickets_;
