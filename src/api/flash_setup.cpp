@@ -94,8 +94,8 @@ std::unique_ptr<FlashRun> make_flash_run(const Model& m, const FlashOptions& o, 
     fail("--flash-gap {} is not a multiple of the image's {}-byte alignment", o.gap,
          run->image->header().align);
   }
-  run->plan = plan_dram(m, *run->image, spec, n_ctx, run->max_batch, n_logits, n_threads,
-                        so.max_gap, overhead_rss);
+  run->plan =
+      plan_dram(m, *run->image, spec, n_ctx, run->max_batch, n_logits, n_threads, overhead_rss);
   run->columns = std::make_unique<FlashColumns>(*run->image, so, run->plan.cache_fraction);
   run->columns->set_prefetch_enabled(o.prefetch == "on");
   return run;
@@ -122,6 +122,7 @@ nlohmann::json flash_report(const FlashRun& run, const SparseMlp& mlp, size_t to
       {"flash_bytes_per_token", double(fs.bytes) / n},
       {"flash_requests_per_token", double(fs.requests) / n},
       {"flash_gap_bytes_per_token", double(fs.gap_bytes) / n},
+      {"flash_bounced_requests_per_token", double(fs.bounced_requests) / n},
       {"flash_read_bandwidth", fs.read_busy_s > 0 ? double(fs.bytes) / fs.read_busy_s : 0.0},
       {"flash_bytes_per_wait_s", wait > 0 ? double(fs.bytes) / wait : 0.0},
       {"dram_column_bytes_per_token",

@@ -45,8 +45,7 @@ uint64_t staging_bytes(const FlashImage& img) {
 }
 
 DramPlan plan_dram(const Model& m, const FlashImage& img, const BudgetSpec& spec, uint32_t n_ctx,
-                   uint32_t max_batch, uint32_t n_logits, int n_threads, uint32_t max_gap,
-                   uint64_t process_rss) {
+                   uint32_t max_batch, uint32_t n_logits, int n_threads, uint64_t process_rss) {
   const HParams& hp = m.hparams();
   DramPlan p;
   // The process is measured after the model was opened: its adapters are loaded by then (their
@@ -68,7 +67,8 @@ DramPlan plan_dram(const Model& m, const FlashImage& img, const BudgetSpec& spec
                         (uint64_t(n_ctx) * (2 * hp.head_dim + 1) + 2 * hp.head_dim) * 4;
   // Plus 2 MiB for thread stacks and the allocator's slack.
   p.buffers = acts + mlp_scratch + logits + attn + (2u << 20);
-  p.staging = staging_bytes(img) + max_gap;
+  // The read buffers and the store's bounce buffer.
+  p.staging = staging_bytes(img) + FlashStore::kBounceBytes;
   // ColumnCache: cached, in_use (1 byte), last_use, uses (8), slot (4) per column, the image's
   // column checksum (4), plus the hit/slot arrays of one token.
   p.cache_meta = uint64_t(hp.n_layer) * (E + F) * 26 + (E + F) * 5;

@@ -41,12 +41,11 @@ struct DramPlan {
 // The plan for running m with its MLP in `img` at `spec`, a context of n_ctx tokens, batches of
 // at most max_batch tokens, logits kept for n_logits tokens and n_threads threads. A budget
 // below the fixed part is an Error that lists the parts.
-// max_gap: the store's gap buffer (FlashStoreOptions::max_gap). process_rss: the process's
+// process_rss: the process's
 // resident memory after m and its adapters were loaded, before any weight was touched (the
 // adapters' share of it is counted with the weights, not twice).
 DramPlan plan_dram(const Model& m, const FlashImage& img, const BudgetSpec& spec, uint32_t n_ctx,
-                   uint32_t max_batch, uint32_t n_logits, int n_threads, uint32_t max_gap = 0,
-                   uint64_t process_rss = 0);
+                   uint32_t max_batch, uint32_t n_logits, int n_threads, uint64_t process_rss = 0);
 
 // Read buffers for columns the cache does not admit: two halves (one is read while the other
 // is multiplied), each at least one column of either kind.

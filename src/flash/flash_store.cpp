@@ -19,7 +19,7 @@
 namespace dip {
 
 namespace {
-constexpr uint32_t kMaxIovPerRequest = 256;
+// A request of one memory segment (columns adjacent in the file and in memory).
 constexpr uint64_t kMaxRequestBytes = 4u << 20;
 
 double secs(std::chrono::steady_clock::duration d) {
@@ -39,8 +39,7 @@ FlashStore::FlashStore(const std::string& path, const FlashStoreOptions& opts)
     fail("flash read gap {} must be a multiple of the alignment {} and at most 16 MiB",
          opts_.max_gap, opts_.align);
   }
-  // Ordinary pages: a 2 MiB huge page for a few KiB of gap would count against the budget.
-  if (opts_.max_gap > 0) gap_sink_ = HugeBuffer(opts_.max_gap, false);
+  bounce_ = HugeBuffer(kBounceBytes);
   fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (opts_.direct ? O_DIRECT : 0));
   if (fd_ < 0 && opts_.direct && errno == EINVAL) {
     fail(
@@ -75,7 +74,7 @@ FlashStore::FlashStore(const std::string& path, const FlashStoreOptions& opts)
       fail("{}: io_uring is not available here: {}", path, std::strerror(-r));
     } else {
       print_note(
-          fmt::format("dip: io_uring is not available ({}); reading the flash image with preadv",
+          fmt::format("dip: io_uring is not available ({}); reading the flash image with pread",
                       std::strerror(-r)));
     }
   }
@@ -93,7 +92,7 @@ FlashStore::~FlashStore() {
 
 const char* FlashStore::mode() const {
   if (uring_) return opts_.direct ? "io_uring, O_DIRECT" : "io_uring, buffered";
-  return opts_.direct ? "preadv, O_DIRECT" : "preadv, buffered";
+  return opts_.direct ? "pread, O_DIRECT" : "pread, buffered";
 }
 
 FlashStore::Batch* FlashStore::find(uint32_t ticket) {
@@ -118,23 +117,37 @@ uint32_t FlashStore::submit(std::vector<ColumnRead>& reads) {
     Request* last = b.requests.empty() ? nullptr : &b.requests.back();
     const uint64_t end = last ? last->offset + last->bytes : 0;
     const uint64_t gap = last && r.offset >= end ? r.offset - end : UINT64_MAX;
-    if (last && gap <= opts_.max_gap && last->iov_count + 2 <= kMaxIovPerRequest &&
-        last->bytes + gap + uint64_t(r.bytes) <= kMaxRequestBytes) {
-      if (gap > 0) {
-        b.iovs.push_back({gap_sink_.data(), size_t(gap)});
-        ++last->iov_count;
-        last->bytes += uint32_t(gap);
-        bytes += gap;
-        stats_.gap_bytes += gap;
+    if (last && gap <= opts_.max_gap) {
+      // Joined: one segment while the columns follow each other in memory too, else bounced.
+      const iovec& tail = b.iovs.back();
+      const bool same_segment = gap == 0 && !last->bounced &&
+                                static_cast<uint8_t*>(tail.iov_base) + tail.iov_len == r.dst;
+      const uint64_t limit = same_segment ? kMaxRequestBytes : kMaxBouncedRequestBytes;
+      if (last->bytes + gap + uint64_t(r.bytes) <= limit) {
+        if (gap > 0) {
+          b.iovs.push_back({nullptr, size_t(gap)});
+          ++last->iov_count;
+          last->bytes += uint32_t(gap);
+          bytes += gap;
+          stats_.gap_bytes += gap;
+        }
+        if (same_segment) {
+          b.iovs.back().iov_len += r.bytes;
+        } else {
+          b.iovs.push_back({r.dst, r.bytes});
+          ++last->iov_count;
+          last->bounced = true;
+        }
+        last->bytes += r.bytes;
+        bytes += r.bytes;
+        continue;
       }
-      last->bytes += r.bytes;
-      ++last->iov_count;
-    } else {
-      b.requests.push_back({r.offset, r.bytes, uint32_t(b.iovs.size()), 1});
     }
+    b.requests.push_back({r.offset, r.bytes, uint32_t(b.iovs.size()), 1});
     b.iovs.push_back({r.dst, r.bytes});
     bytes += r.bytes;
   }
+  for (const Request& r : b.requests) stats_.bounced_requests += r.bounced;
   b.remaining = uint32_t(b.requests.size());
   b.submitted = Clock::now();
   // The emulated flash: bandwidth is shared by consecutive batches, latency is paid once per
@@ -170,12 +183,10 @@ uint32_t FlashStore::submit(std::vector<ColumnRead>& reads) {
 
 void FlashStore::run_pread(Batch& b) {
   for (const Request& r : b.requests) {
-    uint64_t off = r.offset, left = r.bytes;
-    std::vector<iovec> iov(b.iovs.begin() + r.iov_begin,
-                           b.iovs.begin() + r.iov_begin + r.iov_count);
-    size_t first = 0;
-    while (left > 0) {
-      const ssize_t n = ::preadv(fd_, &iov[first], int(iov.size() - first), off_t(off));
+    uint8_t* dst = r.bounced ? bounce_.data() : static_cast<uint8_t*>(b.iovs[r.iov_begin].iov_base);
+    uint64_t done = 0;
+    while (done < r.bytes) {
+      const ssize_t n = ::pread(fd_, dst + done, r.bytes - done, off_t(r.offset + done));
       if (n < 0 && errno == EINTR) continue;
       if (n < 0)
         fail("{}: read of {} bytes at offset {} failed: {}", path_, r.bytes, r.offset,
@@ -183,29 +194,77 @@ void FlashStore::run_pread(Batch& b) {
       if (n == 0)
         fail("{}: read of {} bytes at offset {} ended early: the file is truncated", path_, r.bytes,
              r.offset);
-      off += uint64_t(n);
-      left -= uint64_t(n);
-      size_t k = size_t(n);  // advance the iovecs past what was read
-      while (first < iov.size() && k >= iov[first].iov_len) k -= iov[first++].iov_len;
-      if (first < iov.size()) {
-        iov[first].iov_base = static_cast<uint8_t*>(iov[first].iov_base) + k;
-        iov[first].iov_len -= k;
-      }
+      done += uint64_t(n);
     }
+    if (r.bounced) copy_out(b, r, dst);
   }
   b.remaining = 0;
   b.real_done_noted = true;
   stats_.read_busy_s += secs(Clock::now() - b.submitted);
 }
 
+void FlashStore::copy_out(const Batch& b, const Request& r, const uint8_t* src) const {
+  for (uint32_t i = r.iov_begin; i < r.iov_begin + r.iov_count; ++i) {
+    const iovec& v = b.iovs[i];
+    if (v.iov_base) std::memcpy(v.iov_base, src, v.iov_len);
+    src += v.iov_len;
+  }
+}
+
+bool FlashStore::take_bounce(uint32_t bytes, uint32_t& at) {
+  const uint32_t unit = std::max<uint32_t>(4096, opts_.align);
+  const uint32_t need = (bytes + unit - 1) / unit * unit;
+  const uint32_t cap = uint32_t(bounce_.size());
+  if (bounce_regions_.empty()) {
+    bounce_head_ = 0;
+    at = 0;
+  } else {
+    const uint32_t tail = bounce_regions_.front().at;  // the oldest region in flight
+    if (bounce_head_ > tail) {                         // free: [head, cap) and [0, tail)
+      if (bounce_head_ + uint64_t(need) <= cap)
+        at = bounce_head_;
+      else if (need <= tail)
+        at = 0;
+      else
+        return false;
+    } else if (bounce_head_ + uint64_t(need) <= tail) {  // wrapped: free [head, tail)
+      at = bounce_head_;
+    } else {
+      return false;
+    }
+  }
+  if (need > cap) fail("internal: a bounced read of {} bytes is larger than the buffer", bytes);
+  bounce_regions_.push_back({at, need, false});
+  bounce_head_ = at + need;
+  return true;
+}
+
+void FlashStore::release_bounce(uint32_t at) {
+  for (auto& region : bounce_regions_) {
+    if (region.at == at && !region.done) {
+      region.done = true;
+      break;
+    }
+  }
+  while (!bounce_regions_.empty() && bounce_regions_.front().done) bounce_regions_.pop_front();
+}
+
 void FlashStore::queue_requests() {
-  bool queued = false;
-  for (auto& b : batches_) {
-    while (b.next_to_queue < b.requests.size() && in_flight_ < opts_.queue_depth) {
+  bool queued = false, room = true;
+  for (auto it = batches_.begin(); room && it != batches_.end(); ++it) {
+    Batch& b = *it;
+    while (b.next_to_queue < b.requests.size() && in_flight_ < opts_.queue_depth &&
+           io_uring_sq_space_left(&ring_) > 0) {
+      Request& r = b.requests[b.next_to_queue];
+      // In order: a bounced request waits for room rather than letting later ones pass it.
+      if (r.bounced && !take_bounce(r.bytes, r.bounce_at)) {
+        room = false;
+        break;
+      }
+      uint8_t* dst = r.bounced ? bounce_.data() + r.bounce_at
+                               : static_cast<uint8_t*>(b.iovs[r.iov_begin].iov_base);
       io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-      if (!sqe) break;
-      const Request& r = b.requests[b.next_to_queue];
-      io_uring_prep_readv(sqe, fd_, &b.iovs[r.iov_begin], r.iov_count, r.offset);
+      io_uring_prep_read(sqe, fd_, dst, r.bytes, r.offset);
       io_uring_sqe_set_data64(sqe, (uint64_t(b.ticket) << 32) | b.next_to_queue);
       ++b.next_to_queue;
       ++in_flight_;
@@ -244,6 +303,10 @@ void FlashStore::reap(bool block) {
       io_uring_cq_advance(&ring_, n);
       fail("{}: read of {} bytes at offset {} returned {}: the file is truncated", path_, req.bytes,
            req.offset, cqe->res);
+    }
+    if (req.bounced) {
+      copy_out(*b, req, bounce_.data() + req.bounce_at);
+      release_bounce(req.bounce_at);
     }
     if (--b->remaining == 0) {
       b->real_done_noted = true;

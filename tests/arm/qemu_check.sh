@@ -5,7 +5,7 @@
 #     plain NEON, no sdot, no SVE);
 #   - greedy text of the default model (F16, Q8_0, and Q4_K_M converted by the x86 build: the
 #     K-quant kernels) equal to the x86 build's on both CPUs,
-#     a flash run (preadv: qemu-user has no io_uring) of an image the x86 build wrote equal to
+#     a flash run (pread: qemu-user has no io_uring) of an image the x86 build wrote equal to
 #     the DRAM run, and dense perplexity within 0.1% (F16) or 0.5% (Q8_0) of the x86 build's:
 #     a Q8_0 model quantizes every activation row, which turns last-bit differences between the
 #     two builds' float sums (AVX2 or AVX-512 against NEON/SVE) into whole rounding steps.
@@ -40,13 +40,13 @@ for model in default.gguf default-q8_0.gguf default-q4_k_m.gguf; do
   done
 done
 
-step "flash run (MLP on flash, 50% cache, preadv) equal to the DRAM run"
+step "flash run (MLP on flash, 50% cache, pread) equal to the DRAM run"
 # The image written by the x86 build: the format does not depend on the machine.
 "$x86" convert "$models/default-q8_0.gguf" "$work/default.flash" --flash > /dev/null 2>&1 || fail "convert --flash"
 qemu-aarch64 -cpu max "$arm/dip" generate -m "$models/default-q8_0.gguf" -p "$prompt" -n 24 --temp 0 -t 2 \
   --flash "$work/default.flash" --mlp-cache 50% > "$work/flash.txt" 2>"$work/flash.err" || { cat "$work/flash.err"; fail "flash run"; }
 cmp -s "$work/x86-default-q8_0.gguf.txt" "$work/flash.txt" || { diff "$work/x86-default-q8_0.gguf.txt" "$work/flash.txt"; fail "flash text differs"; }
-grep -q "preadv" "$work/flash.err" || fail "the flash run did not say it reads with preadv"
+grep -q "pread" "$work/flash.err" || fail "the flash run did not say it reads with pread"
 
 # On -cpu max,sve=off (NEON and sdot): qemu emulates SVE instruction by instruction, and the
 # two runs took about 10 minutes on -cpu max (a 2-core machine, partly busy) against 80 s; the

@@ -87,11 +87,19 @@ TEST(FlashMlp, SameOutputsAndHitsAsTheInDramPrunedMlp) {
     const FlashImage img(p);
     for (double frac : {0.0, 0.3, 0.8}) {
       // 4 KiB staging: streamed misses in many chunks; 1-byte parts: every admitted miss a
-      // batch of its own, summed as it arrives.
-      for (auto [staging, part] : {std::pair<uint64_t, uint64_t>{0, 0}, {4096, 0}, {0, 1}}) {
+      // batch of its own, summed as it arrives; a gap: misses near each other read as one
+      // request (through the bounce buffer).
+      struct Variant {
+        uint64_t staging, part;
+        uint32_t gap;
+      };
+      for (auto [staging, part, gap] :
+           {Variant{0, 0, 0}, Variant{4096, 0, 0}, Variant{0, 1, 0}, Variant{4096, 0, 2048}}) {
         const SparsityConfig cfg = config(*m, Method::kDipCa, 0.5, frac);
         SparseMlp dram(*m, cfg, nullptr);
-        FlashColumns cols(img, FlashStoreOptions{}, frac, staging);
+        FlashStoreOptions so;
+        so.max_gap = gap;
+        FlashColumns cols(img, so, frac, staging);
         if (part) cols.set_read_part_bytes(part);
         SparseMlp flash(*m, cfg, nullptr, &cols);
         // The same inputs to both; the sums are made in the same order, so the outputs are equal
@@ -108,8 +116,12 @@ TEST(FlashMlp, SameOutputsAndHitsAsTheInDramPrunedMlp) {
         const uint64_t down_miss = flash.stats().down_accesses - flash.stats().down_hits;
         EXPECT_EQ(cols.stats().flash_bytes[0], up_miss * h.up_col_stride);
         EXPECT_EQ(cols.stats().flash_bytes[1], down_miss * h.down_col_stride);
-        EXPECT_EQ(cols.store().stats().bytes,
-                  up_miss * h.up_col_stride + down_miss * h.down_col_stride);
+        EXPECT_EQ(cols.store().stats().bytes, up_miss * h.up_col_stride +
+                                                  down_miss * h.down_col_stride +
+                                                  cols.store().stats().gap_bytes);
+        if (gap) {
+          EXPECT_GT(cols.store().stats().gap_bytes, 0u);
+        }
         if (part && frac > 0) {  // more batches than one admitted and one streamed per matrix
           EXPECT_GT(cols.store().stats().batches, 2u * 2 * m->hparams().n_layer * 16);
         }
@@ -122,7 +134,7 @@ TEST(FlashMlp, SameOutputsAndHitsAsTheInDramPrunedMlp) {
       }
     }
   }
-  EXPECT_EQ(runs, 18);
+  EXPECT_EQ(runs, 24);
 }
 
 // llama.cpp's Q4_K_M gives some layers' down projections Q6_K (Q8_0 columns) and the others Q4_K
@@ -327,12 +339,12 @@ TEST(FlashMlp, BudgetParsingAndTooSmallBudgets) {
   // The budget is the whole process's: what it held before the weights comes out of the caches.
   const uint64_t process = img.column_bytes() / 4;
   const DramPlan with_process = plan_dram(
-      *m, img, BudgetSpec{big.fixed() + img.column_bytes() / 2, 0}, 64, 32, 1, 2, 0, process);
+      *m, img, BudgetSpec{big.fixed() + img.column_bytes() / 2, 0}, 64, 32, 1, 2, process);
   EXPECT_EQ(with_process.fixed(), big.fixed() + process);
   EXPECT_NEAR(with_process.cache_fraction, 0.25, 1e-6);
   BudgetSpec quarter;
   quarter.mlp_fraction = 0.25;
-  EXPECT_EQ(plan_dram(*m, img, quarter, 64, 32, 1, 2, 0, process).budget,
+  EXPECT_EQ(plan_dram(*m, img, quarter, 64, 32, 1, 2, process).budget,
             plan_dram(*m, img, quarter, 64, 32, 1, 2).budget + process);
   expect_error(
       [&] {
